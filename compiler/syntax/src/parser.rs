@@ -1,0 +1,1196 @@
+//! The parser: tokens → [`Module`], with error recovery.
+//!
+//! The grammar is newline-insensitive. What keeps it unambiguous is that every declaration and
+//! release stage starts with a keyword, expressions have no juxtaposition, and an action's
+//! optional subject may not be a keyword or a name followed by `=`. The grammar is written out
+//! in `docs/language.md`.
+//!
+//! Recovery: a broken entry inside `{ … }` is skipped token by token (whole bracketed groups at
+//! a time) until the next entry parses, so three unrelated mistakes give three errors and an
+//! AST that still holds everything else.
+
+use chumsky::input::ValueInput;
+use chumsky::prelude::*;
+
+use crate::ast::*;
+use crate::lexer::{self, LexError};
+use crate::span::{FileId, Span};
+use crate::token::{Quote, Token};
+
+/// Words that start declarations, stages or handler actions. An action's subject may not
+/// start with one, so a subject-less action such as `notify` followed by `step …` is never
+/// read as `notify step`.
+pub const KEYWORDS: &[&str] = &[
+    "use",
+    "pipeline",
+    "analysis",
+    "metric",
+    "param",
+    "secret",
+    "image",
+    "step",
+    "service",
+    "release",
+    "on",
+    "weight",
+    "replicas",
+    "pause",
+    "approve",
+    "check",
+    "analyze",
+    "collect",
+    "rollback",
+    "irreversible",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
+];
+
+pub fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word)
+}
+
+/// Words that can never be names because expressions give them a meaning.
+pub const RESERVED: &[&str] = &["and", "or", "not", "true", "false"];
+
+pub fn is_reserved(word: &str) -> bool {
+    RESERVED.contains(&word)
+}
+
+/// A syntax error: lexical, or a parse error with what was found and what was expected.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyntaxError {
+    Lex(LexError),
+    Parse(ParseError),
+}
+
+impl SyntaxError {
+    pub fn span(&self) -> Span {
+        match self {
+            SyntaxError::Lex(e) => e.span,
+            SyntaxError::Parse(e) => e.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParseError {
+    pub span: Span,
+    /// The token found, rendered for a message (`None` at end of input).
+    pub found: Option<String>,
+    /// What would have been accepted, rendered, sorted and deduplicated.
+    pub expected: Vec<String>,
+    /// A custom message (e.g. "empty interpolation"), when this is not an expected/found error.
+    pub message: Option<String>,
+    /// The constructs being parsed when the error happened, innermost last.
+    pub contexts: Vec<(String, Span)>,
+}
+
+/// The result of parsing one file: always a module, possibly with errors.
+#[derive(Debug)]
+pub struct Parsed {
+    pub module: Module,
+    pub errors: Vec<SyntaxError>,
+}
+
+/// Parses one file. Never fails and never panics, whatever the bytes.
+pub fn parse(src: &str, file: FileId) -> Parsed {
+    let lexed = lexer::lex(src, file);
+    let mut errors: Vec<SyntaxError> = lexed.errors.into_iter().map(SyntaxError::Lex).collect();
+    let eoi = Span::new(file, src.len()..src.len());
+    let whole = Span::new(file, 0..src.len());
+    let (items, parse_errors) = module_parser()
+        .parse(
+            lexed
+                .tokens
+                .as_slice()
+                .map(eoi, |(t, s): &(Token<'_>, Span)| (t, s)),
+        )
+        .into_output_errors();
+    errors.extend(
+        parse_errors
+            .into_iter()
+            .map(|e| SyntaxError::Parse(convert_error(e))),
+    );
+    // A lexer error and a parse error at the same place describe one mistake: keep the lexer's.
+    dedup_errors(&mut errors);
+    Parsed {
+        module: Module {
+            items: items.unwrap_or_default(),
+            comments: lexed.comments,
+            span: whole,
+        },
+        errors,
+    }
+}
+
+fn dedup_errors(errors: &mut Vec<SyntaxError>) {
+    let lex_spans: Vec<Span> = errors
+        .iter()
+        .filter_map(|e| match e {
+            SyntaxError::Lex(l) => Some(l.span),
+            SyntaxError::Parse(_) => None,
+        })
+        .collect();
+    errors.retain(|e| match e {
+        SyntaxError::Lex(_) => true,
+        SyntaxError::Parse(p) => !lex_spans
+            .iter()
+            .any(|l| p.span.start >= l.start && p.span.start <= l.end),
+    });
+    errors.sort_by_key(|e| (e.span().start, e.span().end));
+    errors.dedup_by(|a, b| a.span() == b.span());
+}
+
+fn convert_error(e: Rich<'_, Token<'_>, Span>) -> ParseError {
+    use chumsky::error::RichReason;
+    let contexts = e
+        .contexts()
+        .map(|(label, span)| (label.to_string(), *span))
+        .collect();
+    let span = *e.span();
+    match e.reason() {
+        RichReason::ExpectedFound { expected, found } => {
+            let mut expected: Vec<String> = expected.iter().map(|p| pattern_text(p)).collect();
+            expected.sort();
+            expected.dedup();
+            ParseError {
+                span,
+                found: found.as_ref().map(|t| t.to_string()),
+                expected,
+                message: None,
+                contexts,
+            }
+        }
+        RichReason::Custom(msg) => ParseError {
+            span,
+            found: None,
+            expected: Vec::new(),
+            message: Some(msg.clone()),
+            contexts,
+        },
+    }
+}
+
+fn pattern_text(p: &chumsky::error::RichPattern<'_, Token<'_>>) -> String {
+    use chumsky::error::RichPattern;
+    match p {
+        RichPattern::Token(t) => t.to_string(),
+        RichPattern::Label(l) => l.to_string(),
+        RichPattern::Identifier(i) => format!("`{i}`"),
+        RichPattern::Any => "any token".to_string(),
+        RichPattern::SomethingElse => "something else".to_string(),
+        RichPattern::EndOfInput => "end of input".to_string(),
+        _ => "something else".to_string(),
+    }
+}
+
+type Extra<'t, 's> = extra::Err<Rich<'t, Token<'s>, Span>>;
+
+fn ctrl<'t, 's: 't, I>(c: char) -> impl Parser<'t, I, Span, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    any()
+        .filter(move |t: &Token<'s>| *t == Token::Ctrl(c))
+        .map_with(|_, e| e.span())
+        .labelled(ctrl_label(c))
+}
+
+fn ctrl_label(c: char) -> &'static str {
+    match c {
+        '{' => "`{`",
+        '}' => "`}`",
+        '(' => "`(`",
+        ')' => "`)`",
+        '[' => "`[`",
+        ']' => "`]`",
+        ',' => "`,`",
+        ';' => "`;`",
+        ':' => "`:`",
+        '.' => "`.`",
+        '=' => "`=`",
+        _ => "punctuation",
+    }
+}
+
+/// A contextual keyword: a word token with this exact text.
+fn kw<'t, 's: 't, I>(word: &'static str) -> impl Parser<'t, I, Span, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    any()
+        .filter(move |t: &Token<'s>| *t == Token::Ident(word))
+        .map_with(|_, e| e.span())
+        .labelled(word)
+}
+
+fn op<'t, 's: 't, I>(text: &'static str) -> impl Parser<'t, I, Span, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    any()
+        .filter(move |t: &Token<'s>| *t == Token::Op(text))
+        .map_with(|_, e| e.span())
+        .labelled(text)
+}
+
+/// Any word, keyword or not (field names after `.`, property names).
+fn word<'t, 's: 't, I>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    select! { Token::Ident(s) => s }
+        .map_with(|s: &str, e| Ident {
+            name: s.to_string(),
+            span: e.span(),
+        })
+        .labelled("name")
+}
+
+/// A word that is not reserved: what names a declaration or starts a path.
+fn name<'t, 's: 't, I>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    select! { Token::Ident(s) if !is_reserved(s) => s }
+        .map_with(|s: &str, e| Ident {
+            name: s.to_string(),
+            span: e.span(),
+        })
+        .labelled("name")
+}
+
+/// Optional separators between entries: `;` and `,` are allowed, never required.
+fn seps<'t, 's: 't, I>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    ctrl(';').or(ctrl(',')).repeated().ignored()
+}
+
+/// Skips one bracketed group or one token: the unit of error recovery.
+fn skip_unit<'t, 's: 't, I>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let close = any()
+        .filter(|t: &Token<'s>| matches!(t, Token::Ctrl('}' | ')' | ']')))
+        .ignored();
+    choice((
+        balanced('{', '}'),
+        balanced('(', ')'),
+        balanced('[', ']'),
+        any().and_is(close.not()).ignored(),
+    ))
+}
+
+/// A balanced bracket group, tolerant of anything inside.
+fn balanced<'t, 's: 't, I>(open: char, close: char) -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    recursive(move |group| {
+        let other = any()
+            .filter(move |t: &Token<'s>| *t != Token::Ctrl(open) && *t != Token::Ctrl(close))
+            .ignored();
+        ctrl(open)
+            .then(group.or(other).repeated())
+            .then(ctrl(close))
+            .ignored()
+    })
+}
+
+fn until_close<'t, 's: 't, I>(close: char) -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    ctrl(close).ignored().or(end())
+}
+
+/// Expressions, by precedence from loosest: `or`, `and`, `not`, comparisons, atoms.
+fn expr_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    recursive(|expr| {
+        let string = string_parser(expr.clone()).map(|lit: StrLit| Expr {
+            span: lit.span,
+            kind: ExprKind::Str(lit),
+        });
+
+        let literal = select! {
+            Token::Int(s) => ExprKind::Int(s.to_string()),
+            Token::Float(s) => ExprKind::Float(s.to_string()),
+            Token::Duration(s) => ExprKind::Duration(lexer::duration_seconds(s).unwrap_or(0)),
+            Token::Percent(s) => ExprKind::Percent(s.to_string()),
+            Token::Regex(s) => ExprKind::Regex(s.to_string()),
+            Token::BadNumber(_) => ExprKind::Error,
+            Token::Ident("true") => ExprKind::Bool(true),
+            Token::Ident("false") => ExprKind::Bool(false),
+        }
+        .map_with(|kind, e| Expr {
+            kind,
+            span: e.span(),
+        })
+        .labelled("value");
+
+        let path = name()
+            .then(ctrl('.').ignore_then(word()).repeated().collect::<Vec<_>>())
+            .map(|(head, mut rest)| {
+                rest.insert(0, head);
+                rest
+            });
+
+        let arg = word()
+            .then_ignore(ctrl('='))
+            .or_not()
+            .then(expr.clone())
+            .map(|(name, value)| Arg { name, value });
+
+        let args = arg
+            .separated_by(ctrl(','))
+            .allow_trailing()
+            .collect::<Vec<_>>()
+            .delimited_by(ctrl('('), ctrl(')'));
+
+        let path_or_call = path
+            .then(args.or_not())
+            .map_with(|(path, args), e| Expr {
+                span: e.span(),
+                kind: match args {
+                    Some(args) => ExprKind::Call { callee: path, args },
+                    None => ExprKind::Path(path),
+                },
+            });
+
+        let list = expr
+            .clone()
+            .separated_by(ctrl(','))
+            .allow_trailing()
+            .collect::<Vec<_>>()
+            .delimited_by(ctrl('['), ctrl(']'))
+            .map_with(|items, e| Expr {
+                kind: ExprKind::List(items),
+                span: e.span(),
+            })
+            .labelled("list");
+
+        let record = property_parser(expr.clone())
+            .then_ignore(seps())
+            .repeated()
+            .collect::<Vec<_>>()
+            .delimited_by(ctrl('{'), ctrl('}'))
+            .map_with(|props, e| Expr {
+                kind: ExprKind::Record(props),
+                span: e.span(),
+            })
+            .labelled("record");
+
+        let parens = expr
+            .clone()
+            .delimited_by(ctrl('('), ctrl(')'))
+            .map_with(|inner: Expr, e| Expr {
+                kind: inner.kind,
+                span: e.span(),
+            });
+
+        let atom = choice((string, literal, path_or_call, list, record, parens))
+            .labelled("expression")
+            .boxed();
+
+        let cmp_op = choice((
+            op("==").to(BinaryOp::Eq),
+            op("!=").to(BinaryOp::Ne),
+            op("~").to(BinaryOp::Match),
+            op("!~").to(BinaryOp::NotMatch),
+            op("<=").to(BinaryOp::Le),
+            op(">=").to(BinaryOp::Ge),
+            op("<").to(BinaryOp::Lt),
+            op(">").to(BinaryOp::Gt),
+        ))
+        .map_with(|op, e| (op, e.span()));
+
+        let comparison = atom
+            .clone()
+            .then(cmp_op.then(atom).or_not())
+            .map(|(lhs, rest)| match rest {
+                None => lhs,
+                Some(((op, op_span), rhs)) => Expr {
+                    span: lhs.span.to(rhs.span),
+                    kind: ExprKind::Binary {
+                        op,
+                        op_span,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                },
+            })
+            .boxed();
+
+        let not = recursive(|not| {
+            kw("not")
+                .then(not)
+                .map(|(op_span, inner): (Span, Expr)| Expr {
+                    span: op_span.to(inner.span),
+                    kind: ExprKind::Unary {
+                        op: UnaryOp::Not,
+                        op_span,
+                        expr: Box::new(inner),
+                    },
+                })
+                .or(comparison)
+        });
+
+        let binary = |op: BinaryOp| {
+            move |lhs: Expr, (op_span, rhs): (Span, Expr)| Expr {
+                span: lhs.span.to(rhs.span),
+                kind: ExprKind::Binary {
+                    op,
+                    op_span,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+            }
+        };
+
+        let and = not
+            .clone()
+            .foldl(kw("and").then(not).repeated(), binary(BinaryOp::And))
+            .boxed();
+
+        and.clone()
+            .foldl(kw("or").then(and).repeated(), binary(BinaryOp::Or))
+            .labelled("expression")
+    })
+}
+
+/// A string literal, single- or triple-quoted, with interpolations parsed as expressions.
+fn string_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, StrLit, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    enum Piece<'s> {
+        Text(&'s str),
+        Interp(Option<Expr>, Span),
+    }
+    let start = select! { Token::StrStart(q) => q };
+    let text = select! { Token::StrText(s) => Piece::Text(s) };
+    let interp_start = any().filter(|t: &Token<'s>| *t == Token::InterpStart);
+    let interp_end = any().filter(|t: &Token<'s>| *t == Token::InterpEnd);
+    let interp = interp_start
+        .ignore_then(expr.or_not())
+        .then_ignore(interp_end)
+        .map_with(|e, x| Piece::Interp(e, x.span()));
+    let end = any().filter(|t: &Token<'s>| *t == Token::StrEnd);
+    start
+        .then(text.or(interp).repeated().collect::<Vec<_>>())
+        .then_ignore(end)
+        .validate(|(quote, pieces), e, emitter| {
+            let triple = quote == Quote::Triple;
+            let mut parts = Vec::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Text(raw) => {
+                        let text = if triple {
+                            lexer::unescape_triple(raw)
+                        } else {
+                            lexer::unescape(raw)
+                        };
+                        match parts.last_mut() {
+                            Some(StrPart::Text(prev)) => prev.push_str(&text),
+                            _ => parts.push(StrPart::Text(text)),
+                        }
+                    }
+                    Piece::Interp(Some(expr), _) => parts.push(StrPart::Interp(expr)),
+                    Piece::Interp(None, span) => emitter.emit(Rich::custom(
+                        span,
+                        "empty interpolation: write an expression between `${` and `}`",
+                    )),
+                }
+            }
+            if triple {
+                parts = dedent(parts);
+            }
+            StrLit {
+                parts,
+                triple,
+                span: e.span(),
+            }
+        })
+        .labelled("string")
+}
+
+/// Strips a triple-quoted string's layout: the line break after the opening quotes, the
+/// indentation of the closing quotes, and the indentation common to all non-blank lines.
+/// An interpolation counts as content, so a line that starts with one has no indentation.
+fn dedent(mut parts: Vec<StrPart>) -> Vec<StrPart> {
+    if let Some(StrPart::Text(first)) = parts.first_mut() {
+        let trimmed = first.trim_start_matches([' ', '\t']);
+        if let Some(rest) = trimmed.strip_prefix("\r\n").or_else(|| trimmed.strip_prefix('\n')) {
+            *first = rest.to_string();
+        }
+    }
+    if let Some(StrPart::Text(last)) = parts.last_mut() {
+        let keep = last.trim_end_matches([' ', '\t']).len();
+        if last[..keep].ends_with('\n') {
+            last.truncate(keep);
+        }
+    }
+    // Common indentation of lines with content.
+    let mut min_indent: Option<usize> = None;
+    let mut at_line_start = true;
+    for (i, part) in parts.iter().enumerate() {
+        match part {
+            StrPart::Text(text) => {
+                let mut lines = text.split('\n').peekable();
+                let mut first = true;
+                while let Some(line) = lines.next() {
+                    let is_last_piece = lines.peek().is_none();
+                    if at_line_start || !first {
+                        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+                        let has_content = indent < line.len()
+                            || (is_last_piece && matches!(parts.get(i + 1), Some(StrPart::Interp(_))));
+                        if has_content {
+                            min_indent = Some(min_indent.map_or(indent, |m| m.min(indent)));
+                        }
+                    }
+                    first = false;
+                }
+                at_line_start = text.ends_with('\n');
+            }
+            StrPart::Interp(_) => {
+                if at_line_start {
+                    min_indent = Some(0);
+                }
+                at_line_start = false;
+            }
+        }
+    }
+    let indent = min_indent.unwrap_or(0);
+    if indent == 0 {
+        return parts;
+    }
+    let mut at_line_start = true;
+    for part in &mut parts {
+        match part {
+            StrPart::Text(text) => {
+                let mut out = String::with_capacity(text.len());
+                for (n, line) in text.split('\n').enumerate() {
+                    if n > 0 {
+                        out.push('\n');
+                    }
+                    if n > 0 || at_line_start {
+                        let strip = line
+                            .char_indices()
+                            .take_while(|(j, c)| *j < indent && (*c == ' ' || *c == '\t'))
+                            .count();
+                        out.push_str(line.get(strip..).unwrap_or(""));
+                    } else {
+                        out.push_str(line);
+                    }
+                }
+                at_line_start = text.ends_with('\n');
+                *text = out;
+            }
+            StrPart::Interp(_) => at_line_start = false,
+        }
+    }
+    parts
+}
+
+/// `name = value`.
+fn property_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Property, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    word()
+        .then_ignore(ctrl('='))
+        .then(expr)
+        .map_with(|(name, value), e| Property {
+            name,
+            value,
+            span: e.span(),
+        })
+        .labelled("property")
+}
+
+/// `{ property … }` with per-entry recovery.
+fn block_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Block, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    property_parser(expr)
+        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')))
+        .then_ignore(seps())
+        .repeated()
+        .collect::<Vec<_>>()
+        .delimited_by(ctrl('{').then(seps()), ctrl('}'))
+        .map_with(|properties, e| Block {
+            properties,
+            span: e.span(),
+        })
+        .labelled("block")
+}
+
+/// The optional subject of an action: a literal or a path, but not a keyword and not a name
+/// that begins the next property (`name =`).
+fn subject_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let starts_subject = any().filter(|t: &Token<'s>| match t {
+        Token::Ident(w) => !is_keyword(w),
+        Token::StrStart(_)
+        | Token::Int(_)
+        | Token::Float(_)
+        | Token::Duration(_)
+        | Token::Percent(_)
+        | Token::Regex(_)
+        | Token::BadNumber(_) => true,
+        Token::Ctrl('[') => true,
+        _ => false,
+    });
+    let name_then_eq = any()
+        .filter(|t: &Token<'s>| matches!(t, Token::Ident(_)))
+        .then(ctrl('='));
+    expr.and_is(starts_subject.rewind())
+        .and_is(name_then_eq.not())
+        .labelled("subject")
+}
+
+/// `VERB [SUBJECT] [{ … }]`.
+fn action_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Action, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    name()
+        .then(subject_parser(expr.clone()).or_not())
+        .then(block_parser(expr).or_not())
+        .map_with(|((verb, subject), body), e| Action {
+            verb,
+            subject,
+            body,
+            span: e.span(),
+        })
+        .labelled("action")
+}
+
+/// `image NAME = …` / `step NAME = …`.
+fn node_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, NodeDecl, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let keyword = kw("image")
+        .map(|s| (NodeKeyword::Image, s))
+        .or(kw("step").map(|s| (NodeKeyword::Step, s)));
+    // An action has a subject or a body; a bare name or a call is an expression.
+    let action = action_parser(expr.clone())
+        .filter(|a: &Action| a.subject.is_some() || a.body.is_some())
+        .map(NodeValue::Action);
+    keyword
+        .then(name())
+        .then_ignore(ctrl('='))
+        .then(action.or(expr.map(NodeValue::Expr)))
+        .map_with(|(((keyword, keyword_span), name), value), e| NodeDecl {
+            keyword,
+            keyword_span,
+            name,
+            value,
+            span: e.span(),
+        })
+}
+
+fn type_parser<'t, 's: 't, I>() -> impl Parser<'t, I, TypeExpr, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    recursive(|ty| {
+        word()
+            .then(
+                ty.separated_by(ctrl(','))
+                    .at_least(1)
+                    .collect::<Vec<_>>()
+                    .delimited_by(op("<"), op(">"))
+                    .or_not(),
+            )
+            .map_with(|(name, args), e| TypeExpr {
+                name,
+                args: args.unwrap_or_default(),
+                span: e.span(),
+            })
+            .labelled("type")
+    })
+}
+
+/// `NAME: TYPE [= DEFAULT]`.
+fn param_body<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Param, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    name()
+        .then_ignore(ctrl(':'))
+        .then(type_parser())
+        .then(ctrl('=').ignore_then(expr).or_not())
+        .map_with(|((name, ty), default), e| Param {
+            name,
+            ty,
+            default,
+            span: e.span(),
+        })
+}
+
+fn stage_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Stage, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let weight = kw("weight")
+        .then(expr.clone())
+        .map(|(k, e)| (k, StageKind::Weight(e)));
+    let replicas = kw("replicas")
+        .then(expr.clone())
+        .then(kw("of").ignore_then(expr.clone()).or_not())
+        .map(|((k, count), of)| (k, StageKind::Replicas { count, of }));
+    let pause = kw("pause")
+        .then(expr.clone())
+        .map(|(k, e)| (k, StageKind::Pause(e)));
+    let reason = string_parser(expr.clone()).map(|lit| Expr {
+        span: lit.span,
+        kind: ExprKind::Str(lit),
+    });
+    let approve = kw("approve")
+        .then(reason.or_not())
+        .map(|(k, r)| (k, StageKind::Approve(r)));
+    let check = kw("check")
+        .then(action_parser(expr.clone()))
+        .then(kw("irreversible").or_not())
+        .map(|((k, action), irreversible)| {
+            (
+                k,
+                StageKind::Check {
+                    action,
+                    irreversible,
+                },
+            )
+        });
+    let analyze = kw("analyze")
+        .then(expr)
+        .map(|(k, e)| (k, StageKind::Analyze(e)));
+    choice((weight, replicas, pause, approve, check, analyze))
+        .map_with(|(keyword, kind), e| Stage {
+            kind,
+            keyword,
+            span: e.span(),
+        })
+        .labelled("release stage")
+}
+
+fn release_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, ReleaseDecl, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    enum Entry {
+        Setting(Property),
+        Stage(Stage),
+    }
+    let entry = stage_parser(expr.clone())
+        .map(Entry::Stage)
+        .or(property_parser(expr).map(Entry::Setting))
+        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')));
+    let body = entry
+        .then_ignore(seps())
+        .repeated()
+        .collect::<Vec<_>>()
+        .delimited_by(ctrl('{').then(seps()), ctrl('}'))
+        .map_with(|entries, e| (entries, e.span()));
+    kw("release")
+        .ignore_then(name())
+        .then(name())
+        .then(body)
+        .map_with(|((service, strategy), (entries, body_span)), e| {
+            let mut settings = Vec::new();
+            let mut stages = Vec::new();
+            for entry in entries {
+                match entry {
+                    Entry::Setting(p) => settings.push(p),
+                    Entry::Stage(s) => stages.push(s),
+                }
+            }
+            ReleaseDecl {
+                service,
+                strategy,
+                settings,
+                stages,
+                body_span,
+                span: e.span(),
+            }
+        })
+}
+
+fn handler_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Handler, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let collect = kw("collect")
+        .then_ignore(kw("diagnostics"))
+        .then(kw("of").ignore_then(name()).or_not())
+        .map_with(|(_, of), e| HandlerAction::CollectDiagnostics { of, span: e.span() });
+    let rollback = kw("rollback")
+        .ignore_then(name())
+        .map_with(|service, e| HandlerAction::Rollback {
+            service,
+            span: e.span(),
+        });
+    let action = choice((collect, rollback, node_parser(expr).map(HandlerAction::Node)))
+        .labelled("handler action")
+        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')));
+    kw("on")
+        .ignore_then(name())
+        .then(
+            action
+                .then_ignore(seps())
+                .repeated()
+                .collect::<Vec<_>>()
+                .delimited_by(ctrl('{').then(seps()), ctrl('}')),
+        )
+        .map_with(|(event, actions), e| Handler {
+            event,
+            actions,
+            span: e.span(),
+        })
+}
+
+fn member_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Member, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let param = kw("param")
+        .ignore_then(param_body(expr.clone()))
+        .map_with(|mut p, e| {
+            p.span = e.span();
+            Member::Param(p)
+        });
+    let keys = name()
+        .then_ignore(seps())
+        .repeated()
+        .collect::<Vec<_>>()
+        .delimited_by(ctrl('{').then(seps()), ctrl('}'));
+    let secret = kw("secret")
+        .ignore_then(name())
+        .then_ignore(ctrl('='))
+        .then(expr.clone())
+        .then(keys.or_not())
+        .map_with(|((name, secret_name), keys), e| {
+            Member::Secret(SecretDecl {
+                name,
+                secret_name,
+                keys,
+                span: e.span(),
+            })
+        });
+    let service = kw("service")
+        .ignore_then(name())
+        .then(block_parser(expr.clone()))
+        .map_with(|(name, body), e| {
+            Member::Service(ServiceDecl {
+                name,
+                body,
+                span: e.span(),
+            })
+        });
+    choice((
+        param,
+        secret,
+        node_parser(expr.clone()).map(Member::Node),
+        service,
+        release_parser(expr.clone()).map(Member::Release),
+        handler_parser(expr.clone()).map(Member::Handler),
+        property_parser(expr).map(Member::Setting),
+    ))
+    .labelled("declaration")
+    .boxed()
+}
+
+fn module_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Item>, Extra<'t, 's>>
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let expr = expr_parser().boxed();
+
+    let group = name()
+        .separated_by(ctrl(','))
+        .allow_trailing()
+        .collect::<Vec<_>>()
+        .delimited_by(ctrl('{'), ctrl('}'));
+    let std_path = kw("std")
+        .then(ctrl('.').ignore_then(name()).repeated().at_least(1).collect::<Vec<_>>())
+        .then(ctrl('.').ignore_then(group).or_not())
+        .map(|((std_span, path), group)| UseTarget::Std {
+            std_span,
+            path,
+            group,
+        });
+    let file_path = string_parser(expr.clone()).map(UseTarget::File);
+    let use_ = kw("use")
+        .ignore_then(std_path.or(file_path))
+        .map_with(|target, e| {
+            Item::Use(Use {
+                target,
+                span: e.span(),
+            })
+        })
+        .labelled("use");
+
+    let members = member_parser(expr.clone())
+        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')))
+        .then_ignore(seps())
+        .repeated()
+        .collect::<Vec<_>>()
+        .delimited_by(ctrl('{').then(seps()), ctrl('}'));
+    let pipeline = kw("pipeline")
+        .ignore_then(name())
+        .then(members)
+        .map_with(|(name, members), e| {
+            Item::Pipeline(Pipeline {
+                name,
+                members,
+                span: e.span(),
+            })
+        })
+        .labelled("pipeline");
+
+    let metric = kw("metric")
+        .ignore_then(name())
+        .then(block_parser(expr.clone()))
+        .map_with(|(name, body), e| Metric {
+            name,
+            body,
+            span: e.span(),
+        })
+        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')));
+    let params = param_body(expr.clone())
+        .separated_by(ctrl(','))
+        .allow_trailing()
+        .collect::<Vec<_>>()
+        .delimited_by(ctrl('('), ctrl(')'));
+    let analysis = kw("analysis")
+        .ignore_then(name())
+        .then(params)
+        .then(
+            metric
+                .then_ignore(seps())
+                .repeated()
+                .collect::<Vec<_>>()
+                .delimited_by(ctrl('{').then(seps()), ctrl('}')),
+        )
+        .map_with(|((name, params), metrics), e| {
+            Item::Analysis(AnalysisDef {
+                name,
+                params,
+                metrics,
+                span: e.span(),
+            })
+        })
+        .labelled("analysis");
+
+    let item = choice((use_, pipeline, analysis))
+        .labelled("`use`, `pipeline` or `analysis`")
+        .recover_with(skip_then_retry_until(
+            skip_unit().or(any().ignored()),
+            end(),
+        ));
+
+    item.then_ignore(seps())
+        .repeated()
+        .collect::<Vec<_>>()
+        .then_ignore(end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(src: &str) -> Module {
+        let parsed = parse(src, FileId(0));
+        assert!(parsed.errors.is_empty(), "unexpected errors: {:#?}", parsed.errors);
+        parsed.module
+    }
+
+    fn pipeline(module: &Module) -> &Pipeline {
+        module
+            .items
+            .iter()
+            .find_map(|i| match i {
+                Item::Pipeline(p) => Some(p),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no pipeline in {module:#?}"))
+    }
+
+    #[test]
+    fn parses_the_addressbook_example() {
+        let src = include_str!("../../../examples/addressbook.pipe");
+        let module = parse_ok(src);
+        let p = pipeline(&module);
+        assert_eq!(p.name.name, "addressbook");
+        let kinds: Vec<&str> = p
+            .members
+            .iter()
+            .map(|m| match m {
+                Member::Setting(_) => "setting",
+                Member::Param(_) => "param",
+                Member::Secret(_) => "secret",
+                Member::Node(_) => "node",
+                Member::Service(_) => "service",
+                Member::Release(_) => "release",
+                Member::Handler(_) => "handler",
+                Member::Error(_) => "error",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["setting", "secret", "secret", "node", "node", "node", "service", "release", "handler"]
+        );
+        let Some(Member::Release(release)) = p.members.iter().find(|m| matches!(m, Member::Release(_))) else {
+            panic!("no release");
+        };
+        assert_eq!(release.settings.len(), 2);
+        assert_eq!(release.stages.len(), 4);
+        assert!(matches!(
+            &release.stages[2].kind,
+            StageKind::Check { irreversible: Some(_), .. }
+        ));
+    }
+
+    #[test]
+    fn operator_precedence() {
+        let module = parse_ok(
+            r#"pipeline p { step s = run x { when = a.passed and (b == "m" or not c ~ /^h/) or d } }"#,
+        );
+        let Member::Node(node) = &pipeline(&module).members[0] else {
+            panic!()
+        };
+        let NodeValue::Action(action) = &node.value else { panic!() };
+        let body = action.body.as_ref().map(|b| &b.properties[0].value);
+        let Some(Expr { kind: ExprKind::Binary { op: BinaryOp::Or, lhs, .. }, .. }) = body else {
+            panic!("top is not `or`: {body:#?}")
+        };
+        assert!(matches!(lhs.kind, ExprKind::Binary { op: BinaryOp::And, .. }));
+    }
+
+    #[test]
+    fn subject_less_actions_do_not_swallow_the_next_entry() {
+        let module = parse_ok(
+            "pipeline p {\n step a = notify { x = 1 }\n release s canary { approve\n pause 5m\n weight 50% }\n}",
+        );
+        let p = pipeline(&module);
+        let Member::Release(r) = &p.members[1] else { panic!() };
+        assert_eq!(r.stages.len(), 3);
+    }
+
+    #[test]
+    fn three_unrelated_errors_are_all_reported_and_the_rest_survives() {
+        let src = "pipeline p {\n  secret s = \"x\"\n  service a {\n    replicas = = 3\n    port = 80\n  }\n  step b = run app { command = }\n  image c = build \".\" { repo = \"r\" tag = ( }\n  service d { port = 1 }\n}\n";
+        let parsed = parse(src, FileId(0));
+        assert_eq!(parsed.errors.len(), 3, "{:#?}", parsed.errors);
+        let p = pipeline(&parsed.module);
+        let services: Vec<&str> = p
+            .members
+            .iter()
+            .filter_map(|m| match m {
+                Member::Service(s) => Some(s.name.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(services, ["a", "d"]);
+        let Some(Member::Service(a)) = p.members.iter().find(|m| matches!(m, Member::Service(_))) else {
+            panic!()
+        };
+        assert_eq!(a.body.properties.len(), 1, "port survives the broken replicas line");
+    }
+
+    #[test]
+    fn triple_quoted_strings_are_dedented() {
+        let module = parse_ok(
+            "pipeline p { step s = run x { command = \"\"\"\n      echo a\n        echo ${b}\n      done\n      \"\"\" } }",
+        );
+        let Member::Node(node) = &pipeline(&module).members[0] else { panic!() };
+        let NodeValue::Action(action) = &node.value else { panic!() };
+        let Some(ExprKind::Str(lit)) = action.body.as_ref().map(|b| &b.properties[0].value.kind) else {
+            panic!()
+        };
+        assert_eq!(lit.parts.len(), 3);
+        assert_eq!(lit.parts[0], StrPart::Text("echo a\n  echo ".into()));
+        assert_eq!(lit.parts[2], StrPart::Text("\ndone\n".into()));
+    }
+
+    #[test]
+    fn use_forms() {
+        let module = parse_ok(
+            "use std.analysis.success_rate\nuse std.analysis.{a, b}\nuse std.analysis\nuse \"./common.pipe\"",
+        );
+        assert_eq!(module.items.len(), 4);
+        let Item::Use(Use { target: UseTarget::Std { path, group, .. }, .. }) = &module.items[1] else {
+            panic!()
+        };
+        assert_eq!(path.len(), 1);
+        assert_eq!(group.as_ref().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn analysis_definitions() {
+        let module = parse_ok(
+            "analysis success_rate(service: string, min: percent = 95%) {\n metric rate { every = 1m\n times = 5 }\n}",
+        );
+        let Item::Analysis(a) = &module.items[0] else { panic!() };
+        assert_eq!(a.params.len(), 2);
+        assert_eq!(a.metrics.len(), 1);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for src in [
+            "",
+            "}}}}",
+            "pipeline",
+            "pipeline {",
+            "pipeline p { service",
+            "\"",
+            "\"\"\"",
+            "${",
+            "\"${\"",
+            "pipeline p { x = \"${ \" }",
+            "/",
+            "pipeline p { release a canary { check } }",
+            "use std.",
+            "analysis a(",
+            "\u{0}\u{1}\u{2}",
+        ] {
+            let _ = parse(src, FileId(0));
+        }
+    }
+}
