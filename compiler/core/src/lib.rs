@@ -1,1 +1,103 @@
+//! The pipec compiler: `.pipe` source → diagnostics and Argo YAML.
+//!
+//! Phases, one module each, data flowing one way:
+//! [`modules`] (load files and imports) → [`resolve`] (names) → [`typeck`] (types, into
+//! [`hir`]) → [`lint`] (warnings) → [`lower`] (into the Argo model) → [`emit`] (YAML).
+//! Diagnostics are collected along the way ([`diagnostic`], codes in [`codes`]) and rendered
+//! at the edge ([`render`]).
+//!
+//! This crate does no I/O: source bytes come in, imported files come through a
+//! [`FileLoader`], diagnostics and documents go out. The CLI, the language server and the
+//! tests all drive it the same way.
 
+pub mod codes;
+pub mod diagnostic;
+pub mod emit;
+pub mod hir;
+pub mod lint;
+pub mod lower;
+pub mod modules;
+pub mod render;
+pub mod resolve;
+pub mod rollout_math;
+pub mod schema;
+pub mod source;
+pub mod stdlib;
+mod syntax_diagnostics;
+pub mod typeck;
+
+pub use codes::Code;
+pub use diagnostic::{Diagnostic, Severity};
+pub use emit::Emitted;
+pub use modules::{FileLoader, NoImports};
+pub use source::SourceDb;
+
+use diagnostic::Diagnostics;
+
+/// What the caller wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Check only; a file of shared definitions without a pipeline is fine.
+    Check,
+    /// Check and produce documents; the file must declare a pipeline.
+    Compile,
+}
+
+/// Everything one compilation produced.
+#[derive(Debug)]
+pub struct Compilation {
+    pub sources: SourceDb,
+    /// Sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The generated objects in apply order; empty when there is any error or in check mode.
+    pub lowered: Vec<lower::Lowered>,
+    /// `lowered` as YAML, one entry per document.
+    pub documents: Vec<Emitted>,
+    /// A failure inside the compiler itself, not in the user's program.
+    pub internal_error: Option<String>,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error) || self.internal_error.is_some()
+    }
+
+    /// All documents as one YAML stream.
+    pub fn yaml(&self) -> String {
+        emit::join(&self.documents)
+    }
+}
+
+/// Compiles one entry file. `entry_name` is how diagnostics and source annotations name the
+/// file; pass a name independent of the working directory (its file name) for reproducible
+/// output.
+pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mode) -> Compilation {
+    let mut sources = SourceDb::default();
+    let mut diags = Diagnostics::default();
+    let graph = modules::load(entry_name, entry, loader, &mut sources, &mut diags);
+    let resolution = resolve::resolve(&graph, &mut diags, mode == Mode::Compile);
+    let checked = typeck::check(&resolution, &mut diags);
+    if let Some(program) = &checked.program {
+        lint::lint(program, &resolution, &checked.used, &mut diags);
+    }
+    let mut lowered = Vec::new();
+    let mut documents = Vec::new();
+    let mut internal_error = None;
+    if mode == Mode::Compile && !diags.has_errors() {
+        if let Some(program) = &checked.program {
+            lowered = lower::lower(program, &sources);
+            let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
+            match emit::emit(&docs) {
+                Ok(d) => documents = d,
+                Err(e) => internal_error = Some(e),
+            }
+        }
+    }
+    Compilation {
+        sources,
+        diagnostics: diags.into_sorted(),
+        lowered,
+        documents,
+        internal_error,
+    }
+}

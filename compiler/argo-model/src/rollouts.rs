@@ -1,0 +1,149 @@
+//! Argo Rollouts `Rollout` and `AnalysisTemplate` (v1.9).
+
+use serde::Serialize;
+
+use crate::k8s::{LabelSelector, PodTemplateSpec};
+use crate::{IntOrString, ObjectMeta};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: RolloutSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    pub replicas: i64,
+    pub revision_history_limit: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_ready_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_window: Option<RollbackWindow>,
+    pub selector: LabelSelector,
+    pub template: PodTemplateSpec,
+    pub strategy: RolloutStrategy,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackWindow {
+    pub revisions: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStrategy {
+    pub canary: CanaryStrategy,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStrategy {
+    pub max_surge: IntOrString,
+    pub max_unavailable: IntOrString,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<CanaryStep>,
+}
+
+/// One canary step; exactly one field is set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CanaryStep {
+    SetWeight(i64),
+    Pause(RolloutPause),
+    Analysis(RolloutAnalysis),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPause {
+    /// `None` pauses until promoted; otherwise a duration string such as `"10m"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<IntOrString>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAnalysis {
+    pub templates: Vec<AnalysisTemplateRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisRunArgument>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateRef {
+    pub template_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRunArgument {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplate {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: AnalysisTemplateSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateSpec {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<Argument>,
+    pub metrics: Vec<Metric>,
+}
+
+/// A template argument; without a value it must be supplied by the Rollout.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Argument {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metric {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_delay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<IntOrString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_limit: Option<IntOrString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inconclusive_limit: Option<IntOrString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_condition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_condition: Option<String>,
+    pub provider: MetricProvider,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricProvider {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusMetric>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusMetric {
+    pub address: String,
+    pub query: String,
+}

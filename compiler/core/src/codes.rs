@@ -1,0 +1,528 @@
+//! The registry of diagnostic codes: one place for every code, its one-line title and the long
+//! explanation `pipec explain CODE` prints. Codes are stable: never renumber one, retire it.
+//!
+//! Ranges: `E00xx` syntax, `E01xx` names and imports, `E02xx` types and values, `E03xx`
+//! pipeline semantics and cross-resource consistency, `W0xxx` warnings.
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $code:ident => $title:literal, $explanation:literal; )*) => {
+        /// A stable diagnostic code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[$doc])* $code, )*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[ $( Code::$code, )* ];
+
+            /// `E0101`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$code => stringify!($code), )* }
+            }
+
+            /// The one-line summary.
+            pub fn title(self) -> &'static str {
+                match self { $( Code::$code => $title, )* }
+            }
+
+            /// The long explanation with an example, as `pipec explain` prints it.
+            pub fn explanation(self) -> &'static str {
+                match self { $( Code::$code => $explanation, )* }
+            }
+        }
+    };
+}
+
+impl Code {
+    pub fn is_warning(self) -> bool {
+        self.as_str().starts_with('W')
+    }
+
+    /// Looks a code up by its text, case-insensitively (`e0101` works too).
+    pub fn parse(text: &str) -> Option<Code> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+codes! {
+    E0001 => "syntax error",
+"The parser met a token it did not expect. The message names what it found and what would
+have been accepted at that point.
+
+Example:
+
+    service api {
+      replicas = = 3      // a second `=`
+    }
+
+Fix the line the error points at. The parser skips the broken entry and keeps going, so
+every other error in the file is reported in the same run.";
+
+    E0002 => "unterminated string",
+"A string literal has no closing quote. `\"…\"` strings end at the end of their line;
+use a triple-quoted string for text over several lines.
+
+Example:
+
+    command = \"npm test
+
+Fix:
+
+    command = \"npm test\"
+    script  = \"\"\"
+      npm ci
+      npm test
+      \"\"\"";
+
+    E0003 => "unterminated interpolation",
+"A `${` inside a string has no closing `}`.
+
+Example:
+
+    tag = \"v${version\"
+
+Fix:
+
+    tag = \"v${version}\"
+
+To write a literal `${` in a string, escape it: `\\${`.";
+
+    E0004 => "unterminated regular expression",
+"A regular expression literal `/…/` has no closing slash on its line. Escape slashes that
+belong to the pattern as `\\/`.
+
+Example:
+
+    when = git.tag ~ /^release\\/v
+
+Fix:
+
+    when = git.tag ~ /^release\\/v/";
+
+    E0005 => "invalid escape sequence",
+"A `\"…\"` string holds a backslash escape pipec does not know. Known escapes: `\\\"`,
+`\\\\`, `\\n`, `\\t`, `\\r`, `\\0`, `\\$` and `\\u{1F600}`. Triple-quoted strings keep
+backslashes as written (only `\\${` is an escape there), which suits shell scripts.
+
+Example:
+
+    command = \"grep \\d+ log\"
+
+Fix:
+
+    command = \"grep \\\\d+ log\"";
+
+    E0006 => "invalid number literal",
+"A word starts with a digit but is not an integer (`3`), a decimal (`0.95`), a percentage
+(`10%`) or a duration (`30s`, `10m`, `1h30m`, `2d`). Duration units go from largest to
+smallest and each needs a number before it.
+
+Example:
+
+    pause 1h30
+
+Fix:
+
+    pause 1h30m";
+
+    E0007 => "unexpected character",
+"The file contains characters that start no token. Names are ASCII letters, digits and
+underscores; strings go in double quotes; comments start with `//`.
+
+Example:
+
+    replicas = 3 # three pods
+
+Fix:
+
+    replicas = 3 // three pods";
+
+    E0008 => "file is not UTF-8 text",
+"The file is not valid UTF-8, so it is not a `.pipe` source file (perhaps a binary was
+passed by mistake). The diagnostic points at the first byte that is not UTF-8.";
+
+    E0009 => "empty file",
+"The file declares nothing: no `pipeline`, no `analysis`, no `use`. `pipec check` and
+`pipec compile` need at least one declaration.
+
+Example of the smallest useful file:
+
+    pipeline hello {
+      step greet = run \"alpine:3.20\" { command = \"echo hello\" }
+    }";
+
+    E0010 => "empty interpolation",
+"A string holds `${}` with nothing inside. Put an expression between the braces, or
+escape the dollar sign (`\\${`) to write the characters literally.
+
+Example:
+
+    tag = \"v${}\"
+
+Fix:
+
+    tag = \"v${version}\"";
+
+    E0101 => "unknown name",
+"A name is used that no declaration in scope defines. Names in scope are the pipeline's own
+declarations (`param`, `secret`, `image`, `step`, `service`), imported definitions, and
+the built-in namespaces `run` and `git`.
+
+Example:
+
+    service api { image = ap }   // the image is called `app`
+
+The diagnostic suggests the closest name in scope when there is one.";
+
+    E0102 => "duplicate declaration",
+"Two declarations in the same scope have the same name. Every image, step, secret, param,
+service and analysis name must be unique in its pipeline, including names brought in by
+`use`.
+
+Example:
+
+    step test = run app { command = \"npm test\" }
+    step test = run app { command = \"npm run lint\" }
+
+Fix: rename one of them.";
+
+    E0103 => "unknown field",
+"A value is accessed with `.field` but has no such field. For example `run` has `id`,
+`name`, `namespace` and `timestamp`; `git` has `sha`, `short_sha`, `branch`, `tag` and
+`repo`; a step has `passed` and `failed`; an image built or pushed by a step has `image`.
+
+Example:
+
+    tag = run.idd
+
+Fix:
+
+    tag = run.id";
+
+    E0104 => "unknown secret key",
+"A secret declared with its list of keys is read with a key that is not in the list. The
+key list is how pipec checks secret references without ever reading the Secret itself.
+
+Example:
+
+    secret db = \"db-params\" { DB_USER, DB_PASSWORD }
+    env = { DB_HOST = db.DB_HOST }
+
+Fix: add the key to the declaration (if the Secret holds it) or correct the name.";
+
+    E0105 => "unknown standard library module",
+"`use std.X` names a module the standard library does not have. Run `pipec explain E0105`
+to see this text; the diagnostic lists the modules that exist.
+
+Example:
+
+    use std.analyses.success_rate
+
+Fix:
+
+    use std.analysis.success_rate";
+
+    E0106 => "unknown import",
+"A `use` names a definition the module does not export.
+
+Example:
+
+    use std.analysis.sucess_rate
+
+Fix:
+
+    use std.analysis.success_rate";
+
+    E0107 => "imported file cannot be read",
+"`use \"./file.pipe\"` names a file that does not exist or cannot be read. Paths are relative
+to the importing file.";
+
+    E0108 => "import cycle",
+"Files import each other in a cycle. Imports must form a tree: move the shared definitions
+into a file that both import.
+
+Example:
+
+    // a.pipe
+    use \"./b.pipe\"
+    // b.pipe
+    use \"./a.pipe\"";
+
+    E0109 => "invalid resource name",
+"A name becomes the name of a Kubernetes object or of an Argo template, and it would not be
+valid there. pipec writes names in kebab case (`release_image` → `release-image`); the
+result must be at most 63 characters, start with a letter, and hold only lowercase letters,
+digits and hyphens.
+
+Example:
+
+    service Address_Book { … }
+
+Fix:
+
+    service address_book { … }   // becomes `address-book`";
+
+    E0110 => "no pipeline to compile",
+"`pipec compile` and `pipec check` need the file to declare exactly one `pipeline`. A file
+of shared definitions (analyses) is imported with `use`, not compiled on its own.";
+
+    E0201 => "type mismatch",
+"A value has a different type from the one its place requires. The diagnostic shows where
+the value comes from and where it is used.
+
+Example:
+
+    param replicas_wanted: string = \"3\"
+    service api { replicas = replicas_wanted }   // replicas needs an int
+
+Fix: declare the param as `int`, or write the value where it is used.";
+
+    E0202 => "percentage out of range",
+"A percentage must lie between 0% and 100%, and a traffic weight must be a whole number.
+
+Example:
+
+    weight 150%
+
+Fix:
+
+    weight 100%";
+
+    E0203 => "invalid regular expression",
+"A `/…/` literal is not a valid regular expression. pipec checks patterns with RE2 syntax,
+the syntax Argo uses when it evaluates the condition (Go's `regexp`).
+
+Example:
+
+    when = git.tag ~ /^(hotfix/
+
+Fix:
+
+    when = git.tag ~ /^(hotfix)/";
+
+    E0204 => "value out of range",
+"A number lies outside the range its field allows, for example a port above 65535, zero
+replicas, or a duration of zero where a positive one is needed. The diagnostic names the
+allowed range.";
+
+    E0205 => "unknown property",
+"A block sets a property its kind does not have. The diagnostic suggests the closest
+property name and lists the valid ones.
+
+Example:
+
+    service api { replica = 3 }
+
+Fix:
+
+    service api { replicas = 3 }";
+
+    E0206 => "missing required property",
+"A block lacks a property its kind requires, for example a `service` without `image` or a
+`push` without `to`.
+
+Example:
+
+    service api { port = 8080 }
+
+Fix:
+
+    service api { image = app
+                  port  = 8080 }";
+
+    E0207 => "property set twice",
+"The same property appears twice in one block. Keep one.";
+
+    E0208 => "wrong arguments",
+"A call passes an argument the callee does not take, or more positional arguments than it
+has parameters.
+
+Example:
+
+    ready = http_get(\"/ready\", 8080, 3)
+
+Fix:
+
+    ready = http_get(\"/ready\", port = 8080)";
+
+    E0209 => "missing argument",
+"A call omits an argument that has no default. Every parameter without a default must be
+supplied, by position or by name. For analyses this is what keeps a Rollout from waiting
+forever on an AnalysisTemplate arg nobody passed.
+
+Example:
+
+    analysis success_rate(service: string, min: percent = 95%) { … }
+    analyze success_rate(min = 99%)
+
+Fix:
+
+    analyze success_rate(service = \"api\", min = 99%)";
+
+    E0210 => "unknown action",
+"A step or image declaration uses an action pipec does not know. Images are made with
+`build` or `push`; steps run with `run`. Inside a release, `check` takes `exec`.
+
+Example:
+
+    step unit = execute app { command = \"npm test\" }
+
+Fix:
+
+    step unit = run app { command = \"npm test\" }";
+
+    E0211 => "unknown type",
+"A parameter declares a type that does not exist. Types: `string`, `int`, `float`, `bool`,
+`duration`, `percent`, `regex`.
+
+Example:
+
+    param version: str = \"develop\"
+
+Fix:
+
+    param version: string = \"develop\"";
+
+    E0212 => "value not allowed here",
+"A value is of the right type but not one of the values this place accepts, for example a
+release strategy other than `canary`, or an event other than `failure` in `on …`. The
+diagnostic lists the accepted values.";
+
+    E0213 => "text would be read as an Argo template tag",
+"A string contains `{{`. Argo Workflows replaces `{{…}}` in every field it runs, and has no
+escape for it, so the text would be changed or rejected at run time. Inside commands pipec
+protects such text itself; in other places (image names, registry paths, analysis queries)
+the text is not allowed. Use `${…}` to insert pipec values.
+
+Example:
+
+    repo = \"registry.example.com/{{team}}/api\"
+
+Fix:
+
+    repo = \"registry.example.com/${team}/api\"";
+
+    E0214 => "value must be known at compile time",
+"A place that ends up in a Rollout, a Service or an AnalysisTemplate is given a value that is
+only known when the pipeline runs (a `param`, `run.*` or `git.*`). Those resources are plain
+YAML that Argo does not template, so the value must be written out.
+
+Example:
+
+    param size: int = 3
+    service api { replicas = size }
+
+Fix:
+
+    service api { replicas = 3 }
+
+The Workflow, unlike those resources, is templated: steps can use params and `run.*`.";
+
+    E0301 => "service released twice",
+"A service has more than one `release` declaration. A service has one release strategy;
+put all stages in one `release` block.";
+
+    E0302 => "canary size is impossible",
+"A `replicas N` canary stage must ask for at least one pod and fewer pods than the service
+has, and `of M`, when given, must repeat the service's replica count.
+
+Example:
+
+    service api { replicas = 3 … }
+    release api canary { replicas 3 of 3 }
+
+Fix:
+
+    release api canary { replicas 1 of 3 }";
+
+    E0303 => "replica split cannot be reached without a traffic router",
+"Without a traffic router, Argo Rollouts approximates a canary weight by the number of
+pods, and rounds in its own way. pipec computes the weight that gives exactly the split you
+asked for; this error means no weight does, with the release's `max_surge`.
+
+Fix: change the split, allow a surge of at least one pod, or route traffic with a router.";
+
+    E0304 => "steps depend on each other in a cycle",
+"Steps form a cycle through what they reference or their `after` lists, so none of them
+could start.
+
+Example:
+
+    step a = run img { command = \"a\", after = [b] }
+    step b = run img { command = \"b\", after = [a] }";
+
+    E0305 => "condition mixes step results in a way Argo cannot express",
+"A `when` condition combines a step result (`unit.passed`) with other tests under `or` or
+`not`. Step results become the task's `depends` and data tests become its `when`; the two
+are joined by `and`, so a step result may appear only in the top-level `and` chain, or in
+`and`/`or` combinations of step results alone.
+
+Example:
+
+    when = unit.passed or git.branch == \"main\"
+
+Fix: split the step in two, or test the step result alone.";
+
+    E0306 => "stage not allowed in this release",
+"A release stage is used where it has no meaning, for example a second `replicas` stage
+after a `weight` stage. The diagnostic says which stages the strategy accepts.";
+
+    E0308 => "build without a repository",
+"An image is built from source, but the pipeline does not say where the source is. Set the
+pipeline's `repo` to the git URL the build checks out.
+
+Example:
+
+    pipeline api {
+      repo = \"https://github.com/acme/api.git\"
+      image app = build \".\" { repo = \"registry.example.com/api\" }
+    }";
+
+    E0309 => "registry credentials lack keys",
+"A secret used as registry credentials (`auth = …`) must hold the keys `username` and
+`password`. The secret's declared key list does not include both.
+
+Example:
+
+    secret dockerhub = \"dockerhub\" { user, token }
+
+Fix:
+
+    secret dockerhub = \"dockerhub\" { username, password }";
+
+    E0310 => "rollout sizing allows no progress",
+"`max_surge` and `max_unavailable` are both zero, so Argo Rollouts could neither add a pod
+nor remove one and the update could never progress. Set at least one above zero.";
+
+    E0311 => "name clash in the generated workflow",
+"Two things would get the same template name in the generated Workflow, for example a step
+called `api_deploy` and the deploy task pipec generates for service `api`. Rename the step.";
+
+    W0001 => "irreversible step is not undone by rollback",
+"A step is marked `irreversible` (a database migration, say). If the release fails after it
+ran, rollback returns the pods to the previous version but cannot undo what the step did, so
+the previous version must work with the changed state. The warning is stronger when the step
+runs before the gates that would have caught a bad release.
+
+Example:
+
+    release api canary {
+      check exec \"npm run migrate\" irreversible
+      check exec \"npm run smoke\"
+    }
+
+Keep migrations backward compatible (expand, then contract in a later release), or run the
+checks that guard the migration before it.";
+
+    W0002 => "unused declaration",
+"A secret, param or image is declared but nothing uses it. Remove it, or use it.";
+}

@@ -1,0 +1,439 @@
+//! The checked program: names resolved, types checked, defaults filled in. Plain data that the
+//! lowering phase turns into Argo resources without having to look at the AST again.
+//!
+//! Values that are only known when the pipeline runs (`run.id`, `git.branch`, params) appear as
+//! [`Var`]s inside [`Template`]s; lowering decides how each place spells them (an Argo
+//! `{{…}}` tag, an environment variable in a shell command, an expr-lang operand).
+
+use pipec_syntax::Span;
+
+/// Index of a node (an `image` or `step` declaration, or a handler step) in [`Pipeline::nodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
+
+/// Index of a service in [`Pipeline::services`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceId(pub usize);
+
+/// Index of an analysis in [`Program::analyses`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AnalysisId(pub usize);
+
+/// A value known only at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Var {
+    RunId,
+    RunName,
+    RunNamespace,
+    /// `YYYYMMDDHHMMSS` of the run's creation.
+    RunTimestamp,
+    GitSha,
+    GitShortSha,
+    GitBranch,
+    GitTag,
+    GitRepo,
+    /// A pipeline `param`, by name.
+    Param(String),
+    /// An analysis parameter, inside an analysis definition.
+    Arg(String),
+}
+
+/// A string made of literal text and run-time values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Template {
+    pub pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Piece {
+    Lit(String),
+    Var(Var),
+}
+
+impl Template {
+    pub fn lit(text: impl Into<String>) -> Self {
+        Template {
+            pieces: vec![Piece::Lit(text.into())],
+        }
+    }
+
+    pub fn var(var: Var) -> Self {
+        Template {
+            pieces: vec![Piece::Var(var)],
+        }
+    }
+
+    pub fn push_lit(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match self.pieces.last_mut() {
+            Some(Piece::Lit(prev)) => prev.push_str(text),
+            _ => self.pieces.push(Piece::Lit(text.to_string())),
+        }
+    }
+
+    pub fn push_var(&mut self, var: Var) {
+        self.pieces.push(Piece::Var(var));
+    }
+
+    pub fn append(&mut self, other: &Template) {
+        for piece in &other.pieces {
+            match piece {
+                Piece::Lit(t) => self.push_lit(t),
+                Piece::Var(v) => self.push_var(v.clone()),
+            }
+        }
+    }
+
+    /// The text if no run-time value is involved.
+    pub fn as_static(&self) -> Option<String> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Lit(t) => out.push_str(t),
+                Piece::Var(_) => return None,
+            }
+        }
+        Some(out)
+    }
+
+    pub fn vars(&self) -> impl Iterator<Item = &Var> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Var(v) => Some(v),
+            Piece::Lit(_) => None,
+        })
+    }
+}
+
+/// The whole checked compilation: one pipeline and the analyses it uses.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub pipeline: Pipeline,
+    pub analyses: Vec<Analysis>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub name: String,
+    pub span: Span,
+    /// The git repository the builds check out (`repo = …`).
+    pub repo: Option<Template>,
+    pub service_account: Option<String>,
+    pub params: Vec<Param>,
+    pub secrets: Vec<Secret>,
+    pub nodes: Vec<Node>,
+    pub services: Vec<Service>,
+    pub releases: Vec<Release>,
+    /// `on failure { … }`, in order.
+    pub on_failure: Vec<HandlerAction>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub default: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Secret {
+    pub name: String,
+    /// The Kubernetes Secret's name.
+    pub secret_name: String,
+    pub span: Span,
+}
+
+/// A reference to a key of a Kubernetes Secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecretKeyRef {
+    pub secret_name: String,
+    pub key: String,
+}
+
+/// Registry credentials: a Secret holding `username` and `password`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryAuth {
+    pub secret_name: String,
+}
+
+/// An image reference: a fixed name, or the image a node produces.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageRef {
+    External(Template),
+    Node(NodeId),
+}
+
+/// A node of the pipeline DAG.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    pub span: Span,
+    pub kind: NodeKind,
+    pub when: Option<Condition>,
+    /// Nodes this one needs to have succeeded: data dependencies and `after`.
+    pub needs: Vec<NodeId>,
+    pub retries: Option<u32>,
+    pub timeout: Option<u64>,
+    pub irreversible: bool,
+    /// True for steps declared inside `on failure`: they run in the exit handler.
+    pub in_handler: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    /// Build an image from the pipeline's repository and push it.
+    Build {
+        context: Template,
+        dockerfile: Template,
+        target: ImageName,
+        cache: Option<Template>,
+        args: Vec<(String, Template)>,
+        auth: Option<RegistryAuth>,
+    },
+    /// Copy an image to another repository under the same (or a new) tag, without rebuilding.
+    Push {
+        source: ImageRef,
+        target: ImageName,
+        auth: Option<RegistryAuth>,
+        source_auth: Option<RegistryAuth>,
+    },
+    /// Run a shell command in an image.
+    Run {
+        image: ImageRef,
+        command: Template,
+        env: Vec<EnvVar>,
+        workdir: Option<Template>,
+    },
+}
+
+/// `repository:tag`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageName {
+    pub repo: Template,
+    pub tag: Template,
+}
+
+impl ImageName {
+    pub fn reference(&self) -> Template {
+        let mut t = self.repo.clone();
+        t.push_lit(":");
+        t.append(&self.tag);
+        t
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EnvValue {
+    Text(Template),
+    Secret(SecretKeyRef),
+}
+
+/// A typed condition: step results go to Argo's `depends`, data tests to its `when`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    And(Box<Condition>, Box<Condition>),
+    Or(Box<Condition>, Box<Condition>),
+    Not(Box<Condition>),
+    /// `unit.passed` / `unit.failed`.
+    StepResult { node: NodeId, passed: bool },
+    /// `a == b`, `a != b` on strings.
+    Compare { lhs: Operand, rhs: Operand, equal: bool },
+    /// `a ~ /re/`, `a !~ /re/`.
+    Matches { operand: Operand, regex: String, negated: bool },
+    Const(bool),
+}
+
+impl Condition {
+    /// True if the condition tests a step result anywhere.
+    pub fn has_step_results(&self) -> bool {
+        match self {
+            Condition::StepResult { .. } => true,
+            Condition::And(a, b) | Condition::Or(a, b) => a.has_step_results() || b.has_step_results(),
+            Condition::Not(a) => a.has_step_results(),
+            Condition::Compare { .. } | Condition::Matches { .. } | Condition::Const(_) => false,
+        }
+    }
+
+    /// True if the condition tests only step results (no data).
+    pub fn only_step_results(&self) -> bool {
+        match self {
+            Condition::StepResult { .. } | Condition::Const(_) => true,
+            Condition::And(a, b) | Condition::Or(a, b) => a.only_step_results() && b.only_step_results(),
+            Condition::Not(_) | Condition::Compare { .. } | Condition::Matches { .. } => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    Text(Template),
+}
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    /// The Kubernetes name: kebab case of `name`.
+    pub k8s_name: String,
+    pub span: Span,
+    pub image: ImageRef,
+    pub image_span: Span,
+    pub replicas: u32,
+    pub port: u16,
+    pub ready: Option<Probe>,
+    pub live: Option<Probe>,
+    pub env: Vec<EnvVar>,
+    pub expose: Exposure,
+    pub resources: Resources,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resources {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub cpu_limit: Option<String>,
+    pub memory_limit: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    pub period: Option<u64>,
+    pub timeout: Option<u64>,
+    pub failures: Option<u32>,
+    pub successes: Option<u32>,
+    pub delay: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProbeKind {
+    HttpGet { path: String, port: Option<u16> },
+    Tcp { port: Option<u16> },
+    Exec { command: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExposureKind {
+    ClusterIp,
+    LoadBalancer,
+    NodePort,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exposure {
+    pub kind: ExposureKind,
+    /// The Service's port; the container port is the service's `port`.
+    pub port: u16,
+}
+
+/// A count or a percentage, as Kubernetes' int-or-string sizing fields.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sizing {
+    Count(u32),
+    Percent(u32),
+}
+
+#[derive(Clone, Debug)]
+pub struct Release {
+    pub service: ServiceId,
+    pub span: Span,
+    /// Steps that must succeed before the release starts, beyond the image's own step.
+    pub after: Vec<NodeId>,
+    pub max_surge: Sizing,
+    pub max_unavailable: Sizing,
+    /// How long the workflow waits for the Rollout to reach each state.
+    pub timeout: u64,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub kind: StageKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum StageKind {
+    /// Send this share of traffic (by pod count without a router) to the new version.
+    Weight(u32),
+    /// Run exactly this many pods of the new version; lowering finds the weight.
+    Replicas(u32),
+    /// Bake for this many seconds.
+    Pause(u64),
+    /// Wait for a person.
+    Approve { reason: Option<String> },
+    /// Run a command inside a pod of the new version.
+    Exec {
+        command: Template,
+        irreversible: bool,
+        retries: Option<u32>,
+        timeout: Option<u64>,
+    },
+    /// Run an analysis against the new version.
+    Analyze { analysis: AnalysisId, args: Vec<(String, String)> },
+}
+
+impl StageKind {
+    /// Stages the Workflow runs (the Rollout holds the new version at a pause meanwhile).
+    pub fn runs_in_workflow(&self) -> bool {
+        matches!(self, StageKind::Approve { .. } | StageKind::Exec { .. })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum HandlerAction {
+    CollectDiagnostics { service: ServiceId, span: Span },
+    Rollback { service: ServiceId, span: Span },
+    Node(NodeId),
+}
+
+/// A reusable analysis, compiled to one AnalysisTemplate.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub name: String,
+    /// The AnalysisTemplate name.
+    pub k8s_name: String,
+    pub span: Span,
+    pub params: Vec<AnalysisParam>,
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AnalysisParam {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+/// A metric setting: a value, or an analysis parameter passed through as `{{args.x}}`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Setting<T> {
+    Value(T),
+    Arg(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Metric {
+    pub name: String,
+    pub every: Option<Setting<u64>>,
+    pub times: Option<Setting<u32>>,
+    pub failure_limit: Option<Setting<u32>>,
+    pub inconclusive_limit: Option<Setting<u32>>,
+    pub initial_delay: Option<Setting<u64>>,
+    pub provider: Provider,
+    /// expr-lang conditions over `result`, args already spelled `{{args.x}}`.
+    pub success: Option<String>,
+    pub failure: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Provider {
+    Prometheus { address: Template, query: Template },
+}

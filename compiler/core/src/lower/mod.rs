@@ -1,0 +1,120 @@
+//! Lowering: the checked program → the typed model of Argo resources.
+//!
+//! For a pipeline this produces, in apply order: one `Service` per service (its traffic entry
+//! point), the `AnalysisTemplate`s its releases use, one `Rollout` per service, and the
+//! `Workflow` that builds, tests, pushes, deploys, gates and rolls back. How each concept maps
+//! is written in `docs/compilation.md`; this module and its children are that document's code.
+
+mod analysis;
+mod condition;
+mod release;
+mod scripts;
+mod shell;
+pub mod text;
+mod workflow;
+
+use std::collections::BTreeMap;
+
+use pipec_argo_model::{Document, ObjectMeta};
+use pipec_syntax::Span;
+
+use crate::hir;
+use crate::source::SourceDb;
+
+/// Images of the tools the generated steps run. Pinned, so a run today and a run next year
+/// execute the same code; each needs what its scripts use.
+pub mod tools {
+    /// `kubectl`, `jq` and `bash`: deploy, wait, gate, promote, diagnose and roll back.
+    pub const KUBECTL: &str = "docker.io/alpine/k8s:1.33.4";
+    /// `buildctl-daemonless.sh` and `sh`: rootless BuildKit builds.
+    pub const BUILDKIT: &str = "docker.io/moby/buildkit:v0.23.2-rootless";
+    /// `crane` and a busybox `sh`: registry-to-registry copies without a Docker daemon.
+    pub const CRANE: &str = "gcr.io/go-containerregistry/crane/debug:v0.20.6";
+}
+
+/// The label pipec puts on everything it generates.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pipec");
+/// The annotation that points back at the `.pipe` source of a generated object or step.
+pub const SOURCE_ANNOTATION: &str = "pipec.dev/source";
+/// The annotation the deploy step sets on a Rollout: the run that last changed it.
+pub const RUN_ANNOTATION: &str = "pipec.dev/run";
+
+/// A generated object and the source that asked for it.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    pub document: Document,
+    pub origin: Span,
+}
+
+/// Shared context of one lowering.
+pub(crate) struct Ctx<'a> {
+    pub program: &'a hir::Program,
+    pub sources: &'a SourceDb,
+}
+
+impl Ctx<'_> {
+    pub fn pipeline(&self) -> &hir::Pipeline {
+        &self.program.pipeline
+    }
+
+    pub fn pipeline_name(&self) -> String {
+        crate::typeck::kebab(&self.program.pipeline.name)
+    }
+
+    /// `file.pipe:12:3` of a span.
+    pub fn location(&self, span: Span) -> String {
+        self.sources.location(span)
+    }
+
+    pub fn service(&self, id: hir::ServiceId) -> Option<&hir::Service> {
+        self.program.pipeline.services.iter().find(|s| s.id == id)
+    }
+
+    pub fn node(&self, id: hir::NodeId) -> Option<&hir::Node> {
+        self.program.pipeline.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn release_of(&self, id: hir::ServiceId) -> Option<&hir::Release> {
+        self.program.pipeline.releases.iter().find(|r| r.service == id)
+    }
+
+    /// The AnalysisTemplate name of an analysis: scoped by pipeline, so two pipelines in one
+    /// namespace never overwrite each other's templates.
+    pub fn analysis_template_name(&self, id: hir::AnalysisId) -> String {
+        let analysis = self.program.analyses.get(id.0).map_or("analysis", |a| a.k8s_name.as_str());
+        format!("{}-{analysis}", self.pipeline_name())
+    }
+
+    /// Metadata for a generated object: managed-by and part-of labels plus the source
+    /// annotation.
+    pub fn metadata(&self, name: Option<String>, generate_name: Option<String>, origin: Span) -> ObjectMeta {
+        let mut labels = BTreeMap::new();
+        labels.insert(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string());
+        labels.insert("app.kubernetes.io/part-of".to_string(), self.pipeline_name());
+        let mut annotations = BTreeMap::new();
+        annotations.insert(SOURCE_ANNOTATION.to_string(), self.location(origin));
+        ObjectMeta {
+            name,
+            generate_name,
+            labels,
+            annotations,
+        }
+    }
+}
+
+/// Lowers a checked program to documents, in the order they should be applied.
+pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
+    let ctx = Ctx { program, sources };
+    let mut out = Vec::new();
+    for service in &program.pipeline.services {
+        out.push(release::service_object(&ctx, service));
+    }
+    for (i, analysis) in program.analyses.iter().enumerate() {
+        out.push(analysis::analysis_template(&ctx, hir::AnalysisId(i), analysis));
+    }
+    for service in &program.pipeline.services {
+        out.push(release::rollout(&ctx, service));
+    }
+    out.push(workflow::workflow(&ctx));
+    out
+}

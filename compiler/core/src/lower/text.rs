@@ -1,0 +1,110 @@
+//! Spelling run-time values in the three languages the generated YAML speaks: Argo simple
+//! tags (`{{workflow.uid}}`), expr-lang inside expression tags (`workflow.parameters['git-sha']`)
+//! and, for AnalysisTemplates, Argo Rollouts args (`{{args.min}}`).
+
+use crate::hir::{Piece, Template, Var};
+
+/// Workflow parameter names pipec defines for the git context.
+pub const GIT_REPO_PARAM: &str = "git-repo";
+pub const GIT_SHA_PARAM: &str = "git-sha";
+pub const GIT_BRANCH_PARAM: &str = "git-branch";
+pub const GIT_TAG_PARAM: &str = "git-tag";
+
+/// A variable as an Argo simple tag (or expression tag where no simple tag exists).
+pub fn tag(var: &Var) -> String {
+    match var {
+        Var::RunId => "{{workflow.uid}}".to_string(),
+        Var::RunName => "{{workflow.name}}".to_string(),
+        Var::RunNamespace => "{{workflow.namespace}}".to_string(),
+        Var::RunTimestamp => ["Y", "m", "d", "H", "M", "S"]
+            .iter()
+            .map(|f| format!("{{{{workflow.creationTimestamp.{f}}}}}"))
+            .collect(),
+        Var::GitSha => format!("{{{{workflow.parameters.{GIT_SHA_PARAM}}}}}"),
+        Var::GitShortSha => format!("{{{{=sprig.trunc(7, workflow.parameters['{GIT_SHA_PARAM}'])}}}}"),
+        Var::GitBranch => format!("{{{{workflow.parameters.{GIT_BRANCH_PARAM}}}}}"),
+        Var::GitTag => format!("{{{{workflow.parameters.{GIT_TAG_PARAM}}}}}"),
+        Var::GitRepo => format!("{{{{workflow.parameters.{GIT_REPO_PARAM}}}}}"),
+        Var::Param(name) => format!("{{{{workflow.parameters.{name}}}}}"),
+        Var::Arg(name) => format!("{{{{args.{name}}}}}"),
+    }
+}
+
+/// A template as text for a field Argo substitutes.
+pub fn argo_text(template: &Template) -> String {
+    template
+        .pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit(t) => t.clone(),
+            Piece::Var(v) => tag(v),
+        })
+        .collect()
+}
+
+/// A variable as an expr-lang operand, for `{{= … }}` expressions.
+pub fn expr_var(var: &Var) -> String {
+    match var {
+        Var::RunId => "workflow.uid".to_string(),
+        Var::RunName => "workflow.name".to_string(),
+        Var::RunNamespace => "workflow.namespace".to_string(),
+        // Rejected in conditions by the type checker; kept total for safety.
+        Var::RunTimestamp => "workflow.creationTimestamp".to_string(),
+        Var::GitSha => format!("workflow.parameters['{GIT_SHA_PARAM}']"),
+        Var::GitShortSha => format!("sprig.trunc(7, workflow.parameters['{GIT_SHA_PARAM}'])"),
+        Var::GitBranch => format!("workflow.parameters['{GIT_BRANCH_PARAM}']"),
+        Var::GitTag => format!("workflow.parameters['{GIT_TAG_PARAM}']"),
+        Var::GitRepo => format!("workflow.parameters['{GIT_REPO_PARAM}']"),
+        Var::Param(name) => format!("workflow.parameters['{name}']"),
+        Var::Arg(name) => format!("args['{name}']"),
+    }
+}
+
+/// An expr-lang string literal in single quotes.
+pub fn expr_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A template as an expr-lang string expression: literals and variables joined with `+`.
+pub fn expr_text(template: &Template) -> String {
+    if template.pieces.is_empty() {
+        return "''".to_string();
+    }
+    template
+        .pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit(t) => expr_string(t),
+            Piece::Var(v) => expr_var(v),
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spelling() {
+        let mut t = Template::lit("v");
+        t.push_var(Var::GitShortSha);
+        assert_eq!(argo_text(&t), "v{{=sprig.trunc(7, workflow.parameters['git-sha'])}}");
+        assert_eq!(expr_text(&t), "'v' + sprig.trunc(7, workflow.parameters['git-sha'])");
+        assert_eq!(expr_string("it's a\\b"), r"'it\'s a\\b'");
+        assert_eq!(argo_text(&Template::var(Var::RunTimestamp)).matches("{{").count(), 6);
+    }
+}

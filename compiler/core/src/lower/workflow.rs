@@ -1,0 +1,483 @@
+//! The pipeline → one Argo `Workflow`: a DAG of the pipeline's steps and of each service's
+//! release, and an exit handler for `on failure`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pipec_argo_model::k8s::{Container, EnvVar};
+use pipec_argo_model::workflows::{
+    Arguments, Artifact, Backoff, DagTask, DagTemplate, GitArtifact, Inputs, Parameter, RetryStrategy, ScriptTemplate, Template,
+    TemplateMetadata, Workflow, WorkflowSpec,
+};
+use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString};
+use pipec_syntax::Span;
+
+use super::condition::{TaskCondition, split};
+use super::release::{Task, env_var, handler_template, release_tasks};
+use super::scripts::RolloutScript;
+use super::shell;
+use super::text::{GIT_BRANCH_PARAM, GIT_REPO_PARAM, GIT_SHA_PARAM, GIT_TAG_PARAM, argo_text};
+use super::{Ctx, Lowered, SOURCE_ANNOTATION, tools};
+use crate::hir::{self, Condition, HandlerAction, ImageRef, NodeKind, Operand, Piece, Var};
+use crate::typeck::format_duration;
+
+pub const ENTRYPOINT: &str = "main";
+pub const EXIT_HANDLER: &str = "on-exit";
+/// Where builds check out the repository.
+const WORKSPACE: &str = "/workspace";
+
+impl Ctx<'_> {
+    /// The image a node makes, as Argo text.
+    pub fn node_image_text(&self, id: hir::NodeId) -> String {
+        match self.node(id).map(|n| &n.kind) {
+            Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => argo_text(&target.reference()),
+            _ => String::new(),
+        }
+    }
+
+    fn image_text(&self, image: &ImageRef) -> String {
+        match image {
+            ImageRef::External(t) => argo_text(t),
+            ImageRef::Node(id) => self.node_image_text(*id),
+        }
+    }
+
+    fn task_name(&self, id: hir::NodeId) -> String {
+        self.node(id).map_or_else(|| format!("step-{}", id.0), |n| n.name.clone())
+    }
+}
+
+pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
+    let pipeline = ctx.pipeline();
+    let mut tasks: Vec<Task> = Vec::new();
+    for node in pipeline.nodes.iter().filter(|n| !n.in_handler) {
+        let mut condition = node.when.as_ref().map_or_else(TaskCondition::default, |c| split(c, &|id| ctx.task_name(id)));
+        let mut depends: Vec<String> = node.needs.iter().map(|id| format!("{}.Succeeded", ctx.task_name(*id))).collect();
+        depends.append(&mut condition.depends);
+        tasks.push(Task {
+            task: DagTask {
+                name: node.name.clone(),
+                template: node.name.clone(),
+                depends: join_depends(depends),
+                when: condition.when,
+            },
+            template: node_template(ctx, node),
+        });
+    }
+    for service in &pipeline.services {
+        let mut first: Vec<String> = Vec::new();
+        if let ImageRef::Node(id) = &service.image {
+            first.push(format!("{}.Succeeded", ctx.task_name(*id)));
+        }
+        if let Some(release) = ctx.release_of(service.id) {
+            first.extend(release.after.iter().map(|id| format!("{}.Succeeded", ctx.task_name(*id))));
+        }
+        tasks.extend(release_tasks(ctx, service, join_depends(first)));
+    }
+
+    let mut templates = vec![Template {
+        name: ENTRYPOINT.to_string(),
+        dag: Some(DagTemplate {
+            tasks: tasks.iter().map(|t| t.task.clone()).collect(),
+        }),
+        ..Template::default()
+    }];
+    templates.extend(tasks.into_iter().map(|t| t.template));
+
+    let handler = exit_handler(ctx);
+    let on_exit = handler.as_ref().map(|_| EXIT_HANDLER.to_string());
+    if let Some(handler_tasks) = handler {
+        templates.push(Template {
+            name: EXIT_HANDLER.to_string(),
+            dag: Some(DagTemplate {
+                tasks: handler_tasks.iter().map(|t| t.task.clone()).collect(),
+            }),
+            ..Template::default()
+        });
+        templates.extend(handler_tasks.into_iter().map(|t| t.template));
+    }
+
+    let parameters = parameters(ctx);
+    Lowered {
+        document: Document::Workflow(Box::new(Workflow {
+            api_version: ARGO_API_VERSION,
+            kind: "Workflow",
+            metadata: ctx.metadata(None, Some(format!("{}-", ctx.pipeline_name())), pipeline.span),
+            spec: WorkflowSpec {
+                entrypoint: ENTRYPOINT.to_string(),
+                on_exit,
+                service_account_name: pipeline.service_account.clone(),
+                arguments: (!parameters.is_empty()).then_some(Arguments { parameters }),
+                volumes: Vec::new(),
+                templates,
+            },
+        })),
+        origin: pipeline.span,
+    }
+}
+
+fn join_depends(parts: Vec<String>) -> Option<String> {
+    let mut seen = BTreeSet::new();
+    let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty() && seen.insert(p.clone())).collect();
+    (!parts.is_empty()).then(|| parts.join(" && "))
+}
+
+/// `on failure { … }`: a DAG that runs its actions in order, each whatever the previous one's
+/// outcome, only when the workflow did not succeed.
+fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
+    let pipeline = ctx.pipeline();
+    if pipeline.on_failure.is_empty() {
+        return None;
+    }
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut previous: Option<String> = None;
+    for action in &pipeline.on_failure {
+        let template = match action {
+            HandlerAction::CollectDiagnostics { service, span } => {
+                let Some(service) = ctx.service(*service) else { continue };
+                handler_template(ctx, service, RolloutScript::Diagnostics, *span)
+            }
+            HandlerAction::Rollback { service, span } => {
+                let Some(service) = ctx.service(*service) else { continue };
+                handler_template(ctx, service, RolloutScript::Rollback, *span)
+            }
+            HandlerAction::Node(id) => {
+                let Some(node) = ctx.node(*id) else { continue };
+                node_template(ctx, node)
+            }
+        };
+        let name = template.name.clone();
+        if tasks.iter().any(|t| t.task.name == name) {
+            continue;
+        }
+        tasks.push(Task {
+            task: DagTask {
+                name: name.clone(),
+                template: name.clone(),
+                depends: previous.take().map(|p| format!("{p}.Succeeded || {p}.Failed || {p}.Errored")),
+                when: Some("'{{workflow.status}}' != 'Succeeded'".to_string()),
+            },
+            template,
+        });
+        previous = Some(name);
+    }
+    Some(tasks)
+}
+
+fn annotated(ctx: &Ctx<'_>, origin: Span) -> Option<TemplateMetadata> {
+    Some(TemplateMetadata {
+        annotations: BTreeMap::from([(SOURCE_ANNOTATION.to_string(), ctx.location(origin))]),
+    })
+}
+
+/// Retries with exponential backoff: 10s, 20s, 40s… capped at 10 minutes between attempts.
+pub fn retry_strategy(retries: u32) -> RetryStrategy {
+    RetryStrategy {
+        limit: IntOrString::String(retries.to_string()),
+        retry_policy: "Always".to_string(),
+        backoff: Some(Backoff {
+            duration: "10s".to_string(),
+            factor: IntOrString::String("2".to_string()),
+            max_duration: Some("10m".to_string()),
+        }),
+    }
+}
+
+fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
+    let mut template = match &node.kind {
+        NodeKind::Build {
+            context,
+            dockerfile,
+            target,
+            cache,
+            args,
+            auth,
+        } => build_template(node, context, dockerfile, target, cache.as_ref(), args, auth.as_ref()),
+        NodeKind::Push {
+            source,
+            target,
+            auth,
+            source_auth,
+        } => {
+            let mut env = vec![
+                EnvVar::value("SOURCE", ctx.image_text(source)),
+                EnvVar::value("TARGET", argo_text(&target.reference())),
+            ];
+            if let Some(a) = source_auth {
+                env.push(EnvVar::secret("SOURCE_USERNAME", &a.secret_name, "username"));
+                env.push(EnvVar::secret("SOURCE_PASSWORD", &a.secret_name, "password"));
+            }
+            if let Some(a) = auth {
+                env.push(EnvVar::secret("TARGET_USERNAME", &a.secret_name, "username"));
+                env.push(EnvVar::secret("TARGET_PASSWORD", &a.secret_name, "password"));
+            }
+            Template {
+                name: node.name.clone(),
+                script: Some(ScriptTemplate {
+                    image: tools::CRANE.to_string(),
+                    command: vec!["sh".to_string()],
+                    env,
+                    source: PUSH_SCRIPT.to_string(),
+                    ..ScriptTemplate::default()
+                }),
+                ..Template::default()
+            }
+        }
+        NodeKind::Run {
+            image,
+            command,
+            env,
+            workdir,
+        } => {
+            let (script, values) = shell::script(command, "PIPEC_VALUE_").for_sh();
+            let mut container_env: Vec<EnvVar> = values.iter().map(|(k, v)| EnvVar::value(k, v)).collect();
+            container_env.extend(env.iter().map(env_var));
+            Template {
+                name: node.name.clone(),
+                container: Some(Container {
+                    image: Some(ctx.image_text(image)),
+                    command: vec!["sh".to_string(), "-c".to_string()],
+                    args: vec![script],
+                    working_dir: workdir.as_ref().map(argo_text),
+                    env: container_env,
+                    ..Container::default()
+                }),
+                ..Template::default()
+            }
+        }
+    };
+    template.metadata = annotated(ctx, node.span);
+    template.retry_strategy = node.retries.map(retry_strategy);
+    template.timeout = node.timeout.map(format_duration);
+    template
+}
+
+/// Copies an image between registries with crane, logging in to each side that has
+/// credentials. Registry hosts come from the image names; bare names are Docker Hub.
+const PUSH_SCRIPT: &str = r#"set -eu
+registry_of() {
+  first=${1%%/*}
+  case "$first" in
+    *.*|*:*|localhost) printf '%s' "$first" ;;
+    *) printf 'docker.io' ;;
+  esac
+}
+if [ -n "${SOURCE_USERNAME:-}" ]; then
+  printf '%s' "$SOURCE_PASSWORD" | crane auth login "$(registry_of "$SOURCE")" -u "$SOURCE_USERNAME" --password-stdin
+fi
+if [ -n "${TARGET_USERNAME:-}" ]; then
+  printf '%s' "$TARGET_PASSWORD" | crane auth login "$(registry_of "$TARGET")" -u "$TARGET_USERNAME" --password-stdin
+fi
+crane copy "$SOURCE" "$TARGET"
+"#;
+
+/// Writes a Docker config for the target registry when credentials are given.
+const BUILD_LOGIN: &str = r#"set -eu
+if [ -n "${REGISTRY_USERNAME:-}" ]; then
+  registry=${IMAGE%%/*}
+  case "$registry" in
+    *.*|*:*|localhost) ;;
+    *) registry=https://index.docker.io/v1/ ;;
+  esac
+  mkdir -p /tmp/docker-config
+  auth=$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 | tr -d '\n')
+  printf '{"auths":{"%s":{"auth":"%s"}}}' "$registry" "$auth" > /tmp/docker-config/config.json
+  export DOCKER_CONFIG=/tmp/docker-config
+fi
+"#;
+
+#[allow(clippy::too_many_arguments)]
+fn build_template(
+    node: &hir::Node,
+    context: &hir::Template,
+    dockerfile: &hir::Template,
+    target: &hir::ImageName,
+    cache: Option<&hir::Template>,
+    args: &[(String, hir::Template)],
+    auth: Option<&hir::RegistryAuth>,
+) -> Template {
+    let context_text = argo_text(context);
+    let context_dir = match context_text.trim_start_matches("./").trim_end_matches('/') {
+        "" | "." => WORKSPACE.to_string(),
+        sub => format!("{WORKSPACE}/{sub}"),
+    };
+    let mut env = vec![
+        EnvVar::value("BUILDKITD_FLAGS", "--oci-worker-no-process-sandbox"),
+        EnvVar::value("CONTEXT", context_dir),
+        EnvVar::value("DOCKERFILE", argo_text(dockerfile)),
+        EnvVar::value("IMAGE", argo_text(&target.reference())),
+    ];
+    let mut command = String::from(
+        "buildctl-daemonless.sh build \\\n  --frontend dockerfile.v0 \\\n  --local \"context=$CONTEXT\" \\\n  --local \"dockerfile=$CONTEXT\" \\\n  --opt \"filename=$DOCKERFILE\" \\\n  --output \"type=image,name=$IMAGE,push=true\" \\\n",
+    );
+    if let Some(cache) = cache {
+        env.push(EnvVar::value("CACHE", argo_text(cache)));
+        command.push_str("  --import-cache \"type=registry,ref=$CACHE\" \\\n");
+    }
+    for (i, (name, value)) in args.iter().enumerate() {
+        let var = format!("BUILD_ARG_{i}");
+        env.push(EnvVar::value(&var, argo_text(value)));
+        command.push_str(&format!("  --opt \"build-arg:{name}=${var}\" \\\n"));
+    }
+    command.push_str("  --export-cache type=inline\n");
+    if let Some(a) = auth {
+        env.push(EnvVar::secret("REGISTRY_USERNAME", &a.secret_name, "username"));
+        env.push(EnvVar::secret("REGISTRY_PASSWORD", &a.secret_name, "password"));
+    }
+    Template {
+        name: node.name.clone(),
+        inputs: Some(Inputs {
+            artifacts: vec![Artifact {
+                name: "source".to_string(),
+                path: WORKSPACE.to_string(),
+                git: GitArtifact {
+                    repo: format!("{{{{workflow.parameters.{GIT_REPO_PARAM}}}}}"),
+                    revision: format!("{{{{workflow.parameters.{GIT_SHA_PARAM}}}}}"),
+                },
+            }],
+        }),
+        script: Some(ScriptTemplate {
+            image: tools::BUILDKIT.to_string(),
+            command: vec!["sh".to_string()],
+            env,
+            source: format!("{BUILD_LOGIN}{command}"),
+            ..ScriptTemplate::default()
+        }),
+        ..Template::default()
+    }
+}
+
+/// Workflow parameters: the pipeline's params, then the git context the program uses.
+fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
+    let pipeline = ctx.pipeline();
+    let vars = used_vars(pipeline);
+    let mut out: Vec<Parameter> = pipeline
+        .params
+        .iter()
+        .map(|p| Parameter {
+            name: p.name.clone(),
+            value: p.default.clone(),
+            description: None,
+        })
+        .collect();
+    let builds = pipeline.nodes.iter().any(|n| matches!(n.kind, NodeKind::Build { .. }));
+    let mut git = |name: &str, used: bool, value: String, description: &str| {
+        if used {
+            out.push(Parameter {
+                name: name.to_string(),
+                value: Some(value),
+                description: Some(description.to_string()),
+            });
+        }
+    };
+    git(
+        GIT_REPO_PARAM,
+        builds || vars.contains(&Var::GitRepo),
+        pipeline.repo.as_ref().map(argo_text).unwrap_or_default(),
+        "repository the builds check out",
+    );
+    git(
+        GIT_SHA_PARAM,
+        builds || vars.contains(&Var::GitSha) || vars.contains(&Var::GitShortSha),
+        "HEAD".to_string(),
+        "commit to build; set it to the commit that triggered the run",
+    );
+    git(GIT_BRANCH_PARAM, vars.contains(&Var::GitBranch), String::new(), "branch that triggered the run, if any");
+    git(GIT_TAG_PARAM, vars.contains(&Var::GitTag), String::new(), "tag that triggered the run, if any");
+    out
+}
+
+/// Every run-time variable the pipeline's templates and conditions use.
+fn used_vars(pipeline: &hir::Pipeline) -> BTreeSet<Var> {
+    let mut vars = BTreeSet::new();
+    let mut add = |t: &hir::Template| {
+        for piece in &t.pieces {
+            if let Piece::Var(v) = piece {
+                vars.insert(v.clone());
+            }
+        }
+    };
+    let image = |i: &ImageRef, add: &mut dyn FnMut(&hir::Template)| {
+        if let ImageRef::External(t) = i {
+            add(t);
+        }
+    };
+    if let Some(repo) = &pipeline.repo {
+        add(repo);
+    }
+    for node in &pipeline.nodes {
+        match &node.kind {
+            NodeKind::Build {
+                context,
+                dockerfile,
+                target,
+                cache,
+                args,
+                ..
+            } => {
+                add(context);
+                add(dockerfile);
+                add(&target.repo);
+                add(&target.tag);
+                if let Some(c) = cache {
+                    add(c);
+                }
+                for (_, v) in args {
+                    add(v);
+                }
+            }
+            NodeKind::Push { source, target, .. } => {
+                image(source, &mut add);
+                add(&target.repo);
+                add(&target.tag);
+            }
+            NodeKind::Run {
+                image: i,
+                command,
+                env,
+                workdir,
+            } => {
+                image(i, &mut add);
+                add(command);
+                for e in env {
+                    if let hir::EnvValue::Text(t) = &e.value {
+                        add(t);
+                    }
+                }
+                if let Some(w) = workdir {
+                    add(w);
+                }
+            }
+        }
+        if let Some(c) = &node.when {
+            condition_vars(c, &mut add);
+        }
+    }
+    for service in &pipeline.services {
+        image(&service.image, &mut add);
+    }
+    for release in &pipeline.releases {
+        for stage in &release.stages {
+            if let hir::StageKind::Exec { command, .. } = &stage.kind {
+                add(command);
+            }
+        }
+    }
+    vars
+}
+
+fn condition_vars(c: &Condition, add: &mut dyn FnMut(&hir::Template)) {
+    match c {
+        Condition::And(a, b) | Condition::Or(a, b) => {
+            condition_vars(a, add);
+            condition_vars(b, add);
+        }
+        Condition::Not(a) => condition_vars(a, add),
+        Condition::Compare { lhs, rhs, .. } => {
+            let (Operand::Text(l), Operand::Text(r)) = (lhs, rhs);
+            add(l);
+            add(r);
+        }
+        Condition::Matches { operand: Operand::Text(t), .. } => add(t),
+        Condition::StepResult { .. } | Condition::Const(_) => {}
+    }
+}

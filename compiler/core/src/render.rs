@@ -1,0 +1,136 @@
+//! Rendering diagnostics: ariadne for people, JSON lines for machines.
+
+use std::fmt::Write as _;
+
+use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::source::SourceDb;
+
+/// How to render for a person.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderOptions {
+    /// ANSI colours; the CLI turns this on only for a terminal without `NO_COLOR`.
+    pub color: bool,
+}
+
+/// Renders diagnostics as ariadne reports, one after another.
+pub fn render_human(diagnostics: &[Diagnostic], sources: &SourceDb, options: RenderOptions) -> String {
+    let mut out = String::new();
+    let cache = ariadne::sources(
+        sources
+            .files()
+            .iter()
+            .map(|f| (f.name.clone(), f.text.clone())),
+    );
+    let mut cache = cache;
+    for diagnostic in diagnostics {
+        let mut buf = Vec::new();
+        let result = report(diagnostic, sources, options).write(&mut cache, &mut buf);
+        match result {
+            Ok(()) => out.push_str(&String::from_utf8_lossy(&buf)),
+            // A report ariadne cannot draw (a span outside its file) still reaches the user.
+            Err(_) => {
+                let _ = writeln!(
+                    out,
+                    "{}[{}]: {}\n  at {}\n  help: {}",
+                    severity_word(diagnostic.severity()),
+                    diagnostic.code,
+                    diagnostic.message,
+                    sources.location(diagnostic.primary.span),
+                    diagnostic.help
+                );
+            }
+        }
+    }
+    out
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+fn report<'a>(
+    diagnostic: &'a Diagnostic,
+    sources: &SourceDb,
+    options: RenderOptions,
+) -> Report<'a, (String, std::ops::Range<usize>)> {
+    let name = |span: pipec_syntax::Span| {
+        sources
+            .get(span.file)
+            .map_or_else(|| "<unknown>".to_string(), |f| f.name.clone())
+    };
+    let kind = match diagnostic.severity() {
+        Severity::Error => ReportKind::Error,
+        Severity::Warning => ReportKind::Warning,
+    };
+    let primary = diagnostic.primary.span;
+    let (primary_color, secondary_color) = match diagnostic.severity() {
+        Severity::Error => (Color::Red, Color::Blue),
+        Severity::Warning => (Color::Yellow, Color::Blue),
+    };
+    let mut builder = Report::build(kind, (name(primary), primary.range()))
+        .with_config(
+            Config::default()
+                .with_color(options.color)
+                .with_index_type(IndexType::Byte),
+        )
+        .with_code(diagnostic.code)
+        .with_message(&diagnostic.message)
+        .with_label(
+            ALabel::new((name(primary), primary.range()))
+                .with_message(&diagnostic.primary.message)
+                .with_color(primary_color)
+                .with_order(0),
+        );
+    for (i, label) in diagnostic.secondary.iter().enumerate() {
+        builder = builder.with_label(
+            ALabel::new((name(label.span), label.span.range()))
+                .with_message(&label.message)
+                .with_color(secondary_color)
+                .with_order(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+        );
+    }
+    if !diagnostic.help.is_empty() {
+        builder = builder.with_help(&diagnostic.help);
+    }
+    for note in &diagnostic.notes {
+        builder = builder.with_note(note);
+    }
+    builder.finish()
+}
+
+/// One JSON object per diagnostic, one per line: stable for CI tools to read.
+pub fn render_json(diagnostics: &[Diagnostic], sources: &SourceDb) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        let value = serde_json::json!({
+            "code": d.code.as_str(),
+            "severity": severity_word(d.severity()),
+            "message": d.message,
+            "primary": label_json(&d.primary, sources),
+            "secondary": d.secondary.iter().map(|l| label_json(l, sources)).collect::<Vec<_>>(),
+            "help": d.help,
+            "notes": d.notes,
+        });
+        out.push_str(&value.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn label_json(label: &crate::diagnostic::Label, sources: &SourceDb) -> serde_json::Value {
+    let (file, start, end) = match sources.get(label.span.file) {
+        Some(f) => (f.name.as_str(), f.line_col(label.span.start), f.line_col(label.span.end)),
+        None => ("<unknown>", (0, 0), (0, 0)),
+    };
+    serde_json::json!({
+        "file": file,
+        "start": {"line": start.0, "column": start.1, "offset": label.span.start},
+        "end": {"line": end.0, "column": end.1, "offset": label.span.end},
+        "message": label.message,
+    })
+}

@@ -1,0 +1,112 @@
+//! How Argo Rollouts turns a canary weight into pod counts when no traffic router is set, so
+//! pipec can choose the weight that gives exactly the split a `replicas N` stage asks for.
+//!
+//! Without a router, Argo Rollouts (v1.9, `approximateWeightedCanaryStableReplicaCounts`)
+//! considers a few candidate splits — the weighted canary count rounded up and down, with and
+//! without one surge pod — and keeps the one whose actual share is closest to the weight,
+//! preferring the larger canary on ties. This module reimplements that rule from its
+//! documented behaviour.
+
+/// `(canary pods, stable pods)` Argo Rollouts runs for `weight` percent of `replicas` pods.
+pub fn basic_canary_split(replicas: u32, weight: u32, max_surge: u32) -> (u32, u32) {
+    if replicas == 0 {
+        return (0, 0);
+    }
+    let (r, w) = (f64::from(replicas), f64::from(weight));
+    let exact = r * w / 100.0;
+    let ceil = exact.ceil() as u32;
+    let floor = exact.floor() as u32;
+    let zero_allowed = weight == 0 || weight == 100 || (replicas == 1 && max_surge == 0);
+    let tied = |total: f64| (total * w / 100.0).fract() == 0.5;
+
+    let mut options: Vec<(u32, u32)> = Vec::new();
+    if ceil < replicas || zero_allowed {
+        options.push((ceil, replicas));
+    }
+    if !tied(r) && (floor != 0 || zero_allowed) {
+        options.push((floor, replicas));
+    }
+    if max_surge > 0 {
+        options.push((ceil, replicas + 1));
+        if !tied(r + 1.0) && (floor != 0 || zero_allowed) {
+            options.push((floor, replicas + 1));
+        }
+    }
+    let delta = |(canary, total): (u32, u32)| (f64::from(canary) * 100.0 / f64::from(total) - w).abs();
+    let mut best = match options.first() {
+        Some(first) => *first,
+        None => return (0, replicas),
+    };
+    for option in options.iter().skip(1) {
+        if delta(*option) < delta(best) {
+            best = *option;
+        }
+    }
+    (best.0, best.1 - best.0)
+}
+
+/// The weight, nearest to `canary / replicas`, for which Argo Rollouts runs exactly `canary`
+/// new pods beside `replicas - canary` stable ones; `None` if no weight does.
+pub fn weight_for_replicas(canary: u32, replicas: u32, max_surge: u32) -> Option<u32> {
+    let ideal = f64::from(canary) * 100.0 / f64::from(replicas.max(1));
+    let mut candidates: Vec<u32> = (1..100).collect();
+    candidates.sort_by(|a, b| {
+        let da = (f64::from(*a) - ideal).abs();
+        let db = (f64::from(*b) - ideal).abs();
+        da.total_cmp(&db).then(a.cmp(b))
+    });
+    candidates
+        .into_iter()
+        .find(|w| basic_canary_split(replicas, *w, max_surge) == (canary, replicas - canary))
+}
+
+/// Kubernetes scales a percentage surge up: 25% of 3 pods is 1 pod.
+pub fn surge_pods(percent: u32, replicas: u32) -> u32 {
+    (u64::from(percent) * u64::from(replicas)).div_ceil(100) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_documented_upstream() {
+        // replicas 10, weight 10, surge 1 → 1 canary, 9 stable.
+        assert_eq!(basic_canary_split(10, 10, 1), (1, 9));
+        // replicas 10, weight 5, surge 1 → 1 canary, 9 stable.
+        assert_eq!(basic_canary_split(10, 5, 1), (1, 9));
+        // replicas 1, weight 5, surge 1 → 1 and 1.
+        assert_eq!(basic_canary_split(1, 5, 1), (1, 1));
+        // replicas 3, weight 50: 1 and 2 are tied, the larger canary wins.
+        assert_eq!(basic_canary_split(3, 50, 0), (2, 1));
+    }
+
+    #[test]
+    fn one_of_three() {
+        assert_eq!(weight_for_replicas(1, 3, 1), Some(33));
+        assert_eq!(basic_canary_split(3, 33, 1), (1, 2));
+        assert_eq!(weight_for_replicas(1, 10, 1), Some(10));
+        assert_eq!(weight_for_replicas(1, 9, 1), Some(11));
+        assert_eq!(weight_for_replicas(2, 3, 0), Some(67));
+    }
+
+    #[test]
+    fn every_split_of_small_services_is_reachable() {
+        for replicas in 2..=20 {
+            for canary in 1..replicas {
+                for surge in [0, 1, 2] {
+                    let weight = weight_for_replicas(canary, replicas, surge);
+                    assert!(weight.is_some(), "{canary} of {replicas}, surge {surge}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn surge_rounds_up() {
+        assert_eq!(surge_pods(25, 3), 1);
+        assert_eq!(surge_pods(25, 4), 1);
+        assert_eq!(surge_pods(25, 5), 2);
+        assert_eq!(surge_pods(0, 5), 0);
+    }
+}

@@ -1,0 +1,93 @@
+//! The source database: every file of a compilation (entry file, imported files, stdlib
+//! modules) with its text and a line index for positions.
+
+use pipec_syntax::{FileId, Span};
+
+/// Where a file came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A file the user gave or imported; the name is relative to the entry file's directory.
+    User,
+    /// A standard library module embedded in the binary, e.g. `std.analysis`.
+    Std(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub id: FileId,
+    /// What diagnostics and annotations call the file: `addressbook.pipe`, `lib/common.pipe`,
+    /// `<std>/analysis.pipe`. Never an absolute path, so output does not depend on the machine.
+    pub name: String,
+    pub text: String,
+    pub origin: Origin,
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        };
+        let start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
+        let end = (offset as usize).min(self.text.len());
+        let col = self
+            .text
+            .get(start..end)
+            .map_or(end.saturating_sub(start), |s| s.chars().count());
+        (line + 1, col + 1)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SourceDb {
+    files: Vec<SourceFile>,
+}
+
+impl SourceDb {
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>, origin: Origin) -> FileId {
+        let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        let text = text.into();
+        let mut line_starts = vec![0u32];
+        line_starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
+        );
+        self.files.push(SourceFile {
+            id,
+            name: name.into(),
+            text,
+            origin,
+            line_starts,
+        });
+        id
+    }
+
+    pub fn get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id.0 as usize)
+    }
+
+    pub fn files(&self) -> &[SourceFile] {
+        &self.files
+    }
+
+    /// `file:line:column` of a span's start.
+    pub fn location(&self, span: Span) -> String {
+        match self.get(span.file) {
+            Some(file) => {
+                let (line, col) = file.line_col(span.start);
+                format!("{}:{line}:{col}", file.name)
+            }
+            None => "<unknown>".to_string(),
+        }
+    }
+
+    pub fn slice(&self, span: Span) -> &str {
+        self.get(span.file)
+            .and_then(|f| f.text.get(span.range()))
+            .unwrap_or("")
+    }
+}

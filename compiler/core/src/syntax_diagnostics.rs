@@ -1,0 +1,151 @@
+//! Wording for syntax errors: the syntax crate reports what went wrong, this module says it
+//! to the user with a code and a help line.
+
+use pipec_syntax::SyntaxError;
+use pipec_syntax::lexer::LexErrorKind;
+
+use crate::codes::Code;
+use crate::diagnostic::Diagnostic;
+
+pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
+    match error {
+        SyntaxError::Lex(e) => {
+            let span = e.span;
+            match &e.kind {
+                LexErrorKind::InvalidCharacters(text) => {
+                    let shown: String = text.chars().take(12).flat_map(char::escape_debug).collect();
+                    let one = text.chars().count() == 1;
+                    let help = if text.starts_with('#') {
+                        "comments start with `//`".to_string()
+                    } else if text.chars().any(|c| !c.is_ascii()) {
+                        "names are ASCII letters, digits and `_`; other text belongs in a string".to_string()
+                    } else if text == "-" {
+                        "names use `_`, not `-` (pipec turns `_` into `-` in Kubernetes names)".to_string()
+                    } else {
+                        "remove it, or put the text in double quotes".to_string()
+                    };
+                    Diagnostic::new(
+                        Code::E0007,
+                        span,
+                        if one {
+                            format!("unexpected character `{shown}`")
+                        } else {
+                            format!("unexpected characters `{shown}`")
+                        },
+                    )
+                    .label("not part of any token")
+                    .help(help)
+                }
+                LexErrorKind::UnterminatedString => Diagnostic::new(Code::E0002, span, "this string is never closed")
+                    .label("the string ends here, without its closing quote")
+                    .help("add the closing `\"`; for text over several lines use a triple-quoted string `\"\"\"…\"\"\"`"),
+                LexErrorKind::UnterminatedInterpolation => {
+                    Diagnostic::new(Code::E0003, span, "`${` is never closed")
+                        .label("expected `}` here")
+                        .help("close the interpolation with `}`, or write `\\${` for a literal `${`")
+                }
+                LexErrorKind::UnterminatedRegex => {
+                    Diagnostic::new(Code::E0004, span, "this regular expression is never closed")
+                        .label("no closing `/` on this line")
+                        .help("end the pattern with `/`; write a slash inside the pattern as `\\/`")
+                }
+                LexErrorKind::InvalidEscape(text) => Diagnostic::new(
+                    Code::E0005,
+                    span,
+                    format!("unknown escape `{}`", text.escape_debug()),
+                )
+                .label("not a valid escape")
+                .help("valid escapes: \\\" \\\\ \\n \\t \\r \\0 \\$ \\u{…}; write a backslash as `\\\\`"),
+                LexErrorKind::InvalidNumber(text) => {
+                    Diagnostic::new(Code::E0006, span, format!("`{text}` is not a valid number, percentage or duration"))
+                        .label("invalid literal")
+                        .help(number_help(text))
+                }
+            }
+        }
+        SyntaxError::Parse(e) => {
+            if let Some(message) = &e.message {
+                return Diagnostic::new(Code::E0010, e.span, message.clone())
+                    .label("empty interpolation")
+                    .help("write an expression between `${` and `}`, or `\\${` for a literal `${`");
+            }
+            let found = e.found.clone().unwrap_or_else(|| "the end of the file".to_string());
+            let expected = expected_list(&e.expected);
+            let context = e.contexts.last();
+            let message = match context {
+                Some((what, _)) => format!("unexpected {found} in {}", with_article(what)),
+                None => format!("unexpected {found}"),
+            };
+            let mut d = Diagnostic::new(Code::E0001, e.span, message).label(match &expected {
+                Some(list) => format!("expected {list}"),
+                None => "not expected here".to_string(),
+            });
+            if let Some((what, span)) = context {
+                if span.start != e.span.start {
+                    d = d.with_secondary(*span, format!("while reading this {what}"));
+                }
+            }
+            d.help(parse_help(e.found.as_deref(), &e.expected))
+        }
+    }
+}
+
+fn with_article(what: &str) -> String {
+    let first = what.chars().next().unwrap_or('x');
+    if what.starts_with('`') {
+        what.to_string()
+    } else if "aeiou".contains(first) {
+        format!("an {what}")
+    } else {
+        format!("a {what}")
+    }
+}
+
+fn expected_list(expected: &[String]) -> Option<String> {
+    let useful: Vec<&String> = expected
+        .iter()
+        .filter(|e| e.as_str() != "something else" && e.as_str() != "any token")
+        .collect();
+    match useful.len() {
+        0 => None,
+        1 => Some(useful[0].clone()),
+        n if n <= 6 => {
+            let (last, rest) = useful.split_last()?;
+            Some(format!(
+                "{} or {last}",
+                rest.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }
+        _ => Some(format!(
+            "{} or another of {} possibilities",
+            useful.iter().take(4).map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            useful.len() - 4
+        )),
+    }
+}
+
+fn parse_help(found: Option<&str>, expected: &[String]) -> String {
+    let expects = |s: &str| expected.iter().any(|e| e == s);
+    match found {
+        None => "the file ends too early: close every `{`, `(` and `[` that is still open".to_string(),
+        Some("`}`") if expects("expression") => "a value is missing before the `}`".to_string(),
+        Some("`=`") if expects("expression") => "a value is missing after `=`".to_string(),
+        Some(_) if expects("`=`") => "properties are written `name = value`".to_string(),
+        Some(_) if expects("name") => "a name is expected here: letters, digits and `_`, starting with a letter".to_string(),
+        Some(_) if expects("expression") || expects("value") => {
+            "write a value: a string, number, duration, percentage, name, list or record".to_string()
+        }
+        Some(_) if expects("declaration") => {
+            "a pipeline holds `param`, `secret`, `image`, `step`, `service`, `release`, `on …` and `name = value` settings".to_string()
+        }
+        Some(_) => "check the syntax of this line against `docs/language.md`".to_string(),
+    }
+}
+
+fn number_help(text: &str) -> String {
+    let digits_then_unit = text.trim_end_matches(|c: char| c.is_ascii_digit());
+    if digits_then_unit.len() < text.len() && text.chars().any(|c| c.is_ascii_alphabetic()) {
+        return "every number in a duration needs a unit: `1h30m`, not `1h30`".to_string();
+    }
+    "numbers are `3` or `0.95`, percentages `10%`, durations `30s`, `10m`, `1h30m`, `2d`".to_string()
+}

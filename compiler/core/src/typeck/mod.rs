@@ -1,0 +1,540 @@
+//! Type checking: from the resolved AST to the checked program ([`crate::hir`]).
+//!
+//! Every block is validated against its table in [`crate::schema`] (unknown, duplicate and
+//! missing properties), every value against the type its place expects, and defaults are
+//! filled in. Errors are collected; checking goes on past them so one run reports them all.
+
+mod analysis;
+mod nodes;
+mod release;
+mod service;
+mod value;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pipec_syntax::Span;
+use pipec_syntax::ast::{self, Member};
+
+use crate::codes::Code;
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::hir::{self, AnalysisId, ImageName, ImageRef, NodeId, ServiceId};
+use crate::resolve::{Resolution, Symbol};
+use crate::schema::{self, Field};
+
+pub use value::{Ty, format_duration, format_float, validate_regex};
+
+/// What names mean where an expression is evaluated.
+pub(crate) enum Scope {
+    /// Inside a pipeline: its declarations, `run`, `git`.
+    Pipeline,
+    /// Inside an analysis definition: its parameters (type, declaration span).
+    Analysis { params: BTreeMap<String, (Ty, Span)> },
+}
+
+pub(crate) struct Checker<'r, 'a> {
+    res: &'r Resolution<'a>,
+    diags: &'r mut Diagnostics,
+    node_ids: BTreeMap<String, NodeId>,
+    node_decls: Vec<(&'a ast::NodeDecl, bool)>,
+    service_ids: BTreeMap<String, ServiceId>,
+    secret_names: BTreeMap<String, String>,
+    /// Memo of the image each image node produces (`None` if it failed to check).
+    image_names: BTreeMap<NodeId, Option<ImageName>>,
+    /// Image declarations that name an existing image instead of making one.
+    image_aliases: BTreeMap<NodeId, Option<ImageRef>>,
+    /// Image nodes being computed, to stop on `image a = b` / `image b = a`.
+    resolving: BTreeSet<NodeId>,
+    /// Nodes referenced while checking the current node (its data dependencies).
+    referenced: Vec<NodeId>,
+    /// Names used anywhere, for the unused-declaration warning.
+    pub(crate) used: BTreeSet<String>,
+    analyses: Vec<hir::Analysis>,
+    /// Index in `res.analyses` → checked analysis.
+    analysis_ids: BTreeMap<usize, AnalysisId>,
+    analyses_used: BTreeSet<AnalysisId>,
+}
+
+/// The checked program, and what the linter needs to know beyond it.
+pub struct Checked {
+    pub program: Option<hir::Program>,
+    pub used: BTreeSet<String>,
+}
+
+/// Checks the resolved compilation. The program is `None` when there is no pipeline.
+pub fn check(res: &Resolution<'_>, diags: &mut Diagnostics) -> Checked {
+    let mut checker = Checker {
+        res,
+        diags,
+        node_ids: BTreeMap::new(),
+        node_decls: Vec::new(),
+        service_ids: BTreeMap::new(),
+        secret_names: BTreeMap::new(),
+        image_names: BTreeMap::new(),
+        image_aliases: BTreeMap::new(),
+        resolving: BTreeSet::new(),
+        referenced: Vec::new(),
+        used: BTreeSet::new(),
+        analyses: Vec::new(),
+        analysis_ids: BTreeMap::new(),
+        analyses_used: BTreeSet::new(),
+    };
+    for index in 0..res.analyses.len() {
+        checker.check_analysis_def(index);
+    }
+    let pipeline = res.pipeline.map(|p| checker.check_pipeline(p));
+    let analyses = std::mem::take(&mut checker.analyses);
+    let used_analyses = checker.analyses_used.clone();
+    let program = pipeline.map(|mut pipeline| {
+        // Keep only the analyses the pipeline uses, renumbered densely.
+        let mut renumber = BTreeMap::new();
+        let mut kept = Vec::new();
+        for (i, analysis) in analyses.into_iter().enumerate() {
+            if used_analyses.contains(&AnalysisId(i)) {
+                renumber.insert(AnalysisId(i), AnalysisId(kept.len()));
+                kept.push(analysis);
+            }
+        }
+        for release in &mut pipeline.releases {
+            for stage in &mut release.stages {
+                if let hir::StageKind::Analyze { analysis, .. } = &mut stage.kind {
+                    if let Some(new) = renumber.get(analysis) {
+                        *analysis = *new;
+                    }
+                }
+            }
+        }
+        hir::Program {
+            pipeline,
+            analyses: kept,
+        }
+    });
+    Checked {
+        program,
+        used: checker.used,
+    }
+}
+
+impl<'a> Checker<'_, 'a> {
+    fn check_pipeline(&mut self, p: &'a ast::Pipeline) -> hir::Pipeline {
+        // Ids first, so declarations can refer to each other in any order.
+        let mut service_decls = Vec::new();
+        for member in &p.members {
+            match member {
+                Member::Node(n) => self.add_node(n, false),
+                Member::Handler(h) => {
+                    for action in &h.actions {
+                        if let ast::HandlerAction::Node(n) = action {
+                            self.add_node(n, true);
+                        }
+                    }
+                }
+                Member::Service(s) => {
+                    if !self.service_ids.contains_key(&s.name.name) {
+                        self.service_ids.insert(s.name.name.clone(), ServiceId(service_decls.len()));
+                        service_decls.push(s);
+                    }
+                }
+                Member::Secret(s) => {
+                    if let Some(name) = self.secret_name(s) {
+                        self.secret_names.entry(s.name.name.clone()).or_insert(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        let mut pipeline = hir::Pipeline {
+            name: p.name.name.clone(),
+            span: p.name.span,
+            repo: None,
+            service_account: None,
+            params: Vec::new(),
+            secrets: Vec::new(),
+            nodes: Vec::new(),
+            services: Vec::new(),
+            releases: Vec::new(),
+            on_failure: Vec::new(),
+        };
+        self.k8s_name(&p.name, "pipeline");
+
+        let settings: Vec<ast::Property> = p
+            .members
+            .iter()
+            .filter_map(|m| match m {
+                Member::Setting(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let fields = self.fields(&settings, &[schema::PIPELINE], p.name.span, "a pipeline");
+        if let Some(prop) = fields.get("repo") {
+            if let Some(t) = self.expect_text(&prop.value, &Scope::Pipeline) {
+                self.check_no_template_tags(&t, prop.value.span);
+                pipeline.repo = Some(t);
+            }
+        }
+        if let Some(prop) = fields.get("service_account") {
+            if let Some(name) = self.expect_static_text(&prop.value, &Scope::Pipeline, "the service account") {
+                if valid_dns_subdomain(&name) {
+                    pipeline.service_account = Some(name);
+                } else {
+                    self.invalid_name(prop.value.span, &name, "a ServiceAccount name");
+                }
+            }
+        }
+
+        for member in &p.members {
+            match member {
+                Member::Param(param) => {
+                    if let Some(p) = self.check_param(param) {
+                        pipeline.params.push(p);
+                    }
+                }
+                Member::Secret(s) => {
+                    if let Some(secret_name) = self.secret_names.get(&s.name.name) {
+                        pipeline.secrets.push(hir::Secret {
+                            name: s.name.name.clone(),
+                            secret_name: secret_name.clone(),
+                            span: s.name.span,
+                        });
+                    }
+                    if let Some(keys) = &s.keys {
+                        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+                        for key in keys {
+                            if let Some(first) = seen.insert(key.name.as_str(), key.span) {
+                                self.diags.push(
+                                    Diagnostic::new(Code::E0102, key.span, format!("key `{}` is listed twice", key.name))
+                                        .label("listed again")
+                                        .with_secondary(first, "first listed here")
+                                        .help("list each key once"),
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        // Image aliases and image names first: other declarations read them.
+        for id in 0..self.node_decls.len() {
+            self.image_name(NodeId(id));
+        }
+        for id in 0..self.node_decls.len() {
+            if let Some(node) = self.check_node(NodeId(id)) {
+                pipeline.nodes.push(node);
+            }
+        }
+        self.check_cycles(&pipeline.nodes);
+
+        for decl in &service_decls {
+            if let Some(s) = self.check_service(decl) {
+                pipeline.services.push(s);
+            }
+        }
+
+        let mut released: BTreeMap<String, Span> = BTreeMap::new();
+        for member in &p.members {
+            match member {
+                Member::Release(r) => {
+                    if let Some(first) = released.get(&r.service.name) {
+                        self.diags.push(
+                            Diagnostic::new(Code::E0301, r.service.span, format!("`{}` is released twice", r.service.name))
+                                .label("second release")
+                                .with_secondary(*first, "first release")
+                                .help("put all stages in one `release` block"),
+                        );
+                        continue;
+                    }
+                    released.insert(r.service.name.clone(), r.service.span);
+                    if let Some(release) = self.check_release(r, &pipeline.services) {
+                        pipeline.releases.push(release);
+                    }
+                }
+                Member::Handler(h) => {
+                    let actions = self.check_handler(h, &pipeline.services);
+                    pipeline.on_failure.extend(actions);
+                }
+                _ => {}
+            }
+        }
+        pipeline
+    }
+
+    fn add_node(&mut self, n: &'a ast::NodeDecl, in_handler: bool) {
+        if self.node_ids.contains_key(&n.name.name) {
+            return;
+        }
+        let id = NodeId(self.node_decls.len());
+        self.node_ids.insert(n.name.name.clone(), id);
+        self.node_decls.push((n, in_handler));
+    }
+
+    fn node_name(&self, id: NodeId) -> String {
+        self.node_decls
+            .get(id.0)
+            .map_or_else(|| "step".to_string(), |(d, _)| d.name.name.clone())
+    }
+
+    fn check_param(&mut self, p: &ast::Param) -> Option<hir::Param> {
+        let ty = match Ty::from_name(&p.ty.name.name) {
+            Some(ty) if p.ty.args.is_empty() => ty,
+            _ => {
+                let names = ["string", "int", "float", "bool", "duration", "percent"];
+                let suggestion = did_you_mean(&p.ty.name.name, names);
+                self.diags.push(
+                    Diagnostic::new(Code::E0211, p.ty.span, format!("unknown type `{}`", p.ty.name.name))
+                        .label("not a parameter type")
+                        .help(match suggestion {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("parameter types: {}", names.join(", ")),
+                        }),
+                );
+                return None;
+            }
+        };
+        if let Err(reason) = argo_parameter_name(&p.name.name) {
+            self.diags.push(
+                Diagnostic::new(Code::E0109, p.name.span, format!("`{}` cannot be a workflow parameter name", p.name.name))
+                    .label(reason)
+                    .help("use letters, digits, `_` and `-`"),
+            );
+        }
+        let default = match &p.default {
+            Some(expr) => {
+                let value = self.eval(expr, &Scope::Pipeline);
+                if value.is_error() {
+                    return None;
+                }
+                if value.is_runtime() {
+                    self.needs_static(&value, "a param's default");
+                    return None;
+                }
+                let Some(text) = self.value_as_param(&value, ty) else {
+                    self.mismatch(&value, &format!("a `{}` (the param's type)", ty.name()));
+                    return None;
+                };
+                Some(text)
+            }
+            None => None,
+        };
+        Some(hir::Param {
+            name: p.name.name.clone(),
+            default,
+            span: p.name.span,
+        })
+    }
+
+    /// The text of a value passed as a workflow parameter or analysis argument of type `ty`.
+    fn value_as_param(&mut self, value: &value::Typed, ty: Ty) -> Option<String> {
+        use value::Val;
+        Some(match (&value.val, ty) {
+            (Val::Str(t), Ty::Str) => t.as_static()?,
+            (Val::Int(i), Ty::Int) => i.to_string(),
+            (Val::Int(i), Ty::Float) => i.to_string(),
+            (Val::Float(f), Ty::Float) => format_float(*f),
+            (Val::Bool(b), Ty::Bool) => b.to_string(),
+            (Val::Duration(d), Ty::Duration) => format_duration(*d),
+            // Percentages travel as fractions: `95%` is `0.95`, ready to compare with a ratio.
+            (Val::Percent(p), Ty::Percent) => format_float(*p / 100.0),
+            _ => return None,
+        })
+    }
+
+    fn secret_name(&mut self, s: &ast::SecretDecl) -> Option<String> {
+        let name = self.expect_static_text(&s.secret_name, &Scope::Pipeline, "a secret's name")?;
+        if !valid_dns_subdomain(&name) {
+            self.invalid_name(s.secret_name.span, &name, "a Kubernetes Secret name");
+            return None;
+        }
+        Some(name)
+    }
+
+    /// Validates a block's properties against its fields; returns them by name.
+    fn fields<'p>(
+        &mut self,
+        props: &'p [ast::Property],
+        tables: &[&[Field]],
+        owner: Span,
+        what: &str,
+    ) -> BTreeMap<&'static str, &'p ast::Property> {
+        let mut out: BTreeMap<&'static str, &'p ast::Property> = BTreeMap::new();
+        let all: Vec<&Field> = tables.iter().flat_map(|t| t.iter()).collect();
+        for prop in props {
+            let Some(field) = all.iter().find(|f| f.name == prop.name.name) else {
+                let names: Vec<&str> = all.iter().map(|f| f.name).collect();
+                let suggestion = did_you_mean(&prop.name.name, names.iter().copied());
+                self.diags.push(
+                    Diagnostic::new(Code::E0205, prop.name.span, format!("{what} has no property `{}`", prop.name.name))
+                        .label("unknown property")
+                        .help(match suggestion {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("its properties are: {}", names.join(", ")),
+                        }),
+                );
+                continue;
+            };
+            if let Some(first) = out.get(field.name) {
+                self.diags.push(
+                    Diagnostic::new(Code::E0207, prop.name.span, format!("`{}` is set twice", field.name))
+                        .label("set again here")
+                        .with_secondary(first.name.span, "first set here")
+                        .help("keep one of them"),
+                );
+                continue;
+            }
+            out.insert(field.name, prop);
+        }
+        for field in all.iter().filter(|f| f.required) {
+            if !out.contains_key(field.name) {
+                self.diags.push(
+                    Diagnostic::new(Code::E0206, owner, format!("{what} needs `{}`", field.name))
+                        .label(format!("`{}` is missing", field.name))
+                        .help(format!("add `{} = …`: {}", field.name, field.doc)),
+                );
+            }
+        }
+        out
+    }
+
+    /// The Kubernetes / Argo name for a declaration: kebab case, validated.
+    fn k8s_name(&mut self, ident: &ast::Ident, what: &str) -> String {
+        let name = kebab(&ident.name);
+        if !valid_dns_label(&name) {
+            self.diags.push(
+                Diagnostic::new(Code::E0109, ident.span, format!("`{}` cannot name a {what} in Kubernetes", ident.name))
+                    .label(format!("becomes `{name}`, which is not a valid name"))
+                    .help("use lowercase letters, digits and `_`, starting with a letter, at most 63 characters"),
+            );
+        }
+        name
+    }
+
+    fn invalid_name(&mut self, span: Span, name: &str, what: &str) {
+        self.diags.push(
+            Diagnostic::new(Code::E0109, span, format!("`{name}` is not a valid name for {what}"))
+                .label("invalid name")
+                .help("Kubernetes names are lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"),
+        );
+    }
+
+    /// Nodes must not depend on each other in a cycle.
+    fn check_cycles(&mut self, nodes: &[hir::Node]) {
+        let by_id: BTreeMap<NodeId, &hir::Node> = nodes.iter().map(|n| (n.id, n)).collect();
+        // 0 = unvisited, 1 = on the stack, 2 = done.
+        let mut state: BTreeMap<NodeId, u8> = BTreeMap::new();
+        for node in nodes {
+            let mut stack: Vec<(NodeId, usize)> = vec![(node.id, 0)];
+            if state.get(&node.id).copied().unwrap_or(0) != 0 {
+                continue;
+            }
+            state.insert(node.id, 1);
+            while let Some((current, next)) = stack.pop() {
+                let deps = dependencies(by_id.get(&current).copied());
+                if let Some(&dep) = deps.get(next) {
+                    stack.push((current, next + 1));
+                    match state.get(&dep).copied().unwrap_or(0) {
+                        0 if by_id.contains_key(&dep) => {
+                            state.insert(dep, 1);
+                            stack.push((dep, 0));
+                        }
+                        1 => {
+                            let mut cycle: Vec<NodeId> = stack.iter().map(|(n, _)| *n).skip_while(|n| *n != dep).collect();
+                            cycle.push(dep);
+                            self.report_cycle(&cycle, &by_id);
+                            // Report each cycle once: mark its members done.
+                            for n in &cycle {
+                                state.insert(*n, 2);
+                            }
+                            stack.clear();
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state.insert(current, 2);
+                }
+            }
+        }
+    }
+
+    fn report_cycle(&mut self, cycle: &[NodeId], by_id: &BTreeMap<NodeId, &hir::Node>) {
+        let names: Vec<String> = cycle.iter().map(|id| self.node_name(*id)).collect();
+        let Some(first) = cycle.first().and_then(|id| by_id.get(id)) else {
+            return;
+        };
+        let mut d = Diagnostic::new(Code::E0304, first.span, "these steps depend on each other in a cycle")
+            .label(format!("`{}` is part of the cycle", names[0]))
+            .help("remove one of the references or `after` entries so the steps can run in some order")
+            .note(format!("cycle: {}", names.join(" → ")));
+        for id in cycle.iter().skip(1).take(cycle.len().saturating_sub(2)) {
+            if let Some(n) = by_id.get(id) {
+                d = d.with_secondary(n.span, format!("`{}` is part of the cycle", n.name));
+            }
+        }
+        self.diags.push(d);
+    }
+
+    fn symbol_service(&self, name: &str) -> Option<ServiceId> {
+        match self.res.symbols.get(name) {
+            Some(Symbol::Service(_)) => self.service_ids.get(name).copied(),
+            _ => None,
+        }
+    }
+}
+
+/// What a node waits for: its needs and the steps its condition tests.
+fn dependencies(node: Option<&hir::Node>) -> Vec<NodeId> {
+    let Some(node) = node else { return Vec::new() };
+    let mut deps = node.needs.clone();
+    if let Some(c) = &node.when {
+        collect_step_results(c, &mut deps);
+    }
+    deps.sort();
+    deps.dedup();
+    deps
+}
+
+pub(crate) fn collect_step_results(c: &hir::Condition, out: &mut Vec<NodeId>) {
+    match c {
+        hir::Condition::StepResult { node, .. } => out.push(*node),
+        hir::Condition::And(a, b) | hir::Condition::Or(a, b) => {
+            collect_step_results(a, out);
+            collect_step_results(b, out);
+        }
+        hir::Condition::Not(a) => collect_step_results(a, out),
+        _ => {}
+    }
+}
+
+/// `release_image` → `release-image`.
+pub fn kebab(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+/// RFC 1123 label: what Services and most names must be.
+pub fn valid_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && !name.ends_with('-')
+}
+
+/// RFC 1123 subdomain: Secret and ServiceAccount names.
+pub fn valid_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && part.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+                && part.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// Argo parameter names: `^[-a-zA-Z0-9_]+$`.
+fn argo_parameter_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err("only letters, digits, `_` and `-` are allowed");
+    }
+    Ok(())
+}

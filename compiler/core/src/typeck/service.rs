@@ -1,0 +1,303 @@
+//! Checking `service` declarations, probes and exposures.
+
+use std::collections::BTreeMap;
+
+use pipec_syntax::Span;
+use pipec_syntax::ast;
+
+use super::value::Val;
+use super::{Checker, Scope};
+use crate::codes::Code;
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::hir::{self, Exposure, ExposureKind, ImageRef, Probe, ProbeKind};
+use crate::schema;
+
+impl Checker<'_, '_> {
+    pub(super) fn check_service(&mut self, decl: &ast::ServiceDecl) -> Option<hir::Service> {
+        let id = *self.service_ids.get(&decl.name.name)?;
+        let k8s_name = self.k8s_name(&decl.name, "service");
+        let fields = self.fields(&decl.body.properties, &[schema::SERVICE], decl.name.span, "a service");
+        let scope = Scope::Pipeline;
+
+        let image_prop = fields.get("image");
+        let image = image_prop.and_then(|p| self.expect_image(&p.value, &scope));
+        if let Some(ImageRef::External(t)) = &image {
+            if t.as_static().is_none() {
+                if let Some(p) = image_prop {
+                    let value = self.eval(&p.value, &scope);
+                    self.needs_static(&value, "an image name given as text");
+                }
+                return None;
+            }
+        }
+        let port = fields
+            .get("port")
+            .and_then(|p| self.expect_int(&p.value, &scope, 1, 65535, "a port"))
+            .map(|p| p as u16);
+        let replicas = match fields.get("replicas") {
+            Some(p) => self.expect_int(&p.value, &scope, 1, 1000, "`replicas`").map(|r| r as u32),
+            None => Some(1),
+        };
+        let ready = fields.get("ready").and_then(|p| self.expect_probe(&p.value));
+        let live = fields.get("live").and_then(|p| self.expect_probe(&p.value));
+        let env = match fields.get("env") {
+            Some(p) => self.env_record(&p.value, false).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let expose = match (fields.get("expose"), port) {
+            (Some(p), _) => {
+                let value = self.eval(&p.value, &scope);
+                match value.val {
+                    Val::Exposure(e) => Some(e),
+                    Val::Error => None,
+                    _ => {
+                        self.mismatch(&value, "an exposure: `cluster_ip(port)`, `load_balancer(port)` or `node_port(port)`");
+                        None
+                    }
+                }
+            }
+            (None, Some(port)) => Some(Exposure {
+                kind: ExposureKind::ClusterIp,
+                port,
+            }),
+            (None, None) => None,
+        };
+        let resources = match fields.get("resources") {
+            Some(p) => self.resources(&p.value).unwrap_or_default(),
+            None => hir::Resources::default(),
+        };
+        Some(hir::Service {
+            id,
+            name: decl.name.name.clone(),
+            k8s_name,
+            span: decl.name.span,
+            image: image?,
+            image_span: image_prop.map_or(decl.name.span, |p| p.value.span),
+            replicas: replicas?,
+            port: port?,
+            ready,
+            live,
+            env,
+            expose: expose?,
+            resources,
+        })
+    }
+
+    fn expect_probe(&mut self, expr: &ast::Expr) -> Option<Probe> {
+        let value = self.eval(expr, &Scope::Pipeline);
+        match value.val {
+            Val::Probe(p) => Some(p),
+            Val::Error => None,
+            _ => {
+                self.mismatch(&value, "a probe: `http_get(path)`, `tcp()` or `exec(command)`");
+                None
+            }
+        }
+    }
+
+    fn resources(&mut self, expr: &ast::Expr) -> Option<hir::Resources> {
+        let value = self.eval(expr, &Scope::Pipeline);
+        let Val::Record(fields) = value.val else {
+            self.mismatch(&value, "a record `{ cpu = \"250m\", memory = \"256Mi\" }`");
+            return None;
+        };
+        let mut out = hir::Resources::default();
+        let names: Vec<&str> = schema::RESOURCES.iter().map(|f| f.name).collect();
+        for (name, v) in fields {
+            let slot = match name.name.as_str() {
+                "cpu" => &mut out.cpu,
+                "memory" => &mut out.memory,
+                "cpu_limit" => &mut out.cpu_limit,
+                "memory_limit" => &mut out.memory_limit,
+                other => {
+                    let suggestion = did_you_mean(other, names.iter().copied());
+                    self.diags.push(
+                        Diagnostic::new(Code::E0205, name.span, format!("resources have no property `{other}`"))
+                            .label("unknown property")
+                            .help(match suggestion {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!("its properties are: {}", names.join(", ")),
+                            }),
+                    );
+                    continue;
+                }
+            };
+            let text = match &v.val {
+                Val::Str(t) => t.as_static(),
+                _ => None,
+            };
+            match text {
+                Some(q) if valid_quantity(&q) => *slot = Some(q),
+                Some(q) => {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0212, v.span, format!("`{q}` is not a Kubernetes quantity"))
+                            .label("invalid quantity")
+                            .help("write quantities like \"250m\", \"1\", \"256Mi\" or \"1Gi\""),
+                    );
+                }
+                None if v.is_error() => {}
+                None => self.mismatch(&v, "a quantity string such as \"250m\" or \"256Mi\""),
+            }
+        }
+        Some(out)
+    }
+
+    /// `http_get(path, port = …, every = …, …)`, `tcp(port)`, `exec(command)`.
+    pub(super) fn probe(&mut self, name: &str, args: &[ast::Arg], span: Span, scope: &Scope) -> Option<Probe> {
+        let first: (&str, bool) = match name {
+            "http_get" => ("path", true),
+            "tcp" => ("port", false),
+            _ => ("command", true),
+        };
+        let mut params: Vec<(&str, bool)> = vec![first];
+        if name == "http_get" {
+            params.push(("port", false));
+        }
+        params.extend([
+            ("every", false),
+            ("timeout", false),
+            ("failures", false),
+            ("successes", false),
+            ("delay", false),
+        ]);
+        let bound = self.bind_args(name, &params, args, span, None)?;
+        let port = match bound.get("port") {
+            Some(e) => Some(self.expect_int(e, scope, 1, 65535, "a port")? as u16),
+            None => None,
+        };
+        let kind = match name {
+            "http_get" => {
+                let path = self.expect_static_text(bound.get("path")?, scope, "a probe's path")?;
+                if !path.starts_with('/') {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0212, bound.get("path").map_or(span, |e| e.span), "an HTTP probe path starts with `/`")
+                            .label("no leading `/`")
+                            .help(format!("write \"/{path}\"")),
+                    );
+                    return None;
+                }
+                ProbeKind::HttpGet { path, port }
+            }
+            "tcp" => ProbeKind::Tcp { port },
+            _ => ProbeKind::Exec {
+                command: self.expect_static_text(bound.get("command")?, scope, "a probe's command")?,
+            },
+        };
+        let duration = |this: &mut Self, key: &str| match bound.get(key) {
+            Some(e) => this.expect_duration(e, scope, &format!("`{key}`")).map(Some),
+            None => Some(None),
+        };
+        let count = |this: &mut Self, key: &str| match bound.get(key) {
+            Some(e) => this.expect_int(e, scope, 1, 1000, &format!("`{key}`")).map(|v| Some(v as u32)),
+            None => Some(None),
+        };
+        Some(Probe {
+            kind,
+            period: duration(self, "every")?,
+            timeout: duration(self, "timeout")?,
+            failures: count(self, "failures")?,
+            successes: count(self, "successes")?,
+            delay: duration(self, "delay")?,
+        })
+    }
+
+    pub(super) fn exposure(&mut self, name: &str, args: &[ast::Arg], span: Span, scope: &Scope) -> Option<Exposure> {
+        let bound = self.bind_args(name, &[("port", true)], args, span, None)?;
+        let port = self.expect_int(bound.get("port")?, scope, 1, 65535, "a port")? as u16;
+        let kind = match name {
+            "load_balancer" => ExposureKind::LoadBalancer,
+            "node_port" => ExposureKind::NodePort,
+            _ => ExposureKind::ClusterIp,
+        };
+        Some(Exposure { kind, port })
+    }
+
+    /// Matches call arguments to parameters `(name, required)`: positional first, then named.
+    pub(super) fn bind_args<'e>(
+        &mut self,
+        callee: &str,
+        params: &[(&str, bool)],
+        args: &'e [ast::Arg],
+        span: Span,
+        defined_at: Option<Span>,
+    ) -> Option<BTreeMap<String, &'e ast::Expr>> {
+        let with_def = |d: Diagnostic| match defined_at {
+            Some(def) => d.with_secondary(def, format!("`{callee}` is defined here")),
+            None => d,
+        };
+        let mut bound: BTreeMap<String, &'e ast::Expr> = BTreeMap::new();
+        let mut ok = true;
+        let mut positional = 0;
+        for arg in args {
+            let name = match &arg.name {
+                Some(n) => {
+                    if !params.iter().any(|(p, _)| *p == n.name) {
+                        let suggestion = did_you_mean(&n.name, params.iter().map(|(p, _)| *p));
+                        self.diags.push(with_def(
+                            Diagnostic::new(Code::E0208, n.span, format!("`{callee}` has no parameter `{}`", n.name))
+                                .label("unknown argument")
+                                .help(match suggestion {
+                                    Some(s) => format!("did you mean `{s}`?"),
+                                    None => format!(
+                                        "its parameters are: {}",
+                                        params.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+                                    ),
+                                }),
+                        ));
+                        ok = false;
+                        continue;
+                    }
+                    n.name.clone()
+                }
+                None => {
+                    let Some((p, _)) = params.get(positional) else {
+                        self.diags.push(with_def(
+                            Diagnostic::new(Code::E0208, arg.value.span, format!("`{callee}` takes at most {} positional argument{}", params.len(), if params.len() == 1 { "" } else { "s" }))
+                                .label("one argument too many")
+                                .help("name the argument: `name = value`"),
+                        ));
+                        ok = false;
+                        continue;
+                    };
+                    positional += 1;
+                    (*p).to_string()
+                }
+            };
+            if bound.contains_key(&name) {
+                self.diags.push(
+                    Diagnostic::new(Code::E0208, arg.value.span, format!("`{name}` is given twice"))
+                        .label("given again")
+                        .help("give each argument once"),
+                );
+                ok = false;
+                continue;
+            }
+            bound.insert(name, &arg.value);
+        }
+        for (p, required) in params {
+            if *required && !bound.contains_key(*p) {
+                self.diags.push(with_def(
+                    Diagnostic::new(Code::E0209, span, format!("`{callee}` needs `{p}`"))
+                        .label(format!("`{p}` is missing"))
+                        .help(format!("pass it: `{callee}({p} = …)`")),
+                ));
+                ok = false;
+            }
+        }
+        ok.then_some(bound)
+    }
+}
+
+/// A Kubernetes resource quantity: a number with an optional suffix.
+fn valid_quantity(q: &str) -> bool {
+    let suffixes = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", ""];
+    suffixes.iter().any(|s| {
+        q.strip_suffix(s).is_some_and(|n| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && n.bytes().filter(|b| *b == b'.').count() <= 1
+                && !n.starts_with('.')
+                && !n.ends_with('.')
+        })
+    })
+}

@@ -1,0 +1,242 @@
+//! Command-line interface: `pipec check`, `pipec compile`, `pipec explain`.
+//!
+//! Exit codes: 0 success, 1 the program has errors (or an output could not be written),
+//! 2 usage errors (bad arguments, unreadable input files).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use miette::{Context, IntoDiagnostic, miette};
+use pipec_core::render::{RenderOptions, render_human, render_json};
+use pipec_core::{Code, Compilation, FileLoader, Mode};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pipec",
+    version,
+    about = "Compile typed .pipe delivery pipelines to Argo Workflows and Argo Rollouts",
+    long_about = "pipec compiles .pipe files — build, test, push, canary, gates, promotion, rollback — \
+                  to Argo Workflows, Argo Rollouts and Kubernetes YAML, and reports every mistake \
+                  against the line that made it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check files for errors without writing anything.
+    Check {
+        /// `.pipe` files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Compile files to Argo YAML.
+    Compile {
+        /// `.pipe` files to compile.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write: a directory (one file per resource), or `-` for standard output.
+        #[arg(short, long, default_value = "-")]
+        output: String,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Explain a diagnostic code, e.g. `pipec explain E0101`.
+    Explain {
+        /// The code, such as E0101 or W0001.
+        code: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Annotated source snippets.
+    Human,
+    /// One JSON object per diagnostic, per line.
+    Json,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(Failure::Usage(report)) => {
+            eprintln!("{report:?}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(report)) => {
+            eprintln!("{report:?}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(miette::Report),
+    Failed(miette::Report),
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Explain { code } => explain(&code),
+        Command::Check { files, format } => {
+            let results = compile_all(&files, Mode::Check)?;
+            Ok(report(&results, format))
+        }
+        Command::Compile { files, output, format } => {
+            let results = compile_all(&files, Mode::Compile)?;
+            let code = report(&results, format);
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            if output == "-" {
+                write_stdout(&results).map_err(Failure::Failed)?;
+            } else {
+                write_dir(Path::new(&output), &results).map_err(Failure::Failed)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn explain(code: &str) -> Result<ExitCode, Failure> {
+    let Some(code) = Code::parse(code) else {
+        let known: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        return Err(Failure::Usage(miette!(
+            help = format!("known codes: {}", known.join(", ")),
+            "there is no diagnostic code `{code}`"
+        )));
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}: {}\n\n{}", code.as_str(), code.title(), code.explanation());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads imported files relative to the entry file's directory.
+struct DiskLoader {
+    base: PathBuf,
+}
+
+impl FileLoader for DiskLoader {
+    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
+        std::fs::read(self.base.join(path)).map_err(|e| e.to_string())
+    }
+}
+
+fn compile_all(files: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilation)>, Failure> {
+    let mut out = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(file)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {}", file.display()))
+            .map_err(Failure::Usage)?;
+        let name = file
+            .file_name()
+            .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let loader = DiskLoader { base };
+        out.push((file.clone(), pipec_core::compile(&name, &bytes, &loader, mode)));
+    }
+    Ok(out)
+}
+
+/// Prints diagnostics to stderr; returns the exit code the results deserve.
+fn report(results: &[(PathBuf, Compilation)], format: Format) -> ExitCode {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut stderr = std::io::stderr().lock();
+    let mut failed = false;
+    for (file, compilation) in results {
+        let text = match format {
+            Format::Human => render_human(&compilation.diagnostics, &compilation.sources, RenderOptions { color }),
+            Format::Json => render_json(&compilation.diagnostics, &compilation.sources),
+        };
+        let _ = stderr.write_all(text.as_bytes());
+        if let Some(internal) = &compilation.internal_error {
+            let _ = writeln!(
+                stderr,
+                "internal compiler error in {}: {internal}\nthis is a bug in pipec; please report it with the input file",
+                file.display()
+            );
+        }
+        let errors = compilation.diagnostics.iter().filter(|d| d.is_error()).count();
+        let warnings = compilation.diagnostics.len() - errors;
+        if compilation.has_errors() {
+            failed = true;
+            if format == Format::Human {
+                let _ = writeln!(
+                    stderr,
+                    "error: {} has {errors} error{}{}",
+                    file.display(),
+                    if errors == 1 { "" } else { "s" },
+                    if warnings > 0 { format!(" and {warnings} warning{}", if warnings == 1 { "" } else { "s" }) } else { String::new() }
+                );
+            }
+        }
+    }
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn write_stdout(results: &[(PathBuf, Compilation)]) -> miette::Result<()> {
+    let yaml: Vec<String> = results.iter().map(|(_, c)| c.yaml()).filter(|y| !y.is_empty()).collect();
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(yaml.join("---\n").as_bytes())
+        .and_then(|()| stdout.flush())
+        .into_diagnostic()
+        .wrap_err("cannot write to standard output")
+}
+
+/// Writes one file per document. Every file is first written to a temporary name; only when
+/// all are written are they renamed into place, so an interrupted run leaves no partial set.
+fn write_dir(dir: &Path, results: &[(PathBuf, Compilation)]) -> miette::Result<()> {
+    std::fs::create_dir_all(dir)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let mut planned: Vec<(PathBuf, PathBuf, &str)> = Vec::new();
+    for (_, compilation) in results {
+        for doc in &compilation.documents {
+            let target = dir.join(doc.file_name());
+            if planned.iter().any(|(t, _, _)| *t == target) {
+                return Err(miette!(
+                    help = "compile the files into separate directories",
+                    "two documents would both be written to {}",
+                    target.display()
+                ));
+            }
+            let temp = dir.join(format!(".{}.{}.tmp", doc.file_name(), std::process::id()));
+            planned.push((target, temp, doc.yaml.as_str()));
+        }
+    }
+    let cleanup = |planned: &[(PathBuf, PathBuf, &str)]| {
+        for (_, temp, _) in planned {
+            let _ = std::fs::remove_file(temp);
+        }
+    };
+    for (_, temp, yaml) in &planned {
+        if let Err(e) = std::fs::write(temp, yaml) {
+            cleanup(&planned);
+            return Err(e).into_diagnostic().wrap_err_with(|| format!("cannot write {}", temp.display()));
+        }
+    }
+    for (target, temp, _) in &planned {
+        if let Err(e) = std::fs::rename(temp, target) {
+            cleanup(&planned);
+            return Err(e).into_diagnostic().wrap_err_with(|| format!("cannot write {}", target.display()));
+        }
+    }
+    Ok(())
+}
