@@ -69,7 +69,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {
@@ -97,7 +101,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let results = compile_all(&files, Mode::Check)?;
             Ok(report(&results, format))
         }
-        Command::Compile { files, output, format } => {
+        Command::Compile {
+            files,
+            output,
+            format,
+        } => {
             let results = compile_all(&files, Mode::Compile)?;
             let code = report(&results, format);
             if code != ExitCode::SUCCESS {
@@ -122,7 +130,13 @@ fn explain(code: &str) -> Result<ExitCode, Failure> {
         )));
     };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}: {}\n\n{}", code.as_str(), code.title(), code.explanation());
+    let _ = writeln!(
+        out,
+        "{}: {}\n\n{}",
+        code.as_str(),
+        code.title(),
+        code.explanation()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -144,24 +158,35 @@ fn compile_all(files: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilatio
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot read {}", file.display()))
             .map_err(Failure::Usage)?;
-        let name = file
-            .file_name()
-            .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let base = file
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let loader = DiskLoader { base };
-        out.push((file.clone(), pipec_core::compile(&name, &bytes, &loader, mode)));
+        out.push((
+            file.clone(),
+            pipec_core::compile(&name, &bytes, &loader, mode),
+        ));
     }
     Ok(out)
 }
 
 /// Prints diagnostics to stderr; returns the exit code the results deserve.
 fn report(results: &[(PathBuf, Compilation)], format: Format) -> ExitCode {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut stderr = std::io::stderr().lock();
     let mut failed = false;
     for (file, compilation) in results {
         let text = match format {
-            Format::Human => render_human(&compilation.diagnostics, &compilation.sources, RenderOptions { color }),
+            Format::Human => render_human(
+                &compilation.diagnostics,
+                &compilation.sources,
+                RenderOptions { color },
+            ),
             Format::Json => render_json(&compilation.diagnostics, &compilation.sources),
         };
         let _ = stderr.write_all(text.as_bytes());
@@ -172,7 +197,11 @@ fn report(results: &[(PathBuf, Compilation)], format: Format) -> ExitCode {
                 file.display()
             );
         }
-        let errors = compilation.diagnostics.iter().filter(|d| d.is_error()).count();
+        let errors = compilation
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .count();
         let warnings = compilation.diagnostics.len() - errors;
         if compilation.has_errors() {
             failed = true;
@@ -182,16 +211,31 @@ fn report(results: &[(PathBuf, Compilation)], format: Format) -> ExitCode {
                     "error: {} has {errors} error{}{}",
                     file.display(),
                     if errors == 1 { "" } else { "s" },
-                    if warnings > 0 { format!(" and {warnings} warning{}", if warnings == 1 { "" } else { "s" }) } else { String::new() }
+                    if warnings > 0 {
+                        format!(
+                            " and {warnings} warning{}",
+                            if warnings == 1 { "" } else { "s" }
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn write_stdout(results: &[(PathBuf, Compilation)]) -> miette::Result<()> {
-    let yaml: Vec<String> = results.iter().map(|(_, c)| c.yaml()).filter(|y| !y.is_empty()).collect();
+    let yaml: Vec<String> = results
+        .iter()
+        .map(|(_, c)| c.yaml())
+        .filter(|y| !y.is_empty())
+        .collect();
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(yaml.join("---\n").as_bytes())
@@ -229,13 +273,17 @@ fn write_dir(dir: &Path, results: &[(PathBuf, Compilation)]) -> miette::Result<(
     for (_, temp, yaml) in &planned {
         if let Err(e) = std::fs::write(temp, yaml) {
             cleanup(&planned);
-            return Err(e).into_diagnostic().wrap_err_with(|| format!("cannot write {}", temp.display()));
+            return Err(e)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot write {}", temp.display()));
         }
     }
     for (target, temp, _) in &planned {
         if let Err(e) = std::fs::rename(temp, target) {
             cleanup(&planned);
-            return Err(e).into_diagnostic().wrap_err_with(|| format!("cannot write {}", target.display()));
+            return Err(e)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot write {}", target.display()));
         }
     }
     Ok(())

@@ -107,7 +107,11 @@ impl EnvVar {
         }
     }
 
-    pub fn secret(name: impl Into<String>, secret: impl Into<String>, key: impl Into<String>) -> Self {
+    pub fn secret(
+        name: impl Into<String>,
+        secret: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
         EnvVar {
             name: name.into(),
             value: None,

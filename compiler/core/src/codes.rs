@@ -340,7 +340,14 @@ Fix:
                   port  = 8080 }";
 
     E0207 => "property set twice",
-"The same property appears twice in one block. Keep one.";
+"The same property appears twice in one block (or one record). Only one value can win, so
+pipec refuses to guess which one you meant.
+
+Example:
+
+    service api { port = 80, port = 8080 }
+
+Fix: keep one of them.";
 
     E0208 => "wrong arguments",
 "A call passes an argument the callee does not take, or more positional arguments than it
@@ -524,5 +531,10 @@ Keep migrations backward compatible (expand, then contract in a later release), 
 checks that guard the migration before it.";
 
     W0002 => "unused declaration",
-"A secret, param or image is declared but nothing uses it. Remove it, or use it.";
+"A secret, param or image is declared but nothing in the pipeline uses it: probably a typo
+elsewhere, or a leftover. Remove it, or use it. Names starting with `_` are exempt.
+
+Example:
+
+    secret db = \"db-params\"   // no `db.KEY` anywhere";
 }

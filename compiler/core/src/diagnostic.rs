@@ -104,8 +104,18 @@ impl Diagnostics {
     /// Sorted by file and position, so output is stable and reads top to bottom.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by(|a, b| {
-            (a.primary.span.file, a.primary.span.start, a.primary.span.end, a.code)
-                .cmp(&(b.primary.span.file, b.primary.span.start, b.primary.span.end, b.code))
+            (
+                a.primary.span.file,
+                a.primary.span.start,
+                a.primary.span.end,
+                a.code,
+            )
+                .cmp(&(
+                    b.primary.span.file,
+                    b.primary.span.start,
+                    b.primary.span.end,
+                    b.code,
+                ))
         });
         self.items.dedup();
         self.items
@@ -113,7 +123,10 @@ impl Diagnostics {
 }
 
 /// The closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -146,7 +159,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("replica", ["replicas", "port", "image"]), Some("replicas"));
+        assert_eq!(
+            did_you_mean("replica", ["replicas", "port", "image"]),
+            Some("replicas")
+        );
         assert_eq!(did_you_mean("ap", ["app", "api"]), Some("api"));
         assert_eq!(did_you_mean("zzzzzz", ["replicas", "port"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);

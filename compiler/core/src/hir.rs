@@ -243,11 +243,22 @@ pub enum Condition {
     Or(Box<Condition>, Box<Condition>),
     Not(Box<Condition>),
     /// `unit.passed` / `unit.failed`.
-    StepResult { node: NodeId, passed: bool },
+    StepResult {
+        node: NodeId,
+        passed: bool,
+    },
     /// `a == b`, `a != b` on strings.
-    Compare { lhs: Operand, rhs: Operand, equal: bool },
+    Compare {
+        lhs: Operand,
+        rhs: Operand,
+        equal: bool,
+    },
     /// `a ~ /re/`, `a !~ /re/`.
-    Matches { operand: Operand, regex: String, negated: bool },
+    Matches {
+        operand: Operand,
+        regex: String,
+        negated: bool,
+    },
     Const(bool),
 }
 
@@ -256,9 +267,29 @@ impl Condition {
     pub fn has_step_results(&self) -> bool {
         match self {
             Condition::StepResult { .. } => true,
-            Condition::And(a, b) | Condition::Or(a, b) => a.has_step_results() || b.has_step_results(),
+            Condition::And(a, b) | Condition::Or(a, b) => {
+                a.has_step_results() || b.has_step_results()
+            }
             Condition::Not(a) => a.has_step_results(),
             Condition::Compare { .. } | Condition::Matches { .. } | Condition::Const(_) => false,
+        }
+    }
+
+    /// True if any operand of a data test uses `var`.
+    pub fn uses_var(&self, var: &Var) -> bool {
+        match self {
+            Condition::And(a, b) | Condition::Or(a, b) => a.uses_var(var) || b.uses_var(var),
+            Condition::Not(a) => a.uses_var(var),
+            Condition::Compare {
+                lhs: Operand::Text(l),
+                rhs: Operand::Text(r),
+                ..
+            } => l.vars().any(|v| v == var) || r.vars().any(|v| v == var),
+            Condition::Matches {
+                operand: Operand::Text(t),
+                ..
+            } => t.vars().any(|v| v == var),
+            Condition::StepResult { .. } | Condition::Const(_) => false,
         }
     }
 
@@ -266,7 +297,9 @@ impl Condition {
     pub fn only_step_results(&self) -> bool {
         match self {
             Condition::StepResult { .. } | Condition::Const(_) => true,
-            Condition::And(a, b) | Condition::Or(a, b) => a.only_step_results() && b.only_step_results(),
+            Condition::And(a, b) | Condition::Or(a, b) => {
+                a.only_step_results() && b.only_step_results()
+            }
             Condition::Not(_) | Condition::Compare { .. } | Condition::Matches { .. } => false,
         }
     }
@@ -378,7 +411,10 @@ pub enum StageKind {
         timeout: Option<u64>,
     },
     /// Run an analysis against the new version.
-    Analyze { analysis: AnalysisId, args: Vec<(String, String)> },
+    Analyze {
+        analysis: AnalysisId,
+        args: Vec<(String, String)>,
+    },
 }
 
 impl StageKind {

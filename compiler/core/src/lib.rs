@@ -83,14 +83,15 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
     let mut lowered = Vec::new();
     let mut documents = Vec::new();
     let mut internal_error = None;
-    if mode == Mode::Compile && !diags.has_errors() {
-        if let Some(program) = &checked.program {
-            lowered = lower::lower(program, &sources);
-            let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
-            match emit::emit(&docs) {
-                Ok(d) => documents = d,
-                Err(e) => internal_error = Some(e),
-            }
+    if mode == Mode::Compile
+        && !diags.has_errors()
+        && let Some(program) = &checked.program
+    {
+        lowered = lower::lower(program, &sources);
+        let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
+        match emit::emit(&docs) {
+            Ok(d) => documents = d,
+            Err(e) => internal_error = Some(e),
         }
     }
     Compilation {

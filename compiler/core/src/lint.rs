@@ -9,7 +9,12 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::hir::{self, StageKind};
 use crate::resolve::Resolution;
 
-pub fn lint(program: &hir::Program, res: &Resolution<'_>, used: &BTreeSet<String>, diags: &mut Diagnostics) {
+pub fn lint(
+    program: &hir::Program,
+    res: &Resolution<'_>,
+    used: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) {
     irreversible_steps(program, diags);
     unused_declarations(res, used, diags);
 }
@@ -25,14 +30,21 @@ fn irreversible_steps(program: &hir::Program, diags: &mut Diagnostics) {
             .find(|s| s.id == release.service)
             .map_or("the service", |s| s.name.as_str());
         for (i, stage) in release.stages.iter().enumerate() {
-            let StageKind::Exec { irreversible: true, .. } = stage.kind else {
+            let StageKind::Exec {
+                irreversible: true, ..
+            } = stage.kind
+            else {
                 continue;
             };
             let later_gates: Vec<&hir::Stage> = release.stages[i + 1..]
                 .iter()
                 .filter(|s| is_gate(&s.kind))
                 .collect();
-            let mut d = Diagnostic::new(Code::W0001, stage.span, "rollback does not undo this irreversible step");
+            let mut d = Diagnostic::new(
+                Code::W0001,
+                stage.span,
+                "rollback does not undo this irreversible step",
+            );
             if later_gates.is_empty() {
                 d = d
                     .label("marked `irreversible`")
@@ -44,7 +56,10 @@ fn irreversible_steps(program: &hir::Program, diags: &mut Diagnostics) {
                     .label("runs before the gates that guard the release")
                     .help("run the gates first if they can decide without this step; otherwise keep the change backward compatible, because a gate failing after it triggers a rollback that leaves the change in place");
                 for gate in later_gates {
-                    d = d.with_secondary(gate.span, format!("{} runs after the irreversible step", gate_name(&gate.kind)));
+                    d = d.with_secondary(
+                        gate.span,
+                        format!("{} runs after the irreversible step", gate_name(&gate.kind)),
+                    );
                 }
             }
             diags.push(d.note("the previous version must keep working with the changed state"));
@@ -64,7 +79,12 @@ fn irreversible_steps(program: &hir::Program, diags: &mut Diagnostics) {
 fn is_gate(kind: &StageKind) -> bool {
     matches!(
         kind,
-        StageKind::Exec { irreversible: false, .. } | StageKind::Analyze { .. } | StageKind::Approve { .. } | StageKind::Pause(_)
+        StageKind::Exec {
+            irreversible: false,
+            ..
+        } | StageKind::Analyze { .. }
+            | StageKind::Approve { .. }
+            | StageKind::Pause(_)
     )
 }
 
@@ -90,9 +110,15 @@ fn unused_declarations(res: &Resolution<'_>, used: &BTreeSet<String>, diags: &mu
         };
         if !used.contains(&name.name) && !name.name.starts_with('_') {
             diags.push(
-                Diagnostic::new(Code::W0002, name.span, format!("{what} `{}` is never used", name.name))
-                    .label("declared here, used nowhere")
-                    .help("remove it, or use it (a name starting with `_` is exempt from this warning)"),
+                Diagnostic::new(
+                    Code::W0002,
+                    name.span,
+                    format!("{what} `{}` is never used", name.name),
+                )
+                .label("declared here, used nowhere")
+                .help(
+                    "remove it, or use it (a name starting with `_` is exempt from this warning)",
+                ),
             );
         }
     }

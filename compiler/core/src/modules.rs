@@ -25,7 +25,9 @@ pub struct NoImports;
 
 impl FileLoader for NoImports {
     fn load(&self, path: &str) -> Result<Vec<u8>, String> {
-        Err(format!("imports are not available here (asked for `{path}`)"))
+        Err(format!(
+            "imports are not available here (asked for `{path}`)"
+        ))
     }
 }
 
@@ -81,13 +83,20 @@ impl Loader<'_> {
     fn load_text(&mut self, key: String, name: String, bytes: &[u8], origin: Origin) -> usize {
         let (text, utf8_error) = match std::str::from_utf8(bytes) {
             Ok(t) => (t.to_string(), None),
-            Err(e) => (String::from_utf8_lossy(bytes).into_owned(), Some(e.valid_up_to())),
+            Err(e) => (
+                String::from_utf8_lossy(bytes).into_owned(),
+                Some(e.valid_up_to()),
+            ),
         };
         let file = self.sources.add(name, text, origin);
         let index = self.graph.modules.len();
         self.by_key.insert(key.clone(), index);
         if let Some(offset) = utf8_error {
-            let span = Span::new(file, offset..offset + 1);
+            // The text holds U+FFFD where the bad byte was; point at the whole replacement.
+            let span = Span::new(
+                file,
+                offset..offset + char::REPLACEMENT_CHARACTER.len_utf8(),
+            );
             self.diagnostics.push(
                 Diagnostic::new(Code::E0008, span, "this file is not UTF-8 text")
                     .label("this byte is not valid UTF-8")
@@ -104,7 +113,11 @@ impl Loader<'_> {
             });
             return index;
         }
-        let text = self.sources.get(file).map(|f| f.text.clone()).unwrap_or_default();
+        let text = self
+            .sources
+            .get(file)
+            .map(|f| f.text.clone())
+            .unwrap_or_default();
         let parsed = pipec_syntax::parse(&text, file);
         report_syntax_errors(&parsed.errors, self.diagnostics);
         let uses: Vec<ast::Use> = parsed
@@ -139,8 +152,12 @@ impl Loader<'_> {
             UseTarget::Std { path, .. } => {
                 let module = path.first()?;
                 let Some(text) = stdlib::module(&module.name) else {
-                    let suggestion = did_you_mean(&module.name, stdlib::MODULES.iter().map(|(n, _)| *n));
-                    let names: Vec<String> = stdlib::MODULES.iter().map(|(n, _)| format!("std.{n}")).collect();
+                    let suggestion =
+                        did_you_mean(&module.name, stdlib::MODULES.iter().map(|(n, _)| *n));
+                    let names: Vec<String> = stdlib::MODULES
+                        .iter()
+                        .map(|(n, _)| format!("std.{n}"))
+                        .collect();
                     self.diagnostics.push(
                         Diagnostic::new(
                             Code::E0105,
@@ -175,12 +192,19 @@ impl Loader<'_> {
                     );
                     return None;
                 };
-                let importer = self.sources.get(from).map(|f| (f.name.clone(), f.origin.clone()));
+                let importer = self
+                    .sources
+                    .get(from)
+                    .map(|f| (f.name.clone(), f.origin.clone()));
                 let Some((importer_name, Origin::User)) = importer else {
                     self.diagnostics.push(
-                        Diagnostic::new(Code::E0107, lit.span, "standard library modules cannot import files")
-                            .label("file import in a std module")
-                            .help("standard library modules only import other `std` modules"),
+                        Diagnostic::new(
+                            Code::E0107,
+                            lit.span,
+                            "standard library modules cannot import files",
+                        )
+                        .label("file import in a std module")
+                        .help("standard library modules only import other `std` modules"),
                     );
                     return None;
                 };
@@ -195,10 +219,14 @@ impl Loader<'_> {
                         .map(|k| k.trim_start_matches("file:").to_string())
                         .collect();
                     self.diagnostics.push(
-                        Diagnostic::new(Code::E0108, lit.span, "files import each other in a cycle")
-                            .label("this import closes the cycle")
-                            .help("move the shared definitions into a file that both import")
-                            .note(format!("cycle: {}", cycle.join(" → "))),
+                        Diagnostic::new(
+                            Code::E0108,
+                            lit.span,
+                            "files import each other in a cycle",
+                        )
+                        .label("this import closes the cycle")
+                        .help("move the shared definitions into a file that both import")
+                        .note(format!("cycle: {}", cycle.join(" → "))),
                     );
                     return None;
                 }
@@ -262,7 +290,11 @@ pub fn normalize(path: &str) -> String {
         }
     }
     let joined = parts.join("/");
-    if absolute { format!("/{joined}") } else { joined }
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +307,9 @@ mod tests {
         assert_eq!(join("lib/a.pipe", "../b.pipe"), "b.pipe");
         assert_eq!(join("lib/a.pipe", "x/./c.pipe"), "lib/x/c.pipe");
         assert_eq!(join("a.pipe", "../up.pipe"), "../up.pipe");
-        assert_eq!(normalize("./examples/addressbook.pipe"), "examples/addressbook.pipe");
+        assert_eq!(
+            normalize("./examples/addressbook.pipe"),
+            "examples/addressbook.pipe"
+        );
     }
 }

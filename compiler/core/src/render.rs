@@ -15,7 +15,11 @@ pub struct RenderOptions {
 }
 
 /// Renders diagnostics as ariadne reports, one after another.
-pub fn render_human(diagnostics: &[Diagnostic], sources: &SourceDb, options: RenderOptions) -> String {
+pub fn render_human(
+    diagnostics: &[Diagnostic],
+    sources: &SourceDb,
+    options: RenderOptions,
+) -> String {
     let mut out = String::new();
     let cache = ariadne::sources(
         sources
@@ -53,6 +57,24 @@ fn severity_word(severity: Severity) -> &'static str {
     }
 }
 
+/// A span clamped to its file and widened to character boundaries, so the renderer can slice
+/// the text. Every span the compiler makes already is; this is insurance against a panic.
+fn safe_range(span: pipec_syntax::Span, sources: &SourceDb) -> std::ops::Range<usize> {
+    let Some(file) = sources.get(span.file) else {
+        return 0..0;
+    };
+    let text = &file.text;
+    let mut start = (span.start as usize).min(text.len());
+    let mut end = (span.end as usize).clamp(start, text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
 fn report<'a>(
     diagnostic: &'a Diagnostic,
     sources: &SourceDb,
@@ -72,7 +94,23 @@ fn report<'a>(
         Severity::Error => (Color::Red, Color::Blue),
         Severity::Warning => (Color::Yellow, Color::Blue),
     };
-    let mut builder = Report::build(kind, (name(primary), primary.range()))
+    // Ariadne draws one snippet per run of labels in ascending line order; ordering labels by
+    // position keeps all labels of a file in one snippet.
+    let mut positions: Vec<(pipec_syntax::FileId, u32, usize)> =
+        std::iter::once(&diagnostic.primary)
+            .chain(&diagnostic.secondary)
+            .enumerate()
+            .map(|(i, l)| (l.span.file, l.span.start, i))
+            .collect();
+    positions.sort();
+    let order = |index: usize| {
+        let rank = positions
+            .iter()
+            .position(|(_, _, i)| *i == index)
+            .unwrap_or(index);
+        i32::try_from(rank).unwrap_or(i32::MAX)
+    };
+    let mut builder = Report::build(kind, (name(primary), safe_range(primary, sources)))
         .with_config(
             Config::default()
                 .with_color(options.color)
@@ -81,17 +119,17 @@ fn report<'a>(
         .with_code(diagnostic.code)
         .with_message(&diagnostic.message)
         .with_label(
-            ALabel::new((name(primary), primary.range()))
+            ALabel::new((name(primary), safe_range(primary, sources)))
                 .with_message(&diagnostic.primary.message)
                 .with_color(primary_color)
-                .with_order(0),
+                .with_order(order(0)),
         );
     for (i, label) in diagnostic.secondary.iter().enumerate() {
         builder = builder.with_label(
-            ALabel::new((name(label.span), label.span.range()))
+            ALabel::new((name(label.span), safe_range(label.span, sources)))
                 .with_message(&label.message)
                 .with_color(secondary_color)
-                .with_order(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+                .with_order(order(i + 1)),
         );
     }
     if !diagnostic.help.is_empty() {
@@ -124,7 +162,11 @@ pub fn render_json(diagnostics: &[Diagnostic], sources: &SourceDb) -> String {
 
 fn label_json(label: &crate::diagnostic::Label, sources: &SourceDb) -> serde_json::Value {
     let (file, start, end) = match sources.get(label.span.file) {
-        Some(f) => (f.name.as_str(), f.line_col(label.span.start), f.line_col(label.span.end)),
+        Some(f) => (
+            f.name.as_str(),
+            f.line_col(label.span.start),
+            f.line_col(label.span.end),
+        ),
         None => ("<unknown>", (0, 0), (0, 0)),
     };
     serde_json::json!({

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use pipec_syntax::ast::{self, Expr, ExprKind, HandlerAction, Item, Member, NodeValue, StageKind, StrPart, UseTarget};
+use pipec_syntax::ast::{
+    self, Expr, ExprKind, HandlerAction, Item, Member, NodeValue, StageKind, StrPart, UseTarget,
+};
 use pipec_syntax::{FileId, Span};
 
 use crate::codes::Code;
@@ -18,14 +20,24 @@ use crate::modules::ModuleGraph;
 pub const BUILTIN_NAMESPACES: &[&str] = &["run", "git"];
 
 /// Built-in functions: probes and exposures.
-pub const BUILTIN_FUNCTIONS: &[&str] = &["http_get", "tcp", "exec", "cluster_ip", "load_balancer", "node_port"];
+pub const BUILTIN_FUNCTIONS: &[&str] = &[
+    "http_get",
+    "tcp",
+    "exec",
+    "cluster_ip",
+    "load_balancer",
+    "node_port",
+];
 
 /// What a pipeline-level name refers to.
 #[derive(Clone, Copy, Debug)]
 pub enum Symbol<'a> {
     Param(&'a ast::Param),
     Secret(&'a ast::SecretDecl),
-    Node { decl: &'a ast::NodeDecl, in_handler: bool },
+    Node {
+        decl: &'a ast::NodeDecl,
+        in_handler: bool,
+    },
     Service(&'a ast::ServiceDecl),
 }
 
@@ -92,7 +104,11 @@ impl Resolution<'_> {
 }
 
 /// Resolves the entry module (index 0 of the graph) and every analysis of every module.
-pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_compile: bool) -> Resolution<'a> {
+pub fn resolve<'a>(
+    graph: &'a ModuleGraph,
+    diagnostics: &mut Diagnostics,
+    for_compile: bool,
+) -> Resolution<'a> {
     let mut res = Resolution::default();
     let Some(entry) = graph.modules.first() else {
         return res;
@@ -105,9 +121,17 @@ pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_co
         for item in &module.ast.items {
             if let Item::Analysis(def) = item {
                 let index = res.analyses.len();
-                res.analyses.push(AnalysisEntry { def, file: module.file });
+                res.analyses.push(AnalysisEntry {
+                    def,
+                    file: module.file,
+                });
                 if let Some(&prev) = names.get(&def.name.name) {
-                    duplicate(diagnostics, &def.name, res.analyses[prev].def.name.span, "analysis");
+                    duplicate(
+                        diagnostics,
+                        &def.name,
+                        res.analyses[prev].def.name.span,
+                        "analysis",
+                    );
                 } else {
                     names.insert(def.name.name.clone(), index);
                 }
@@ -126,7 +150,9 @@ pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_co
     }
     for (u, target) in &entry.imports {
         let Some(target) = *target else { continue };
-        let Some(exports) = per_module.get(target) else { continue };
+        let Some(exports) = per_module.get(target) else {
+            continue;
+        };
         match &u.target {
             UseTarget::Std { path, group, .. } => {
                 let module_name = path.first().map(|i| i.name.clone()).unwrap_or_default();
@@ -136,9 +162,16 @@ pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_co
                         // `use std.a.b.{c}`: only one level of modules exists.
                         if let Some(extra) = path.get(1) {
                             diagnostics.push(
-                                Diagnostic::new(Code::E0106, extra.span, format!("`std.{module_name}` has no submodule `{}`", extra.name))
-                                    .label("not a module")
-                                    .help(format!("write `use std.{module_name}.{{…}}`")),
+                                Diagnostic::new(
+                                    Code::E0106,
+                                    extra.span,
+                                    format!(
+                                        "`std.{module_name}` has no submodule `{}`",
+                                        extra.name
+                                    ),
+                                )
+                                .label("not a module")
+                                .help(format!("write `use std.{module_name}.{{…}}`")),
                             );
                         }
                         continue;
@@ -153,9 +186,13 @@ pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_co
                 if wanted.len() > 1 && group.is_none() {
                     if let Some(extra) = wanted.get(1) {
                         diagnostics.push(
-                            Diagnostic::new(Code::E0106, extra.span, "a `use` names one definition or a `{…}` group")
-                                .label("unexpected path segment")
-                                .help(format!("write `use std.{module_name}.{}`", wanted[0].name)),
+                            Diagnostic::new(
+                                Code::E0106,
+                                extra.span,
+                                "a `use` names one definition or a `{…}` group",
+                            )
+                            .label("unexpected path segment")
+                            .help(format!("write `use std.{module_name}.{}`", wanted[0].name)),
                         );
                     }
                     continue;
@@ -166,12 +203,16 @@ pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_co
                             import_name(&mut res, &mut origin, diagnostics, item, index);
                         }
                         None => {
-                            let suggestion = did_you_mean(&item.name, exports.keys().map(String::as_str));
+                            let suggestion =
+                                did_you_mean(&item.name, exports.keys().map(String::as_str));
                             diagnostics.push(
                                 Diagnostic::new(
                                     Code::E0106,
                                     item.span,
-                                    format!("`std.{module_name}` has no definition `{}`", item.name),
+                                    format!(
+                                        "`std.{module_name}` has no definition `{}`",
+                                        item.name
+                                    ),
                                 )
                                 .label("not defined there")
                                 .help(match suggestion {
@@ -218,7 +259,7 @@ pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_co
                 ("this file declares nothing", "only comments")
             };
             diagnostics.push(
-                Diagnostic::new(Code::E0009, entry.ast.span, message)
+                Diagnostic::new(Code::E0009, Span::new(entry.file, 0..0), message)
                     .label(label)
                     .help("declare a `pipeline NAME { … }`; `pipec explain E0009` shows a small example"),
             );
@@ -237,10 +278,14 @@ pub fn resolve<'a>(graph: &'a ModuleGraph, diagnostics: &mut Diagnostics, for_co
             res.pipeline = Some(first);
             for extra in rest {
                 diagnostics.push(
-                    Diagnostic::new(Code::E0110, extra.name.span, "a file declares at most one pipeline")
-                        .label("a second pipeline")
-                        .with_secondary(first.name.span, "the first pipeline")
-                        .help("move this pipeline into a file of its own"),
+                    Diagnostic::new(
+                        Code::E0110,
+                        extra.name.span,
+                        "a file declares at most one pipeline",
+                    )
+                    .label("a second pipeline")
+                    .with_secondary(first.name.span, "the first pipeline")
+                    .help("move this pipeline into a file of its own"),
                 );
             }
         }
@@ -302,20 +347,37 @@ fn import_name(
 
 fn duplicate(diagnostics: &mut Diagnostics, name: &ast::Ident, first: Span, what: &str) {
     diagnostics.push(
-        Diagnostic::new(Code::E0102, name.span, format!("`{}` is declared twice", name.name))
-            .label(format!("second {what} named `{}`", name.name))
-            .with_secondary(first, "first declared here")
-            .help("rename one of them; every name in a scope must be unique"),
+        Diagnostic::new(
+            Code::E0102,
+            name.span,
+            format!("`{}` is declared twice", name.name),
+        )
+        .label(format!("second {what} named `{}`", name.name))
+        .with_secondary(first, "first declared here")
+        .help("rename one of them; every name in a scope must be unique"),
     );
 }
 
-fn collect_symbols<'a>(pipeline: &'a ast::Pipeline, symbols: &mut BTreeMap<String, Symbol<'a>>, diagnostics: &mut Diagnostics) {
+fn collect_symbols<'a>(
+    pipeline: &'a ast::Pipeline,
+    symbols: &mut BTreeMap<String, Symbol<'a>>,
+    diagnostics: &mut Diagnostics,
+) {
     let mut add = |name: &'a ast::Ident, symbol: Symbol<'a>, diagnostics: &mut Diagnostics| {
         if BUILTIN_NAMESPACES.contains(&name.name.as_str()) {
             diagnostics.push(
-                Diagnostic::new(Code::E0102, name.span, format!("`{}` is a built-in name", name.name))
-                    .label("this would hide the built-in")
-                    .help(format!("`{}` holds the run's context (e.g. `{}.{}`); choose another name", name.name, name.name, if name.name == "git" { "branch" } else { "id" })),
+                Diagnostic::new(
+                    Code::E0102,
+                    name.span,
+                    format!("`{}` is a built-in name", name.name),
+                )
+                .label("this would hide the built-in")
+                .help(format!(
+                    "`{}` holds the run's context (e.g. `{}.{}`); choose another name",
+                    name.name,
+                    name.name,
+                    if name.name == "git" { "branch" } else { "id" }
+                )),
             );
             return;
         }
@@ -329,12 +391,26 @@ fn collect_symbols<'a>(pipeline: &'a ast::Pipeline, symbols: &mut BTreeMap<Strin
         match member {
             Member::Param(p) => add(&p.name, Symbol::Param(p), diagnostics),
             Member::Secret(s) => add(&s.name, Symbol::Secret(s), diagnostics),
-            Member::Node(n) => add(&n.name, Symbol::Node { decl: n, in_handler: false }, diagnostics),
+            Member::Node(n) => add(
+                &n.name,
+                Symbol::Node {
+                    decl: n,
+                    in_handler: false,
+                },
+                diagnostics,
+            ),
             Member::Service(s) => add(&s.name, Symbol::Service(s), diagnostics),
             Member::Handler(h) => {
                 for action in &h.actions {
                     if let HandlerAction::Node(n) = action {
-                        add(&n.name, Symbol::Node { decl: n, in_handler: true }, diagnostics);
+                        add(
+                            &n.name,
+                            Symbol::Node {
+                                decl: n,
+                                in_handler: true,
+                            },
+                            diagnostics,
+                        );
                     }
                 }
             }
@@ -366,10 +442,10 @@ impl Scope for PipelineScope<'_, '_> {
     }
 
     fn lookup_call(&self, callee: &[ast::Ident]) -> Option<Option<Span>> {
-        if let [one] = callee {
-            if BUILTIN_FUNCTIONS.contains(&one.name.as_str()) {
-                return Some(None);
-            }
+        if let [one] = callee
+            && BUILTIN_FUNCTIONS.contains(&one.name.as_str())
+        {
+            return Some(None);
         }
         self.res
             .analysis(callee)
@@ -419,7 +495,12 @@ impl Scope for AnalysisScope<'_> {
     }
 }
 
-fn walk_pipeline(pipeline: &ast::Pipeline, scope: &dyn Scope, diagnostics: &mut Diagnostics, refs: &mut Vec<Reference>) {
+fn walk_pipeline(
+    pipeline: &ast::Pipeline,
+    scope: &dyn Scope,
+    diagnostics: &mut Diagnostics,
+    refs: &mut Vec<Reference>,
+) {
     for member in &pipeline.members {
         match member {
             Member::Setting(p) => walk_expr(&p.value, scope, diagnostics, refs),
@@ -442,7 +523,9 @@ fn walk_pipeline(pipeline: &ast::Pipeline, scope: &dyn Scope, diagnostics: &mut 
                 }
                 for stage in &r.stages {
                     match &stage.kind {
-                        StageKind::Weight(e) | StageKind::Pause(e) => walk_expr(e, scope, diagnostics, refs),
+                        StageKind::Weight(e) | StageKind::Pause(e) => {
+                            walk_expr(e, scope, diagnostics, refs)
+                        }
                         StageKind::Replicas { count, of } => {
                             walk_expr(count, scope, diagnostics, refs);
                             if let Some(of) = of {
@@ -454,7 +537,9 @@ fn walk_pipeline(pipeline: &ast::Pipeline, scope: &dyn Scope, diagnostics: &mut 
                                 walk_expr(r, scope, diagnostics, refs);
                             }
                         }
-                        StageKind::Check { action, .. } => walk_action(action, scope, diagnostics, refs),
+                        StageKind::Check { action, .. } => {
+                            walk_action(action, scope, diagnostics, refs)
+                        }
                         StageKind::Analyze(e) => walk_expr(e, scope, diagnostics, refs),
                     }
                 }
@@ -467,7 +552,9 @@ fn walk_pipeline(pipeline: &ast::Pipeline, scope: &dyn Scope, diagnostics: &mut 
                                 walk_name(of, scope, diagnostics, refs);
                             }
                         }
-                        HandlerAction::Rollback { service, .. } => walk_name(service, scope, diagnostics, refs),
+                        HandlerAction::Rollback { service, .. } => {
+                            walk_name(service, scope, diagnostics, refs)
+                        }
                         HandlerAction::Node(n) => walk_node(n, scope, diagnostics, refs),
                     }
                 }
@@ -477,14 +564,24 @@ fn walk_pipeline(pipeline: &ast::Pipeline, scope: &dyn Scope, diagnostics: &mut 
     }
 }
 
-fn walk_node(node: &ast::NodeDecl, scope: &dyn Scope, diagnostics: &mut Diagnostics, refs: &mut Vec<Reference>) {
+fn walk_node(
+    node: &ast::NodeDecl,
+    scope: &dyn Scope,
+    diagnostics: &mut Diagnostics,
+    refs: &mut Vec<Reference>,
+) {
     match &node.value {
         NodeValue::Action(a) => walk_action(a, scope, diagnostics, refs),
         NodeValue::Expr(e) => walk_expr(e, scope, diagnostics, refs),
     }
 }
 
-fn walk_action(action: &ast::Action, scope: &dyn Scope, diagnostics: &mut Diagnostics, refs: &mut Vec<Reference>) {
+fn walk_action(
+    action: &ast::Action,
+    scope: &dyn Scope,
+    diagnostics: &mut Diagnostics,
+    refs: &mut Vec<Reference>,
+) {
     if let Some(subject) = &action.subject {
         walk_expr(subject, scope, diagnostics, refs);
     }
@@ -495,7 +592,12 @@ fn walk_action(action: &ast::Action, scope: &dyn Scope, diagnostics: &mut Diagno
     }
 }
 
-fn walk_name(name: &ast::Ident, scope: &dyn Scope, diagnostics: &mut Diagnostics, refs: &mut Vec<Reference>) {
+fn walk_name(
+    name: &ast::Ident,
+    scope: &dyn Scope,
+    diagnostics: &mut Diagnostics,
+    refs: &mut Vec<Reference>,
+) {
     match scope.lookup(&name.name) {
         Some(Some(def_span)) => refs.push(Reference {
             use_span: name.span,
@@ -506,7 +608,12 @@ fn walk_name(name: &ast::Ident, scope: &dyn Scope, diagnostics: &mut Diagnostics
     }
 }
 
-fn walk_expr(expr: &Expr, scope: &dyn Scope, diagnostics: &mut Diagnostics, refs: &mut Vec<Reference>) {
+fn walk_expr(
+    expr: &Expr,
+    scope: &dyn Scope,
+    diagnostics: &mut Diagnostics,
+    refs: &mut Vec<Reference>,
+) {
     match &expr.kind {
         ExprKind::Path(path) => {
             if let Some(head) = path.first() {
@@ -525,20 +632,30 @@ fn walk_expr(expr: &Expr, scope: &dyn Scope, diagnostics: &mut Diagnostics, refs
                 }
                 Some(None) => {}
                 None => {
-                    let shown = callee.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
-                    let span = callee
-                        .first()
-                        .map_or(expr.span, |f| callee.last().map_or(f.span, |l| f.span.to(l.span)));
+                    let shown = callee
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    let span = callee.first().map_or(expr.span, |f| {
+                        callee.last().map_or(f.span, |l| f.span.to(l.span))
+                    });
                     let candidates = scope.call_candidates();
                     let suggestion = did_you_mean(&shown, candidates.iter().map(String::as_str));
                     diagnostics.push(
-                        Diagnostic::new(Code::E0101, span, format!("there is no function or analysis `{shown}`"))
-                            .label("unknown name")
-                            .help(match suggestion {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None if candidates.is_empty() => "nothing can be called here".to_string(),
-                                None => format!("callable here: {}", candidates.join(", ")),
-                            }),
+                        Diagnostic::new(
+                            Code::E0101,
+                            span,
+                            format!("there is no function or analysis `{shown}`"),
+                        )
+                        .label("unknown name")
+                        .help(match suggestion {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None if candidates.is_empty() => {
+                                "nothing can be called here".to_string()
+                            }
+                            None => format!("callable here: {}", candidates.join(", ")),
+                        }),
                     );
                 }
             }
@@ -580,8 +697,12 @@ fn walk_expr(expr: &Expr, scope: &dyn Scope, diagnostics: &mut Diagnostics, refs
 
 fn unknown(name: &ast::Ident, candidates: &[String], diagnostics: &mut Diagnostics) {
     let suggestion = did_you_mean(&name.name, candidates.iter().map(String::as_str));
-    let mut d = Diagnostic::new(Code::E0101, name.span, format!("cannot find `{}` in this scope", name.name))
-        .label("unknown name");
+    let mut d = Diagnostic::new(
+        Code::E0101,
+        name.span,
+        format!("cannot find `{}` in this scope", name.name),
+    )
+    .label("unknown name");
     d = match suggestion {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help("declare it in the pipeline (`param`, `secret`, `image`, `step` or `service`), or import it with `use`"),

@@ -32,7 +32,8 @@ pub fn basic_canary_split(replicas: u32, weight: u32, max_surge: u32) -> (u32, u
             options.push((floor, replicas + 1));
         }
     }
-    let delta = |(canary, total): (u32, u32)| (f64::from(canary) * 100.0 / f64::from(total) - w).abs();
+    let delta =
+        |(canary, total): (u32, u32)| (f64::from(canary) * 100.0 / f64::from(total) - w).abs();
     let mut best = match options.first() {
         Some(first) => *first,
         None => return (0, replicas),

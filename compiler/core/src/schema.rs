@@ -13,95 +13,261 @@ pub struct Field {
 }
 
 const fn req(name: &'static str, ty: &'static str, doc: &'static str) -> Field {
-    Field { name, ty, required: true, doc }
+    Field {
+        name,
+        ty,
+        required: true,
+        doc,
+    }
 }
 
 const fn opt(name: &'static str, ty: &'static str, doc: &'static str) -> Field {
-    Field { name, ty, required: false, doc }
+    Field {
+        name,
+        ty,
+        required: false,
+        doc,
+    }
 }
 
 /// Pipeline settings (`name = value` directly inside `pipeline { … }`).
 pub const PIPELINE: &[Field] = &[
-    opt("repo", "string", "Git URL the builds check out; becomes the `git-repo` workflow parameter."),
-    opt("service_account", "string", "Kubernetes ServiceAccount the workflow's pods run as."),
+    opt(
+        "repo",
+        "string",
+        "Git URL the builds check out; becomes the `git-repo` workflow parameter.",
+    ),
+    opt(
+        "service_account",
+        "string",
+        "Kubernetes ServiceAccount the workflow's pods run as.",
+    ),
 ];
 
 /// Properties every step and image action accepts.
 pub const NODE_COMMON: &[Field] = &[
-    opt("when", "condition", "Run only if this holds; step results go to Argo `depends`, data tests to `when`."),
-    opt("after", "list<step>", "Steps that must have succeeded first, beyond those this one references."),
-    opt("retries", "int", "Retry a failed attempt this many times, with exponential backoff."),
-    opt("timeout", "duration", "Fail the step if it has not finished in this time."),
-    opt("irreversible", "bool", "Marks a step whose effect rollback cannot undo (a migration)."),
+    opt(
+        "when",
+        "condition",
+        "Run only if this holds; step results go to Argo `depends`, data tests to `when`.",
+    ),
+    opt(
+        "after",
+        "list<step>",
+        "Steps that must have succeeded first, beyond those this one references.",
+    ),
+    opt(
+        "retries",
+        "int",
+        "Retry a failed attempt this many times, with exponential backoff.",
+    ),
+    opt(
+        "timeout",
+        "duration",
+        "Fail the step if it has not finished in this time.",
+    ),
+    opt(
+        "irreversible",
+        "bool",
+        "Marks a step whose effect rollback cannot undo (a migration).",
+    ),
 ];
 
 /// `image X = build "context" { … }`.
 pub const BUILD: &[Field] = &[
-    req("repo", "string", "Repository to push the built image to, without a tag."),
-    opt("tag", "string", "Tag of the built image; defaults to `run.id`, unique per run."),
-    opt("dockerfile", "string", "Dockerfile path relative to the context; defaults to `Dockerfile`."),
-    opt("cache", "string", "Image to reuse layers from (e.g. the previous `:latest`)."),
+    req(
+        "repo",
+        "string",
+        "Repository to push the built image to, without a tag.",
+    ),
+    opt(
+        "tag",
+        "string",
+        "Tag of the built image; defaults to `run.id`, unique per run.",
+    ),
+    opt(
+        "dockerfile",
+        "string",
+        "Dockerfile path relative to the context; defaults to `Dockerfile`.",
+    ),
+    opt(
+        "cache",
+        "string",
+        "Image to reuse layers from (e.g. the previous `:latest`).",
+    ),
     opt("args", "record<string>", "Build arguments (`--build-arg`)."),
-    opt("auth", "secret", "Registry credentials: a secret with `username` and `password`."),
+    opt(
+        "auth",
+        "secret",
+        "Registry credentials: a secret with `username` and `password`.",
+    ),
 ];
 
 /// `image X = push IMAGE { … }`.
 pub const PUSH: &[Field] = &[
-    req("to", "string", "Repository to copy the image to, without a tag."),
-    opt("tag", "string", "Tag in the target repository; defaults to the source image's tag."),
-    opt("auth", "secret", "Credentials for the target registry: `username` and `password`."),
-    opt("from_auth", "secret", "Credentials for the source registry, if it needs any."),
+    req(
+        "to",
+        "string",
+        "Repository to copy the image to, without a tag.",
+    ),
+    opt(
+        "tag",
+        "string",
+        "Tag in the target repository; defaults to the source image's tag.",
+    ),
+    opt(
+        "auth",
+        "secret",
+        "Credentials for the target registry: `username` and `password`.",
+    ),
+    opt(
+        "from_auth",
+        "secret",
+        "Credentials for the source registry, if it needs any.",
+    ),
 ];
 
 /// `step X = run IMAGE { … }`.
 pub const RUN: &[Field] = &[
-    req("command", "string", "Shell command (or script) run with `sh -c` in the image."),
-    opt("env", "record<string | secret key>", "Environment variables; secret keys are passed by reference."),
-    opt("workdir", "string", "Working directory inside the container."),
+    req(
+        "command",
+        "string",
+        "Shell command (or script) run with `sh -c` in the image.",
+    ),
+    opt(
+        "env",
+        "record<string | secret key>",
+        "Environment variables; secret keys are passed by reference.",
+    ),
+    opt(
+        "workdir",
+        "string",
+        "Working directory inside the container.",
+    ),
 ];
 
 /// `service X { … }`.
 pub const SERVICE: &[Field] = &[
-    req("image", "image", "The image to run: a built or pushed image, or an image name."),
+    req(
+        "image",
+        "image",
+        "The image to run: a built or pushed image, or an image name.",
+    ),
     req("port", "int", "Port the container listens on."),
     opt("replicas", "int", "Number of pods; defaults to 1."),
-    opt("ready", "probe", "Readiness probe: `http_get(path)`, `tcp()` or `exec(command)`."),
-    opt("live", "probe", "Liveness probe: `http_get(path)`, `tcp()` or `exec(command)`."),
-    opt("env", "record<string | secret key>", "Environment variables; secret keys are passed by reference."),
-    opt("expose", "exposure", "How the Service is reached: `cluster_ip(port)`, `load_balancer(port)`, `node_port(port)`."),
-    opt("resources", "record<string>", "`cpu`, `memory` requests and `cpu_limit`, `memory_limit`."),
+    opt(
+        "ready",
+        "probe",
+        "Readiness probe: `http_get(path)`, `tcp()` or `exec(command)`.",
+    ),
+    opt(
+        "live",
+        "probe",
+        "Liveness probe: `http_get(path)`, `tcp()` or `exec(command)`.",
+    ),
+    opt(
+        "env",
+        "record<string | secret key>",
+        "Environment variables; secret keys are passed by reference.",
+    ),
+    opt(
+        "expose",
+        "exposure",
+        "How the Service is reached: `cluster_ip(port)`, `load_balancer(port)`, `node_port(port)`.",
+    ),
+    opt(
+        "resources",
+        "record<string>",
+        "`cpu`, `memory` requests and `cpu_limit`, `memory_limit`.",
+    ),
 ];
 
 /// `release X canary { … }` settings.
 pub const CANARY: &[Field] = &[
-    opt("max_surge", "int | percent", "Pods above the desired count during an update; defaults to 1."),
-    opt("max_unavailable", "int | percent", "Pods below the desired count during an update; defaults to 0."),
-    opt("timeout", "duration", "How long the pipeline waits for the rollout to reach each stage; defaults to 30m."),
-    opt("after", "list<step>", "Steps that must succeed before the release starts."),
+    opt(
+        "max_surge",
+        "int | percent",
+        "Pods above the desired count during an update; defaults to 1.",
+    ),
+    opt(
+        "max_unavailable",
+        "int | percent",
+        "Pods below the desired count during an update; defaults to 0.",
+    ),
+    opt(
+        "timeout",
+        "duration",
+        "How long the pipeline waits for the rollout to reach each stage; defaults to 30m.",
+    ),
+    opt(
+        "after",
+        "list<step>",
+        "Steps that must succeed before the release starts.",
+    ),
 ];
 
 /// `check exec "command" { … }`.
 pub const EXEC_CHECK: &[Field] = &[
-    opt("retries", "int", "Retry the command this many times before the check fails."),
-    opt("timeout", "duration", "Fail the check if the command has not finished in this time."),
+    opt(
+        "retries",
+        "int",
+        "Retry the command this many times before the check fails.",
+    ),
+    opt(
+        "timeout",
+        "duration",
+        "Fail the check if the command has not finished in this time.",
+    ),
 ];
 
 /// `metric X { … }` inside an analysis.
 pub const METRIC: &[Field] = &[
     opt("every", "duration", "Time between measurements."),
-    opt("times", "int", "Number of measurements; without it the metric runs until the release ends."),
-    opt("failure_limit", "int", "Failed measurements tolerated before the analysis fails."),
-    opt("inconclusive_limit", "int", "Inconclusive measurements tolerated before the rollout pauses."),
-    opt("initial_delay", "duration", "Wait before the first measurement."),
-    opt("prometheus", "record", "Query Prometheus: `{ address = …, query = … }`."),
-    opt("success", "condition", "Measurement succeeds if this holds; `result` is the measured value."),
-    opt("failure", "condition", "Measurement fails if this holds; `result` is the measured value."),
+    opt(
+        "times",
+        "int",
+        "Number of measurements; without it the metric runs until the release ends.",
+    ),
+    opt(
+        "failure_limit",
+        "int",
+        "Failed measurements tolerated before the analysis fails.",
+    ),
+    opt(
+        "inconclusive_limit",
+        "int",
+        "Inconclusive measurements tolerated before the rollout pauses.",
+    ),
+    opt(
+        "initial_delay",
+        "duration",
+        "Wait before the first measurement.",
+    ),
+    opt(
+        "prometheus",
+        "record",
+        "Query Prometheus: `{ address = …, query = … }`.",
+    ),
+    opt(
+        "success",
+        "condition",
+        "Measurement succeeds if this holds; `result` is the measured value.",
+    ),
+    opt(
+        "failure",
+        "condition",
+        "Measurement fails if this holds; `result` is the measured value.",
+    ),
 ];
 
 /// `prometheus = { … }` inside a metric.
 pub const PROMETHEUS: &[Field] = &[
     req("address", "string", "Prometheus base URL."),
-    req("query", "string", "PromQL query returning one value; `${param}` inserts an analysis parameter."),
+    req(
+        "query",
+        "string",
+        "PromQL query returning one value; `${param}` inserts an analysis parameter.",
+    ),
 ];
 
 /// `resources = { … }` inside a service.
@@ -123,8 +289,14 @@ pub const RUN_FIELDS: &[(&str, &str)] = &[
 pub const GIT_FIELDS: &[(&str, &str)] = &[
     ("sha", "commit being built (workflow parameter `git-sha`)"),
     ("short_sha", "first 7 characters of the commit"),
-    ("branch", "branch that triggered the run (workflow parameter `git-branch`)"),
-    ("tag", "tag that triggered the run (workflow parameter `git-tag`)"),
+    (
+        "branch",
+        "branch that triggered the run (workflow parameter `git-branch`)",
+    ),
+    (
+        "tag",
+        "tag that triggered the run (workflow parameter `git-tag`)",
+    ),
     ("repo", "repository URL (workflow parameter `git-repo`)"),
 ];
 

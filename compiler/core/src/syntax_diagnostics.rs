@@ -17,7 +17,7 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
                     let one = text.chars().count() == 1;
                     let help = if text.starts_with('#') {
                         "comments start with `//`".to_string()
-                    } else if text.chars().any(|c| !c.is_ascii()) {
+                    } else if !text.is_ascii() {
                         "names are ASCII letters, digits and `_`; other text belongs in a string".to_string()
                     } else if text == "-" {
                         "names use `_`, not `-` (pipec turns `_` into `-` in Kubernetes names)".to_string()
@@ -49,11 +49,7 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
                         .label("no closing `/` on this line")
                         .help("end the pattern with `/`; write a slash inside the pattern as `\\/`")
                 }
-                LexErrorKind::InvalidEscape(text) => Diagnostic::new(
-                    Code::E0005,
-                    span,
-                    format!("unknown escape `{}`", text.escape_debug()),
-                )
+                LexErrorKind::InvalidEscape(text) => Diagnostic::new(Code::E0005, span, format!("unknown escape `{text}`"))
                 .label("not a valid escape")
                 .help("valid escapes: \\\" \\\\ \\n \\t \\r \\0 \\$ \\u{…}; write a backslash as `\\\\`"),
                 LexErrorKind::InvalidNumber(text) => {
@@ -67,25 +63,24 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
             if let Some(message) = &e.message {
                 return Diagnostic::new(Code::E0010, e.span, message.clone())
                     .label("empty interpolation")
-                    .help("write an expression between `${` and `}`, or `\\${` for a literal `${`");
+                    .help(
+                        "write an expression between `${` and `}`, or `\\${` for a literal `${`",
+                    );
             }
-            let found = e.found.clone().unwrap_or_else(|| "the end of the file".to_string());
+            let found = e.found.clone().unwrap_or_else(|| "end of file".to_string());
             let expected = expected_list(&e.expected);
-            let context = e.contexts.last();
+            // Chumsky lists contexts innermost first.
+            let context = e.contexts.first();
             let message = match context {
                 Some((what, _)) => format!("unexpected {found} in {}", with_article(what)),
                 None => format!("unexpected {found}"),
             };
-            let mut d = Diagnostic::new(Code::E0001, e.span, message).label(match &expected {
+            let context_name = context.map(|(what, _)| what.as_str());
+            let d = Diagnostic::new(Code::E0001, e.span, message).label(match &expected {
                 Some(list) => format!("expected {list}"),
                 None => "not expected here".to_string(),
             });
-            if let Some((what, span)) = context {
-                if span.start != e.span.start {
-                    d = d.with_secondary(*span, format!("while reading this {what}"));
-                }
-            }
-            d.help(parse_help(e.found.as_deref(), &e.expected))
+            d.help(parse_help(e.found.as_deref(), &e.expected, context_name))
         }
     }
 }
@@ -101,11 +96,23 @@ fn with_article(what: &str) -> String {
     }
 }
 
+/// Tokens that would only continue the expression just read; listing them rarely helps.
+const CONTINUATIONS: &[&str] = &[
+    "==", "!=", "~", "!~", "<", "<=", ">", ">=", "and", "or", "`.`", "`(`",
+];
+
 fn expected_list(expected: &[String]) -> Option<String> {
-    let useful: Vec<&String> = expected
+    let mut useful: Vec<&String> = expected
         .iter()
         .filter(|e| e.as_str() != "something else" && e.as_str() != "any token")
         .collect();
+    if useful.iter().any(|e| !CONTINUATIONS.contains(&e.as_str())) {
+        useful.retain(|e| !CONTINUATIONS.contains(&e.as_str()));
+    }
+    // Separators are optional everywhere; naming them only adds noise.
+    if useful.iter().any(|e| !matches!(e.as_str(), "`,`" | "`;`")) {
+        useful.retain(|e| !matches!(e.as_str(), "`,`" | "`;`"));
+    }
     match useful.len() {
         0 => None,
         1 => Some(useful[0].clone()),
@@ -113,24 +120,41 @@ fn expected_list(expected: &[String]) -> Option<String> {
             let (last, rest) = useful.split_last()?;
             Some(format!(
                 "{} or {last}",
-                rest.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                rest.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         }
         _ => Some(format!(
             "{} or another of {} possibilities",
-            useful.iter().take(4).map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            useful
+                .iter()
+                .take(4)
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             useful.len() - 4
         )),
     }
 }
 
-fn parse_help(found: Option<&str>, expected: &[String]) -> String {
+fn parse_help(found: Option<&str>, expected: &[String], context: Option<&str>) -> String {
     let expects = |s: &str| expected.iter().any(|e| e == s);
     match found {
         None => "the file ends too early: close every `{`, `(` and `[` that is still open".to_string(),
+        Some("`}`") if expects("`use`, `pipeline` or `analysis`") => {
+            "this `}` closes nothing: remove it, or look above for a `}` too many".to_string()
+        }
+        Some(_) if context == Some("release") && !expects("expression") => {
+            "a release holds stages (`weight`, `replicas`, `pause`, `approve`, `check`, `analyze`) and settings (`name = value`)".to_string()
+        }
         Some("`}`") if expects("expression") => "a value is missing before the `}`".to_string(),
         Some("`=`") if expects("expression") => "a value is missing after `=`".to_string(),
         Some(_) if expects("`=`") => "properties are written `name = value`".to_string(),
+        Some(_) if expects("property") => {
+            "a block holds one `name = value` per property; several values go in a list: `[a, b]`".to_string()
+        }
         Some(_) if expects("name") => "a name is expected here: letters, digits and `_`, starting with a letter".to_string(),
         Some(_) if expects("expression") || expects("value") => {
             "write a value: a string, number, duration, percentage, name, list or record".to_string()
@@ -147,5 +171,6 @@ fn number_help(text: &str) -> String {
     if digits_then_unit.len() < text.len() && text.chars().any(|c| c.is_ascii_alphabetic()) {
         return "every number in a duration needs a unit: `1h30m`, not `1h30`".to_string();
     }
-    "numbers are `3` or `0.95`, percentages `10%`, durations `30s`, `10m`, `1h30m`, `2d`".to_string()
+    "numbers are `3` or `0.95`, percentages `10%`, durations `30s`, `10m`, `1h30m`, `2d`"
+        .to_string()
 }

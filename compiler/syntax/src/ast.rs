@@ -139,6 +139,8 @@ pub struct Action {
 pub struct Block {
     pub properties: Vec<Property>,
     pub span: Span,
+    /// True if the parser dropped a broken entry: "missing property" errors would be noise.
+    pub recovered: bool,
 }
 
 /// `name = value`.
@@ -166,6 +168,8 @@ pub struct ReleaseDecl {
     pub stages: Vec<Stage>,
     pub body_span: Span,
     pub span: Span,
+    /// True if the parser dropped a broken entry.
+    pub recovered: bool,
 }
 
 /// One ordered step of a release.
@@ -253,11 +257,23 @@ pub enum ExprKind {
     /// `a`, `run.id`, `db.DB_USER`.
     Path(Vec<Ident>),
     /// `http("/ready")`, `success_rate(min = 95%)`.
-    Call { callee: Vec<Ident>, args: Vec<Arg> },
+    Call {
+        callee: Vec<Ident>,
+        args: Vec<Arg>,
+    },
     List(Vec<Expr>),
     Record(Vec<Property>),
-    Unary { op: UnaryOp, op_span: Span, expr: Box<Expr> },
-    Binary { op: BinaryOp, op_span: Span, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        op_span: Span,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// Something the parser could not read; already reported.
     Error,
 }

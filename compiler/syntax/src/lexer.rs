@@ -165,7 +165,10 @@ fn check_escapes(text: &str, span: Span, tokens: &[(Token<'_>, Span)], errors: &
         let Some((_, e)) = chars.next() else {
             errors.push(LexError {
                 kind: LexErrorKind::InvalidEscape("\\".to_string()),
-                span: Span::new(span.file, span.start as usize + i..span.start as usize + i + 1),
+                span: Span::new(
+                    span.file,
+                    span.start as usize + i..span.start as usize + i + 1,
+                ),
             });
             break;
         };
@@ -179,7 +182,10 @@ fn check_escapes(text: &str, span: Span, tokens: &[(Token<'_>, Span)], errors: &
             let end = if e == 'u' { end } else { i + 1 + e.len_utf8() };
             errors.push(LexError {
                 kind: LexErrorKind::InvalidEscape(text.get(i..end).unwrap_or("\\").to_string()),
-                span: Span::new(span.file, span.start as usize + i..span.start as usize + end),
+                span: Span::new(
+                    span.file,
+                    span.start as usize + i..span.start as usize + end,
+                ),
             });
         }
     }
@@ -187,9 +193,7 @@ fn check_escapes(text: &str, span: Span, tokens: &[(Token<'_>, Span)], errors: &
 
 /// Reads `{XXXX}` after `\u`; `None` if malformed or not a Unicode scalar value.
 fn unicode_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) -> Option<char> {
-    if chars.next_if(|(_, c)| *c == '{').is_none() {
-        return None;
-    }
+    chars.next_if(|(_, c)| *c == '{')?;
     let mut hex = String::new();
     while let Some((_, c)) = chars.next_if(|(_, c)| c.is_ascii_hexdigit()) {
         hex.push(c);
@@ -320,7 +324,8 @@ fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Vec<RawSpanned<'src>>>, Lex
         .map_with(move |text, e| one(Raw::Comment(text), e.span()));
 
     let lexeme = recursive(|lexeme| {
-        let ident = text::ascii::ident().map_with(move |s, e| one(Raw::Tok(Token::Ident(s)), e.span()));
+        let ident =
+            text::ascii::ident().map_with(move |s, e| one(Raw::Tok(Token::Ident(s)), e.span()));
 
         let digit = any().filter(|c: &char| c.is_ascii_digit());
         let number = digit
@@ -465,7 +470,8 @@ fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Vec<RawSpanned<'src>>>, Lex
         ))
         .map_with(move |s, e| one(Raw::Tok(Token::Op(s)), e.span()));
 
-        let ctrl = one_of("{}()[],;:.=").map_with(move |c, e| one(Raw::Tok(Token::Ctrl(c)), e.span()));
+        let ctrl =
+            one_of("{}()[],;:.=").map_with(move |c, e| one(Raw::Tok(Token::Ctrl(c)), e.span()));
 
         let invalid = any()
             .to_slice()

@@ -114,8 +114,8 @@ pub fn parse(src: &str, file: FileId) -> Parsed {
             .into_iter()
             .map(|e| SyntaxError::Parse(convert_error(e))),
     );
-    // A lexer error and a parse error at the same place describe one mistake: keep the lexer's.
-    dedup_errors(&mut errors);
+    // A lexer error and a parse error on the same line describe one mistake: keep the lexer's.
+    dedup_errors(&mut errors, src);
     Parsed {
         module: Module {
             items: items.unwrap_or_default(),
@@ -126,19 +126,23 @@ pub fn parse(src: &str, file: FileId) -> Parsed {
     }
 }
 
-fn dedup_errors(errors: &mut Vec<SyntaxError>) {
-    let lex_spans: Vec<Span> = errors
+fn dedup_errors(errors: &mut Vec<SyntaxError>, src: &str) {
+    let lex_lines: Vec<(u32, u32)> = errors
         .iter()
         .filter_map(|e| match e {
-            SyntaxError::Lex(l) => Some(l.span),
+            SyntaxError::Lex(l) => {
+                let rest = src.get(l.span.end as usize..).unwrap_or("");
+                let line_end = l.span.end as usize + rest.find('\n').unwrap_or(rest.len());
+                Some((l.span.start, u32::try_from(line_end).unwrap_or(u32::MAX)))
+            }
             SyntaxError::Parse(_) => None,
         })
         .collect();
     errors.retain(|e| match e {
         SyntaxError::Lex(_) => true,
-        SyntaxError::Parse(p) => !lex_spans
+        SyntaxError::Parse(p) => !lex_lines
             .iter()
-            .any(|l| p.span.start >= l.start && p.span.start <= l.end),
+            .any(|(start, end)| p.span.start >= *start && p.span.start <= *end),
     });
     errors.sort_by_key(|e| (e.span().start, e.span().end));
     errors.dedup_by(|a, b| a.span() == b.span());
@@ -303,11 +307,33 @@ where
     })
 }
 
-fn until_close<'t, 's: 't, I>(close: char) -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
+/// The end of the enclosing block, without consuming it.
+fn at_close<'t, 's: 't, I>(close: char) -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
-    ctrl(close).ignored().or(end())
+    ctrl(close).ignored().or(end()).rewind()
+}
+
+/// One entry of a `{ … }` block, with recovery. A broken entry is reported, then skipped: first
+/// by retrying the entry parser after each skipped token (so the next good entry is kept), and
+/// if nothing before the closing brace parses, by skipping to it. The guard makes sure an
+/// entry is only attempted before something other than the closing brace, so the recovery
+/// always consumes input and every broken entry yields exactly one error.
+fn entry<'t, 's: 't, I, O>(
+    parser: impl Parser<'t, I, O, Extra<'t, 's>> + Clone + 't,
+    close: char,
+) -> impl Parser<'t, I, Option<O>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+    O: Clone + 't,
+{
+    at_close(close).not().ignore_then(
+        parser
+            .map(Some)
+            .recover_with(skip_then_retry_until(skip_unit(), at_close(close)))
+            .recover_with(skip_until(skip_unit(), at_close(close), || None)),
+    )
 }
 
 /// Expressions, by precedence from loosest: `or`, `and`, `not`, comparisons, atoms.
@@ -356,15 +382,13 @@ where
             .collect::<Vec<_>>()
             .delimited_by(ctrl('('), ctrl(')'));
 
-        let path_or_call = path
-            .then(args.or_not())
-            .map_with(|(path, args), e| Expr {
-                span: e.span(),
-                kind: match args {
-                    Some(args) => ExprKind::Call { callee: path, args },
-                    None => ExprKind::Path(path),
-                },
-            });
+        let path_or_call = path.then(args.or_not()).map_with(|(path, args), e| Expr {
+            span: e.span(),
+            kind: match args {
+                Some(args) => ExprKind::Call { callee: path, args },
+                None => ExprKind::Path(path),
+            },
+        });
 
         let list = expr
             .clone()
@@ -531,7 +555,10 @@ where
 fn dedent(mut parts: Vec<StrPart>) -> Vec<StrPart> {
     if let Some(StrPart::Text(first)) = parts.first_mut() {
         let trimmed = first.trim_start_matches([' ', '\t']);
-        if let Some(rest) = trimmed.strip_prefix("\r\n").or_else(|| trimmed.strip_prefix('\n')) {
+        if let Some(rest) = trimmed
+            .strip_prefix("\r\n")
+            .or_else(|| trimmed.strip_prefix('\n'))
+        {
             *first = rest.to_string();
         }
     }
@@ -554,7 +581,8 @@ fn dedent(mut parts: Vec<StrPart>) -> Vec<StrPart> {
                     if at_line_start || !first {
                         let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
                         let has_content = indent < line.len()
-                            || (is_last_piece && matches!(parts.get(i + 1), Some(StrPart::Interp(_))));
+                            || (is_last_piece
+                                && matches!(parts.get(i + 1), Some(StrPart::Interp(_))));
                         if has_content {
                             min_indent = Some(min_indent.map_or(indent, |m| m.min(indent)));
                         }
@@ -628,17 +656,18 @@ fn block_parser<'t, 's: 't, I>(
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
-    property_parser(expr)
-        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')))
+    entry(property_parser(expr), '}')
         .then_ignore(seps())
         .repeated()
         .collect::<Vec<_>>()
         .delimited_by(ctrl('{').then(seps()), ctrl('}'))
-        .map_with(|properties, e| Block {
-            properties,
+        .map_with(|properties: Vec<Option<Property>>, e| Block {
+            recovered: properties.iter().any(Option::is_none),
+            properties: properties.into_iter().flatten().collect(),
             span: e.span(),
         })
         .labelled("block")
+        .as_context()
 }
 
 /// The optional subject of an action: a literal or a path, but not a keyword and not a name
@@ -809,15 +838,15 @@ fn release_parser<'t, 's: 't, I>(
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
+    #[derive(Clone)]
     enum Entry {
         Setting(Property),
         Stage(Stage),
     }
-    let entry = stage_parser(expr.clone())
+    let release_entry = stage_parser(expr.clone())
         .map(Entry::Stage)
-        .or(property_parser(expr).map(Entry::Setting))
-        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')));
-    let body = entry
+        .or(property_parser(expr).map(Entry::Setting));
+    let body = entry(release_entry, '}')
         .then_ignore(seps())
         .repeated()
         .collect::<Vec<_>>()
@@ -830,7 +859,8 @@ where
         .map_with(|((service, strategy), (entries, body_span)), e| {
             let mut settings = Vec::new();
             let mut stages = Vec::new();
-            for entry in entries {
+            let recovered = entries.iter().any(Option::is_none);
+            for entry in entries.into_iter().flatten() {
                 match entry {
                     Entry::Setting(p) => settings.push(p),
                     Entry::Stage(s) => stages.push(s),
@@ -843,8 +873,11 @@ where
                 stages,
                 body_span,
                 span: e.span(),
+                recovered,
             }
         })
+        .labelled("release")
+        .as_context()
 }
 
 fn handler_parser<'t, 's: 't, I>(
@@ -857,19 +890,23 @@ where
         .then_ignore(kw("diagnostics"))
         .then(kw("of").ignore_then(name()).or_not())
         .map_with(|(_, of), e| HandlerAction::CollectDiagnostics { of, span: e.span() });
-    let rollback = kw("rollback")
-        .ignore_then(name())
-        .map_with(|service, e| HandlerAction::Rollback {
-            service,
-            span: e.span(),
-        });
-    let action = choice((collect, rollback, node_parser(expr).map(HandlerAction::Node)))
-        .labelled("handler action")
-        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')));
+    let rollback =
+        kw("rollback")
+            .ignore_then(name())
+            .map_with(|service, e| HandlerAction::Rollback {
+                service,
+                span: e.span(),
+            });
+    let action = choice((
+        collect,
+        rollback,
+        node_parser(expr).map(HandlerAction::Node),
+    ))
+    .labelled("handler action");
     kw("on")
         .ignore_then(name())
         .then(
-            action
+            entry(action, '}')
                 .then_ignore(seps())
                 .repeated()
                 .collect::<Vec<_>>()
@@ -877,7 +914,7 @@ where
         )
         .map_with(|(event, actions), e| Handler {
             event,
-            actions,
+            actions: actions.into_iter().flatten().collect(),
             span: e.span(),
         })
 }
@@ -947,7 +984,13 @@ where
         .collect::<Vec<_>>()
         .delimited_by(ctrl('{'), ctrl('}'));
     let std_path = kw("std")
-        .then(ctrl('.').ignore_then(name()).repeated().at_least(1).collect::<Vec<_>>())
+        .then(
+            ctrl('.')
+                .ignore_then(name())
+                .repeated()
+                .at_least(1)
+                .collect::<Vec<_>>(),
+        )
         .then(ctrl('.').ignore_then(group).or_not())
         .map(|((std_span, path), group)| UseTarget::Std {
             std_span,
@@ -965,8 +1008,7 @@ where
         })
         .labelled("use");
 
-    let members = member_parser(expr.clone())
-        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')))
+    let members = entry(member_parser(expr.clone()), '}')
         .then_ignore(seps())
         .repeated()
         .collect::<Vec<_>>()
@@ -977,11 +1019,12 @@ where
         .map_with(|(name, members), e| {
             Item::Pipeline(Pipeline {
                 name,
-                members,
+                members: members.into_iter().flatten().collect(),
                 span: e.span(),
             })
         })
-        .labelled("pipeline");
+        .labelled("pipeline")
+        .as_context();
 
     let metric = kw("metric")
         .ignore_then(name())
@@ -990,8 +1033,7 @@ where
             name,
             body,
             span: e.span(),
-        })
-        .recover_with(skip_then_retry_until(skip_unit(), until_close('}')));
+        });
     let params = param_body(expr.clone())
         .separated_by(ctrl(','))
         .allow_trailing()
@@ -1001,7 +1043,7 @@ where
         .ignore_then(name())
         .then(params)
         .then(
-            metric
+            entry(metric, '}')
                 .then_ignore(seps())
                 .repeated()
                 .collect::<Vec<_>>()
@@ -1011,22 +1053,25 @@ where
             Item::Analysis(AnalysisDef {
                 name,
                 params,
-                metrics,
+                metrics: metrics.into_iter().flatten().collect(),
                 span: e.span(),
             })
         })
         .labelled("analysis");
 
-    let item = choice((use_, pipeline, analysis))
-        .labelled("`use`, `pipeline` or `analysis`")
-        .recover_with(skip_then_retry_until(
-            skip_unit().or(any().ignored()),
-            end(),
-        ));
+    let item = choice((use_, pipeline, analysis)).labelled("`use`, `pipeline` or `analysis`");
+    // At the top level there is no enclosing brace: skip anything, stray closers included.
+    let skip_any = skip_unit().or(any().ignored());
+    let top = end().not().ignore_then(
+        item.map(Some)
+            .recover_with(skip_then_retry_until(skip_any.clone(), end()))
+            .recover_with(skip_until(skip_any, end().rewind(), || None)),
+    );
 
-    item.then_ignore(seps())
+    top.then_ignore(seps())
         .repeated()
         .collect::<Vec<_>>()
+        .map(|items| items.into_iter().flatten().collect())
         .then_ignore(end())
 }
 
@@ -1036,7 +1081,11 @@ mod tests {
 
     fn parse_ok(src: &str) -> Module {
         let parsed = parse(src, FileId(0));
-        assert!(parsed.errors.is_empty(), "unexpected errors: {:#?}", parsed.errors);
+        assert!(
+            parsed.errors.is_empty(),
+            "unexpected errors: {:#?}",
+            parsed.errors
+        );
         parsed.module
     }
 
@@ -1073,16 +1122,24 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["setting", "secret", "secret", "node", "node", "node", "service", "release", "handler"]
+            [
+                "setting", "secret", "secret", "node", "node", "node", "service", "release",
+                "handler"
+            ]
         );
-        let Some(Member::Release(release)) = p.members.iter().find(|m| matches!(m, Member::Release(_))) else {
+        let Some(Member::Release(release)) =
+            p.members.iter().find(|m| matches!(m, Member::Release(_)))
+        else {
             panic!("no release");
         };
         assert_eq!(release.settings.len(), 2);
         assert_eq!(release.stages.len(), 4);
         assert!(matches!(
             &release.stages[2].kind,
-            StageKind::Check { irreversible: Some(_), .. }
+            StageKind::Check {
+                irreversible: Some(_),
+                ..
+            }
         ));
     }
 
@@ -1094,12 +1151,29 @@ mod tests {
         let Member::Node(node) = &pipeline(&module).members[0] else {
             panic!()
         };
-        let NodeValue::Action(action) = &node.value else { panic!() };
+        let NodeValue::Action(action) = &node.value else {
+            panic!()
+        };
         let body = action.body.as_ref().map(|b| &b.properties[0].value);
-        let Some(Expr { kind: ExprKind::Binary { op: BinaryOp::Or, lhs, .. }, .. }) = body else {
+        let Some(Expr {
+            kind:
+                ExprKind::Binary {
+                    op: BinaryOp::Or,
+                    lhs,
+                    ..
+                },
+            ..
+        }) = body
+        else {
             panic!("top is not `or`: {body:#?}")
         };
-        assert!(matches!(lhs.kind, ExprKind::Binary { op: BinaryOp::And, .. }));
+        assert!(matches!(
+            lhs.kind,
+            ExprKind::Binary {
+                op: BinaryOp::And,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -1108,7 +1182,9 @@ mod tests {
             "pipeline p {\n step a = notify { x = 1 }\n release s canary { approve\n pause 5m\n weight 50% }\n}",
         );
         let p = pipeline(&module);
-        let Member::Release(r) = &p.members[1] else { panic!() };
+        let Member::Release(r) = &p.members[1] else {
+            panic!()
+        };
         assert_eq!(r.stages.len(), 3);
     }
 
@@ -1127,10 +1203,38 @@ mod tests {
             })
             .collect();
         assert_eq!(services, ["a", "d"]);
-        let Some(Member::Service(a)) = p.members.iter().find(|m| matches!(m, Member::Service(_))) else {
+        let Some(Member::Service(a)) = p.members.iter().find(|m| matches!(m, Member::Service(_)))
+        else {
             panic!()
         };
-        assert_eq!(a.body.properties.len(), 1, "port survives the broken replicas line");
+        assert_eq!(
+            a.body.properties.len(),
+            1,
+            "port survives the broken replicas line"
+        );
+    }
+
+    #[test]
+    fn an_error_in_the_last_entry_of_each_block_is_reported() {
+        let parsed = parse(
+            "pipeline p {\n service a { port = 80 80 }\n service b { x = = 1 }\n step c = run \"x\" { command = }\n}",
+            FileId(0),
+        );
+        assert_eq!(parsed.errors.len(), 3, "{:#?}", parsed.errors);
+        let Item::Pipeline(p) = &parsed.module.items[0] else {
+            panic!()
+        };
+        assert_eq!(p.members.len(), 3, "all three members survive");
+    }
+
+    #[test]
+    fn a_lexical_error_silences_parse_errors_on_its_line() {
+        let parsed = parse(
+            "pipeline p {\n service a {\n port = 80 # the port\n }\n}",
+            FileId(0),
+        );
+        assert_eq!(parsed.errors.len(), 1, "{:#?}", parsed.errors);
+        assert!(matches!(parsed.errors[0], SyntaxError::Lex(_)));
     }
 
     #[test]
@@ -1138,9 +1242,14 @@ mod tests {
         let module = parse_ok(
             "pipeline p { step s = run x { command = \"\"\"\n      echo a\n        echo ${b}\n      done\n      \"\"\" } }",
         );
-        let Member::Node(node) = &pipeline(&module).members[0] else { panic!() };
-        let NodeValue::Action(action) = &node.value else { panic!() };
-        let Some(ExprKind::Str(lit)) = action.body.as_ref().map(|b| &b.properties[0].value.kind) else {
+        let Member::Node(node) = &pipeline(&module).members[0] else {
+            panic!()
+        };
+        let NodeValue::Action(action) = &node.value else {
+            panic!()
+        };
+        let Some(ExprKind::Str(lit)) = action.body.as_ref().map(|b| &b.properties[0].value.kind)
+        else {
             panic!()
         };
         assert_eq!(lit.parts.len(), 3);
@@ -1154,7 +1263,11 @@ mod tests {
             "use std.analysis.success_rate\nuse std.analysis.{a, b}\nuse std.analysis\nuse \"./common.pipe\"",
         );
         assert_eq!(module.items.len(), 4);
-        let Item::Use(Use { target: UseTarget::Std { path, group, .. }, .. }) = &module.items[1] else {
+        let Item::Use(Use {
+            target: UseTarget::Std { path, group, .. },
+            ..
+        }) = &module.items[1]
+        else {
             panic!()
         };
         assert_eq!(path.len(), 1);
@@ -1166,7 +1279,9 @@ mod tests {
         let module = parse_ok(
             "analysis success_rate(service: string, min: percent = 95%) {\n metric rate { every = 1m\n times = 5 }\n}",
         );
-        let Item::Analysis(a) = &module.items[0] else { panic!() };
+        let Item::Analysis(a) = &module.items[0] else {
+            panic!()
+        };
         assert_eq!(a.params.len(), 2);
         assert_eq!(a.metrics.len(), 1);
     }

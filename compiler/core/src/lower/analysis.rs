@@ -1,6 +1,8 @@
 //! Analyses → `AnalysisTemplate`s with typed args.
 
-use pipec_argo_model::rollouts::{AnalysisTemplate, AnalysisTemplateSpec, Argument, Metric, MetricProvider, PrometheusMetric};
+use pipec_argo_model::rollouts::{
+    AnalysisTemplate, AnalysisTemplateSpec, Argument, Metric, MetricProvider, PrometheusMetric,
+};
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString};
 
 use super::text::argo_text;
@@ -24,8 +26,14 @@ pub fn analysis_template(ctx: &Ctx<'_>, id: AnalysisId, analysis: &hir::Analysis
             let hir::Provider::Prometheus { address, query } = &m.provider;
             Metric {
                 name: m.name.clone(),
-                interval: m.every.as_ref().map(|s| setting_text(s, |d| format_duration(*d))),
-                initial_delay: m.initial_delay.as_ref().map(|s| setting_text(s, |d| format_duration(*d))),
+                interval: m
+                    .every
+                    .as_ref()
+                    .map(|s| setting_text(s, |d| format_duration(*d))),
+                initial_delay: m
+                    .initial_delay
+                    .as_ref()
+                    .map(|s| setting_text(s, |d| format_duration(*d))),
                 count: m.times.as_ref().map(int_or_arg),
                 failure_limit: m.failure_limit.as_ref().map(int_or_arg),
                 inconclusive_limit: m.inconclusive_limit.as_ref().map(int_or_arg),

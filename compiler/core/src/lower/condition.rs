@@ -53,7 +53,10 @@ fn depends_expr(c: &Condition, task_name: &dyn Fn(NodeId) -> String, top: bool) 
     let wrap = |s: String| if top { s } else { format!("({s})") };
     match c {
         Condition::StepResult { node, passed: true } => format!("{}.Succeeded", task_name(*node)),
-        Condition::StepResult { node, passed: false } => {
+        Condition::StepResult {
+            node,
+            passed: false,
+        } => {
             let name = task_name(*node);
             wrap(format!("{name}.Failed || {name}.Errored"))
         }
@@ -68,27 +71,38 @@ fn depends_expr(c: &Condition, task_name: &dyn Fn(NodeId) -> String, top: bool) 
             depends_expr(b, task_name, false)
         )),
         // Mixed and negated forms are rejected by the type checker (E0305).
-        Condition::Not(_) | Condition::Compare { .. } | Condition::Matches { .. } | Condition::Const(_) => String::new(),
+        Condition::Not(_)
+        | Condition::Compare { .. }
+        | Condition::Matches { .. }
+        | Condition::Const(_) => String::new(),
     }
 }
 
 fn when_expr(c: &Condition, top: bool) -> String {
     let wrap = |s: String| if top { s } else { format!("({s})") };
     match c {
-        Condition::And(a, b) => wrap(format!("{} && {}", when_expr(a, false), when_expr(b, false))),
-        Condition::Or(a, b) => wrap(format!("{} || {}", when_expr(a, false), when_expr(b, false))),
+        Condition::And(a, b) => wrap(format!(
+            "{} && {}",
+            when_expr(a, false),
+            when_expr(b, false)
+        )),
+        Condition::Or(a, b) => wrap(format!(
+            "{} || {}",
+            when_expr(a, false),
+            when_expr(b, false)
+        )),
         Condition::Not(a) => format!("!({})", when_expr(a, true)),
         Condition::Compare { lhs, rhs, equal } => {
             let op = if *equal { "==" } else { "!=" };
             format!("{} {op} {}", operand(lhs), operand(rhs))
         }
-        Condition::Matches { operand: o, regex, negated } => {
+        Condition::Matches {
+            operand: o,
+            regex,
+            negated,
+        } => {
             let test = format!("{} matches {}", operand(o), expr_string(regex));
-            if *negated {
-                format!("!({test})")
-            } else {
-                test
-            }
+            if *negated { format!("!({test})") } else { test }
         }
         Condition::Const(b) => b.to_string(),
         Condition::StepResult { .. } => String::new(),
@@ -123,23 +137,37 @@ mod tests {
             negated: false,
         };
         let c = Condition::And(
-            Box::new(Condition::StepResult { node: NodeId(1), passed: true }),
+            Box::new(Condition::StepResult {
+                node: NodeId(1),
+                passed: true,
+            }),
             Box::new(Condition::Or(Box::new(branch), Box::new(tag))),
         );
         let split = split(&c, &name);
         assert_eq!(split.depends, vec!["t1.Succeeded"]);
         assert_eq!(
             split.when.as_deref(),
-            Some("{{=workflow.parameters['git-branch'] == 'master' || workflow.parameters['git-tag'] matches '^hotfix'}}")
+            Some(
+                "{{=workflow.parameters['git-branch'] == 'master' || workflow.parameters['git-tag'] matches '^hotfix'}}"
+            )
         );
     }
 
     #[test]
     fn failed_results() {
         let c = Condition::Or(
-            Box::new(Condition::StepResult { node: NodeId(0), passed: false }),
-            Box::new(Condition::StepResult { node: NodeId(2), passed: true }),
+            Box::new(Condition::StepResult {
+                node: NodeId(0),
+                passed: false,
+            }),
+            Box::new(Condition::StepResult {
+                node: NodeId(2),
+                passed: true,
+            }),
         );
-        assert_eq!(split(&c, &name).depends, vec!["(t0.Failed || t0.Errored) || t2.Succeeded"]);
+        assert_eq!(
+            split(&c, &name).depends,
+            vec!["(t0.Failed || t0.Errored) || t2.Succeeded"]
+        );
     }
 }

@@ -13,6 +13,8 @@ mod shell;
 pub mod text;
 mod workflow;
 
+pub use workflow::{ENTRYPOINT, EXIT_HANDLER};
+
 use std::collections::BTreeMap;
 
 use pipec_argo_model::{Document, ObjectMeta};
@@ -75,22 +77,38 @@ impl Ctx<'_> {
     }
 
     pub fn release_of(&self, id: hir::ServiceId) -> Option<&hir::Release> {
-        self.program.pipeline.releases.iter().find(|r| r.service == id)
+        self.program
+            .pipeline
+            .releases
+            .iter()
+            .find(|r| r.service == id)
     }
 
     /// The AnalysisTemplate name of an analysis: scoped by pipeline, so two pipelines in one
     /// namespace never overwrite each other's templates.
     pub fn analysis_template_name(&self, id: hir::AnalysisId) -> String {
-        let analysis = self.program.analyses.get(id.0).map_or("analysis", |a| a.k8s_name.as_str());
+        let analysis = self
+            .program
+            .analyses
+            .get(id.0)
+            .map_or("analysis", |a| a.k8s_name.as_str());
         format!("{}-{analysis}", self.pipeline_name())
     }
 
     /// Metadata for a generated object: managed-by and part-of labels plus the source
     /// annotation.
-    pub fn metadata(&self, name: Option<String>, generate_name: Option<String>, origin: Span) -> ObjectMeta {
+    pub fn metadata(
+        &self,
+        name: Option<String>,
+        generate_name: Option<String>,
+        origin: Span,
+    ) -> ObjectMeta {
         let mut labels = BTreeMap::new();
         labels.insert(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string());
-        labels.insert("app.kubernetes.io/part-of".to_string(), self.pipeline_name());
+        labels.insert(
+            "app.kubernetes.io/part-of".to_string(),
+            self.pipeline_name(),
+        );
         let mut annotations = BTreeMap::new();
         annotations.insert(SOURCE_ANNOTATION.to_string(), self.location(origin));
         ObjectMeta {
@@ -110,7 +128,11 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
         out.push(release::service_object(&ctx, service));
     }
     for (i, analysis) in program.analyses.iter().enumerate() {
-        out.push(analysis::analysis_template(&ctx, hir::AnalysisId(i), analysis));
+        out.push(analysis::analysis_template(
+            &ctx,
+            hir::AnalysisId(i),
+            analysis,
+        ));
     }
     for service in &program.pipeline.services {
         out.push(release::rollout(&ctx, service));

@@ -9,14 +9,17 @@
 use std::collections::BTreeMap;
 
 use pipec_argo_model::k8s::{
-    Container, ContainerPort, EnvVar, HttpGetAction, LabelSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    Service, ServicePort, ServiceSpec, TcpSocketAction, ExecAction,
+    Container, ContainerPort, EnvVar, ExecAction, HttpGetAction, LabelSelector, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
+    TcpSocketAction,
 };
 use pipec_argo_model::rollouts::{
-    AnalysisRunArgument, AnalysisTemplateRef, CanaryStep, CanaryStrategy, RollbackWindow, Rollout, RolloutAnalysis, RolloutPause,
-    RolloutSpec, RolloutStrategy,
+    AnalysisRunArgument, AnalysisTemplateRef, CanaryStep, CanaryStrategy, RollbackWindow, Rollout,
+    RolloutAnalysis, RolloutPause, RolloutSpec, RolloutStrategy,
 };
-use pipec_argo_model::workflows::{DagTask, ScriptTemplate, SuspendTemplate, Template, TemplateMetadata};
+use pipec_argo_model::workflows::{
+    DagTask, ScriptTemplate, SuspendTemplate, Template, TemplateMetadata,
+};
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString, ObjectMeta};
 use pipec_syntax::Span;
 
@@ -41,7 +44,9 @@ fn selector(service: &hir::Service) -> BTreeMap<String, String> {
 
 pub fn service_object(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
     let mut metadata = ctx.metadata(Some(service.k8s_name.clone()), None, service.span);
-    metadata.labels.insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+    metadata
+        .labels
+        .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
     let type_ = match service.expose.kind {
         ExposureKind::ClusterIp => "ClusterIP",
         ExposureKind::LoadBalancer => "LoadBalancer",
@@ -79,7 +84,11 @@ pub(super) struct Segment<'r> {
     pub stages: Vec<&'r hir::Stage>,
 }
 
-pub(super) fn plan<'r>(ctx: &Ctx<'_>, service: &hir::Service, release: &'r hir::Release) -> Plan<'r> {
+pub(super) fn plan<'r>(
+    ctx: &Ctx<'_>,
+    service: &hir::Service,
+    release: &'r hir::Release,
+) -> Plan<'r> {
     let mut steps = Vec::new();
     let mut segments: Vec<Segment<'r>> = Vec::new();
     let mut open: Option<Segment<'r>> = None;
@@ -102,7 +111,9 @@ pub(super) fn plan<'r>(ctx: &Ctx<'_>, service: &hir::Service, release: &'r hir::
         steps.push(match &stage.kind {
             StageKind::Weight(w) => CanaryStep::SetWeight(i64::from(*w)),
             // Checked by the type checker: a weight exists for every accepted split.
-            StageKind::Replicas(k) => CanaryStep::SetWeight(i64::from(weight_for_replicas(*k, service.replicas, surge).unwrap_or(0))),
+            StageKind::Replicas(k) => CanaryStep::SetWeight(i64::from(
+                weight_for_replicas(*k, service.replicas, surge).unwrap_or(0),
+            )),
             StageKind::Pause(secs) => CanaryStep::Pause(RolloutPause {
                 duration: Some(IntOrString::String(format_duration(*secs))),
             }),
@@ -144,10 +155,15 @@ fn sizing_value(sizing: Sizing) -> IntOrString {
 pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
     let release = ctx.release_of(service.id);
     let mut metadata = ctx.metadata(Some(service.k8s_name.clone()), None, service.span);
-    metadata.labels.insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+    metadata
+        .labels
+        .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
     let mut pod_labels = metadata.labels.clone();
     pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
-    pod_labels.insert("app.kubernetes.io/managed-by".to_string(), "pipec".to_string());
+    pod_labels.insert(
+        "app.kubernetes.io/managed-by".to_string(),
+        "pipec".to_string(),
+    );
 
     let (max_surge, max_unavailable, steps) = match release {
         Some(r) => (r.max_surge, r.max_unavailable, plan(ctx, service, r).steps),
@@ -316,7 +332,11 @@ pub(super) fn script_template(
 }
 
 /// The chain of Workflow tasks that releases one service, starting after `first_depends`.
-pub(super) fn release_tasks(ctx: &Ctx<'_>, service: &hir::Service, first_depends: Option<String>) -> Vec<Task> {
+pub(super) fn release_tasks(
+    ctx: &Ctx<'_>,
+    service: &hir::Service,
+    first_depends: Option<String>,
+) -> Vec<Task> {
     let release = ctx.release_of(service.id);
     let timeout = release.map_or(30 * 60, |r| r.timeout);
     let name = &service.k8s_name;
@@ -343,7 +363,15 @@ pub(super) fn release_tasks(ctx: &Ctx<'_>, service: &hir::Service, first_depends
         ImageRef::Node(id) => ctx.node_image_text(*id),
     };
     env.push(EnvVar::value("IMAGE", image));
-    let deploy = script_template(ctx, format!("{name}-deploy"), RolloutScript::Deploy, env, "", service.image_span, Some(timeout));
+    let deploy = script_template(
+        ctx,
+        format!("{name}-deploy"),
+        RolloutScript::Deploy,
+        env,
+        "",
+        service.image_span,
+        Some(timeout),
+    );
     push(&mut tasks, deploy, &mut previous);
 
     if let Some(release) = release {
@@ -373,7 +401,16 @@ pub(super) fn release_tasks(ctx: &Ctx<'_>, service: &hir::Service, first_depends
                         ..
                     } => {
                         checks += 1;
-                        let template = check_template(ctx, service, timeout, format!("{name}-check-{checks}"), command, *retries, *check_timeout, stage.span);
+                        let template = check_template(
+                            ctx,
+                            service,
+                            timeout,
+                            format!("{name}-check-{checks}"),
+                            command,
+                            *retries,
+                            *check_timeout,
+                            stage.span,
+                        );
                         push(&mut tasks, template, &mut previous);
                     }
                     StageKind::Approve { .. } => {
@@ -442,7 +479,10 @@ fn check_template(
     }
     // The command text itself; base64 when it contains `{{`, which Argo would rewrite.
     if script.needs_encoding() {
-        env.push(EnvVar::value("COMMAND_B64", shell::base64(script.script.as_bytes())));
+        env.push(EnvVar::value(
+            "COMMAND_B64",
+            shell::base64(script.script.as_bytes()),
+        ));
     } else {
         env.push(EnvVar::value("COMMAND", &script.script));
     }
@@ -451,13 +491,26 @@ fn check_template(
     } else {
         format!("kubectl exec \"$pod\" -c \"$CONTAINER\" -- env{assignments} sh -c \"$COMMAND\"\n")
     };
-    let mut template = script_template(ctx, name, RolloutScript::CheckExec, env, &exec_line, origin, check_timeout);
+    let mut template = script_template(
+        ctx,
+        name,
+        RolloutScript::CheckExec,
+        env,
+        &exec_line,
+        origin,
+        check_timeout,
+    );
     template.retry_strategy = retries.map(super::workflow::retry_strategy);
     template
 }
 
 /// The exit-handler tasks for a service: diagnostics and rollback.
-pub(super) fn handler_template(ctx: &Ctx<'_>, service: &hir::Service, kind: RolloutScript, origin: Span) -> Template {
+pub(super) fn handler_template(
+    ctx: &Ctx<'_>,
+    service: &hir::Service,
+    kind: RolloutScript,
+    origin: Span,
+) -> Template {
     let timeout = ctx.release_of(service.id).map_or(30 * 60, |r| r.timeout);
     let suffix = match kind {
         RolloutScript::Rollback => "rollback",

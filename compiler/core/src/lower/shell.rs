@@ -34,7 +34,10 @@ impl ShellScript {
     /// The argument for `sh -c` and its environment; an encoded script is decoded by the shell.
     pub fn for_sh(mut self) -> (String, Vec<(String, String)>) {
         if self.needs_encoding() {
-            self.env.push((ENCODED_SCRIPT_VAR.to_string(), base64(self.script.as_bytes())));
+            self.env.push((
+                ENCODED_SCRIPT_VAR.to_string(),
+                base64(self.script.as_bytes()),
+            ));
             let text = format!("eval \"$(printf '%s' \"${ENCODED_SCRIPT_VAR}\" | base64 -d)\"");
             return (text, self.env);
         }
@@ -105,7 +108,11 @@ pub fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -135,15 +142,31 @@ mod tests {
 
     #[test]
     fn values_become_quoted_expansions() {
-        let s = script(&template(&[Ok("echo "), Err(Var::GitBranch), Ok(" done")]), "V");
+        let s = script(
+            &template(&[Ok("echo "), Err(Var::GitBranch), Ok(" done")]),
+            "V",
+        );
         assert_eq!(s.script, "echo \"${V0}\" done");
-        assert_eq!(s.env, vec![("V0".to_string(), "{{workflow.parameters.git-branch}}".to_string())]);
+        assert_eq!(
+            s.env,
+            vec![(
+                "V0".to_string(),
+                "{{workflow.parameters.git-branch}}".to_string()
+            )]
+        );
     }
 
     #[test]
     fn quoting_context_is_respected() {
         let s = script(
-            &template(&[Ok("a \"x"), Err(Var::RunId), Ok("\" 'y"), Err(Var::RunId), Ok("' "), Err(Var::RunName)]),
+            &template(&[
+                Ok("a \"x"),
+                Err(Var::RunId),
+                Ok("\" 'y"),
+                Err(Var::RunId),
+                Ok("' "),
+                Err(Var::RunName),
+            ]),
             "V",
         );
         assert_eq!(s.script, "a \"x${V0}\" 'y'\"${V0}\"'' \"${V1}\"");
@@ -158,7 +181,10 @@ mod tests {
 
     #[test]
     fn template_tags_are_base64_encoded() {
-        let s = script(&Template::lit("kubectl get pods -o go-template='{{.metadata.name}}'"), "V");
+        let s = script(
+            &Template::lit("kubectl get pods -o go-template='{{.metadata.name}}'"),
+            "V",
+        );
         assert!(s.needs_encoding());
         let (text, env) = s.for_sh();
         assert!(!text.contains("{{"));

@@ -21,7 +21,9 @@ pub fn tag(var: &Var) -> String {
             .map(|f| format!("{{{{workflow.creationTimestamp.{f}}}}}"))
             .collect(),
         Var::GitSha => format!("{{{{workflow.parameters.{GIT_SHA_PARAM}}}}}"),
-        Var::GitShortSha => format!("{{{{=sprig.trunc(7, workflow.parameters['{GIT_SHA_PARAM}'])}}}}"),
+        Var::GitShortSha => {
+            format!("{{{{=sprig.trunc(7, workflow.parameters['{GIT_SHA_PARAM}'])}}}}")
+        }
         Var::GitBranch => format!("{{{{workflow.parameters.{GIT_BRANCH_PARAM}}}}}"),
         Var::GitTag => format!("{{{{workflow.parameters.{GIT_TAG_PARAM}}}}}"),
         Var::GitRepo => format!("{{{{workflow.parameters.{GIT_REPO_PARAM}}}}}"),
@@ -102,9 +104,20 @@ mod tests {
     fn spelling() {
         let mut t = Template::lit("v");
         t.push_var(Var::GitShortSha);
-        assert_eq!(argo_text(&t), "v{{=sprig.trunc(7, workflow.parameters['git-sha'])}}");
-        assert_eq!(expr_text(&t), "'v' + sprig.trunc(7, workflow.parameters['git-sha'])");
+        assert_eq!(
+            argo_text(&t),
+            "v{{=sprig.trunc(7, workflow.parameters['git-sha'])}}"
+        );
+        assert_eq!(
+            expr_text(&t),
+            "'v' + sprig.trunc(7, workflow.parameters['git-sha'])"
+        );
         assert_eq!(expr_string("it's a\\b"), r"'it\'s a\\b'");
-        assert_eq!(argo_text(&Template::var(Var::RunTimestamp)).matches("{{").count(), 6);
+        assert_eq!(
+            argo_text(&Template::var(Var::RunTimestamp))
+                .matches("{{")
+                .count(),
+            6
+        );
     }
 }

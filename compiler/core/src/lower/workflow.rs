@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pipec_argo_model::k8s::{Container, EnvVar};
 use pipec_argo_model::workflows::{
-    Arguments, Artifact, Backoff, DagTask, DagTemplate, GitArtifact, Inputs, Parameter, RetryStrategy, ScriptTemplate, Template,
-    TemplateMetadata, Workflow, WorkflowSpec,
+    Arguments, Artifact, Backoff, DagTask, DagTemplate, GitArtifact, Inputs, Parameter,
+    RetryStrategy, ScriptTemplate, Template, TemplateMetadata, Workflow, WorkflowSpec,
 };
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString};
 use pipec_syntax::Span;
@@ -29,7 +29,9 @@ impl Ctx<'_> {
     /// The image a node makes, as Argo text.
     pub fn node_image_text(&self, id: hir::NodeId) -> String {
         match self.node(id).map(|n| &n.kind) {
-            Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => argo_text(&target.reference()),
+            Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => {
+                argo_text(&target.reference())
+            }
             _ => String::new(),
         }
     }
@@ -42,7 +44,8 @@ impl Ctx<'_> {
     }
 
     fn task_name(&self, id: hir::NodeId) -> String {
-        self.node(id).map_or_else(|| format!("step-{}", id.0), |n| n.name.clone())
+        self.node(id)
+            .map_or_else(|| format!("step-{}", id.0), |n| n.name.clone())
     }
 }
 
@@ -50,8 +53,14 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
     let pipeline = ctx.pipeline();
     let mut tasks: Vec<Task> = Vec::new();
     for node in pipeline.nodes.iter().filter(|n| !n.in_handler) {
-        let mut condition = node.when.as_ref().map_or_else(TaskCondition::default, |c| split(c, &|id| ctx.task_name(id)));
-        let mut depends: Vec<String> = node.needs.iter().map(|id| format!("{}.Succeeded", ctx.task_name(*id))).collect();
+        let mut condition = node.when.as_ref().map_or_else(TaskCondition::default, |c| {
+            split(c, &|id| ctx.task_name(id))
+        });
+        let mut depends: Vec<String> = node
+            .needs
+            .iter()
+            .map(|id| format!("{}.Succeeded", ctx.task_name(*id)))
+            .collect();
         depends.append(&mut condition.depends);
         tasks.push(Task {
             task: DagTask {
@@ -69,7 +78,12 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
             first.push(format!("{}.Succeeded", ctx.task_name(*id)));
         }
         if let Some(release) = ctx.release_of(service.id) {
-            first.extend(release.after.iter().map(|id| format!("{}.Succeeded", ctx.task_name(*id))));
+            first.extend(
+                release
+                    .after
+                    .iter()
+                    .map(|id| format!("{}.Succeeded", ctx.task_name(*id))),
+            );
         }
         tasks.extend(release_tasks(ctx, service, join_depends(first)));
     }
@@ -101,7 +115,11 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
         document: Document::Workflow(Box::new(Workflow {
             api_version: ARGO_API_VERSION,
             kind: "Workflow",
-            metadata: ctx.metadata(None, Some(format!("{}-", ctx.pipeline_name())), pipeline.span),
+            metadata: ctx.metadata(
+                None,
+                Some(format!("{}-", ctx.pipeline_name())),
+                pipeline.span,
+            ),
             spec: WorkflowSpec {
                 entrypoint: ENTRYPOINT.to_string(),
                 on_exit,
@@ -117,7 +135,10 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
 
 fn join_depends(parts: Vec<String>) -> Option<String> {
     let mut seen = BTreeSet::new();
-    let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty() && seen.insert(p.clone())).collect();
+    let parts: Vec<String> = parts
+        .into_iter()
+        .filter(|p| !p.is_empty() && seen.insert(p.clone()))
+        .collect();
     (!parts.is_empty()).then(|| parts.join(" && "))
 }
 
@@ -133,11 +154,15 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
     for action in &pipeline.on_failure {
         let template = match action {
             HandlerAction::CollectDiagnostics { service, span } => {
-                let Some(service) = ctx.service(*service) else { continue };
+                let Some(service) = ctx.service(*service) else {
+                    continue;
+                };
                 handler_template(ctx, service, RolloutScript::Diagnostics, *span)
             }
             HandlerAction::Rollback { service, span } => {
-                let Some(service) = ctx.service(*service) else { continue };
+                let Some(service) = ctx.service(*service) else {
+                    continue;
+                };
                 handler_template(ctx, service, RolloutScript::Rollback, *span)
             }
             HandlerAction::Node(id) => {
@@ -153,7 +178,9 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
             task: DagTask {
                 name: name.clone(),
                 template: name.clone(),
-                depends: previous.take().map(|p| format!("{p}.Succeeded || {p}.Failed || {p}.Errored")),
+                depends: previous
+                    .take()
+                    .map(|p| format!("{p}.Succeeded || {p}.Failed || {p}.Errored")),
                 when: Some("'{{workflow.status}}' != 'Succeeded'".to_string()),
             },
             template,
@@ -191,7 +218,15 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             cache,
             args,
             auth,
-        } => build_template(node, context, dockerfile, target, cache.as_ref(), args, auth.as_ref()),
+        } => build_template(
+            node,
+            context,
+            dockerfile,
+            target,
+            cache.as_ref(),
+            args,
+            auth.as_ref(),
+        ),
         NodeKind::Push {
             source,
             target,
@@ -203,12 +238,28 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
                 EnvVar::value("TARGET", argo_text(&target.reference())),
             ];
             if let Some(a) = source_auth {
-                env.push(EnvVar::secret("SOURCE_USERNAME", &a.secret_name, "username"));
-                env.push(EnvVar::secret("SOURCE_PASSWORD", &a.secret_name, "password"));
+                env.push(EnvVar::secret(
+                    "SOURCE_USERNAME",
+                    &a.secret_name,
+                    "username",
+                ));
+                env.push(EnvVar::secret(
+                    "SOURCE_PASSWORD",
+                    &a.secret_name,
+                    "password",
+                ));
             }
             if let Some(a) = auth {
-                env.push(EnvVar::secret("TARGET_USERNAME", &a.secret_name, "username"));
-                env.push(EnvVar::secret("TARGET_PASSWORD", &a.secret_name, "password"));
+                env.push(EnvVar::secret(
+                    "TARGET_USERNAME",
+                    &a.secret_name,
+                    "username",
+                ));
+                env.push(EnvVar::secret(
+                    "TARGET_PASSWORD",
+                    &a.secret_name,
+                    "password",
+                ));
             }
             Template {
                 name: node.name.clone(),
@@ -229,7 +280,8 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             workdir,
         } => {
             let (script, values) = shell::script(command, "PIPEC_VALUE_").for_sh();
-            let mut container_env: Vec<EnvVar> = values.iter().map(|(k, v)| EnvVar::value(k, v)).collect();
+            let mut container_env: Vec<EnvVar> =
+                values.iter().map(|(k, v)| EnvVar::value(k, v)).collect();
             container_env.extend(env.iter().map(env_var));
             Template {
                 name: node.name.clone(),
@@ -320,8 +372,16 @@ fn build_template(
     }
     command.push_str("  --export-cache type=inline\n");
     if let Some(a) = auth {
-        env.push(EnvVar::secret("REGISTRY_USERNAME", &a.secret_name, "username"));
-        env.push(EnvVar::secret("REGISTRY_PASSWORD", &a.secret_name, "password"));
+        env.push(EnvVar::secret(
+            "REGISTRY_USERNAME",
+            &a.secret_name,
+            "username",
+        ));
+        env.push(EnvVar::secret(
+            "REGISTRY_PASSWORD",
+            &a.secret_name,
+            "password",
+        ));
     }
     Template {
         name: node.name.clone(),
@@ -359,7 +419,10 @@ fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
             description: None,
         })
         .collect();
-    let builds = pipeline.nodes.iter().any(|n| matches!(n.kind, NodeKind::Build { .. }));
+    let builds = pipeline
+        .nodes
+        .iter()
+        .any(|n| matches!(n.kind, NodeKind::Build { .. }));
     let mut git = |name: &str, used: bool, value: String, description: &str| {
         if used {
             out.push(Parameter {
@@ -381,8 +444,18 @@ fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
         "HEAD".to_string(),
         "commit to build; set it to the commit that triggered the run",
     );
-    git(GIT_BRANCH_PARAM, vars.contains(&Var::GitBranch), String::new(), "branch that triggered the run, if any");
-    git(GIT_TAG_PARAM, vars.contains(&Var::GitTag), String::new(), "tag that triggered the run, if any");
+    git(
+        GIT_BRANCH_PARAM,
+        vars.contains(&Var::GitBranch),
+        String::new(),
+        "branch that triggered the run, if any",
+    );
+    git(
+        GIT_TAG_PARAM,
+        vars.contains(&Var::GitTag),
+        String::new(),
+        "tag that triggered the run, if any",
+    );
     out
 }
 
@@ -477,7 +550,10 @@ fn condition_vars(c: &Condition, add: &mut dyn FnMut(&hir::Template)) {
             add(l);
             add(r);
         }
-        Condition::Matches { operand: Operand::Text(t), .. } => add(t),
+        Condition::Matches {
+            operand: Operand::Text(t),
+            ..
+        } => add(t),
         Condition::StepResult { .. } | Condition::Const(_) => {}
     }
 }

@@ -27,9 +27,13 @@ impl Checker<'_, '_> {
         for p in &def.params {
             let Some(ty) = Ty::from_name(&p.ty.name.name).filter(|_| p.ty.args.is_empty()) else {
                 self.diags.push(
-                    Diagnostic::new(Code::E0211, p.ty.span, format!("unknown type `{}`", p.ty.name.name))
-                        .label("not a parameter type")
-                        .help("parameter types: string, int, float, bool, duration, percent"),
+                    Diagnostic::new(
+                        Code::E0211,
+                        p.ty.span,
+                        format!("unknown type `{}`", p.ty.name.name),
+                    )
+                    .label("not a parameter type")
+                    .help("parameter types: string, int, float, bool, duration, percent"),
                 );
                 continue;
             };
@@ -57,9 +61,13 @@ impl Checker<'_, '_> {
         let mut metrics = Vec::new();
         if def.metrics.is_empty() {
             self.diags.push(
-                Diagnostic::new(Code::E0206, def.name.span, format!("analysis `{}` measures nothing", def.name.name))
-                    .label("no `metric`")
-                    .help("add a `metric NAME { prometheus = { … }, success = … }`"),
+                Diagnostic::new(
+                    Code::E0206,
+                    def.name.span,
+                    format!("analysis `{}` measures nothing", def.name.name),
+                )
+                .label("no `metric`")
+                .help("add a `metric NAME { prometheus = { … }, success = … }`"),
             );
         }
         for metric in &def.metrics {
@@ -79,12 +87,42 @@ impl Checker<'_, '_> {
     }
 
     fn check_metric(&mut self, metric: &ast::Metric, scope: &Scope) -> Option<hir::Metric> {
-        let fields = self.fields(&metric.body.properties, &[schema::METRIC], metric.name.span, "a metric");
-        let every = self.metric_setting(fields.get("every").copied(), scope, Ty::Duration, 1, u64::from(u32::MAX));
+        let fields = self.fields(
+            &metric.body.properties,
+            &[schema::METRIC],
+            metric.name.span,
+            "a metric",
+            metric.body.recovered,
+        );
+        let every = self.metric_setting(
+            fields.get("every").copied(),
+            scope,
+            Ty::Duration,
+            1,
+            u64::from(u32::MAX),
+        );
         let times = self.metric_setting(fields.get("times").copied(), scope, Ty::Int, 1, 10_000);
-        let failure_limit = self.metric_setting(fields.get("failure_limit").copied(), scope, Ty::Int, 0, 10_000);
-        let inconclusive_limit = self.metric_setting(fields.get("inconclusive_limit").copied(), scope, Ty::Int, 0, 10_000);
-        let initial_delay = self.metric_setting(fields.get("initial_delay").copied(), scope, Ty::Duration, 1, u64::from(u32::MAX));
+        let failure_limit = self.metric_setting(
+            fields.get("failure_limit").copied(),
+            scope,
+            Ty::Int,
+            0,
+            10_000,
+        );
+        let inconclusive_limit = self.metric_setting(
+            fields.get("inconclusive_limit").copied(),
+            scope,
+            Ty::Int,
+            0,
+            10_000,
+        );
+        let initial_delay = self.metric_setting(
+            fields.get("initial_delay").copied(),
+            scope,
+            Ty::Duration,
+            1,
+            u64::from(u32::MAX),
+        );
         let Some(prometheus) = fields.get("prometheus") else {
             self.diags.push(
                 Diagnostic::new(Code::E0206, metric.name.span, "a metric needs a provider")
@@ -94,8 +132,12 @@ impl Checker<'_, '_> {
             return None;
         };
         let provider = self.prometheus(&prometheus.value, scope);
-        let success = fields.get("success").and_then(|p| self.metric_condition(&p.value, scope));
-        let failure = fields.get("failure").and_then(|p| self.metric_condition(&p.value, scope));
+        let success = fields
+            .get("success")
+            .and_then(|p| self.metric_condition(&p.value, scope));
+        let failure = fields
+            .get("failure")
+            .and_then(|p| self.metric_condition(&p.value, scope));
         if !fields.contains_key("success") && !fields.contains_key("failure") {
             self.diags.push(
                 Diagnostic::new(Code::E0206, metric.name.span, "a metric needs a `success` or `failure` condition")
@@ -140,9 +182,13 @@ impl Checker<'_, '_> {
             (Val::Duration(d), Ty::Duration) if *d >= min => Some(Some(Setting::Value(*d))),
             (Val::Duration(_), Ty::Duration) => {
                 self.diags.push(
-                    Diagnostic::new(Code::E0204, value.span, format!("{place} must be longer than zero"))
-                        .label("zero duration")
-                        .help("write a positive duration such as `1m`"),
+                    Diagnostic::new(
+                        Code::E0204,
+                        value.span,
+                        format!("{place} must be longer than zero"),
+                    )
+                    .label("zero duration")
+                    .help("write a positive duration such as `1m`"),
                 );
                 None
             }
@@ -160,11 +206,18 @@ impl Checker<'_, '_> {
             self.mismatch(&value, "a record `{ address = …, query = … }`");
             return None;
         };
-        let fields = self.fields(props, &[schema::PROMETHEUS], expr.span, "`prometheus`");
+        let fields = self.fields(
+            props,
+            &[schema::PROMETHEUS],
+            expr.span,
+            "`prometheus`",
+            false,
+        );
         let text = |this: &mut Self, key: &str| -> Option<Template> {
             let prop = fields.get(key)?;
             let t = this.expect_text(&prop.value, scope)?;
-            this.check_no_template_tags(&t, prop.value.span).then_some(t)
+            this.check_no_template_tags(&t, prop.value.span)
+                .then_some(t)
         };
         let address = text(self, "address");
         let query = text(self, "query");
@@ -177,14 +230,28 @@ impl Checker<'_, '_> {
     /// A `success`/`failure` condition, as the expr-lang text Argo Rollouts evaluates.
     fn metric_condition(&mut self, expr: &Expr, scope: &Scope) -> Option<String> {
         match &expr.kind {
-            ExprKind::Binary { op: op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs, .. } => {
+            ExprKind::Binary {
+                op: op @ (BinaryOp::And | BinaryOp::Or),
+                lhs,
+                rhs,
+                ..
+            } => {
                 let a = self.metric_condition(lhs, scope);
                 let b = self.metric_condition(rhs, scope);
                 let word = if *op == BinaryOp::And { "&&" } else { "||" };
                 Some(format!("({} {word} {})", a?, b?))
             }
-            ExprKind::Unary { op: UnaryOp::Not, expr: inner, .. } => Some(format!("!({})", self.metric_condition(inner, scope)?)),
-            ExprKind::Binary { op, op_span, lhs, rhs } => {
+            ExprKind::Unary {
+                op: UnaryOp::Not,
+                expr: inner,
+                ..
+            } => Some(format!("!({})", self.metric_condition(inner, scope)?)),
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => {
                 let symbol = match op {
                     BinaryOp::Eq => "==",
                     BinaryOp::Ne => "!=",
@@ -194,9 +261,15 @@ impl Checker<'_, '_> {
                     BinaryOp::Ge => ">=",
                     BinaryOp::Match | BinaryOp::NotMatch | BinaryOp::And | BinaryOp::Or => {
                         self.diags.push(
-                            Diagnostic::new(Code::E0201, *op_span, format!("`{}` does not apply to measurements", op.as_str()))
-                                .label("not a numeric comparison")
-                                .help("compare `result` with numbers: `result >= 0.99`, `result < max`"),
+                            Diagnostic::new(
+                                Code::E0201,
+                                *op_span,
+                                format!("`{}` does not apply to measurements", op.as_str()),
+                            )
+                            .label("not a numeric comparison")
+                            .help(
+                                "compare `result` with numbers: `result >= 0.99`, `result < max`",
+                            ),
                         );
                         return None;
                     }
@@ -209,9 +282,13 @@ impl Checker<'_, '_> {
             ExprKind::Error => None,
             _ => {
                 self.diags.push(
-                    Diagnostic::new(Code::E0201, expr.span, "expected a comparison of the measurement")
-                        .label("not a condition")
-                        .help("write a comparison such as `result >= min` or `result < 0.5`"),
+                    Diagnostic::new(
+                        Code::E0201,
+                        expr.span,
+                        "expected a comparison of the measurement",
+                    )
+                    .label("not a condition")
+                    .help("write a comparison such as `result >= min` or `result < 0.5`"),
                 );
                 None
             }
@@ -219,13 +296,12 @@ impl Checker<'_, '_> {
     }
 
     fn metric_operand(&mut self, expr: &Expr, scope: &Scope) -> Option<String> {
-        if let ExprKind::Path(path) = &expr.kind {
-            if let [head] = path.as_slice() {
-                if head.name == "result" {
-                    // Prometheus answers with a vector; its first sample is the measurement.
-                    return Some("result[0]".to_string());
-                }
-            }
+        if let ExprKind::Path(path) = &expr.kind
+            && let [head] = path.as_slice()
+            && head.name == "result"
+        {
+            // Prometheus answers with a vector; its first sample is the measurement.
+            return Some("result[0]".to_string());
         }
         let value = self.eval(expr, scope);
         match (&value.val, value.ty) {
@@ -254,7 +330,11 @@ impl Checker<'_, '_> {
     ) -> Option<StageKind> {
         let entry = *self.res.analyses.get(index)?;
         let id = *self.analysis_ids.get(&index)?;
-        let callee_name = callee.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
+        let callee_name = callee
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
         let params: Vec<(&str, bool)> = entry
             .def
             .params
@@ -287,10 +367,18 @@ impl Checker<'_, '_> {
                             let mut d = Diagnostic::new(
                                 Code::E0201,
                                 value.span,
-                                format!("`{}` takes a `{}`, found a `{}`", p.name.name, ty.name(), value.ty.name()),
+                                format!(
+                                    "`{}` takes a `{}`, found a `{}`",
+                                    p.name.name,
+                                    ty.name(),
+                                    value.ty.name()
+                                ),
                             )
                             .label(format!("this is a `{}`", value.ty.name()))
-                            .with_secondary(p.ty.span, format!("`{}` is declared as `{}` here", p.name.name, ty.name()));
+                            .with_secondary(
+                                p.ty.span,
+                                format!("`{}` is declared as `{}` here", p.name.name, ty.name()),
+                            );
                             d = d.help(format!("pass a `{}`", ty.name()));
                             self.diags.push(d);
                             ok = false;
@@ -298,8 +386,14 @@ impl Checker<'_, '_> {
                         }
                     }
                 }
-                None => match self.analyses.get(id.0).and_then(|a| a.params.iter().find(|q| q.name == p.name.name)) {
-                    Some(hir::AnalysisParam { default: Some(d), .. }) => d.clone(),
+                None => match self
+                    .analyses
+                    .get(id.0)
+                    .and_then(|a| a.params.iter().find(|q| q.name == p.name.name))
+                {
+                    Some(hir::AnalysisParam {
+                        default: Some(d), ..
+                    }) => d.clone(),
                     _ => {
                         ok = false;
                         continue;
@@ -321,7 +415,10 @@ impl Checker<'_, '_> {
             return None;
         }
         self.analyses_used.insert(id);
-        Some(StageKind::Analyze { analysis: id, args: out })
+        Some(StageKind::Analyze {
+            analysis: id,
+            args: out,
+        })
     }
 }
 

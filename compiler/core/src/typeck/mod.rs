@@ -28,7 +28,9 @@ pub(crate) enum Scope {
     /// Inside a pipeline: its declarations, `run`, `git`.
     Pipeline,
     /// Inside an analysis definition: its parameters (type, declaration span).
-    Analysis { params: BTreeMap<String, (Ty, Span)> },
+    Analysis {
+        params: BTreeMap<String, (Ty, Span)>,
+    },
 }
 
 pub(crate) struct Checker<'r, 'a> {
@@ -96,10 +98,10 @@ pub fn check(res: &Resolution<'_>, diags: &mut Diagnostics) -> Checked {
         }
         for release in &mut pipeline.releases {
             for stage in &mut release.stages {
-                if let hir::StageKind::Analyze { analysis, .. } = &mut stage.kind {
-                    if let Some(new) = renumber.get(analysis) {
-                        *analysis = *new;
-                    }
+                if let hir::StageKind::Analyze { analysis, .. } = &mut stage.kind
+                    && let Some(new) = renumber.get(analysis)
+                {
+                    *analysis = *new;
                 }
             }
         }
@@ -128,11 +130,10 @@ impl<'a> Checker<'_, 'a> {
                         }
                     }
                 }
-                Member::Service(s) => {
-                    if !self.service_ids.contains_key(&s.name.name) {
-                        self.service_ids.insert(s.name.name.clone(), ServiceId(service_decls.len()));
-                        service_decls.push(s);
-                    }
+                Member::Service(s) if !self.service_ids.contains_key(&s.name.name) => {
+                    self.service_ids
+                        .insert(s.name.name.clone(), ServiceId(service_decls.len()));
+                    service_decls.push(s);
                 }
                 Member::Secret(s) => {
                     if let Some(name) = self.secret_name(s) {
@@ -165,20 +166,27 @@ impl<'a> Checker<'_, 'a> {
                 _ => None,
             })
             .collect();
-        let fields = self.fields(&settings, &[schema::PIPELINE], p.name.span, "a pipeline");
-        if let Some(prop) = fields.get("repo") {
-            if let Some(t) = self.expect_text(&prop.value, &Scope::Pipeline) {
-                self.check_no_template_tags(&t, prop.value.span);
-                pipeline.repo = Some(t);
-            }
+        let fields = self.fields(
+            &settings,
+            &[schema::PIPELINE],
+            p.name.span,
+            "a pipeline",
+            false,
+        );
+        if let Some(prop) = fields.get("repo")
+            && let Some(t) = self.expect_text(&prop.value, &Scope::Pipeline)
+        {
+            self.check_no_template_tags(&t, prop.value.span);
+            pipeline.repo = Some(t);
         }
-        if let Some(prop) = fields.get("service_account") {
-            if let Some(name) = self.expect_static_text(&prop.value, &Scope::Pipeline, "the service account") {
-                if valid_dns_subdomain(&name) {
-                    pipeline.service_account = Some(name);
-                } else {
-                    self.invalid_name(prop.value.span, &name, "a ServiceAccount name");
-                }
+        if let Some(prop) = fields.get("service_account")
+            && let Some(name) =
+                self.expect_static_text(&prop.value, &Scope::Pipeline, "the service account")
+        {
+            if valid_dns_subdomain(&name) {
+                pipeline.service_account = Some(name);
+            } else {
+                self.invalid_name(prop.value.span, &name, "a ServiceAccount name");
             }
         }
 
@@ -202,10 +210,14 @@ impl<'a> Checker<'_, 'a> {
                         for key in keys {
                             if let Some(first) = seen.insert(key.name.as_str(), key.span) {
                                 self.diags.push(
-                                    Diagnostic::new(Code::E0102, key.span, format!("key `{}` is listed twice", key.name))
-                                        .label("listed again")
-                                        .with_secondary(first, "first listed here")
-                                        .help("list each key once"),
+                                    Diagnostic::new(
+                                        Code::E0102,
+                                        key.span,
+                                        format!("key `{}` is listed twice", key.name),
+                                    )
+                                    .label("listed again")
+                                    .with_secondary(first, "first listed here")
+                                    .help("list each key once"),
                                 );
                             }
                         }
@@ -238,10 +250,14 @@ impl<'a> Checker<'_, 'a> {
                 Member::Release(r) => {
                     if let Some(first) = released.get(&r.service.name) {
                         self.diags.push(
-                            Diagnostic::new(Code::E0301, r.service.span, format!("`{}` is released twice", r.service.name))
-                                .label("second release")
-                                .with_secondary(*first, "first release")
-                                .help("put all stages in one `release` block"),
+                            Diagnostic::new(
+                                Code::E0301,
+                                r.service.span,
+                                format!("`{}` is released twice", r.service.name),
+                            )
+                            .label("second release")
+                            .with_secondary(*first, "first release")
+                            .help("put all stages in one `release` block"),
                         );
                         continue;
                     }
@@ -257,7 +273,37 @@ impl<'a> Checker<'_, 'a> {
                 _ => {}
             }
         }
+        self.check_generated_names(&pipeline);
         pipeline
+    }
+
+    /// Steps become Workflow templates beside the ones pipec generates for releases; a step
+    /// must not take one of those names.
+    fn check_generated_names(&mut self, pipeline: &hir::Pipeline) {
+        for node in &pipeline.nodes {
+            let clash = if node.name == crate::lower::ENTRYPOINT
+                || node.name == crate::lower::EXIT_HANDLER
+            {
+                Some(format!("the workflow's `{}` template", node.name))
+            } else {
+                pipeline.services.iter().find_map(|s| {
+                    let suffix = node.name.strip_prefix(&format!("{}-", s.k8s_name))?;
+                    generated_suffix(suffix)
+                        .then(|| format!("a step pipec generates to release `{}`", s.name))
+                })
+            };
+            if let Some(what) = clash {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0311,
+                        node.span,
+                        format!("`{}` is also the name of {what}", node.name),
+                    )
+                    .label("name taken by a generated template")
+                    .help("rename this step"),
+                );
+            }
+        }
     }
 
     fn add_node(&mut self, n: &'a ast::NodeDecl, in_handler: bool) {
@@ -282,21 +328,29 @@ impl<'a> Checker<'_, 'a> {
                 let names = ["string", "int", "float", "bool", "duration", "percent"];
                 let suggestion = did_you_mean(&p.ty.name.name, names);
                 self.diags.push(
-                    Diagnostic::new(Code::E0211, p.ty.span, format!("unknown type `{}`", p.ty.name.name))
-                        .label("not a parameter type")
-                        .help(match suggestion {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("parameter types: {}", names.join(", ")),
-                        }),
+                    Diagnostic::new(
+                        Code::E0211,
+                        p.ty.span,
+                        format!("unknown type `{}`", p.ty.name.name),
+                    )
+                    .label("not a parameter type")
+                    .help(match suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("parameter types: {}", names.join(", ")),
+                    }),
                 );
                 return None;
             }
         };
         if let Err(reason) = argo_parameter_name(&p.name.name) {
             self.diags.push(
-                Diagnostic::new(Code::E0109, p.name.span, format!("`{}` cannot be a workflow parameter name", p.name.name))
-                    .label(reason)
-                    .help("use letters, digits, `_` and `-`"),
+                Diagnostic::new(
+                    Code::E0109,
+                    p.name.span,
+                    format!("`{}` cannot be a workflow parameter name", p.name.name),
+                )
+                .label(reason)
+                .help("use letters, digits, `_` and `-`"),
             );
         }
         let default = match &p.default {
@@ -356,6 +410,7 @@ impl<'a> Checker<'_, 'a> {
         tables: &[&[Field]],
         owner: Span,
         what: &str,
+        recovered: bool,
     ) -> BTreeMap<&'static str, &'p ast::Property> {
         let mut out: BTreeMap<&'static str, &'p ast::Property> = BTreeMap::new();
         let all: Vec<&Field> = tables.iter().flat_map(|t| t.iter()).collect();
@@ -364,27 +419,36 @@ impl<'a> Checker<'_, 'a> {
                 let names: Vec<&str> = all.iter().map(|f| f.name).collect();
                 let suggestion = did_you_mean(&prop.name.name, names.iter().copied());
                 self.diags.push(
-                    Diagnostic::new(Code::E0205, prop.name.span, format!("{what} has no property `{}`", prop.name.name))
-                        .label("unknown property")
-                        .help(match suggestion {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("its properties are: {}", names.join(", ")),
-                        }),
+                    Diagnostic::new(
+                        Code::E0205,
+                        prop.name.span,
+                        format!("{what} has no property `{}`", prop.name.name),
+                    )
+                    .label("unknown property")
+                    .help(match suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("its properties are: {}", names.join(", ")),
+                    }),
                 );
                 continue;
             };
             if let Some(first) = out.get(field.name) {
                 self.diags.push(
-                    Diagnostic::new(Code::E0207, prop.name.span, format!("`{}` is set twice", field.name))
-                        .label("set again here")
-                        .with_secondary(first.name.span, "first set here")
-                        .help("keep one of them"),
+                    Diagnostic::new(
+                        Code::E0207,
+                        prop.name.span,
+                        format!("`{}` is set twice", field.name),
+                    )
+                    .label("set again here")
+                    .with_secondary(first.name.span, "first set here")
+                    .help("keep one of them"),
                 );
                 continue;
             }
             out.insert(field.name, prop);
         }
-        for field in all.iter().filter(|f| f.required) {
+        // A block the parser had to repair may have lost the property to a syntax error.
+        for field in all.iter().filter(|f| f.required && !recovered) {
             if !out.contains_key(field.name) {
                 self.diags.push(
                     Diagnostic::new(Code::E0206, owner, format!("{what} needs `{}`", field.name))
@@ -438,7 +502,11 @@ impl<'a> Checker<'_, 'a> {
                             stack.push((dep, 0));
                         }
                         1 => {
-                            let mut cycle: Vec<NodeId> = stack.iter().map(|(n, _)| *n).skip_while(|n| *n != dep).collect();
+                            let mut cycle: Vec<NodeId> = stack
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .skip_while(|n| *n != dep)
+                                .collect();
                             cycle.push(dep);
                             self.report_cycle(&cycle, &by_id);
                             // Report each cycle once: mark its members done.
@@ -461,10 +529,14 @@ impl<'a> Checker<'_, 'a> {
         let Some(first) = cycle.first().and_then(|id| by_id.get(id)) else {
             return;
         };
-        let mut d = Diagnostic::new(Code::E0304, first.span, "these steps depend on each other in a cycle")
-            .label(format!("`{}` is part of the cycle", names[0]))
-            .help("remove one of the references or `after` entries so the steps can run in some order")
-            .note(format!("cycle: {}", names.join(" → ")));
+        let mut d = Diagnostic::new(
+            Code::E0304,
+            first.span,
+            "these steps depend on each other in a cycle",
+        )
+        .label(format!("`{}` is part of the cycle", names[0]))
+        .help("remove one of the references or `after` entries so the steps can run in some order")
+        .note(format!("cycle: {}", names.join(" → ")));
         for id in cycle.iter().skip(1).take(cycle.len().saturating_sub(2)) {
             if let Some(n) = by_id.get(id) {
                 d = d.with_secondary(n.span, format!("`{}` is part of the cycle", n.name));
@@ -505,6 +577,22 @@ pub(crate) fn collect_step_results(c: &hir::Condition, out: &mut Vec<NodeId>) {
     }
 }
 
+/// Suffixes of the templates generated for a service's release (`api-deploy`, `api-check-2`).
+fn generated_suffix(suffix: &str) -> bool {
+    let numbered = |prefix: &str| {
+        suffix
+            .strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    matches!(
+        suffix,
+        "deploy" | "complete" | "approve" | "diagnostics" | "rollback"
+    ) || numbered("wait-")
+        || numbered("check-")
+        || numbered("promote-")
+        || numbered("approve-")
+}
+
 /// `release_image` → `release-image`.
 pub fn kebab(name: &str) -> String {
     name.replace('_', "-")
@@ -514,7 +602,9 @@ pub fn kebab(name: &str) -> String {
 pub fn valid_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && !name.ends_with('-')
 }
@@ -525,15 +615,27 @@ pub fn valid_dns_subdomain(name: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && part.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && part.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && part
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric())
+                && part
+                    .bytes()
+                    .last()
+                    .is_some_and(|b| b.is_ascii_alphanumeric())
         })
 }
 
 /// Argo parameter names: `^[-a-zA-Z0-9_]+$`.
 fn argo_parameter_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err("only letters, digits, `_` and `-` are allowed");
     }
     Ok(())

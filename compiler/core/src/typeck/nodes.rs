@@ -45,9 +45,13 @@ impl Checker<'_, '_> {
         }
         if !self.resolving.insert(id) {
             self.diags.push(
-                Diagnostic::new(Code::E0304, decl.name.span, format!("image `{}` is defined in terms of itself", decl.name.name))
-                    .label("part of a cycle of image definitions")
-                    .help("define one of the images from a name or a build"),
+                Diagnostic::new(
+                    Code::E0304,
+                    decl.name.span,
+                    format!("image `{}` is defined in terms of itself", decl.name.name),
+                )
+                .label("part of a cycle of image definitions")
+                .help("define one of the images from a name or a build"),
             );
             self.image_names.insert(id, None);
             return None;
@@ -84,7 +88,9 @@ impl Checker<'_, '_> {
 
     fn build_image_name(&mut self, action: &ast::Action) -> Option<ImageName> {
         let repo = Self::property(action, "repo")?;
-        let repo = self.expect_text(&repo.value, &Scope::Pipeline).filter(|t| self.check_no_template_tags(t, repo.value.span))?;
+        let repo = self
+            .expect_text(&repo.value, &Scope::Pipeline)
+            .filter(|t| self.check_no_template_tags(t, repo.value.span))?;
         let tag = match Self::property(action, "tag") {
             Some(tag) => self
                 .expect_text(&tag.value, &Scope::Pipeline)
@@ -96,7 +102,9 @@ impl Checker<'_, '_> {
 
     fn push_image_name(&mut self, action: &ast::Action) -> Option<ImageName> {
         let to = Self::property(action, "to")?;
-        let repo = self.expect_text(&to.value, &Scope::Pipeline).filter(|t| self.check_no_template_tags(t, to.value.span))?;
+        let repo = self
+            .expect_text(&to.value, &Scope::Pipeline)
+            .filter(|t| self.check_no_template_tags(t, to.value.span))?;
         let tag = match Self::property(action, "tag") {
             Some(tag) => self
                 .expect_text(&tag.value, &Scope::Pipeline)
@@ -151,8 +159,14 @@ impl Checker<'_, '_> {
             };
             let help = if other.contains(&verb) {
                 match decl.keyword {
-                    NodeKeyword::Image => format!("`{verb}` makes a step: write `step {} = {verb} …`", decl.name.name),
-                    NodeKeyword::Step => format!("`{verb}` makes an image: write `image {} = {verb} …`", decl.name.name),
+                    NodeKeyword::Image => format!(
+                        "`{verb}` makes a step: write `step {} = {verb} …`",
+                        decl.name.name
+                    ),
+                    NodeKeyword::Step => format!(
+                        "`{verb}` makes an image: write `image {} = {verb} …`",
+                        decl.name.name
+                    ),
                 }
             } else {
                 match did_you_mean(verb, verbs.iter().copied()) {
@@ -161,12 +175,16 @@ impl Checker<'_, '_> {
                 }
             };
             self.diags.push(
-                Diagnostic::new(Code::E0210, action.verb.span, format!("unknown action `{verb}`"))
-                    .label(match decl.keyword {
-                        NodeKeyword::Image => "not an image action",
-                        NodeKeyword::Step => "not a step action",
-                    })
-                    .help(help),
+                Diagnostic::new(
+                    Code::E0210,
+                    action.verb.span,
+                    format!("unknown action `{verb}`"),
+                )
+                .label(match decl.keyword {
+                    NodeKeyword::Image => "not an image action",
+                    NodeKeyword::Step => "not a step action",
+                })
+                .help(help),
             );
             return None;
         }
@@ -178,8 +196,15 @@ impl Checker<'_, '_> {
         };
         let empty = Vec::new();
         let props = action.body.as_ref().map_or(&empty, |b| &b.properties);
+        let recovered = action.body.as_ref().is_some_and(|b| b.recovered);
         let owner = action.verb.span;
-        let fields = self.fields(props, &[table, schema::NODE_COMMON], owner, &format!("`{verb}`"));
+        let fields = self.fields(
+            props,
+            &[table, schema::NODE_COMMON],
+            owner,
+            &format!("`{verb}`"),
+            recovered,
+        );
 
         self.referenced.clear();
         let kind = match verb {
@@ -194,7 +219,10 @@ impl Checker<'_, '_> {
             needs.extend(self.expect_steps(&after.value, &scope));
         }
         // Conditions may test step results; those become `depends`, not data needs.
-        let when = fields.get("when").and_then(|w| self.condition_of(&w.value, &scope));
+        let when = fields.get("when").and_then(|w| {
+            let c = self.condition_of(&w.value, &scope)?;
+            self.check_condition_shape(&c, w.value.span).then_some(c)
+        });
         self.referenced.clear();
         let retries = fields
             .get("retries")
@@ -240,9 +268,13 @@ impl Checker<'_, '_> {
         };
         if self.res.pipeline.is_some_and(|p| !has_repo(p)) {
             self.diags.push(
-                Diagnostic::new(Code::E0308, action.verb.span, "this build has no source to build from")
-                    .label("builds check out the pipeline's repository")
-                    .help("set `repo = \"https://…/your-repo.git\"` in the pipeline"),
+                Diagnostic::new(
+                    Code::E0308,
+                    action.verb.span,
+                    "this build has no source to build from",
+                )
+                .label("builds check out the pipeline's repository")
+                .help("set `repo = \"https://…/your-repo.git\"` in the pipeline"),
             );
         }
         let dockerfile = match fields.get("dockerfile") {
@@ -285,9 +317,13 @@ impl Checker<'_, '_> {
         let scope = Scope::Pipeline;
         let Some(subject) = &action.subject else {
             self.diags.push(
-                Diagnostic::new(Code::E0206, action.verb.span, "`push` needs the image to copy")
-                    .label("no image given")
-                    .help("write `push IMAGE { to = \"registry/repo\" }`"),
+                Diagnostic::new(
+                    Code::E0206,
+                    action.verb.span,
+                    "`push` needs the image to copy",
+                )
+                .label("no image given")
+                .help("write `push IMAGE { to = \"registry/repo\" }`"),
             );
             return None;
         };
@@ -330,7 +366,9 @@ impl Checker<'_, '_> {
         if let ImageRef::Node(id) = &image {
             self.referenced.push(*id);
         }
-        let command = fields.get("command").and_then(|p| self.expect_text(&p.value, &scope));
+        let command = fields
+            .get("command")
+            .and_then(|p| self.expect_text(&p.value, &scope));
         let env = match fields.get("env") {
             Some(p) => self.env_record(&p.value, true)?,
             None => Vec::new(),
@@ -352,10 +390,9 @@ impl Checker<'_, '_> {
 
     /// The image name computed for the node whose action this is.
     fn current_image_name(&mut self, action: &ast::Action) -> Option<ImageName> {
-        let id = self
-            .node_decls
-            .iter()
-            .position(|(d, _)| matches!(&d.value, NodeValue::Action(a) if std::ptr::eq(a, action)))?;
+        let id = self.node_decls.iter().position(
+            |(d, _)| matches!(&d.value, NodeValue::Action(a) if std::ptr::eq(a, action)),
+        )?;
         self.image_name(NodeId(id))
     }
 
@@ -368,10 +405,10 @@ impl Checker<'_, '_> {
         };
         let mut out = Vec::new();
         for (name, v) in fields {
-            if let Some(t) = self.as_text(&v) {
-                if self.check_no_template_tags(&t, v.span) {
-                    out.push((name.name, t));
-                }
+            if let Some(t) = self.as_text(&v)
+                && self.check_no_template_tags(&t, v.span)
+            {
+                out.push((name.name, t));
             }
         }
         Some(out)
@@ -379,7 +416,11 @@ impl Checker<'_, '_> {
 
     /// A record of environment variables: text or secret keys. `runtime` allows values only
     /// known when the pipeline runs (in steps; not in services).
-    pub(super) fn env_record(&mut self, expr: &ast::Expr, runtime: bool) -> Option<Vec<hir::EnvVar>> {
+    pub(super) fn env_record(
+        &mut self,
+        expr: &ast::Expr,
+        runtime: bool,
+    ) -> Option<Vec<hir::EnvVar>> {
         let value = self.eval(expr, &Scope::Pipeline);
         let Val::Record(fields) = value.val else {
             if !value.is_error() {
@@ -405,7 +446,9 @@ impl Checker<'_, '_> {
                         self.needs_static(&v, "an environment variable of a service");
                         continue;
                     }
-                    let Some(text) = self.as_text(&v) else { continue };
+                    let Some(text) = self.as_text(&v) else {
+                        continue;
+                    };
                     if !self.check_no_template_tags(&text, v.span) {
                         continue;
                     }
@@ -418,6 +461,49 @@ impl Checker<'_, '_> {
             });
         }
         Some(out)
+    }
+}
+
+impl Checker<'_, '_> {
+    /// Step results may be joined to data tests by `and` only: they become `depends`, the data
+    /// tests `when`, and Argo combines the two with `and`.
+    fn check_condition_shape(
+        &mut self,
+        condition: &hir::Condition,
+        span: pipec_syntax::Span,
+    ) -> bool {
+        let mut conjuncts = Vec::new();
+        flatten_and(condition, &mut conjuncts);
+        let mut ok = true;
+        for c in conjuncts {
+            if c.has_step_results() && !c.only_step_results() {
+                self.diags.push(
+                    Diagnostic::new(Code::E0305, span, "this condition mixes a step result with other tests under `or` or `not`")
+                        .label("Argo cannot express this combination")
+                        .help("test step results (`step.passed`, `step.failed`) alone or joined with `and`; use `.failed` instead of `not …passed`"),
+                );
+                ok = false;
+            }
+            if c.uses_var(&Var::RunTimestamp) {
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, span, "`run.timestamp` cannot be tested in a condition")
+                        .label("only available as text")
+                        .help("use `run.timestamp` in tags and commands; conditions test branches, tags, params and step results"),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+}
+
+fn flatten_and<'c>(c: &'c hir::Condition, out: &mut Vec<&'c hir::Condition>) {
+    match c {
+        hir::Condition::And(a, b) => {
+            flatten_and(a, out);
+            flatten_and(b, out);
+        }
+        other => out.push(other),
     }
 }
 

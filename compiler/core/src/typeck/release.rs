@@ -16,34 +16,56 @@ pub const STRATEGIES: &[&str] = &["canary"];
 const DEFAULT_RELEASE_TIMEOUT: u64 = 30 * 60;
 
 impl Checker<'_, '_> {
-    pub(super) fn check_release(&mut self, r: &ast::ReleaseDecl, services: &[hir::Service]) -> Option<hir::Release> {
+    pub(super) fn check_release(
+        &mut self,
+        r: &ast::ReleaseDecl,
+        services: &[hir::Service],
+    ) -> Option<hir::Release> {
         let service_id = self.symbol_service(&r.service.name);
         if service_id.is_none() && self.res.symbols.contains_key(&r.service.name) {
-            let symbol = self.res.symbols.get(&r.service.name).map(|s| (s.describe(), s.name_span()));
+            let symbol = self
+                .res
+                .symbols
+                .get(&r.service.name)
+                .map(|s| (s.describe(), s.name_span()));
             if let Some((what, span)) = symbol {
                 self.diags.push(
-                    Diagnostic::new(Code::E0201, r.service.span, format!("`{}` is a {what}, not a service", r.service.name))
-                        .label("a release needs a service")
-                        .with_secondary(span, format!("declared as a {what} here"))
-                        .help("name a `service` declared in this pipeline"),
+                    Diagnostic::new(
+                        Code::E0201,
+                        r.service.span,
+                        format!("`{}` is a {what}, not a service", r.service.name),
+                    )
+                    .label("a release needs a service")
+                    .with_secondary(span, format!("declared as a {what} here"))
+                    .help("name a `service` declared in this pipeline"),
                 );
             }
         }
         if !STRATEGIES.contains(&r.strategy.name.as_str()) {
             let suggestion = did_you_mean(&r.strategy.name, STRATEGIES.iter().copied());
             self.diags.push(
-                Diagnostic::new(Code::E0212, r.strategy.span, format!("unknown release strategy `{}`", r.strategy.name))
-                    .label("not a strategy")
-                    .help(match suggestion {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("strategies: {}", STRATEGIES.join(", ")),
-                    }),
+                Diagnostic::new(
+                    Code::E0212,
+                    r.strategy.span,
+                    format!("unknown release strategy `{}`", r.strategy.name),
+                )
+                .label("not a strategy")
+                .help(match suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("strategies: {}", STRATEGIES.join(", ")),
+                }),
             );
             return None;
         }
         self.used.insert(r.service.name.clone());
         let service = services.iter().find(|s| Some(s.id) == service_id);
-        let fields = self.fields(&r.settings, &[schema::CANARY], r.strategy.span, "a canary release");
+        let fields = self.fields(
+            &r.settings,
+            &[schema::CANARY],
+            r.strategy.span,
+            "a canary release",
+            r.recovered,
+        );
         let scope = Scope::Pipeline;
         let max_surge = match fields.get("max_surge") {
             Some(p) => self.sizing(&p.value),
@@ -53,18 +75,19 @@ impl Checker<'_, '_> {
             Some(p) => self.sizing(&p.value),
             None => Some(Sizing::Count(0)),
         };
-        if let (Some(s), Some(u)) = (max_surge, max_unavailable) {
-            if is_zero(s) && is_zero(u) {
-                let span = fields
-                    .get("max_surge")
-                    .or(fields.get("max_unavailable"))
-                    .map_or(r.strategy.span, |p| p.span);
-                self.diags.push(
-                    Diagnostic::new(Code::E0310, span, "`max_surge` and `max_unavailable` are both zero")
-                        .label("the update could never add or remove a pod")
-                        .help("set `max_surge = 1` (one extra pod during the update) or allow one unavailable pod"),
-                );
-            }
+        if let (Some(s), Some(u)) = (max_surge, max_unavailable)
+            && is_zero(s)
+            && is_zero(u)
+        {
+            let span = fields
+                .get("max_surge")
+                .or(fields.get("max_unavailable"))
+                .map_or(r.strategy.span, |p| p.span);
+            self.diags.push(
+                Diagnostic::new(Code::E0310, span, "`max_surge` and `max_unavailable` are both zero")
+                    .label("the update could never add or remove a pod")
+                    .help("set `max_surge = 1` (one extra pod during the update) or allow one unavailable pod"),
+            );
         }
         let timeout = match fields.get("timeout") {
             Some(p) => self.expect_duration(&p.value, &scope, "`timeout`"),
@@ -84,6 +107,9 @@ impl Checker<'_, '_> {
                 });
             }
         }
+        if let (Some(service), Some(surge)) = (service, max_surge) {
+            self.check_stage_order(&stages, service, surge);
+        }
         Some(hir::Release {
             service: service_id?,
             span: r.service.span,
@@ -95,16 +121,62 @@ impl Checker<'_, '_> {
         })
     }
 
+    /// Checks that need the whole stage list: a check needs canary pods to run in, and a
+    /// replica split must be reachable by some weight.
+    fn check_stage_order(&mut self, stages: &[hir::Stage], service: &hir::Service, surge: Sizing) {
+        let surge_pods = match surge {
+            Sizing::Count(c) => c,
+            Sizing::Percent(p) => crate::rollout_math::surge_pods(p, service.replicas),
+        };
+        let mut canary_pods = false;
+        for stage in stages {
+            match &stage.kind {
+                StageKind::Weight(w) => canary_pods = *w > 0,
+                StageKind::Replicas(k) => {
+                    canary_pods = true;
+                    if crate::rollout_math::weight_for_replicas(*k, service.replicas, surge_pods)
+                        .is_none()
+                    {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E0303,
+                                stage.span,
+                                format!("no canary weight runs exactly {k} of {} pods", service.replicas),
+                            )
+                            .label("this split cannot be reached")
+                            .with_secondary(service.span, format!("`{}` has `replicas = {}`", service.name, service.replicas))
+                            .help("without a traffic router Argo Rollouts sets whole-percent weights by pod count: choose a larger canary, or fewer replicas"),
+                        );
+                    }
+                }
+                StageKind::Exec { .. } if !canary_pods => {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0306, stage.span, "this check has no canary pod to run in")
+                            .label("no stage before it starts pods of the new version")
+                            .help("put `replicas 1` or `weight 10%` before the check, so the new version runs somewhere"),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn sizing(&mut self, expr: &ast::Expr) -> Option<Sizing> {
         let value = self.eval(expr, &Scope::Pipeline);
         match value.val {
-            Val::Int(_) => self.int_of(&value, 0, 10_000, "a pod count").map(|v| Sizing::Count(v as u32)),
+            Val::Int(_) => self
+                .int_of(&value, 0, 10_000, "a pod count")
+                .map(|v| Sizing::Count(v as u32)),
             Val::Percent(p) if p.fract() == 0.0 => Some(Sizing::Percent(p as u32)),
             Val::Percent(_) => {
                 self.diags.push(
-                    Diagnostic::new(Code::E0202, value.span, "a sizing percentage must be a whole number")
-                        .label("fractional percentage")
-                        .help("write a whole percentage such as `25%`"),
+                    Diagnostic::new(
+                        Code::E0202,
+                        value.span,
+                        "a sizing percentage must be a whole number",
+                    )
+                    .label("fractional percentage")
+                    .help("write a whole percentage such as `25%`"),
                 );
                 None
             }
@@ -116,7 +188,11 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn check_stage(&mut self, stage: &ast::Stage, service: Option<&hir::Service>) -> Option<StageKind> {
+    fn check_stage(
+        &mut self,
+        stage: &ast::Stage,
+        service: Option<&hir::Service>,
+    ) -> Option<StageKind> {
         let scope = Scope::Pipeline;
         match &stage.kind {
             AstStage::Weight(e) => {
@@ -125,9 +201,13 @@ impl Checker<'_, '_> {
                     Val::Percent(p) if p.fract() == 0.0 => Some(StageKind::Weight(p as u32)),
                     Val::Percent(_) => {
                         self.diags.push(
-                            Diagnostic::new(Code::E0202, value.span, "a traffic weight must be a whole percentage")
-                                .label("fractional weight")
-                                .help("Argo Rollouts takes weights from 0% to 100% in whole steps"),
+                            Diagnostic::new(
+                                Code::E0202,
+                                value.span,
+                                "a traffic weight must be a whole percentage",
+                            )
+                            .label("fractional weight")
+                            .help("Argo Rollouts takes weights from 0% to 100% in whole steps"),
                         );
                         None
                     }
@@ -139,23 +219,27 @@ impl Checker<'_, '_> {
                 }
             }
             AstStage::Replicas { count, of } => {
-                let count_value = self.expect_int(count, &scope, 0, 10_000, "a canary pod count")?;
+                let count_value =
+                    self.expect_int(count, &scope, 0, 10_000, "a canary pod count")?;
                 let of_value = match of {
-                    Some(of) => Some((self.expect_int(of, &scope, 0, 10_000, "a pod count")?, of.span)),
+                    Some(of) => Some((
+                        self.expect_int(of, &scope, 0, 10_000, "a pod count")?,
+                        of.span,
+                    )),
                     None => None,
                 };
                 let service = service?;
                 let total = i64::from(service.replicas);
-                if let Some((of, span)) = of_value {
-                    if of != total {
-                        self.diags.push(
-                            Diagnostic::new(Code::E0302, span, format!("the service runs {total} pods, not {of}"))
-                                .label(format!("`of {of}`"))
-                                .with_secondary(service.span, format!("`{}` has `replicas = {total}`", service.name))
-                                .help(format!("write `of {total}`, or drop `of` (it only restates the service's replicas)")),
-                        );
-                        return None;
-                    }
+                if let Some((of, span)) = of_value
+                    && of != total
+                {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0302, span, format!("the service runs {total} pods, not {of}"))
+                            .label(format!("`of {of}`"))
+                            .with_secondary(service.span, format!("`{}` has `replicas = {total}`", service.name))
+                            .help(format!("write `of {total}`, or drop `of` (it only restates the service's replicas)")),
+                    );
+                    return None;
                 }
                 if count_value < 1 || count_value >= total {
                     self.diags.push(
@@ -172,7 +256,9 @@ impl Checker<'_, '_> {
                 }
                 Some(StageKind::Replicas(count_value as u32))
             }
-            AstStage::Pause(e) => self.expect_duration(e, &scope, "a pause").map(StageKind::Pause),
+            AstStage::Pause(e) => self
+                .expect_duration(e, &scope, "a pause")
+                .map(StageKind::Pause),
             AstStage::Approve(reason) => {
                 let reason = match reason {
                     Some(r) => Some(self.expect_static_text(r, &scope, "an approval's reason")?),
@@ -180,7 +266,10 @@ impl Checker<'_, '_> {
                 };
                 Some(StageKind::Approve { reason })
             }
-            AstStage::Check { action, irreversible } => self.check_gate(action, irreversible.is_some()),
+            AstStage::Check {
+                action,
+                irreversible,
+            } => self.check_gate(action, irreversible.is_some()),
             AstStage::Analyze(e) => self.check_analyze(e),
         }
     }
@@ -201,16 +290,27 @@ impl Checker<'_, '_> {
         }
         let Some(subject) = &action.subject else {
             self.diags.push(
-                Diagnostic::new(Code::E0206, action.verb.span, "`check exec` needs the command to run")
-                    .label("no command")
-                    .help("write `check exec \"npm run smoke\"`"),
+                Diagnostic::new(
+                    Code::E0206,
+                    action.verb.span,
+                    "`check exec` needs the command to run",
+                )
+                .label("no command")
+                .help("write `check exec \"npm run smoke\"`"),
             );
             return None;
         };
         let command = self.expect_text(subject, &scope);
         let empty = Vec::new();
         let props = action.body.as_ref().map_or(&empty, |b| &b.properties);
-        let fields = self.fields(props, &[schema::EXEC_CHECK], action.verb.span, "`check exec`");
+        let recovered = action.body.as_ref().is_some_and(|b| b.recovered);
+        let fields = self.fields(
+            props,
+            &[schema::EXEC_CHECK],
+            action.verb.span,
+            "`check exec`",
+            recovered,
+        );
         let retries = match fields.get("retries") {
             Some(p) => Some(self.expect_int(&p.value, &scope, 0, 20, "`retries`")? as u32),
             None => None,
@@ -243,11 +343,17 @@ impl Checker<'_, '_> {
         };
         let Some(index) = self.res.analysis(callee) else {
             // Unknown callees were reported by the resolver; built-in functions are not analyses.
-            if callee.len() == 1 && crate::resolve::BUILTIN_FUNCTIONS.contains(&callee[0].name.as_str()) {
+            if callee.len() == 1
+                && crate::resolve::BUILTIN_FUNCTIONS.contains(&callee[0].name.as_str())
+            {
                 self.diags.push(
-                    Diagnostic::new(Code::E0201, expr.span, format!("`{}` is not an analysis", callee[0].name))
-                        .label("a built-in function")
-                        .help("`analyze` runs an `analysis`, e.g. `use std.analysis.success_rate`"),
+                    Diagnostic::new(
+                        Code::E0201,
+                        expr.span,
+                        format!("`{}` is not an analysis", callee[0].name),
+                    )
+                    .label("a built-in function")
+                    .help("`analyze` runs an `analysis`, e.g. `use std.analysis.success_rate`"),
                 );
             }
             return None;
@@ -255,16 +361,24 @@ impl Checker<'_, '_> {
         self.analyze_call(index, callee, args, expr.span)
     }
 
-    pub(super) fn check_handler(&mut self, h: &ast::Handler, services: &[hir::Service]) -> Vec<hir::HandlerAction> {
+    pub(super) fn check_handler(
+        &mut self,
+        h: &ast::Handler,
+        services: &[hir::Service],
+    ) -> Vec<hir::HandlerAction> {
         if h.event.name != "failure" {
             let suggestion = did_you_mean(&h.event.name, ["failure"]);
             self.diags.push(
-                Diagnostic::new(Code::E0212, h.event.span, format!("there is no event `{}`", h.event.name))
-                    .label("unknown event")
-                    .help(match suggestion {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => "handlers run `on failure { … }`".to_string(),
-                    }),
+                Diagnostic::new(
+                    Code::E0212,
+                    h.event.span,
+                    format!("there is no event `{}`", h.event.name),
+                )
+                .label("unknown event")
+                .help(match suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "handlers run `on failure { … }`".to_string(),
+                }),
             );
             return Vec::new();
         }
@@ -274,18 +388,27 @@ impl Checker<'_, '_> {
                 ast::HandlerAction::CollectDiagnostics { of, span } => match of {
                     Some(name) => {
                         if let Some(id) = self.handler_service(name) {
-                            out.push(hir::HandlerAction::CollectDiagnostics { service: id, span: *span });
+                            out.push(hir::HandlerAction::CollectDiagnostics {
+                                service: id,
+                                span: *span,
+                            });
                         }
                     }
                     None => {
                         for s in services {
-                            out.push(hir::HandlerAction::CollectDiagnostics { service: s.id, span: *span });
+                            out.push(hir::HandlerAction::CollectDiagnostics {
+                                service: s.id,
+                                span: *span,
+                            });
                         }
                     }
                 },
                 ast::HandlerAction::Rollback { service, span } => {
                     if let Some(id) = self.handler_service(service) {
-                        out.push(hir::HandlerAction::Rollback { service: id, span: *span });
+                        out.push(hir::HandlerAction::Rollback {
+                            service: id,
+                            span: *span,
+                        });
                     }
                 }
                 ast::HandlerAction::Node(n) => {
@@ -306,10 +429,14 @@ impl Checker<'_, '_> {
                 if let Some(symbol) = self.res.symbols.get(&name.name) {
                     let (what, span) = (symbol.describe(), symbol.name_span());
                     self.diags.push(
-                        Diagnostic::new(Code::E0201, name.span, format!("`{}` is a {what}, not a service", name.name))
-                            .label("a service is needed here")
-                            .with_secondary(span, format!("declared as a {what} here"))
-                            .help("name a `service` of this pipeline"),
+                        Diagnostic::new(
+                            Code::E0201,
+                            name.span,
+                            format!("`{}` is a {what}, not a service", name.name),
+                        )
+                        .label("a service is needed here")
+                        .with_secondary(span, format!("declared as a {what} here"))
+                        .help("name a `service` of this pipeline"),
                     );
                 }
                 None

@@ -16,29 +16,39 @@ impl Checker<'_, '_> {
     pub(super) fn check_service(&mut self, decl: &ast::ServiceDecl) -> Option<hir::Service> {
         let id = *self.service_ids.get(&decl.name.name)?;
         let k8s_name = self.k8s_name(&decl.name, "service");
-        let fields = self.fields(&decl.body.properties, &[schema::SERVICE], decl.name.span, "a service");
+        let fields = self.fields(
+            &decl.body.properties,
+            &[schema::SERVICE],
+            decl.name.span,
+            "a service",
+            decl.body.recovered,
+        );
         let scope = Scope::Pipeline;
 
         let image_prop = fields.get("image");
         let image = image_prop.and_then(|p| self.expect_image(&p.value, &scope));
-        if let Some(ImageRef::External(t)) = &image {
-            if t.as_static().is_none() {
-                if let Some(p) = image_prop {
-                    let value = self.eval(&p.value, &scope);
-                    self.needs_static(&value, "an image name given as text");
-                }
-                return None;
+        if let Some(ImageRef::External(t)) = &image
+            && t.as_static().is_none()
+        {
+            if let Some(p) = image_prop {
+                let value = self.eval(&p.value, &scope);
+                self.needs_static(&value, "an image name given as text");
             }
+            return None;
         }
         let port = fields
             .get("port")
             .and_then(|p| self.expect_int(&p.value, &scope, 1, 65535, "a port"))
             .map(|p| p as u16);
         let replicas = match fields.get("replicas") {
-            Some(p) => self.expect_int(&p.value, &scope, 1, 1000, "`replicas`").map(|r| r as u32),
+            Some(p) => self
+                .expect_int(&p.value, &scope, 1, 1000, "`replicas`")
+                .map(|r| r as u32),
             None => Some(1),
         };
-        let ready = fields.get("ready").and_then(|p| self.expect_probe(&p.value));
+        let ready = fields
+            .get("ready")
+            .and_then(|p| self.expect_probe(&p.value));
         let live = fields.get("live").and_then(|p| self.expect_probe(&p.value));
         let env = match fields.get("env") {
             Some(p) => self.env_record(&p.value, false).unwrap_or_default(),
@@ -89,7 +99,10 @@ impl Checker<'_, '_> {
             Val::Probe(p) => Some(p),
             Val::Error => None,
             _ => {
-                self.mismatch(&value, "a probe: `http_get(path)`, `tcp()` or `exec(command)`");
+                self.mismatch(
+                    &value,
+                    "a probe: `http_get(path)`, `tcp()` or `exec(command)`",
+                );
                 None
             }
         }
@@ -112,12 +125,16 @@ impl Checker<'_, '_> {
                 other => {
                     let suggestion = did_you_mean(other, names.iter().copied());
                     self.diags.push(
-                        Diagnostic::new(Code::E0205, name.span, format!("resources have no property `{other}`"))
-                            .label("unknown property")
-                            .help(match suggestion {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => format!("its properties are: {}", names.join(", ")),
-                            }),
+                        Diagnostic::new(
+                            Code::E0205,
+                            name.span,
+                            format!("resources have no property `{other}`"),
+                        )
+                        .label("unknown property")
+                        .help(match suggestion {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("its properties are: {}", names.join(", ")),
+                        }),
                     );
                     continue;
                 }
@@ -130,9 +147,13 @@ impl Checker<'_, '_> {
                 Some(q) if valid_quantity(&q) => *slot = Some(q),
                 Some(q) => {
                     self.diags.push(
-                        Diagnostic::new(Code::E0212, v.span, format!("`{q}` is not a Kubernetes quantity"))
-                            .label("invalid quantity")
-                            .help("write quantities like \"250m\", \"1\", \"256Mi\" or \"1Gi\""),
+                        Diagnostic::new(
+                            Code::E0212,
+                            v.span,
+                            format!("`{q}` is not a Kubernetes quantity"),
+                        )
+                        .label("invalid quantity")
+                        .help("write quantities like \"250m\", \"1\", \"256Mi\" or \"1Gi\""),
                     );
                 }
                 None if v.is_error() => {}
@@ -143,7 +164,13 @@ impl Checker<'_, '_> {
     }
 
     /// `http_get(path, port = …, every = …, …)`, `tcp(port)`, `exec(command)`.
-    pub(super) fn probe(&mut self, name: &str, args: &[ast::Arg], span: Span, scope: &Scope) -> Option<Probe> {
+    pub(super) fn probe(
+        &mut self,
+        name: &str,
+        args: &[ast::Arg],
+        span: Span,
+        scope: &Scope,
+    ) -> Option<Probe> {
         let first: (&str, bool) = match name {
             "http_get" => ("path", true),
             "tcp" => ("port", false),
@@ -170,9 +197,13 @@ impl Checker<'_, '_> {
                 let path = self.expect_static_text(bound.get("path")?, scope, "a probe's path")?;
                 if !path.starts_with('/') {
                     self.diags.push(
-                        Diagnostic::new(Code::E0212, bound.get("path").map_or(span, |e| e.span), "an HTTP probe path starts with `/`")
-                            .label("no leading `/`")
-                            .help(format!("write \"/{path}\"")),
+                        Diagnostic::new(
+                            Code::E0212,
+                            bound.get("path").map_or(span, |e| e.span),
+                            "an HTTP probe path starts with `/`",
+                        )
+                        .label("no leading `/`")
+                        .help(format!("write \"/{path}\"")),
                     );
                     return None;
                 }
@@ -180,15 +211,23 @@ impl Checker<'_, '_> {
             }
             "tcp" => ProbeKind::Tcp { port },
             _ => ProbeKind::Exec {
-                command: self.expect_static_text(bound.get("command")?, scope, "a probe's command")?,
+                command: self.expect_static_text(
+                    bound.get("command")?,
+                    scope,
+                    "a probe's command",
+                )?,
             },
         };
         let duration = |this: &mut Self, key: &str| match bound.get(key) {
-            Some(e) => this.expect_duration(e, scope, &format!("`{key}`")).map(Some),
+            Some(e) => this
+                .expect_duration(e, scope, &format!("`{key}`"))
+                .map(Some),
             None => Some(None),
         };
         let count = |this: &mut Self, key: &str| match bound.get(key) {
-            Some(e) => this.expect_int(e, scope, 1, 1000, &format!("`{key}`")).map(|v| Some(v as u32)),
+            Some(e) => this
+                .expect_int(e, scope, 1, 1000, &format!("`{key}`"))
+                .map(|v| Some(v as u32)),
             None => Some(None),
         };
         Some(Probe {
@@ -201,7 +240,13 @@ impl Checker<'_, '_> {
         })
     }
 
-    pub(super) fn exposure(&mut self, name: &str, args: &[ast::Arg], span: Span, scope: &Scope) -> Option<Exposure> {
+    pub(super) fn exposure(
+        &mut self,
+        name: &str,
+        args: &[ast::Arg],
+        span: Span,
+        scope: &Scope,
+    ) -> Option<Exposure> {
         let bound = self.bind_args(name, &[("port", true)], args, span, None)?;
         let port = self.expect_int(bound.get("port")?, scope, 1, 65535, "a port")? as u16;
         let kind = match name {
@@ -234,15 +279,23 @@ impl Checker<'_, '_> {
                     if !params.iter().any(|(p, _)| *p == n.name) {
                         let suggestion = did_you_mean(&n.name, params.iter().map(|(p, _)| *p));
                         self.diags.push(with_def(
-                            Diagnostic::new(Code::E0208, n.span, format!("`{callee}` has no parameter `{}`", n.name))
-                                .label("unknown argument")
-                                .help(match suggestion {
-                                    Some(s) => format!("did you mean `{s}`?"),
-                                    None => format!(
-                                        "its parameters are: {}",
-                                        params.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
-                                    ),
-                                }),
+                            Diagnostic::new(
+                                Code::E0208,
+                                n.span,
+                                format!("`{callee}` has no parameter `{}`", n.name),
+                            )
+                            .label("unknown argument")
+                            .help(match suggestion {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!(
+                                    "its parameters are: {}",
+                                    params
+                                        .iter()
+                                        .map(|(p, _)| *p)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            }),
                         ));
                         ok = false;
                         continue;
@@ -252,9 +305,17 @@ impl Checker<'_, '_> {
                 None => {
                     let Some((p, _)) = params.get(positional) else {
                         self.diags.push(with_def(
-                            Diagnostic::new(Code::E0208, arg.value.span, format!("`{callee}` takes at most {} positional argument{}", params.len(), if params.len() == 1 { "" } else { "s" }))
-                                .label("one argument too many")
-                                .help("name the argument: `name = value`"),
+                            Diagnostic::new(
+                                Code::E0208,
+                                arg.value.span,
+                                format!(
+                                    "`{callee}` takes at most {} positional argument{}",
+                                    params.len(),
+                                    if params.len() == 1 { "" } else { "s" }
+                                ),
+                            )
+                            .label("one argument too many")
+                            .help("name the argument: `name = value`"),
                         ));
                         ok = false;
                         continue;
@@ -265,9 +326,13 @@ impl Checker<'_, '_> {
             };
             if bound.contains_key(&name) {
                 self.diags.push(
-                    Diagnostic::new(Code::E0208, arg.value.span, format!("`{name}` is given twice"))
-                        .label("given again")
-                        .help("give each argument once"),
+                    Diagnostic::new(
+                        Code::E0208,
+                        arg.value.span,
+                        format!("`{name}` is given twice"),
+                    )
+                    .label("given again")
+                    .help("give each argument once"),
                 );
                 ok = false;
                 continue;
@@ -290,7 +355,9 @@ impl Checker<'_, '_> {
 
 /// A Kubernetes resource quantity: a number with an optional suffix.
 fn valid_quantity(q: &str) -> bool {
-    let suffixes = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", ""];
+    let suffixes = [
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", "",
+    ];
     suffixes.iter().any(|s| {
         q.strip_suffix(s).is_some_and(|n| {
             !n.is_empty()

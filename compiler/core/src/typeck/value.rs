@@ -10,7 +10,9 @@ use pipec_syntax::ast::{self, BinaryOp, Expr, ExprKind, StrPart, UnaryOp};
 use super::{Checker, Scope};
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::hir::{Condition, Exposure, ImageRef, NodeId, Operand, Probe, SecretKeyRef, Template, Var};
+use crate::hir::{
+    Condition, Exposure, ImageRef, NodeId, Operand, Probe, SecretKeyRef, Template, Var,
+};
 use crate::resolve::Symbol;
 use crate::schema;
 
@@ -128,7 +130,12 @@ pub struct Typed {
 
 impl Typed {
     fn new(val: Val, ty: Ty, span: Span) -> Self {
-        Typed { val, ty, span, origin: None }
+        Typed {
+            val,
+            ty,
+            span,
+            origin: None,
+        }
     }
 
     pub fn error(span: Span) -> Self {
@@ -185,9 +192,13 @@ impl Checker<'_, '_> {
                 let value: f64 = text.parse().unwrap_or(f64::INFINITY);
                 if !(0.0..=100.0).contains(&value) {
                     self.diags.push(
-                        Diagnostic::new(Code::E0202, span, format!("{text}% is not a percentage between 0% and 100%"))
-                            .label("out of range")
-                            .help("write a value from 0% to 100%"),
+                        Diagnostic::new(
+                            Code::E0202,
+                            span,
+                            format!("{text}% is not a percentage between 0% and 100%"),
+                        )
+                        .label("out of range")
+                        .help("write a value from 0% to 100%"),
                     );
                     return Typed::error(span);
                 }
@@ -218,10 +229,14 @@ impl Checker<'_, '_> {
                 for p in props {
                     if let Some((prev, _)) = fields.iter().find(|(n, _)| n.name == p.name.name) {
                         self.diags.push(
-                            Diagnostic::new(Code::E0207, p.name.span, format!("`{}` is set twice", p.name.name))
-                                .label("set again here")
-                                .with_secondary(prev.span, "first set here")
-                                .help("keep one of them"),
+                            Diagnostic::new(
+                                Code::E0207,
+                                p.name.span,
+                                format!("`{}` is set twice", p.name.name),
+                            )
+                            .label("set again here")
+                            .with_secondary(prev.span, "first set here")
+                            .help("keep one of them"),
                         );
                         continue;
                     }
@@ -230,14 +245,23 @@ impl Checker<'_, '_> {
                 }
                 Typed::new(Val::Record(fields), Ty::Record, span)
             }
-            ExprKind::Unary { op: UnaryOp::Not, expr: inner, .. } => {
-                match self.condition_of(inner, scope) {
-                    Some(c) => Typed::new(Val::Cond(Condition::Not(Box::new(c))), Ty::Condition, span),
-                    None => Typed::error(span),
-                }
-            }
-            ExprKind::Unary { op: UnaryOp::Neg, .. } => Typed::error(span),
-            ExprKind::Binary { op, op_span, lhs, rhs } => self.eval_binary(*op, *op_span, lhs, rhs, span, scope),
+            ExprKind::Unary {
+                op: UnaryOp::Not,
+                expr: inner,
+                ..
+            } => match self.condition_of(inner, scope) {
+                Some(c) => Typed::new(Val::Cond(Condition::Not(Box::new(c))), Ty::Condition, span),
+                None => Typed::error(span),
+            },
+            ExprKind::Unary {
+                op: UnaryOp::Neg, ..
+            } => Typed::error(span),
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => self.eval_binary(*op, *op_span, lhs, rhs, span, scope),
         }
     }
 
@@ -308,9 +332,13 @@ impl Checker<'_, '_> {
         if let Scope::Analysis { params } = scope {
             if head.name == "result" {
                 self.diags.push(
-                    Diagnostic::new(Code::E0201, span, "`result` only exists in `success` and `failure` conditions")
-                        .label("no measurement here")
-                        .help("use `result` in `success = …` or `failure = …` of a metric"),
+                    Diagnostic::new(
+                        Code::E0201,
+                        span,
+                        "`result` only exists in `success` and `failure` conditions",
+                    )
+                    .label("no measurement here")
+                    .help("use `result` in `success = …` or `failure = …` of a metric"),
                 );
                 return Typed::error(span);
             }
@@ -337,7 +365,12 @@ impl Checker<'_, '_> {
             return Typed::error(span);
         };
         self.used.insert(head.name.clone());
-        let origin = |what: String| Some(Origin { span: symbol.name_span(), what });
+        let origin = |what: String| {
+            Some(Origin {
+                span: symbol.name_span(),
+                what,
+            })
+        };
         match symbol {
             Symbol::Param(p) => {
                 let ty = Ty::from_name(&p.ty.name.name).unwrap_or(Ty::Error);
@@ -350,13 +383,24 @@ impl Checker<'_, '_> {
                     val,
                     ty,
                     span,
-                    origin: origin(format!("`{}` is a param of type `{}`, known when the pipeline runs", p.name.name, ty.name())),
+                    origin: origin(format!(
+                        "`{}` is a param of type `{}`, known when the pipeline runs",
+                        p.name.name,
+                        ty.name()
+                    )),
                 }
             }
             Symbol::Secret(s) => Typed {
                 val: Val::Secret {
-                    secret_name: self.secret_names.get(&s.name.name).cloned().unwrap_or_default(),
-                    keys: s.keys.as_ref().map(|k| k.iter().map(|i| i.name.clone()).collect()),
+                    secret_name: self
+                        .secret_names
+                        .get(&s.name.name)
+                        .cloned()
+                        .unwrap_or_default(),
+                    keys: s
+                        .keys
+                        .as_ref()
+                        .map(|k| k.iter().map(|i| i.name.clone()).collect()),
                     decl_span: s.name.span,
                 },
                 ty: Ty::Secret,
@@ -364,7 +408,11 @@ impl Checker<'_, '_> {
                 origin: origin(format!("`{}` is a secret", s.name.name)),
             },
             Symbol::Node { decl, .. } => {
-                let id = self.node_ids.get(&head.name).copied().unwrap_or(NodeId(usize::MAX));
+                let id = self
+                    .node_ids
+                    .get(&head.name)
+                    .copied()
+                    .unwrap_or(NodeId(usize::MAX));
                 match decl.keyword {
                     ast::NodeKeyword::Image => Typed {
                         val: Val::Image(self.image_of_node(id)),
@@ -396,13 +444,17 @@ impl Checker<'_, '_> {
         let unknown = |this: &mut Self, fields: &[&str], what: &str| {
             let suggestion = did_you_mean(name, fields.iter().copied());
             this.diags.push(
-                Diagnostic::new(Code::E0103, field.span, format!("{what} has no field `{name}`"))
-                    .label("unknown field")
-                    .help(match suggestion {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None if fields.is_empty() => format!("{what} has no fields"),
-                        None => format!("its fields are: {}", fields.join(", ")),
-                    }),
+                Diagnostic::new(
+                    Code::E0103,
+                    field.span,
+                    format!("{what} has no field `{name}`"),
+                )
+                .label("unknown field")
+                .help(match suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if fields.is_empty() => format!("{what} has no fields"),
+                    None => format!("its fields are: {}", fields.join(", ")),
+                }),
             );
             Typed::error(span)
         };
@@ -414,7 +466,8 @@ impl Checker<'_, '_> {
                     "namespace" => Var::RunNamespace,
                     "timestamp" => Var::RunTimestamp,
                     _ => {
-                        let fields: Vec<&str> = schema::RUN_FIELDS.iter().map(|(n, _)| *n).collect();
+                        let fields: Vec<&str> =
+                            schema::RUN_FIELDS.iter().map(|(n, _)| *n).collect();
                         return unknown(self, &fields, "`run`");
                     }
                 };
@@ -428,7 +481,8 @@ impl Checker<'_, '_> {
                     "tag" => Var::GitTag,
                     "repo" => Var::GitRepo,
                     _ => {
-                        let fields: Vec<&str> = schema::GIT_FIELDS.iter().map(|(n, _)| *n).collect();
+                        let fields: Vec<&str> =
+                            schema::GIT_FIELDS.iter().map(|(n, _)| *n).collect();
                         return unknown(self, &fields, "`git`");
                     }
                 };
@@ -439,20 +493,24 @@ impl Checker<'_, '_> {
                 keys,
                 decl_span,
             } => {
-                if let Some(keys) = keys {
-                    if !keys.iter().any(|k| k == name) {
-                        let suggestion = did_you_mean(name, keys.iter().map(String::as_str));
-                        self.diags.push(
-                            Diagnostic::new(Code::E0104, field.span, format!("the secret has no key `{name}`"))
-                                .label("not among the declared keys")
-                                .with_secondary(*decl_span, "keys declared here")
-                                .help(match suggestion {
-                                    Some(s) => format!("did you mean `{s}`?"),
-                                    None => format!("declared keys: {}", keys.join(", ")),
-                                }),
-                        );
-                        return Typed::error(span);
-                    }
+                if let Some(keys) = keys
+                    && !keys.iter().any(|k| k == name)
+                {
+                    let suggestion = did_you_mean(name, keys.iter().map(String::as_str));
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E0104,
+                            field.span,
+                            format!("the secret has no key `{name}`"),
+                        )
+                        .label("not among the declared keys")
+                        .with_secondary(*decl_span, "keys declared here")
+                        .help(match suggestion {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("declared keys: {}", keys.join(", ")),
+                        }),
+                    );
+                    return Typed::error(span);
                 }
                 Typed {
                     val: Val::SecretKey(SecretKeyRef {
@@ -469,14 +527,25 @@ impl Checker<'_, '_> {
                 let is_image = matches!(value.val, Val::Image(_));
                 match name {
                     "passed" | "failed" => Typed::new(
-                        Val::Cond(Condition::StepResult { node: id, passed: name == "passed" }),
+                        Val::Cond(Condition::StepResult {
+                            node: id,
+                            passed: name == "passed",
+                        }),
                         Ty::Condition,
                         span,
                     ),
                     "image" if is_image => Typed { span, ..value },
                     _ => {
-                        let fields: &[&str] = if is_image { &["image", "passed", "failed"] } else { &["passed", "failed"] };
-                        unknown(self, fields, if is_image { "an image step" } else { "a step" })
+                        let fields: &[&str] = if is_image {
+                            &["image", "passed", "failed"]
+                        } else {
+                            &["passed", "failed"]
+                        };
+                        unknown(
+                            self,
+                            fields,
+                            if is_image { "an image step" } else { "a step" },
+                        )
                     }
                 }
             }
@@ -484,7 +553,13 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn eval_call(&mut self, callee: &[ast::Ident], args: &[ast::Arg], span: Span, scope: &Scope) -> Typed {
+    fn eval_call(
+        &mut self,
+        callee: &[ast::Ident],
+        args: &[ast::Arg],
+        span: Span,
+        scope: &Scope,
+    ) -> Typed {
         let name = match callee {
             [one] => one.name.as_str(),
             _ => "",
@@ -494,16 +569,22 @@ impl Checker<'_, '_> {
                 Some(p) => Typed::new(Val::Probe(p), Ty::Probe, span),
                 None => Typed::error(span),
             },
-            "cluster_ip" | "load_balancer" | "node_port" => match self.exposure(name, args, span, scope) {
-                Some(e) => Typed::new(Val::Exposure(e), Ty::Exposure, span),
-                None => Typed::error(span),
-            },
+            "cluster_ip" | "load_balancer" | "node_port" => {
+                match self.exposure(name, args, span, scope) {
+                    Some(e) => Typed::new(Val::Exposure(e), Ty::Exposure, span),
+                    None => Typed::error(span),
+                }
+            }
             _ => {
                 if self.res.analysis(callee).is_some() {
                     self.diags.push(
-                        Diagnostic::new(Code::E0201, span, "an analysis is used with `analyze`, inside a release")
-                            .label("analysis call outside `analyze`")
-                            .help("write `analyze NAME(…)` as a stage of a `release`"),
+                        Diagnostic::new(
+                            Code::E0201,
+                            span,
+                            "an analysis is used with `analyze`, inside a release",
+                        )
+                        .label("analysis call outside `analyze`")
+                        .help("write `analyze NAME(…)` as a stage of a `release`"),
                     );
                 }
                 Typed::error(span)
@@ -511,7 +592,15 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn eval_binary(&mut self, op: BinaryOp, op_span: Span, lhs: &Expr, rhs: &Expr, span: Span, scope: &Scope) -> Typed {
+    fn eval_binary(
+        &mut self,
+        op: BinaryOp,
+        op_span: Span,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+        scope: &Scope,
+    ) -> Typed {
         match op {
             BinaryOp::And | BinaryOp::Or => {
                 let a = self.condition_of(lhs, scope);
@@ -534,13 +623,22 @@ impl Checker<'_, '_> {
                 let (Some(ta), Some(tb)) = (self.operand(&a), self.operand(&b)) else {
                     return Typed::error(span);
                 };
+                if !self.check_no_template_tags(&ta, a.span)
+                    || !self.check_no_template_tags(&tb, b.span)
+                {
+                    return Typed::error(span);
+                }
                 if a.ty != b.ty && !matches!((a.ty, b.ty), (Ty::Str, _) | (_, Ty::Str)) {
                     self.diags.push(
-                        Diagnostic::new(Code::E0201, op_span, format!("cannot compare `{}` with `{}`", a.ty.name(), b.ty.name()))
-                            .label("different types")
-                            .with_secondary(a.span, format!("this is a `{}`", a.ty.name()))
-                            .with_secondary(b.span, format!("this is a `{}`", b.ty.name()))
-                            .help("compare values of the same type"),
+                        Diagnostic::new(
+                            Code::E0201,
+                            op_span,
+                            format!("cannot compare `{}` with `{}`", a.ty.name(), b.ty.name()),
+                        )
+                        .label("different types")
+                        .with_secondary(a.span, format!("this is a `{}`", a.ty.name()))
+                        .with_secondary(b.span, format!("this is a `{}`", b.ty.name()))
+                        .help("compare values of the same type"),
                     );
                     return Typed::error(span);
                 }
@@ -559,6 +657,10 @@ impl Checker<'_, '_> {
                 let b = self.eval(rhs, scope);
                 let operand = self.operand(&a);
                 let regex = match &b.val {
+                    Val::Regex(r) if r.contains("{{") || r.contains("}}") => {
+                        self.check_no_template_tags(&Template::lit(r.clone()), b.span);
+                        None
+                    }
                     Val::Regex(r) => Some(r.clone()),
                     Val::Error => None,
                     _ => {
@@ -623,7 +725,9 @@ impl Checker<'_, '_> {
                 self.diags.push(
                     Diagnostic::new(Code::E0201, value.span, "a step is not a condition")
                         .label("a step")
-                        .help(format!("test its result: `{name}.passed` or `{name}.failed`")),
+                        .help(format!(
+                            "test its result: `{name}.passed` or `{name}.failed`"
+                        )),
                 );
                 None
             }
@@ -684,7 +788,12 @@ impl Checker<'_, '_> {
     }
 
     /// A string known at compile time.
-    pub(super) fn expect_static_text(&mut self, expr: &Expr, scope: &Scope, place: &str) -> Option<String> {
+    pub(super) fn expect_static_text(
+        &mut self,
+        expr: &Expr,
+        scope: &Scope,
+        place: &str,
+    ) -> Option<String> {
         let value = self.eval(expr, scope);
         match &value.val {
             Val::Str(t) => match t.as_static() {
@@ -707,7 +816,14 @@ impl Checker<'_, '_> {
     }
 
     /// An integer known at compile time, within `range`.
-    pub(super) fn expect_int(&mut self, expr: &Expr, scope: &Scope, min: i64, max: i64, place: &str) -> Option<i64> {
+    pub(super) fn expect_int(
+        &mut self,
+        expr: &Expr,
+        scope: &Scope,
+        min: i64,
+        max: i64,
+        place: &str,
+    ) -> Option<i64> {
         let value = self.eval(expr, scope);
         self.int_of(&value, min, max, place)
     }
@@ -717,9 +833,13 @@ impl Checker<'_, '_> {
             Val::Int(v) if (min..=max).contains(&v) => Some(v),
             Val::Int(v) => {
                 self.diags.push(
-                    Diagnostic::new(Code::E0204, value.span, format!("{place} must be between {min} and {max}, not {v}"))
-                        .label("out of range")
-                        .help(format!("write a value from {min} to {max}")),
+                    Diagnostic::new(
+                        Code::E0204,
+                        value.span,
+                        format!("{place} must be between {min} and {max}, not {v}"),
+                    )
+                    .label("out of range")
+                    .help(format!("write a value from {min} to {max}")),
                 );
                 None
             }
@@ -736,14 +856,23 @@ impl Checker<'_, '_> {
     }
 
     /// A positive duration in seconds, known at compile time.
-    pub(super) fn expect_duration(&mut self, expr: &Expr, scope: &Scope, place: &str) -> Option<u64> {
+    pub(super) fn expect_duration(
+        &mut self,
+        expr: &Expr,
+        scope: &Scope,
+        place: &str,
+    ) -> Option<u64> {
         let value = self.eval(expr, scope);
         match value.val {
             Val::Duration(0) => {
                 self.diags.push(
-                    Diagnostic::new(Code::E0204, value.span, format!("{place} must be longer than zero"))
-                        .label("zero duration")
-                        .help("write a positive duration such as `30s` or `5m`"),
+                    Diagnostic::new(
+                        Code::E0204,
+                        value.span,
+                        format!("{place} must be longer than zero"),
+                    )
+                    .label("zero duration")
+                    .help("write a positive duration such as `30s` or `5m`"),
                 );
                 None
             }
@@ -790,7 +919,11 @@ impl Checker<'_, '_> {
     }
 
     /// A secret holding registry credentials.
-    pub(super) fn expect_registry_auth(&mut self, expr: &Expr, scope: &Scope) -> Option<crate::hir::RegistryAuth> {
+    pub(super) fn expect_registry_auth(
+        &mut self,
+        expr: &Expr,
+        scope: &Scope,
+    ) -> Option<crate::hir::RegistryAuth> {
         let value = self.eval(expr, scope);
         match &value.val {
             Val::Secret {
@@ -869,31 +1002,48 @@ impl Checker<'_, '_> {
 fn mismatch_help(found: Ty, wanted: &str) -> String {
     match (found, wanted) {
         (Ty::Str, w) if w.contains("int") => "write the number without quotes".to_string(),
-        (Ty::Str, w) if w.contains("duration") => "write the duration without quotes: `30s`, `10m`".to_string(),
-        (Ty::Int, w) if w.contains("string") => "write the value in quotes, or use `\"${…}\"`".to_string(),
-        (Ty::Step, w) if w.contains("condition") => "test the step's result with `.passed` or `.failed`".to_string(),
+        (Ty::Str, w) if w.contains("duration") => {
+            "write the duration without quotes: `30s`, `10m`".to_string()
+        }
+        (Ty::Int, w) if w.contains("string") => {
+            "write the value in quotes, or use `\"${…}\"`".to_string()
+        }
+        (Ty::Step, w) if w.contains("condition") => {
+            "test the step's result with `.passed` or `.failed`".to_string()
+        }
         (Ty::Secret, _) => "read one key of the secret: `secret.KEY`".to_string(),
         _ => format!("give {wanted} here"),
     }
 }
 
 /// Checks a pattern with RE2 rules (what Go's `regexp`, used by Argo, accepts).
-pub fn validate_regex(pattern: &str) -> Result<(), regex_syntax::Error> {
-    regex_syntax::ParserBuilder::new().build().parse(pattern).map(|_| ())
+pub fn validate_regex(pattern: &str) -> Result<(), Box<regex_syntax::Error>> {
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .map(|_| ())
+        .map_err(Box::new)
 }
 
 /// Narrows a regex error to the offending part of the literal, when regex-syntax says where.
 fn regex_error_span(literal: Span, pattern: &str, error: &regex_syntax::Error) -> (Span, String) {
     let (message, range) = match error {
-        regex_syntax::Error::Parse(e) => (e.kind().to_string(), Some(e.span().start.offset..e.span().end.offset)),
-        regex_syntax::Error::Translate(e) => (e.kind().to_string(), Some(e.span().start.offset..e.span().end.offset)),
+        regex_syntax::Error::Parse(e) => (
+            e.kind().to_string(),
+            Some(e.span().start.offset..e.span().end.offset),
+        ),
+        regex_syntax::Error::Translate(e) => (
+            e.kind().to_string(),
+            Some(e.span().start.offset..e.span().end.offset),
+        ),
         _ => (error.to_string(), None),
     };
     match range {
         Some(r) if r.end <= pattern.len() => {
             // +1 for the opening slash.
             let start = literal.start as usize + 1 + r.start;
-            let end = (literal.start as usize + 1 + r.end.max(r.start + 1)).min(literal.end as usize);
+            let end =
+                (literal.start as usize + 1 + r.end.max(r.start + 1)).min(literal.end as usize);
             (Span::new(literal.file, start..end), message)
         }
         _ => (literal, message),
@@ -902,9 +1052,13 @@ fn regex_error_span(literal: Span, pattern: &str, error: &regex_syntax::Error) -
 
 pub fn format_float(f: f64) -> String {
     let s = format!("{f}");
-    if s.contains('.') || s.contains('e') { s } else { format!("{s}.0") }
-        .trim_end_matches(".0")
-        .to_string()
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+    .trim_end_matches(".0")
+    .to_string()
 }
 
 /// `5400` → `1h30m`: the form Argo accepts in duration strings.

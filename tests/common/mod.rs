@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pipec_core::{Compilation, FileLoader, Mode};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `.pipe` files in a directory of the repository, sorted.
+pub fn pipe_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pipe"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Reads imports from the directory of the entry file, like the CLI does.
+pub struct DirLoader(pub PathBuf);
+
+impl FileLoader for DirLoader {
+    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
+        std::fs::read(self.0.join(path)).map_err(|e| e.to_string())
+    }
+}
+
+pub fn compile_file(path: &Path) -> Compilation {
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let loader = DirLoader(path.parent().map(Path::to_path_buf).unwrap_or_default());
+    pipec_core::compile(&name, &bytes, &loader, Mode::Compile)
+}
+
+/// Compiles source text with in-memory imports.
+pub fn compile_source(name: &str, source: &str, imports: &[(&str, &str)]) -> Compilation {
+    struct Memory(BTreeMap<String, Vec<u8>>);
+    impl FileLoader for Memory {
+        fn load(&self, path: &str) -> Result<Vec<u8>, String> {
+            self.0
+                .get(path)
+                .cloned()
+                .ok_or_else(|| "no such file".to_string())
+        }
+    }
+    let memory = Memory(
+        imports
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+    );
+    pipec_core::compile(name, source.as_bytes(), &memory, Mode::Compile)
+}
+
+/// Diagnostics rendered without colour, as the CLI prints them.
+pub fn rendered(compilation: &Compilation) -> String {
+    pipec_core::render::render_human(
+        &compilation.diagnostics,
+        &compilation.sources,
+        pipec_core::render::RenderOptions { color: false },
+    )
+}
+
+/// Panics with the rendered diagnostics if the compilation has errors.
+pub fn expect_clean(path: &Path, compilation: &Compilation) {
+    assert!(
+        !compilation.has_errors(),
+        "{} does not compile:\n{}",
+        path.display(),
+        rendered(compilation)
+    );
+}
+
+/// The emitted YAML parsed back into JSON values, one per document.
+pub fn parsed_documents(compilation: &Compilation) -> Vec<serde_json::Value> {
+    compilation
+        .documents
+        .iter()
+        .map(|d| {
+            serde_saphyr::from_str::<serde_json::Value>(&d.yaml).unwrap_or_else(|e| {
+                panic!(
+                    "emitted YAML of {} {} does not parse: {e}\n{}",
+                    d.kind, d.name, d.yaml
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every file whose output the tests validate: the examples and the compile cases.
+pub fn all_valid_programs() -> Vec<PathBuf> {
+    let mut files = pipe_files("examples");
+    files.extend(pipe_files("tests/cases/compile"));
+    files
+}

@@ -1,0 +1,299 @@
+//! Every document pipec emits, for every example and compile case, validates against the
+//! official schemas: the Argo CRDs in `../shared/argo/crds` and, for core Kubernetes kinds,
+//! the Kubernetes OpenAPI schema vendored in `tests/schemas/`.
+//!
+//! Stricter than the CRDs: they accept unknown keys (the API server prunes them), so every
+//! object schema that lists `properties` without allowing more is closed here; a misspelt field
+//! is an error, as `kubectl --validate=strict` and `argo lint --strict` make it.
+//!
+//! The CRDs are reference data kept beside the project, not in it. The test reads them from
+//! `PIPEC_ARGO_CRDS`, or `../shared/argo/crds`; when neither exists it skips with a message,
+//! unless `PIPEC_REQUIRE_ARGO_CRDS=1` (set by `.ci/run`), which makes their absence a failure.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use jsonschema::Validator;
+use serde_json::{Value, json};
+
+struct Schemas {
+    /// kind → validator.
+    by_kind: BTreeMap<String, Validator>,
+}
+
+fn crd_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PIPEC_ARGO_CRDS") {
+        return Some(PathBuf::from(dir));
+    }
+    let beside = common::root().join("../shared/argo/crds");
+    beside.is_dir().then_some(beside)
+}
+
+fn schemas() -> Option<&'static Schemas> {
+    static SCHEMAS: OnceLock<Option<Schemas>> = OnceLock::new();
+    SCHEMAS.get_or_init(load).as_ref()
+}
+
+fn load() -> Option<Schemas> {
+    let Some(dir) = crd_dir() else {
+        if std::env::var("PIPEC_REQUIRE_ARGO_CRDS").is_ok_and(|v| v == "1") {
+            panic!(
+                "PIPEC_REQUIRE_ARGO_CRDS=1 but no CRDs found: set PIPEC_ARGO_CRDS or provide ../shared/argo/crds"
+            );
+        }
+        eprintln!(
+            "SKIPPED: the Argo CRD schemas are not available.\n\
+             Set PIPEC_ARGO_CRDS to a directory holding rollout-crd.yaml, analysis-template-crd.yaml and \
+             argoproj.io_workflows.yaml from Argo Rollouts v1.9.1 (manifests/crds/) and Argo Workflows v4.1.2 \
+             (manifests/base/crds/full/), as listed in ../shared/argo/SOURCES.md."
+        );
+        return None;
+    };
+    let mut by_kind = BTreeMap::new();
+    for (kind, file) in [
+        ("Rollout", "rollout-crd.yaml"),
+        ("AnalysisTemplate", "analysis-template-crd.yaml"),
+        ("Workflow", "argoproj.io_workflows.yaml"),
+    ] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let crd: Value = serde_saphyr::from_str(&text)
+            .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
+        let version = crd["spec"]["versions"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["name"] == "v1alpha1"))
+            .unwrap_or_else(|| panic!("{file} has no v1alpha1 version"));
+        let mut schema = version["schema"]["openAPIV3Schema"].clone();
+        close_objects(&mut schema);
+        let validator = jsonschema::draft7::new(&schema).unwrap_or_else(|e| panic!("{file}: {e}"));
+        by_kind.insert(kind.to_string(), validator);
+    }
+    let service: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::root().join("tests/schemas/k8s-v1.33-service-strict.json"),
+        )
+        .unwrap_or_else(|e| panic!("vendored Service schema: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("vendored Service schema: {e}"));
+    by_kind.insert(
+        "Service".to_string(),
+        jsonschema::validator_for(&service).unwrap_or_else(|e| panic!("Service schema: {e}")),
+    );
+    Some(Schemas { by_kind })
+}
+
+/// Makes a structural schema reject unknown keys, and spells out int-or-string.
+fn close_objects(node: &mut Value) {
+    let Some(obj) = node.as_object_mut() else {
+        return;
+    };
+    let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+    if obj.contains_key("properties") && !obj.contains_key("additionalProperties") && !preserve {
+        obj.insert("additionalProperties".to_string(), Value::Bool(false));
+    }
+    if obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+        && !obj.contains_key("anyOf")
+    {
+        obj.insert(
+            "anyOf".to_string(),
+            json!([{"type": "integer"}, {"type": "string"}]),
+        );
+    }
+    for key in ["properties", "patternProperties"] {
+        if let Some(Value::Object(props)) = obj.get_mut(key) {
+            for value in props.values_mut() {
+                close_objects(value);
+            }
+        }
+    }
+    for key in ["items", "additionalProperties", "not"] {
+        if let Some(child) = obj.get_mut(key) {
+            close_objects(child);
+        }
+    }
+    for key in ["anyOf", "allOf", "oneOf"] {
+        if let Some(Value::Array(items)) = obj.get_mut(key) {
+            for item in items {
+                close_objects(item);
+            }
+        }
+    }
+}
+
+/// The only metadata fields pipec may set; the CRDs leave `metadata` unchecked.
+fn check_metadata(doc: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    let Some(meta) = doc["metadata"].as_object() else {
+        return vec!["metadata is missing".to_string()];
+    };
+    for (key, value) in meta {
+        match key.as_str() {
+            "name" | "generateName" => {
+                let ok = value
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty() && s.len() <= 63);
+                if !ok {
+                    errors.push(format!("metadata.{key} is not a valid name: {value}"));
+                }
+            }
+            "labels" | "annotations" => {
+                let ok = value
+                    .as_object()
+                    .is_some_and(|m| m.values().all(Value::is_string));
+                if !ok {
+                    errors.push(format!("metadata.{key} must map strings to strings"));
+                }
+            }
+            other => errors.push(format!("unknown metadata field `{other}`")),
+        }
+    }
+    if meta.get("name").is_none() && meta.get("generateName").is_none() {
+        errors.push("metadata has neither name nor generateName".to_string());
+    }
+    errors
+}
+
+/// Validation errors of one document (empty when valid).
+fn validate(schemas: &Schemas, doc: &Value) -> Vec<String> {
+    let kind = doc["kind"].as_str().unwrap_or("<no kind>");
+    let Some(validator) = schemas.by_kind.get(kind) else {
+        return vec![format!("no schema for kind {kind}")];
+    };
+    let mut errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    errors.extend(check_metadata(doc));
+    errors
+}
+
+#[test]
+fn every_emitted_document_validates() {
+    let Some(schemas) = schemas() else { return };
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for path in common::all_valid_programs() {
+        let compilation = common::compile_file(&path);
+        common::expect_clean(&path, &compilation);
+        for (doc, emitted) in common::parsed_documents(&compilation)
+            .iter()
+            .zip(&compilation.documents)
+        {
+            checked += 1;
+            for error in validate(schemas, doc) {
+                failures.push(format!(
+                    "{} → {} {}: {error}",
+                    path.display(),
+                    emitted.kind,
+                    emitted.name
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "schema violations:\n{}",
+        failures.join("\n")
+    );
+    assert!(checked > 0, "nothing was validated");
+}
+
+fn addressbook_document(kind: &str) -> Value {
+    let path = common::root().join("examples/addressbook.pipe");
+    let compilation = common::compile_file(&path);
+    common::expect_clean(&path, &compilation);
+    common::parsed_documents(&compilation)
+        .into_iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in addressbook"))
+}
+
+/// The validation must be able to fail: misspelt fields, wrong types and bad metadata are
+/// rejected in every kind.
+#[test]
+fn misspelt_and_mistyped_fields_are_rejected() {
+    let Some(schemas) = schemas() else { return };
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "Rollout",
+            Box::new(|d| rename(&mut d["spec"]["strategy"]["canary"], "maxSurge", "maxSurg")),
+        ),
+        (
+            "Rollout",
+            Box::new(|d| d["spec"]["replicas"] = json!("three")),
+        ),
+        (
+            "Rollout",
+            Box::new(|d| {
+                rename(
+                    &mut d["spec"]["template"]["spec"]["containers"][0],
+                    "ports",
+                    "port",
+                )
+            }),
+        ),
+        (
+            "Rollout",
+            Box::new(|d| d["spec"]["strategy"]["canary"]["steps"][0] = json!({"setWieght": 33})),
+        ),
+        (
+            "Workflow",
+            Box::new(|d| rename(&mut d["spec"], "entrypoint", "entryPoint")),
+        ),
+        (
+            "Workflow",
+            Box::new(|d| {
+                rename(
+                    &mut d["spec"]["templates"][0]["dag"]["tasks"][1],
+                    "depends",
+                    "dependsOn",
+                )
+            }),
+        ),
+        (
+            "Workflow",
+            Box::new(|d| d["spec"]["templates"][1]["script"]["command"] = json!("sh")),
+        ),
+        (
+            "Service",
+            Box::new(|d| rename(&mut d["spec"], "selector", "selectors")),
+        ),
+        (
+            "Service",
+            Box::new(|d| d["spec"]["ports"][0]["port"] = json!("eighty")),
+        ),
+        (
+            "Service",
+            Box::new(|d| rename(&mut d["metadata"], "name", "nmae")),
+        ),
+    ];
+    for (i, (kind, mutate)) in cases.iter().enumerate() {
+        let mut doc = addressbook_document(kind);
+        assert!(
+            validate(schemas, &doc).is_empty(),
+            "case {i}: the unmodified {kind} must be valid"
+        );
+        mutate(&mut doc);
+        assert!(
+            !validate(schemas, &doc).is_empty(),
+            "case {i}: the broken {kind} was accepted: {doc}"
+        );
+    }
+}
+
+fn rename(object: &mut Value, from: &str, to: &str) {
+    let map = object
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("not an object"));
+    let value = map
+        .remove(from)
+        .unwrap_or_else(|| panic!("no field {from}"));
+    map.insert(to.to_string(), value);
+}
