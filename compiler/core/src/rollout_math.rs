@@ -74,8 +74,9 @@ mod tests {
     fn examples_documented_upstream() {
         // replicas 10, weight 10, surge 1 → 1 canary, 9 stable.
         assert_eq!(basic_canary_split(10, 10, 1), (1, 9));
-        // replicas 10, weight 5, surge 1 → 1 canary, 9 stable.
-        assert_eq!(basic_canary_split(10, 5, 1), (1, 9));
+        // replicas 10, weight 5, surge 1: 1 of 10 (10%) and 1 of 11 (9%) are the candidates;
+        // the surge pod gets closer to 5%, so all 10 stable pods stay.
+        assert_eq!(basic_canary_split(10, 5, 1), (1, 10));
         // replicas 1, weight 5, surge 1 → 1 and 1.
         assert_eq!(basic_canary_split(1, 5, 1), (1, 1));
         // replicas 3, weight 50: 1 and 2 are tied, the larger canary wins.
