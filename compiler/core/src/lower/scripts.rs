@@ -20,6 +20,7 @@ const STATUS: &str = r#"rollout_status() {
   ] | map(tostring) | join("|")'
 }
 read_status() {
+  # shellcheck disable=SC2034 # not every script reads every field
   IFS='|' read -r generation observed phase step current stable message <<<"$(rollout_status)"
 }
 "#;

@@ -1,0 +1,572 @@
+//! The shell pipec generates, executed for real: the Rollout scripts against a fake `kubectl`
+//! (`tests/fake/kubectl`) that plays the controller through a timeline of Rollout states, user
+//! commands with hostile values to show nothing is injected, and shellcheck over every script.
+//!
+//! Needs bash and jq; shellcheck is optional locally and required in CI
+//! (`PIPEC_REQUIRE_SHELLCHECK=1`, set by `.ci/run`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn workflow(program: &str) -> Value {
+    let path = common::root().join(program);
+    let compilation = common::compile_file(&path);
+    common::expect_clean(&path, &compilation);
+    common::parsed_documents(&compilation)
+        .into_iter()
+        .find(|d| d["kind"] == "Workflow")
+        .expect("a Workflow")
+}
+
+fn template<'a>(workflow: &'a Value, name: &str) -> &'a Value {
+    workflow["spec"]["templates"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["name"] == name))
+        .unwrap_or_else(|| panic!("no template {name}"))
+}
+
+/// The `name=value` environment of a template's script or container, values as Argo would
+/// substitute them: `{{workflow.parameters.P}}` → `params[P]`, `{{workflow.name}}` → `run-1`.
+fn env_of(template: &Value, params: &[(&str, &str)]) -> Vec<(String, String)> {
+    let body = if template["script"].is_object() {
+        &template["script"]
+    } else {
+        &template["container"]
+    };
+    body["env"]
+        .as_array()
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|v| {
+                    let mut value = v["value"].as_str()?.to_string();
+                    for (name, replacement) in params {
+                        value = value
+                            .replace(&format!("{{{{workflow.parameters.{name}}}}}"), replacement);
+                    }
+                    Some((
+                        v["name"].as_str()?.to_string(),
+                        value.replace("{{workflow.name}}", "run-1"),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct Fake {
+    dir: PathBuf,
+}
+
+impl Fake {
+    fn new(test: &str) -> Fake {
+        let dir = std::env::temp_dir().join(format!("pipec-fake-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Fake { dir }
+    }
+
+    fn write(&self, file: &str, content: &str) {
+        std::fs::write(self.dir.join(file), content).expect("write fake state");
+    }
+
+    fn timeline(&self, states: &[Value]) {
+        self.write("timeline", &Value::Array(states.to_vec()).to_string());
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn patches(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("patch "))
+            .collect()
+    }
+
+    /// Runs a script template of the workflow with bash, the fake kubectl first on PATH.
+    fn run(&self, template: &Value, extra_env: &[(&str, &str)]) -> Output {
+        let source = template["script"]["source"]
+            .as_str()
+            .expect("a script template");
+        let fake_bin = common::root().join("tests/fake");
+        let path = format!(
+            "{}:{}",
+            fake_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(source)
+            .env("PATH", path)
+            .env("FAKE", &self.dir);
+        for (k, v) in env_of(template, &[]) {
+            command.env(k, v);
+        }
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        command.output().expect("bash runs")
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rollout(
+    generation: u64,
+    observed: u64,
+    phase: &str,
+    step: Option<u64>,
+    current: &str,
+    stable: &str,
+) -> Value {
+    let mut status = json!({
+        "observedGeneration": observed.to_string(),
+        "phase": phase,
+        "currentPodHash": current,
+        "stableRS": stable,
+        "message": format!("{phase} for the test"),
+    });
+    if let Some(step) = step {
+        status["currentStepIndex"] = json!(step);
+    }
+    json!({
+        "metadata": {"generation": generation, "annotations": {"pipec.dev/run": "run-1"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "addressbook", "image": "docker.io/acme/addressbook:old"}]}}},
+        "status": status,
+    })
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn wait_trusts_status_only_once_observed_and_stops_at_the_pause() {
+    let wf = workflow("examples/addressbook.pipe");
+    let wait = template(&wf, "addressbook-wait-1");
+    let fake = Fake::new("wait");
+    fake.timeline(&[
+        // Stale: the controller has not seen the new image yet; `Paused` here is the old status.
+        rollout(5, 4, "Paused", Some(1), "old", "old"),
+        rollout(5, 5, "Progressing", Some(0), "new", "old"),
+        rollout(5, 5, "Paused", Some(1), "new", "old"),
+    ]);
+    let out = fake.run(wait, &[]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("paused at step 1"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        fake.patches().is_empty(),
+        "waiting never changes the Rollout"
+    );
+}
+
+#[test]
+fn wait_fails_on_a_degraded_rollout_and_passes_when_nothing_is_held() {
+    let wf = workflow("examples/addressbook.pipe");
+    let wait = template(&wf, "addressbook-wait-1");
+
+    let fake = Fake::new("wait-degraded");
+    fake.timeline(&[rollout(5, 5, "Degraded", Some(0), "new", "old")]);
+    let out = fake.run(wait, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("degraded"), "{}", stderr(&out));
+
+    let fake = Fake::new("wait-first");
+    fake.timeline(&[rollout(2, 2, "Healthy", None, "new", "new")]);
+    let out = fake.run(wait, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("no canary to hold"),
+        "{}",
+        stdout(&out)
+    );
+
+    let fake = Fake::new("wait-timeout");
+    fake.timeline(&[rollout(5, 5, "Progressing", Some(0), "new", "old")]);
+    let out = fake.run(wait, &[("TIMEOUT", "0")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("did not reach step 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn promote_releases_only_the_expected_pause() {
+    let wf = workflow("examples/addressbook.pipe");
+    let promote = template(&wf, "addressbook-promote-1");
+
+    let fake = Fake::new("promote");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "new", "old")]);
+    let out = fake.run(promote, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fake.patches(),
+        [
+            r#"patch rollout addressbook --subresource=status --type=merge -p {"status":{"pauseConditions":null}}"#
+        ]
+    );
+
+    let fake = Fake::new("promote-wrong-step");
+    fake.timeline(&[rollout(5, 5, "Progressing", Some(0), "new", "old")]);
+    let out = fake.run(promote, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        fake.patches().is_empty(),
+        "a Rollout not at the pause is left alone"
+    );
+}
+
+#[test]
+fn deploy_sets_the_image_and_promotes_a_first_deploy_fully() {
+    let wf = workflow("examples/addressbook.pipe");
+    let deploy = template(&wf, "addressbook-deploy");
+
+    let fake = Fake::new("deploy-update");
+    fake.timeline(&[rollout(5, 5, "Healthy", Some(2), "old", "old")]);
+    let out = fake.run(deploy, &[("IMAGE", "docker.io/acme/addressbook:abc")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let patches = fake.patches();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert!(
+        patches[0].contains(r#""value":"docker.io/acme/addressbook:abc""#),
+        "{}",
+        patches[0]
+    );
+    assert!(
+        patches[0].contains(r#""path":"/metadata/annotations/pipec.dev~1run","value":"run-1""#),
+        "{}",
+        patches[0]
+    );
+
+    let fake = Fake::new("deploy-first");
+    let mut never_deployed = rollout(1, 1, "Degraded", None, "a", "a");
+    never_deployed["spec"]["template"]["spec"]["containers"][0]
+        .as_object_mut()
+        .expect("container")
+        .remove("image");
+    let mut picked_up = rollout(2, 2, "Progressing", None, "b", "a");
+    picked_up["spec"] = never_deployed["spec"].clone();
+    fake.timeline(&[
+        never_deployed,
+        rollout(2, 1, "Degraded", None, "a", "a"),
+        picked_up,
+    ]);
+    let out = fake.run(deploy, &[("IMAGE", "docker.io/acme/addressbook:abc")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let patches = fake.patches();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert!(
+        patches[1].contains(r#"{"status":{"promoteFull":true}}"#),
+        "{}",
+        patches[1]
+    );
+}
+
+#[test]
+fn a_check_runs_its_command_in_a_pod_of_the_new_version() {
+    let wf = workflow("examples/addressbook.pipe");
+    let check = template(&wf, "addressbook-check-1");
+    let fake = Fake::new("check");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    fake.write("pods", "pod/addressbook-newhash-x1\n");
+    let out = fake.run(check, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls = fake.calls();
+    assert!(
+        calls.iter().any(|c| c.contains(
+            "get pods -l app.kubernetes.io/name=addressbook,rollouts-pod-template-hash=newhash"
+        )),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "exec pod/addressbook-newhash-x1 -c addressbook -- sh -c npm run ping"),
+        "{calls:?}"
+    );
+
+    let fake = Fake::new("check-fails");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    fake.write("pods", "pod/addressbook-newhash-x1\n");
+    fake.write("exec_status", "3");
+    assert_eq!(
+        fake.run(check, &[]).status.code(),
+        Some(3),
+        "a failing command fails the check"
+    );
+
+    let fake = Fake::new("check-no-pod");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    let out = fake.run(check, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no running pod"), "{}", stderr(&out));
+}
+
+fn replicasets() -> String {
+    let rs = |hash: &str, revision: &str, image: &str| {
+        json!({
+            "metadata": {"labels": {"rollouts-pod-template-hash": hash}, "annotations": {"rollout.argoproj.io/revision": revision}},
+            "spec": {"template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": "addressbook", "rollouts-pod-template-hash": hash}},
+                "spec": {"containers": [{"name": "addressbook", "image": image}]}
+            }}
+        })
+    };
+    json!({"items": [rs("oldhash", "1", "docker.io/acme/addressbook:1"), rs("newhash", "2", "docker.io/acme/addressbook:2")]}).to_string()
+}
+
+#[test]
+fn rollback_aborts_restores_stable_and_waits_for_health() {
+    let wf = workflow("examples/addressbook.pipe");
+    let rollback = template(&wf, "addressbook-rollback");
+    let fake = Fake::new("rollback");
+    fake.write("replicasets", &replicasets());
+    fake.timeline(&[
+        rollout(5, 5, "Paused", Some(1), "newhash", "oldhash"),
+        rollout(5, 5, "Paused", Some(1), "newhash", "oldhash"),
+        rollout(6, 6, "Healthy", None, "oldhash", "oldhash"),
+    ]);
+    let out = fake.run(rollback, &[]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let patches = fake.patches();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert!(
+        patches[0].contains(r#"{"status":{"abort":true}}"#),
+        "{}",
+        patches[0]
+    );
+    assert!(
+        patches[1].contains(r#""path":"/spec/template""#) && patches[1].contains("addressbook:1"),
+        "{}",
+        patches[1]
+    );
+    assert!(
+        !patches[1].contains("rollouts-pod-template-hash"),
+        "the hash label is the controller's: {}",
+        patches[1]
+    );
+}
+
+#[test]
+fn rollback_leaves_alone_a_rollout_this_run_did_not_change() {
+    let wf = workflow("examples/addressbook.pipe");
+    let rollback = template(&wf, "addressbook-rollback");
+    let fake = Fake::new("rollback-other-run");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    let out = fake.run(rollback, &[("RUN", "another-run")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("nothing to roll back"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(fake.patches().is_empty());
+}
+
+#[test]
+fn rollback_of_a_fully_promoted_release_returns_to_the_previous_revision() {
+    let wf = workflow("examples/addressbook.pipe");
+    let rollback = template(&wf, "addressbook-rollback");
+    let fake = Fake::new("rollback-promoted");
+    fake.write("replicasets", &replicasets());
+    fake.timeline(&[
+        rollout(5, 5, "Healthy", None, "newhash", "newhash"),
+        rollout(5, 5, "Healthy", None, "newhash", "newhash"),
+        rollout(6, 6, "Healthy", None, "oldhash", "oldhash"),
+    ]);
+    let out = fake.run(rollback, &[]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let patches = fake.patches();
+    assert_eq!(
+        patches.len(),
+        1,
+        "no abort when nothing is in progress: {patches:?}"
+    );
+    assert!(patches[0].contains("addressbook:1"), "{}", patches[0]);
+}
+
+#[test]
+fn complete_waits_for_every_pod_and_fails_on_degraded() {
+    let wf = workflow("examples/addressbook.pipe");
+    let complete = template(&wf, "addressbook-complete");
+    let fake = Fake::new("complete");
+    fake.timeline(&[
+        rollout(6, 6, "Progressing", None, "newhash", "oldhash"),
+        rollout(6, 6, "Healthy", None, "newhash", "newhash"),
+    ]);
+    assert!(fake.run(complete, &[]).status.success());
+
+    let fake = Fake::new("complete-degraded");
+    fake.timeline(&[rollout(6, 6, "Degraded", None, "newhash", "oldhash")]);
+    assert_eq!(fake.run(complete, &[]).status.code(), Some(1));
+}
+
+#[test]
+fn diagnostics_never_fail() {
+    let wf = workflow("examples/addressbook.pipe");
+    let diagnostics = template(&wf, "addressbook-diagnostics");
+    let fake = Fake::new("diagnostics");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    let out = fake.run(diagnostics, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls = fake.calls();
+    for wanted in [
+        "describe rollout",
+        "get events",
+        "logs -l",
+        "describe pods -l",
+    ] {
+        assert!(
+            calls.iter().any(|c| c.contains(wanted)),
+            "diagnostics must run `{wanted}`: {calls:?}"
+        );
+    }
+}
+
+const HOSTILE: &str = r#"a b'"; touch "$PWNED"; echo '$(touch "$PWNED")` `touch "$PWNED"`"#;
+
+fn expect_data(out: &Output, pwned: &Path, times: usize) {
+    assert!(out.status.success(), "{}", stderr(out));
+    assert!(!pwned.exists(), "a value was executed as shell code");
+    let expected: Vec<String> = (0..times).map(|_| format!("[{HOSTILE}]")).collect();
+    let lines: Vec<String> = stdout(out).lines().map(str::to_string).collect();
+    let hostile_lines: Vec<&String> = lines.iter().filter(|l| l.starts_with("[a b")).collect();
+    assert_eq!(hostile_lines.len(), times, "{lines:?}");
+    for line in hostile_lines {
+        assert!(
+            expected.contains(line),
+            "value changed on its way through the shell: {line}"
+        );
+    }
+}
+
+#[test]
+fn hostile_values_stay_data_in_run_steps() {
+    let wf = workflow("tests/cases/compile/injection.pipe");
+    let step = template(&wf, "echo-all");
+    let script = step["container"]["args"][0].as_str().expect("sh -c script");
+    let pwned = std::env::temp_dir().join(format!("pipec-pwned-run-{}", std::process::id()));
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(script).env("PWNED", &pwned);
+    for (k, v) in env_of(step, &[("value", HOSTILE)]) {
+        command.env(k, v);
+    }
+    let out = command.output().expect("sh runs");
+    // Three bare/quoted forms print the value itself; the two wrapped ones print x…x and y…y.
+    expect_data(&out, &pwned, 3);
+    assert!(
+        stdout(&out).contains(&format!("[x{HOSTILE}x]")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("[y{HOSTILE}y]")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn hostile_values_stay_data_in_checks() {
+    let wf = workflow("tests/cases/compile/injection.pipe");
+    let check = template(&wf, "api-check-1");
+    let fake = Fake::new("injection-check");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    fake.write("pods", "pod/api-newhash-1\n");
+    let pwned = std::env::temp_dir().join(format!("pipec-pwned-check-{}", std::process::id()));
+    let mut env: Vec<(String, String)> = env_of(check, &[("value", HOSTILE)]);
+    env.push(("FAKE_RUN_EXEC".into(), "1".into()));
+    env.push(("PWNED".into(), pwned.display().to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = fake.run(check, &env);
+    expect_data(&out, &pwned, 1);
+    assert!(
+        stdout(&out).contains(&format!("[x{HOSTILE}x]")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("[y{HOSTILE}y]")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn every_generated_script_passes_shellcheck() {
+    let available = Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        let required = std::env::var("PIPEC_REQUIRE_SHELLCHECK").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "PIPEC_REQUIRE_SHELLCHECK=1 but shellcheck is not installed"
+        );
+        eprintln!("SKIPPED: shellcheck is not installed (apt-get install shellcheck)");
+        return;
+    }
+    let mut checked = 0;
+    for path in common::all_valid_programs() {
+        let compilation = common::compile_file(&path);
+        for doc in common::parsed_documents(&compilation)
+            .iter()
+            .filter(|d| d["kind"] == "Workflow")
+        {
+            for t in doc["spec"]["templates"].as_array().into_iter().flatten() {
+                let Some(source) = t["script"]["source"].as_str() else {
+                    continue;
+                };
+                let shell = match t["script"]["command"][0].as_str() {
+                    Some("bash") => "bash",
+                    _ => "sh",
+                };
+                let file = std::env::temp_dir().join(format!(
+                    "pipec-shellcheck-{}-{checked}.sh",
+                    std::process::id()
+                ));
+                std::fs::write(&file, source).expect("write script");
+                let out = Command::new("shellcheck")
+                    .args(["--shell", shell, "--severity", "warning"])
+                    .arg(&file)
+                    .output()
+                    .expect("shellcheck runs");
+                let _ = std::fs::remove_file(&file);
+                assert!(
+                    out.status.success(),
+                    "{} template {}:\n{}",
+                    path.display(),
+                    t["name"],
+                    String::from_utf8_lossy(&out.stdout)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} scripts checked");
+}
