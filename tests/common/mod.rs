@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
