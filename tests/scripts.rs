@@ -4,6 +4,7 @@
 //!
 //! Needs bash and jq; shellcheck is optional locally and required in CI
 //! (`PIPEC_REQUIRE_SHELLCHECK=1`, set by `.ci/run`).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
 
 mod common;
 
