@@ -1,0 +1,186 @@
+//! The command line: outputs, atomic writes, exit codes, colour.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn pipec(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("pipec runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pipec-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn compile_prints_a_multi_document_stream_in_apply_order() {
+    let out = pipec(&["compile", "examples/addressbook.pipe"], &common::root());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Service", "Rollout", "Workflow"]);
+    // The warning about the migration goes to stderr, the YAML stays clean for kubectl.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("W0001"));
+    assert!(!yaml.contains("W0001"));
+}
+
+#[test]
+fn output_directory_gets_one_file_per_resource_and_no_leftovers() {
+    let dir = temp_dir("out");
+    let out = pipec(
+        &[
+            "compile",
+            "examples/addressbook.pipe",
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+        &common::root(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "rollout-addressbook.yaml",
+            "service-addressbook.yaml",
+            "workflow-addressbook.yaml"
+        ]
+    );
+    let rollout = std::fs::read_to_string(dir.join("rollout-addressbook.yaml")).unwrap();
+    assert!(rollout.starts_with("apiVersion: argoproj.io/v1alpha1\nkind: Rollout\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_bad_file_means_nothing_is_written_for_any_file() {
+    let dir = temp_dir("mixed");
+    let bad = common::root().join("tests/cases/errors/unknown_name.pipe");
+    let out = pipec(
+        &[
+            "compile",
+            "examples/addressbook.pipe",
+            bad.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+        &common::root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) == 0,
+        "files were written"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("E0101"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_passes_with_warnings_and_fails_with_errors() {
+    let good = pipec(&["check", "examples/addressbook.pipe"], &common::root());
+    assert_eq!(good.status.code(), Some(0));
+    assert!(good.stdout.is_empty(), "check writes nothing to stdout");
+    let bad = pipec(
+        &["check", "tests/cases/errors/unknown_property.pipe"],
+        &common::root(),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn unreadable_input_and_bad_arguments_are_usage_errors() {
+    let missing = pipec(&["check", "no/such/file.pipe"], &common::root());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such/file.pipe"));
+    let unknown = pipec(&["frobnicate"], &common::root());
+    assert_eq!(unknown.status.code(), Some(2));
+    let no_files = pipec(&["compile"], &common::root());
+    assert_eq!(no_files.status.code(), Some(2));
+    let help = pipec(&["--help"], &common::root());
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for command in ["check", "compile", "explain"] {
+        assert!(text.contains(command), "{text}");
+    }
+}
+
+#[test]
+fn no_colour_when_not_a_terminal() {
+    let out = pipec(
+        &["check", "tests/cases/errors/unknown_name.pipe"],
+        &common::root(),
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains('\u{1b}'),
+        "ANSI escapes in piped output"
+    );
+}
+
+#[test]
+fn json_diagnostics_are_one_object_per_line() {
+    let out = pipec(
+        &[
+            "check",
+            "--format",
+            "json",
+            "tests/cases/errors/warning_unused.pipe",
+        ],
+        &common::root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let objects: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 3);
+    let error = objects.iter().find(|o| o["severity"] == "error").unwrap();
+    assert_eq!(error["code"], "E0206");
+    assert_eq!(error["primary"]["file"], "warning_unused.pipe");
+    assert_eq!(error["primary"]["start"]["line"], 5);
+    assert!(!error["help"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn imports_are_read_relative_to_the_importing_file() {
+    let out = pipec(
+        &["compile", "tests/cases/compile/every_stage.pipe"],
+        &common::root(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        yaml.contains("pipec.dev/source: lib/gates.pipe:"),
+        "imported definitions keep their file"
+    );
+}
