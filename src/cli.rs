@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use miette::{Context, IntoDiagnostic, miette};
-use pipec_core::render::{RenderOptions, render_human, render_json};
+use pipec_core::render::{RenderOptions, SarifInput, render_human, render_json, render_sarif};
 use pipec_core::{Code, Compilation, FileLoader, Mode};
 
 #[derive(Parser, Debug)]
@@ -62,6 +62,8 @@ enum Format {
     Human,
     /// One JSON object per diagnostic, per line.
     Json,
+    /// A SARIF 2.1.0 log, for code-scanning tools.
+    Sarif,
 }
 
 pub fn main() -> ExitCode {
@@ -180,6 +182,16 @@ fn report(results: &[(PathBuf, Compilation)], format: Format) -> ExitCode {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut stderr = std::io::stderr().lock();
     let mut failed = false;
+    if format == Format::Sarif {
+        let inputs: Vec<SarifInput<'_>> = results
+            .iter()
+            .map(|(_, c)| SarifInput {
+                diagnostics: &c.diagnostics,
+                sources: &c.sources,
+            })
+            .collect();
+        let _ = stderr.write_all(render_sarif(&inputs, env!("CARGO_PKG_VERSION")).as_bytes());
+    }
     for (file, compilation) in results {
         let text = match format {
             Format::Human => render_human(
@@ -188,6 +200,7 @@ fn report(results: &[(PathBuf, Compilation)], format: Format) -> ExitCode {
                 RenderOptions { color },
             ),
             Format::Json => render_json(&compilation.diagnostics, &compilation.sources),
+            Format::Sarif => String::new(),
         };
         let _ = stderr.write_all(text.as_bytes());
         if let Some(internal) = &compilation.internal_error {

@@ -184,3 +184,55 @@ fn imports_are_read_relative_to_the_importing_file() {
         "imported definitions keep their file"
     );
 }
+
+/// `--format sarif` is a valid SARIF 2.1.0 log (the OASIS schema kept beside the project in
+/// `../shared/schemas`, or `PIPEC_SARIF_SCHEMA`), for every bad input of the suite at once.
+#[test]
+fn sarif_output_validates_against_the_sarif_schema() {
+    let schema_path = std::env::var_os("PIPEC_SARIF_SCHEMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::root().join("../shared/schemas/sarif-schema-2.1.0.json"));
+    let Ok(text) = std::fs::read_to_string(&schema_path) else {
+        let required = std::env::var("PIPEC_REQUIRE_SARIF_SCHEMA").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "PIPEC_REQUIRE_SARIF_SCHEMA=1 but {} is missing",
+            schema_path.display()
+        );
+        eprintln!(
+            "SKIPPED: no SARIF schema at {} (set PIPEC_SARIF_SCHEMA)",
+            schema_path.display()
+        );
+        return;
+    };
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let cases = common::pipe_files("tests/cases/errors");
+    let mut args = vec![
+        "check".to_string(),
+        "--format".to_string(),
+        "sarif".to_string(),
+    ];
+    args.extend(cases.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = pipec(&args, &common::root());
+    assert_eq!(out.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&log)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results.len() >= cases.len(),
+        "every case reports at least one result"
+    );
+    // And the validation can fail: a result without a message is rejected.
+    let mut broken = log.clone();
+    broken["runs"][0]["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("message");
+    assert!(!validator.is_valid(&broken));
+}

@@ -176,3 +176,96 @@ fn label_json(label: &crate::diagnostic::Label, sources: &SourceDb) -> serde_jso
         "message": label.message,
     })
 }
+
+/// One file's diagnostics, for [`render_sarif`].
+pub struct SarifInput<'a> {
+    pub diagnostics: &'a [Diagnostic],
+    pub sources: &'a SourceDb,
+}
+
+/// A SARIF 2.1.0 log of all files' diagnostics, for code-scanning tools. Every code pipec
+/// has is listed as a rule with its explanation.
+pub fn render_sarif(inputs: &[SarifInput<'_>], version: &str) -> String {
+    let rules: Vec<serde_json::Value> = crate::codes::Code::ALL
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.as_str(),
+                "name": c.title(),
+                "shortDescription": {"text": c.title()},
+                "fullDescription": {"text": c.explanation()},
+                "defaultConfiguration": {"level": if c.is_warning() { "warning" } else { "error" }},
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for input in inputs {
+        for d in input.diagnostics {
+            let mut message = d.message.clone();
+            if !d.help.is_empty() {
+                message.push_str("\nhelp: ");
+                message.push_str(&d.help);
+            }
+            let related: Vec<serde_json::Value> = d
+                .secondary
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let mut loc = sarif_location(l.span, input.sources);
+                    loc["id"] = serde_json::json!(i);
+                    loc["message"] = serde_json::json!({"text": l.message});
+                    loc
+                })
+                .collect();
+            let mut result = serde_json::json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": crate::codes::Code::ALL.iter().position(|c| *c == d.code).unwrap_or(0),
+                "level": severity_word(d.severity()),
+                "message": {"text": message},
+                "locations": [sarif_location(d.primary.span, input.sources)],
+            });
+            if !related.is_empty() {
+                result["relatedLocations"] = serde_json::Value::Array(related);
+            }
+            results.push(result);
+        }
+    }
+    let log = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "pipec",
+                "version": version,
+                "informationUri": "https://github.com/pipec/pipec",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    });
+    let mut text = serde_json::to_string_pretty(&log).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn sarif_location(span: pipec_syntax::Span, sources: &SourceDb) -> serde_json::Value {
+    let (uri, (start_line, start_col), (end_line, end_col)) = match sources.get(span.file) {
+        Some(f) => (
+            f.name.as_str(),
+            f.line_col(span.start),
+            f.line_col(span.end),
+        ),
+        None => ("<unknown>", (1, 1), (1, 1)),
+    };
+    serde_json::json!({
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri},
+            "region": {
+                "startLine": start_line,
+                "startColumn": start_col,
+                "endLine": end_line,
+                "endColumn": end_col.max(if end_line == start_line { start_col } else { 1 }),
+            },
+        },
+    })
+}
