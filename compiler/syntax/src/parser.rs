@@ -291,7 +291,9 @@ where
     ))
 }
 
-/// A balanced bracket group, tolerant of anything inside.
+/// A balanced bracket group, tolerant of anything inside. An unclosed group runs to the end
+/// of the file: skipping it once is linear, where failing and rescanning from every later
+/// token would be quadratic in the number of unclosed brackets.
 fn balanced<'t, 's: 't, I>(open: char, close: char) -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
@@ -302,7 +304,7 @@ where
             .ignored();
         ctrl(open)
             .then(group.or(other).repeated())
-            .then(ctrl(close))
+            .then(ctrl(close).ignored().or(end()))
             .ignored()
     })
 }
@@ -1307,5 +1309,32 @@ mod tests {
         ] {
             let _ = parse(src, FileId(0));
         }
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    /// Deep nesting grows the stack on demand (chumsky's `stacker`) instead of overflowing it,
+    /// and unclosed brackets are skipped once, not rescanned from every token.
+    #[test]
+    fn deeply_nested_input_neither_overflows_nor_stalls() {
+        let depth = 5_000;
+        let src = format!(
+            "pipeline p {{ x = {}1{} }}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        let parsed = parse(&src, FileId(0));
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors.first());
+        let unclosed = format!("pipeline p {{ x = {} }}", "[".repeat(depth));
+        assert!(!parse(&unclosed, FileId(0)).errors.is_empty());
+        let strings = format!(
+            "pipeline p {{ x = {}\"{} }}",
+            "\"${".repeat(1_000),
+            "}\"".repeat(1_000)
+        );
+        let _ = parse(&strings, FileId(0));
     }
 }

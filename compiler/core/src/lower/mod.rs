@@ -48,10 +48,14 @@ pub struct Lowered {
     pub origin: Span,
 }
 
-/// Shared context of one lowering.
+/// Shared context of one lowering, with the program's nodes, services and releases indexed
+/// so lookups stay constant-time however large the pipeline.
 pub(crate) struct Ctx<'a> {
     pub program: &'a hir::Program,
     pub sources: &'a SourceDb,
+    nodes: BTreeMap<hir::NodeId, &'a hir::Node>,
+    services: BTreeMap<hir::ServiceId, &'a hir::Service>,
+    releases: BTreeMap<hir::ServiceId, &'a hir::Release>,
 }
 
 impl Ctx<'_> {
@@ -69,19 +73,15 @@ impl Ctx<'_> {
     }
 
     pub fn service(&self, id: hir::ServiceId) -> Option<&hir::Service> {
-        self.program.pipeline.services.iter().find(|s| s.id == id)
+        self.services.get(&id).copied()
     }
 
     pub fn node(&self, id: hir::NodeId) -> Option<&hir::Node> {
-        self.program.pipeline.nodes.iter().find(|n| n.id == id)
+        self.nodes.get(&id).copied()
     }
 
     pub fn release_of(&self, id: hir::ServiceId) -> Option<&hir::Release> {
-        self.program
-            .pipeline
-            .releases
-            .iter()
-            .find(|r| r.service == id)
+        self.releases.get(&id).copied()
     }
 
     /// The AnalysisTemplate name of an analysis: scoped by pipeline, so two pipelines in one
@@ -122,7 +122,14 @@ impl Ctx<'_> {
 
 /// Lowers a checked program to documents, in the order they should be applied.
 pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
-    let ctx = Ctx { program, sources };
+    let pipeline = &program.pipeline;
+    let ctx = Ctx {
+        program,
+        sources,
+        nodes: pipeline.nodes.iter().map(|n| (n.id, n)).collect(),
+        services: pipeline.services.iter().map(|s| (s.id, s)).collect(),
+        releases: pipeline.releases.iter().map(|r| (r.service, r)).collect(),
+    };
     let mut out = Vec::new();
     for service in &program.pipeline.services {
         out.push(release::service_object(&ctx, service));

@@ -280,16 +280,22 @@ impl<'a> Checker<'_, 'a> {
     /// Steps become Workflow templates beside the ones pipec generates for releases; a step
     /// must not take one of those names.
     fn check_generated_names(&mut self, pipeline: &hir::Pipeline) {
+        let services: BTreeMap<&str, &str> = pipeline
+            .services
+            .iter()
+            .map(|s| (s.k8s_name.as_str(), s.name.as_str()))
+            .collect();
         for node in &pipeline.nodes {
             let clash = if node.name == crate::lower::ENTRYPOINT
                 || node.name == crate::lower::EXIT_HANDLER
             {
                 Some(format!("the workflow's `{}` template", node.name))
             } else {
-                pipeline.services.iter().find_map(|s| {
-                    let suffix = node.name.strip_prefix(&format!("{}-", s.k8s_name))?;
-                    generated_suffix(suffix)
-                        .then(|| format!("a step pipec generates to release `{}`", s.name))
+                // Every `-` could end a service name: `api-deploy`, `my-api-check-2`.
+                node.name.match_indices('-').find_map(|(i, _)| {
+                    let service = services.get(&node.name[..i])?;
+                    generated_suffix(&node.name[i + 1..])
+                        .then(|| format!("a step pipec generates to release `{service}`"))
                 })
             };
             if let Some(what) = clash {

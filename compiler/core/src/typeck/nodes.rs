@@ -208,8 +208,8 @@ impl Checker<'_, '_> {
 
         self.referenced.clear();
         let kind = match verb {
-            "build" => self.check_build(action, &fields),
-            "push" => self.check_push(action, &fields),
+            "build" => self.check_build(id, action, &fields),
+            "push" => self.check_push(id, action, &fields),
             _ => self.check_run(action, &fields),
         };
         let mut needs = std::mem::take(&mut self.referenced);
@@ -254,6 +254,7 @@ impl Checker<'_, '_> {
 
     fn check_build(
         &mut self,
+        id: NodeId,
         action: &ast::Action,
         fields: &std::collections::BTreeMap<&'static str, &ast::Property>,
     ) -> Option<NodeKind> {
@@ -298,7 +299,7 @@ impl Checker<'_, '_> {
             Some(p) => Some(self.expect_registry_auth(&p.value, &scope)?),
             None => None,
         };
-        let target = self.current_image_name(action)?;
+        let target = self.image_name(id)?;
         Some(NodeKind::Build {
             context,
             dockerfile,
@@ -311,6 +312,7 @@ impl Checker<'_, '_> {
 
     fn check_push(
         &mut self,
+        id: NodeId,
         action: &ast::Action,
         fields: &std::collections::BTreeMap<&'static str, &ast::Property>,
     ) -> Option<NodeKind> {
@@ -339,7 +341,7 @@ impl Checker<'_, '_> {
             Some(p) => Some(self.expect_registry_auth(&p.value, &scope)?),
             None => None,
         };
-        let target = self.current_image_name(action)?;
+        let target = self.image_name(id)?;
         Some(NodeKind::Push {
             source,
             target,
@@ -386,14 +388,6 @@ impl Checker<'_, '_> {
             env,
             workdir,
         })
-    }
-
-    /// The image name computed for the node whose action this is.
-    fn current_image_name(&mut self, action: &ast::Action) -> Option<ImageName> {
-        let id = self.node_decls.iter().position(
-            |(d, _)| matches!(&d.value, NodeValue::Action(a) if std::ptr::eq(a, action)),
-        )?;
-        self.image_name(NodeId(id))
     }
 
     /// A record of text values (build args).
