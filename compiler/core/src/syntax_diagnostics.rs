@@ -109,6 +109,14 @@ fn expected_list(expected: &[String]) -> Option<String> {
     if useful.iter().any(|e| !CONTINUATIONS.contains(&e.as_str())) {
         useful.retain(|e| !CONTINUATIONS.contains(&e.as_str()));
     }
+    // Openers come from error recovery trying to skip a bracketed group; a closer is the real
+    // expectation when there is one.
+    if useful
+        .iter()
+        .any(|e| matches!(e.as_str(), "`}`" | "`)`" | "`]`"))
+    {
+        useful.retain(|e| !matches!(e.as_str(), "`{`" | "`(`" | "`[`"));
+    }
     // Separators are optional everywhere; naming them only adds noise.
     if useful.iter().any(|e| !matches!(e.as_str(), "`,`" | "`;`")) {
         useful.retain(|e| !matches!(e.as_str(), "`,`" | "`;`"));

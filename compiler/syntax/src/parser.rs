@@ -275,37 +275,47 @@ where
     ctrl(';').or(ctrl(',')).repeated().ignored()
 }
 
-/// Skips one bracketed group or one token: the unit of error recovery.
+/// Skips one bracketed group or one token: the unit of error recovery. A closing bracket is
+/// never skipped on its own: it belongs to an enclosing construct.
 fn skip_unit<'t, 's: 't, I>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
-    let close = any()
-        .filter(|t: &Token<'s>| matches!(t, Token::Ctrl('}' | ')' | ']')))
-        .ignored();
-    choice((
-        balanced('{', '}'),
-        balanced('(', ')'),
-        balanced('[', ']'),
-        any().and_is(close.not()).ignored(),
-    ))
+    group().or(any().and_is(closer().not()).ignored())
 }
 
-/// A balanced bracket group, tolerant of anything inside. An unclosed group runs to the end
-/// of the file: skipping it once is linear, where failing and rescanning from every later
-/// token would be quadratic in the number of unclosed brackets.
-fn balanced<'t, 's: 't, I>(open: char, close: char) -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
+fn closer<'t, 's: 't, I>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
-    recursive(move |group| {
-        let other = any()
-            .filter(move |t: &Token<'s>| *t != Token::Ctrl(open) && *t != Token::Ctrl(close))
+    any()
+        .filter(|t: &Token<'s>| matches!(t, Token::Ctrl('}' | ')' | ']')))
+        .ignored()
+}
+
+/// A bracketed group, tolerant of anything inside. A group missing its closing bracket ends
+/// at the end of the file or before a closing bracket of another kind (which belongs to an
+/// enclosing group), so skipping it is linear: no rescan from every later token.
+fn group<'t, 's: 't, I>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    recursive(|group| {
+        let plain = any()
+            .filter(|t: &Token<'s>| !matches!(t, Token::Ctrl('{' | '}' | '(' | ')' | '[' | ']')))
             .ignored();
-        ctrl(open)
-            .then(group.or(other).repeated())
-            .then(ctrl(close).ignored().or(end()))
-            .ignored()
+        let body = group.or(plain).repeated();
+        let delimited = move |open: char, close: char| {
+            ctrl(open)
+                .then(body.clone())
+                .then(choice((ctrl(close).ignored(), end(), closer().rewind())))
+                .ignored()
+        };
+        choice((
+            delimited('{', '}'),
+            delimited('(', ')'),
+            delimited('[', ']'),
+        ))
     })
 }
 
