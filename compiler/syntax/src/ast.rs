@@ -47,7 +47,7 @@ pub enum UseTarget {
         path: Vec<Ident>,
         group: Option<Vec<Ident>>,
     },
-    /// A local file, relative to the importing file.
+    /// A local file, relative to the importing file: `use ./common.pipe` or `use "./common.pipe"`.
     File(StrLit),
 }
 

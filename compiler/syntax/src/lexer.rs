@@ -440,6 +440,17 @@ fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Vec<RawSpanned<'src>>>, Lex
                 v
             });
 
+        // `./x.pipe` and `../x.pipe`: `.` followed by `/` starts nothing else.
+        let file_path = just("./")
+            .or(just("../"))
+            .then(
+                any()
+                    .filter(|c: &char| !c.is_whitespace() && !"{}()[],;\"".contains(*c))
+                    .repeated(),
+            )
+            .to_slice()
+            .map_with(move |s, e| one(Raw::Tok(Token::FilePath(s)), e.span()));
+
         let regex = just('/')
             .ignore_then(
                 choice((
@@ -482,6 +493,7 @@ fn lexer<'src>() -> impl Parser<'src, &'src str, Vec<Vec<RawSpanned<'src>>>, Lex
             single_string,
             ident,
             number,
+            file_path,
             regex,
             op,
             ctrl,

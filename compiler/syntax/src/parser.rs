@@ -1009,7 +1009,14 @@ where
             path,
             group,
         });
-    let file_path = string_parser(expr.clone()).map(UseTarget::File);
+    let bare_path = select! { Token::FilePath(p) => p }.map_with(|p: &str, e| {
+        UseTarget::File(StrLit {
+            parts: vec![StrPart::Text(p.to_string())],
+            triple: false,
+            span: e.span(),
+        })
+    });
+    let file_path = bare_path.or(string_parser(expr.clone()).map(UseTarget::File));
     let use_ = kw("use")
         .ignore_then(std_path.or(file_path))
         .map_with(|target, e| {
@@ -1272,9 +1279,17 @@ mod tests {
     #[test]
     fn use_forms() {
         let module = parse_ok(
-            "use std.analysis.success_rate\nuse std.analysis.{a, b}\nuse std.analysis\nuse \"./common.pipe\"",
+            "use std.analysis.success_rate\nuse std.analysis.{a, b}\nuse std.analysis\nuse \"./common.pipe\"\nuse ../lib/gates.pipe",
         );
-        assert_eq!(module.items.len(), 4);
+        assert_eq!(module.items.len(), 5);
+        let Item::Use(Use {
+            target: UseTarget::File(path),
+            ..
+        }) = &module.items[4]
+        else {
+            panic!()
+        };
+        assert_eq!(path.as_plain().as_deref(), Some("../lib/gates.pipe"));
         let Item::Use(Use {
             target: UseTarget::Std { path, group, .. },
             ..

@@ -30,6 +30,8 @@ pub enum Token<'src> {
     BadNumber(&'src str),
     /// `/…/`: the pattern between the slashes, escapes as written.
     Regex(&'src str),
+    /// `./common.pipe`, `../lib/gates.pipe`: a relative file path (only `use` takes one).
+    FilePath(&'src str),
     StrStart(Quote),
     /// Raw text between interpolations, escapes as written.
     StrText(&'src str),
@@ -53,6 +55,7 @@ impl fmt::Display for Token<'_> {
             }
             Token::Percent(s) => write!(f, "`{s}%`"),
             Token::Regex(s) => write!(f, "`/{s}/`"),
+            Token::FilePath(s) => write!(f, "`{s}`"),
             Token::StrStart(_) => write!(f, "a string"),
             Token::StrText(_) => write!(f, "string text"),
             Token::InterpStart => write!(f, "`${{`"),
