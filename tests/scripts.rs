@@ -571,3 +571,79 @@ fn every_generated_script_passes_shellcheck() {
     }
     assert!(checked > 10, "only {checked} scripts checked");
 }
+
+#[test]
+fn join_labels_the_canary_for_production_and_waits_for_it() {
+    let wf = workflow("examples/ornithology.pipe");
+    let join = template(&wf, "ornithology-join");
+    let fake = Fake::new("join");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    fake.write("pods", "pod/ornithology-newhash-1\n");
+    let out = fake.run(join, &[("ROLLOUT", "ornithology")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fake.patches(),
+        [
+            r#"patch rollout ornithology --type=json -p [{"op":"add","path":"/spec/strategy/canary/canaryMetadata/labels/pipec.dev~1serving","value":"true"}]"#
+        ]
+    );
+    let calls = fake.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains("rollouts-pod-template-hash=newhash,pipec.dev/serving=true")),
+        "{calls:?}"
+    );
+
+    let fake = Fake::new("join-never");
+    fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
+    let out = fake.run(join, &[("ROLLOUT", "ornithology"), ("TIMEOUT", "0")]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "pods that never join fail the step"
+    );
+}
+
+#[test]
+fn deploy_resets_an_isolated_canary() {
+    let wf = workflow("examples/ornithology.pipe");
+    let deploy = template(&wf, "ornithology-deploy");
+    let fake = Fake::new("deploy-isolated");
+    fake.timeline(&[rollout(5, 5, "Healthy", None, "old", "old")]);
+    let out = fake.run(
+        deploy,
+        &[
+            ("ROLLOUT", "ornithology"),
+            ("IMAGE", "registry.example.com/ornithology:abc1234"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let patches = fake.patches();
+    assert!(patches[0].contains(r#"{"op":"add","path":"/spec/strategy/canary/canaryMetadata/labels/pipec.dev~1serving","value":"false"}"#), "{}", patches[0]);
+}
+
+#[test]
+fn blue_green_waits_for_the_pause_before_the_switch_and_promotes_it() {
+    let wf = workflow("tests/cases/compile/strategies.pipe");
+    let wait = template(&wf, "auth-wait");
+    let fake = Fake::new("bg-wait");
+    fake.timeline(&[
+        rollout(3, 3, "Progressing", None, "green", "blue"),
+        rollout(3, 3, "Paused", None, "green", "blue"),
+    ]);
+    let out = fake.run(wait, &[("ROLLOUT", "auth")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("before the switch"),
+        "{}",
+        stdout(&out)
+    );
+
+    let promote = template(&wf, "auth-promote");
+    let fake = Fake::new("bg-promote");
+    fake.timeline(&[rollout(3, 3, "Paused", None, "green", "blue")]);
+    let out = fake.run(promote, &[("ROLLOUT", "auth")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fake.patches().len(), 1);
+}

@@ -34,19 +34,51 @@ pub struct RollbackWindow {
     pub revisions: i64,
 }
 
+/// Exactly one strategy is set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RolloutStrategy {
-    pub canary: CanaryStrategy,
+pub enum RolloutStrategy {
+    Canary(CanaryStrategy),
+    BlueGreen(BlueGreenStrategy),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStrategy {
+    /// A Service the controller points at the new version's pods only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_service: Option<String>,
     pub max_surge: IntOrString,
     pub max_unavailable: IntOrString,
+    /// Labels the new version's pods carry while they are the canary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_metadata: Option<PodMetadata>,
+    /// Labels the stable version's pods carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable_metadata: Option<PodMetadata>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<CanaryStep>,
+}
+
+/// Ephemeral pod metadata, applied in place as pods change roles.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMetadata {
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStrategy {
+    pub active_service: String,
+    pub preview_service: String,
+    pub auto_promotion_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<RolloutAnalysis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<RolloutAnalysis>,
 }
 
 /// One canary step; exactly one field is set.

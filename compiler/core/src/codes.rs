@@ -480,8 +480,16 @@ Example:
 Fix: split the step in two, or test the step result alone.";
 
     E0306 => "stage not allowed in this release",
-"A release stage is used where it has no meaning, for example a second `replicas` stage
-after a `weight` stage. The diagnostic says which stages the strategy accepts.";
+"A release stage is used where it has no meaning: a stage the strategy does not have
+(`weight` in a blue-green release), a check before any pod of the new version runs, `join`
+without `isolated = true`, or a second `switch`. The diagnostic says which stages the
+strategy accepts.
+
+Stages by strategy:
+
+    canary     weight, replicas, pause, check, analyze, approve, join
+    rolling    check, approve            (batches come from `batch` and `batch_pause`)
+    bluegreen  check, analyze, approve, switch";
 
     E0308 => "build without a repository",
 "An image is built from source, but the pipeline does not say where the source is. Set the

@@ -380,11 +380,28 @@ pub struct Release {
     pub span: Span,
     /// Steps that must succeed before the release starts, beyond the image's own step.
     pub after: Vec<NodeId>,
+    pub strategy: Strategy,
     pub max_surge: Sizing,
     pub max_unavailable: Sizing,
+    /// Seconds a new pod must be ready before it counts as available.
+    pub min_ready: Option<u64>,
     /// How long the workflow waits for the Rollout to reach each state.
     pub timeout: u64,
     pub stages: Vec<Stage>,
+}
+
+/// How the new version replaces the old one. A rolling update is a canary whose stages the
+/// type checker generated from its batches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    Canary {
+        /// The canary gets no production traffic until a `join` stage.
+        isolated: bool,
+    },
+    BlueGreen {
+        /// How long the old version stays up after the switch, as an instant rollback target.
+        scale_down_delay: Option<u64>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -415,12 +432,30 @@ pub enum StageKind {
         analysis: AnalysisId,
         args: Vec<(String, String)>,
     },
+    /// Run a command in an image, as a one-shot pod, against the new version's Services.
+    Test {
+        image: ImageRef,
+        command: Template,
+        env: Vec<EnvVar>,
+        retries: Option<u32>,
+        timeout: Option<u64>,
+    },
+    /// An isolated canary enters the production Service.
+    Join,
+    /// Blue-green: all traffic moves to the new version here.
+    Switch,
 }
 
 impl StageKind {
     /// Stages the Workflow runs (the Rollout holds the new version at a pause meanwhile).
     pub fn runs_in_workflow(&self) -> bool {
-        matches!(self, StageKind::Approve { .. } | StageKind::Exec { .. })
+        matches!(
+            self,
+            StageKind::Approve { .. }
+                | StageKind::Exec { .. }
+                | StageKind::Test { .. }
+                | StageKind::Join
+        )
     }
 }
 

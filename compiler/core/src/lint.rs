@@ -82,7 +82,8 @@ fn is_gate(kind: &StageKind) -> bool {
         StageKind::Exec {
             irreversible: false,
             ..
-        } | StageKind::Analyze { .. }
+        } | StageKind::Test { .. }
+            | StageKind::Analyze { .. }
             | StageKind::Approve { .. }
             | StageKind::Pause(_)
     )
@@ -90,7 +91,7 @@ fn is_gate(kind: &StageKind) -> bool {
 
 fn gate_name(kind: &StageKind) -> &'static str {
     match kind {
-        StageKind::Exec { .. } => "this check",
+        StageKind::Exec { .. } | StageKind::Test { .. } => "this check",
         StageKind::Analyze { .. } => "this analysis",
         StageKind::Approve { .. } => "this manual approval",
         StageKind::Pause(_) => "this bake time",

@@ -541,6 +541,7 @@ fn walk_pipeline(
                             walk_action(action, scope, diagnostics, refs)
                         }
                         StageKind::Analyze(e) => walk_expr(e, scope, diagnostics, refs),
+                        StageKind::Join | StageKind::Switch => {}
                     }
                 }
             }

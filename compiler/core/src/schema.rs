@@ -182,8 +182,27 @@ pub const SERVICE: &[Field] = &[
     ),
 ];
 
-/// `release X canary { … }` settings.
-pub const CANARY: &[Field] = &[
+/// Settings every release accepts.
+pub const RELEASE_COMMON: &[Field] = &[
+    opt(
+        "timeout",
+        "duration",
+        "How long the pipeline waits for the rollout to reach each stage; defaults to 30m.",
+    ),
+    opt(
+        "after",
+        "list<step>",
+        "Steps that must succeed before the release starts.",
+    ),
+    opt(
+        "min_ready",
+        "duration",
+        "How long a new pod must be ready before it counts as available.",
+    ),
+];
+
+/// Pod sizing of canary and rolling releases.
+pub const SIZING: &[Field] = &[
     opt(
         "max_surge",
         "int | percent",
@@ -194,15 +213,60 @@ pub const CANARY: &[Field] = &[
         "int | percent",
         "Pods below the desired count during an update; defaults to 0.",
     ),
+];
+
+/// `release X canary { … }` settings.
+pub const CANARY: &[Field] = &[opt(
+    "isolated",
+    "bool",
+    "The canary gets no production traffic (only its own Service reaches it) until a `join` stage.",
+)];
+
+/// `release X rolling { … }` settings.
+pub const ROLLING: &[Field] = &[
+    opt(
+        "batch",
+        "int",
+        "Replace this many pods at a time; without it the update rolls continuously.",
+    ),
+    opt("batch_pause", "duration", "Pause between batches."),
+];
+
+/// `release X bluegreen { … }` settings.
+pub const BLUEGREEN: &[Field] = &[opt(
+    "scale_down_delay",
+    "duration",
+    "How long the old version stays up after the switch, as an instant rollback target; defaults to 30s.",
+)];
+
+/// The stages each strategy accepts, for messages.
+pub const CANARY_STAGES: &[&str] = &[
+    "weight", "replicas", "pause", "check", "analyze", "approve", "join",
+];
+pub const ROLLING_STAGES: &[&str] = &["check", "approve"];
+pub const BLUEGREEN_STAGES: &[&str] = &["check", "analyze", "approve", "switch"];
+
+/// `check run IMAGE { … }`: a one-shot pod against the new version.
+pub const RUN_CHECK: &[Field] = &[
+    req(
+        "command",
+        "string",
+        "Shell command run with `sh -c` in the image; SERVICE_URL, CANARY_URL and PREVIEW_URL point at the Services.",
+    ),
+    opt(
+        "env",
+        "record<string | secret key>",
+        "Environment variables; secret keys are passed by reference.",
+    ),
+    opt(
+        "retries",
+        "int",
+        "Retry the command this many times before the check fails.",
+    ),
     opt(
         "timeout",
         "duration",
-        "How long the pipeline waits for the rollout to reach each stage; defaults to 30m.",
-    ),
-    opt(
-        "after",
-        "list<step>",
-        "Steps that must succeed before the release starts.",
+        "Fail the check if the command has not finished in this time.",
     ),
 ];
 

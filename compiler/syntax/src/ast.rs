@@ -191,13 +191,18 @@ pub enum StageKind {
     Pause(Expr),
     /// `approve` or `approve "reason"`.
     Approve(Option<Expr>),
-    /// `check exec "npm run ping" [irreversible]`.
+    /// `check exec "npm run ping" [irreversible]`, `check run tests { command = "…" }`.
     Check {
         action: Action,
         irreversible: Option<Span>,
     },
     /// `analyze success_rate(min = 95%)`.
     Analyze(Expr),
+    /// `join`: an isolated canary enters the production Service.
+    Join,
+    /// `switch`: blue-green moves all traffic to the new version here; stages after it verify
+    /// the switched version.
+    Switch,
 }
 
 /// `on EVENT { … }`.

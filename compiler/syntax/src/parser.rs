@@ -38,6 +38,8 @@ pub const KEYWORDS: &[&str] = &[
     "approve",
     "check",
     "analyze",
+    "join",
+    "switch",
     "collect",
     "rollback",
     "irreversible",
@@ -835,13 +837,17 @@ where
     let analyze = kw("analyze")
         .then(expr)
         .map(|(k, e)| (k, StageKind::Analyze(e)));
-    choice((weight, replicas, pause, approve, check, analyze))
-        .map_with(|(keyword, kind), e| Stage {
-            kind,
-            keyword,
-            span: e.span(),
-        })
-        .labelled("release stage")
+    let join = kw("join").map(|k| (k, StageKind::Join));
+    let switch = kw("switch").map(|k| (k, StageKind::Switch));
+    choice((
+        weight, replicas, pause, approve, check, analyze, join, switch,
+    ))
+    .map_with(|(keyword, kind), e| Stage {
+        kind,
+        keyword,
+        span: e.span(),
+    })
+    .labelled("release stage")
 }
 
 fn release_parser<'t, 's: 't, I>(

@@ -8,6 +8,7 @@
 mod analysis;
 mod condition;
 mod release;
+mod rollout;
 mod scripts;
 mod shell;
 pub mod text;
@@ -132,7 +133,7 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
     };
     let mut out = Vec::new();
     for service in &program.pipeline.services {
-        out.push(release::service_object(&ctx, service));
+        out.extend(rollout::service_objects(&ctx, service));
     }
     for (i, analysis) in program.analyses.iter().enumerate() {
         out.push(analysis::analysis_template(
@@ -142,7 +143,7 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
         ));
     }
     for service in &program.pipeline.services {
-        out.push(release::rollout(&ctx, service));
+        out.push(rollout::rollout(&ctx, service));
     }
     out.push(workflow::workflow(&ctx));
     out

@@ -29,10 +29,10 @@ read_status() {
 /// ran an image (its first deploy) there is no stable version to compare a canary with, so it
 /// is promoted fully, which is what Argo Rollouts does for a newly created Rollout.
 const DEPLOY: &str = r#"previous=$(kubectl get rollout "$ROLLOUT" -o jsonpath='{.spec.template.spec.containers[0].image}')
-patch=$(jq -cn --arg image "$IMAGE" --arg run "$RUN" '[
+patch=$(jq -cn --arg image "$IMAGE" --arg run "$RUN" --argjson extra "${EXTRA_PATCH:-[]}" '[
   {op: "add", path: "/spec/template/spec/containers/0/image", value: $image},
   {op: "add", path: "/metadata/annotations/pipec.dev~1run", value: $run}
-]')
+] + $extra')
 kubectl patch rollout "$ROLLOUT" --type=json -p "$patch"
 echo "rollout/$ROLLOUT: image set to $IMAGE"
 if [ -z "$previous" ]; then
@@ -51,9 +51,10 @@ if [ -z "$previous" ]; then
 fi
 "#;
 
-/// Waits until the Rollout holds the new version at pause step `$STEP`.
+/// Waits until the Rollout holds the new version at pause step `$STEP` (a canary), or at its
+/// pause before the switch (blue-green, `$STEP` empty).
 const WAIT_PAUSED: &str = r#"deadline=$((SECONDS + TIMEOUT))
-echo "rollout/$ROLLOUT: waiting for step $STEP"
+echo "rollout/$ROLLOUT: waiting for step ${STEP:-before the switch}"
 while :; do
   read_status
   if [ "$observed" = "$generation" ]; then
@@ -65,11 +66,11 @@ while :; do
       echo "rollout/$ROLLOUT runs the new version on every pod already (first deploy or unchanged image): no canary to hold"
       exit 0
     fi
-    if [ "$phase" = Paused ] && [ "$step" = "$STEP" ]; then
-      echo "rollout/$ROLLOUT: paused at step $STEP with the new version running"
+    if [ "$phase" = Paused ] && { [ -z "$STEP" ] || [ "$step" = "$STEP" ]; }; then
+      echo "rollout/$ROLLOUT: paused at step ${STEP:-before the switch} with the new version running"
       exit 0
     fi
-    if [ -n "$step" ] && [ "$step" -gt "$STEP" ]; then
+    if [ -n "$STEP" ] && [ -n "$step" ] && [ "$step" -gt "$STEP" ]; then
       echo "rollout/$ROLLOUT went past step $STEP without this pipeline (promoted by hand?)" >&2
       exit 1
     fi
@@ -101,12 +102,33 @@ if [ -n "$current" ] && [ "$current" = "$stable" ]; then
   echo "rollout/$ROLLOUT runs the new version everywhere already: nothing to promote"
   exit 0
 fi
-if [ "$phase" != Paused ] || [ "$step" != "$STEP" ]; then
-  echo "rollout/$ROLLOUT is not paused at step $STEP (phase ${phase:-unknown}, step ${step:-none})" >&2
+if [ "$phase" != Paused ] || { [ -n "$STEP" ] && [ "$step" != "$STEP" ]; }; then
+  echo "rollout/$ROLLOUT is not paused at step ${STEP:-before the switch} (phase ${phase:-unknown}, step ${step:-none})" >&2
   exit 1
 fi
 kubectl patch rollout "$ROLLOUT" --subresource=status --type=merge -p '{"status":{"pauseConditions":null}}'
-echo "rollout/$ROLLOUT: promoted past step $STEP"
+echo "rollout/$ROLLOUT: promoted past step ${STEP:-the switch}"
+"#;
+
+/// Lets an isolated canary into the production Service: its pods get the serving label (Argo
+/// Rollouts updates ephemeral metadata in place), then waits until they carry it.
+const JOIN: &str = r#"read_status
+if [ -n "$current" ] && [ "$current" = "$stable" ]; then
+  echo "rollout/$ROLLOUT runs the new version everywhere already: every pod serves"
+  exit 0
+fi
+path="/spec/strategy/canary/canaryMetadata/labels/${SERVING_LABEL//\//~1}"
+patch=$(jq -cn --arg path "$path" '[{op: "add", path: $path, value: "true"}]')
+kubectl patch rollout "$ROLLOUT" --type=json -p "$patch"
+deadline=$((SECONDS + TIMEOUT))
+until [ -n "$(kubectl get pods -l "$SELECTOR,rollouts-pod-template-hash=$current,$SERVING_LABEL=true" -o name)" ]; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "rollout/$ROLLOUT: the canary pods did not join the production Service within ${TIMEOUT}s" >&2
+    exit 1
+  fi
+  sleep 2
+done
+echo "rollout/$ROLLOUT: the canary ($current) now serves production traffic"
 "#;
 
 /// Waits until every pod runs the new version and the Rollout is healthy.
@@ -210,6 +232,7 @@ pub enum RolloutScript {
     WaitPaused,
     CheckExec,
     Promote,
+    Join,
     Complete,
     Diagnostics,
     Rollback,
@@ -222,6 +245,7 @@ pub fn source(kind: RolloutScript) -> String {
         RolloutScript::WaitPaused => WAIT_PAUSED,
         RolloutScript::CheckExec => CHECK_EXEC,
         RolloutScript::Promote => PROMOTE,
+        RolloutScript::Join => JOIN,
         RolloutScript::Complete => COMPLETE,
         RolloutScript::Diagnostics => DIAGNOSTICS,
         RolloutScript::Rollback => ROLLBACK,

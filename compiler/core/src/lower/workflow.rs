@@ -1,22 +1,22 @@
 //! The pipeline → one Argo `Workflow`: a DAG of the pipeline's steps and of each service's
 //! release, and an exit handler for `on failure`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use pipec_argo_model::k8s::{Container, EnvVar};
 use pipec_argo_model::workflows::{
     Arguments, Artifact, Backoff, DagTask, DagTemplate, GitArtifact, Inputs, Parameter,
-    RetryStrategy, ScriptTemplate, Template, TemplateMetadata, Workflow, WorkflowSpec,
+    RetryStrategy, ScriptTemplate, Template, Workflow, WorkflowSpec,
 };
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString};
-use pipec_syntax::Span;
 
 use super::condition::{TaskCondition, split};
-use super::release::{Task, env_var, handler_template, release_tasks};
+use super::release::{Task, annotated, handler_template, release_tasks};
+use super::rollout::env_var;
 use super::scripts::RolloutScript;
 use super::shell;
 use super::text::{GIT_BRANCH_PARAM, GIT_REPO_PARAM, GIT_SHA_PARAM, GIT_TAG_PARAM, argo_text};
-use super::{Ctx, Lowered, SOURCE_ANNOTATION, tools};
+use super::{Ctx, Lowered, tools};
 use crate::hir::{self, Condition, HandlerAction, ImageRef, NodeKind, Operand, Piece, Var};
 use crate::typeck::format_duration;
 
@@ -188,12 +188,6 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
         previous = Some(name);
     }
     Some(tasks)
-}
-
-fn annotated(ctx: &Ctx<'_>, origin: Span) -> Option<TemplateMetadata> {
-    Some(TemplateMetadata {
-        annotations: BTreeMap::from([(SOURCE_ANNOTATION.to_string(), ctx.location(origin))]),
-    })
 }
 
 /// Retries with exponential backoff: 10s, 20s, 40s… capped at 10 minutes between attempts.

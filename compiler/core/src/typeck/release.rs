@@ -10,7 +10,7 @@ use crate::hir::{self, Sizing, StageKind};
 use crate::schema;
 
 /// The release strategies pipec knows.
-pub const STRATEGIES: &[&str] = &["canary"];
+pub const STRATEGIES: &[&str] = &["canary", "rolling", "bluegreen"];
 
 /// Default time the workflow waits for the Rollout to reach a stage.
 const DEFAULT_RELEASE_TIMEOUT: u64 = 30 * 60;
@@ -41,13 +41,14 @@ impl Checker<'_, '_> {
                 );
             }
         }
-        if !STRATEGIES.contains(&r.strategy.name.as_str()) {
-            let suggestion = did_you_mean(&r.strategy.name, STRATEGIES.iter().copied());
+        let strategy_name = r.strategy.name.as_str();
+        if !STRATEGIES.contains(&strategy_name) {
+            let suggestion = did_you_mean(strategy_name, STRATEGIES.iter().copied());
             self.diags.push(
                 Diagnostic::new(
                     Code::E0212,
                     r.strategy.span,
-                    format!("unknown release strategy `{}`", r.strategy.name),
+                    format!("unknown release strategy `{strategy_name}`"),
                 )
                 .label("not a strategy")
                 .help(match suggestion {
@@ -59,13 +60,21 @@ impl Checker<'_, '_> {
         }
         self.used.insert(r.service.name.clone());
         let service = services.iter().find(|s| Some(s.id) == service_id);
-        let fields = self.fields(
-            &r.settings,
-            &[schema::CANARY],
-            r.strategy.span,
-            "a canary release",
-            r.recovered,
-        );
+        let (tables, what): (&[&[schema::Field]], &str) = match strategy_name {
+            "canary" => (
+                &[schema::RELEASE_COMMON, schema::SIZING, schema::CANARY],
+                "a canary release",
+            ),
+            "rolling" => (
+                &[schema::RELEASE_COMMON, schema::SIZING, schema::ROLLING],
+                "a rolling release",
+            ),
+            _ => (
+                &[schema::RELEASE_COMMON, schema::BLUEGREEN],
+                "a blue-green release",
+            ),
+        };
+        let fields = self.fields(&r.settings, tables, r.strategy.span, what, r.recovered);
         let scope = Scope::Pipeline;
         let max_surge = match fields.get("max_surge") {
             Some(p) => self.sizing(&p.value),
@@ -89,17 +98,35 @@ impl Checker<'_, '_> {
                     .help("set `max_surge = 1` (one extra pod during the update) or allow one unavailable pod"),
             );
         }
-        let timeout = match fields.get("timeout") {
-            Some(p) => self.expect_duration(&p.value, &scope, "`timeout`"),
-            None => Some(DEFAULT_RELEASE_TIMEOUT),
+        let duration = |this: &mut Self, key: &str| match fields.get(key) {
+            Some(p) => this
+                .expect_duration(&p.value, &scope, &format!("`{key}`"))
+                .map(Some),
+            None => Some(None),
         };
+        let timeout = duration(self, "timeout").map(|t| t.unwrap_or(DEFAULT_RELEASE_TIMEOUT));
+        let min_ready = duration(self, "min_ready");
         let after = match fields.get("after") {
             Some(p) => self.expect_steps(&p.value, &scope),
             None => Vec::new(),
         };
+        let strategy = match strategy_name {
+            "bluegreen" => duration(self, "scale_down_delay")
+                .map(|scale_down_delay| hir::Strategy::BlueGreen { scale_down_delay }),
+            _ => {
+                let isolated = match fields.get("isolated") {
+                    Some(p) => self.expect_bool(&p.value, &scope),
+                    None => Some(false),
+                };
+                isolated.map(|isolated| hir::Strategy::Canary { isolated })
+            }
+        };
 
         let mut stages = Vec::new();
         for stage in &r.stages {
+            if !self.stage_allowed(stage, strategy_name) {
+                continue;
+            }
             if let Some(kind) = self.check_stage(stage, service) {
                 stages.push(hir::Stage {
                     kind,
@@ -107,33 +134,163 @@ impl Checker<'_, '_> {
                 });
             }
         }
-        if let (Some(service), Some(surge)) = (service, max_surge) {
-            self.check_stage_order(&stages, service, surge);
+        if strategy_name == "rolling"
+            && let (Some(service), Some(surge)) = (service, max_surge)
+        {
+            stages = self.rolling_batches(&fields, service, surge, stages);
+        }
+        if let (Some(service), Some(surge), Some(strategy)) = (service, max_surge, &strategy) {
+            self.check_stage_order(&stages, service, surge, strategy);
         }
         Some(hir::Release {
             service: service_id?,
             span: r.service.span,
             after,
+            strategy: strategy?,
             max_surge: max_surge?,
             max_unavailable: max_unavailable?,
+            min_ready: min_ready?,
             timeout: timeout?,
             stages,
         })
     }
 
-    /// Checks that need the whole stage list: a check needs canary pods to run in, and a
-    /// replica split must be reachable by some weight.
-    fn check_stage_order(&mut self, stages: &[hir::Stage], service: &hir::Service, surge: Sizing) {
+    /// Whether a stage exists in a strategy; reports E0306 if not.
+    fn stage_allowed(&mut self, stage: &ast::Stage, strategy: &str) -> bool {
+        let keyword = match &stage.kind {
+            AstStage::Weight(_) => "weight",
+            AstStage::Replicas { .. } => "replicas",
+            AstStage::Pause(_) => "pause",
+            AstStage::Approve(_) => "approve",
+            AstStage::Check { .. } => "check",
+            AstStage::Analyze(_) => "analyze",
+            AstStage::Join => "join",
+            AstStage::Switch => "switch",
+        };
+        let allowed = match strategy {
+            "canary" => schema::CANARY_STAGES,
+            "rolling" => schema::ROLLING_STAGES,
+            _ => schema::BLUEGREEN_STAGES,
+        };
+        if allowed.contains(&keyword) {
+            return true;
+        }
+        let help = match (strategy, keyword) {
+            ("rolling", "weight" | "replicas" | "pause") => {
+                "a rolling release moves in batches: set `batch = N` and `batch_pause = 30s`".to_string()
+            }
+            ("bluegreen", "weight" | "replicas") => {
+                "blue-green starts the whole new version at once; use `canary` to shift traffic gradually".to_string()
+            }
+            (_, "switch") => "`switch` belongs to blue-green releases".to_string(),
+            (_, "join") => "`join` belongs to canary releases with `isolated = true`".to_string(),
+            _ => format!("a {} release takes: {}", strategy_display(strategy), allowed.join(", ")),
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::E0306,
+                stage.keyword,
+                format!(
+                    "`{keyword}` is not a stage of a {} release",
+                    strategy_display(strategy)
+                ),
+            )
+            .label("not allowed here")
+            .help(help),
+        );
+        false
+    }
+
+    /// A rolling release with `batch = N` becomes canary stages: `replicas N`, a pause,
+    /// `replicas 2N`, … up to the last batch, then the user's stages (a final confirmation).
+    fn rolling_batches(
+        &mut self,
+        fields: &std::collections::BTreeMap<&'static str, &ast::Property>,
+        service: &hir::Service,
+        surge: Sizing,
+        user_stages: Vec<hir::Stage>,
+    ) -> Vec<hir::Stage> {
+        let scope = Scope::Pipeline;
+        let Some(batch_prop) = fields.get("batch") else {
+            if let Some(p) = fields.get("batch_pause") {
+                self.diags.push(
+                    Diagnostic::new(Code::E0206, p.name.span, "`batch_pause` needs `batch`")
+                        .label("a pause between batches, but no batches")
+                        .help("set `batch = N`, the number of pods to replace at a time"),
+                );
+            }
+            return user_stages;
+        };
+        let total = service.replicas;
+        let Some(batch) =
+            self.expect_int(&batch_prop.value, &scope, 1, i64::from(total), "`batch`")
+        else {
+            return user_stages;
+        };
+        let pause = fields
+            .get("batch_pause")
+            .and_then(|p| self.expect_duration(&p.value, &scope, "`batch_pause`"));
+        let surge_pods = match surge {
+            Sizing::Count(c) => c,
+            Sizing::Percent(p) => crate::rollout_math::surge_pods(p, total),
+        };
+        let mut stages = Vec::new();
+        let mut done = batch as u32;
+        while done < total {
+            if crate::rollout_math::weight_for_replicas(done, total, surge_pods).is_some() {
+                stages.push(hir::Stage {
+                    kind: StageKind::Replicas(done),
+                    span: batch_prop.span,
+                });
+                if let Some(secs) = pause {
+                    stages.push(hir::Stage {
+                        kind: StageKind::Pause(secs),
+                        span: batch_prop.span,
+                    });
+                }
+            }
+            done += batch as u32;
+        }
+        stages.extend(user_stages);
+        stages
+    }
+
+    /// Checks that need the whole stage list: a check needs pods of the new version to run
+    /// against, a replica split must be reachable by some weight, `join` needs an isolated
+    /// canary, and blue-green takes one `switch` and one analysis on each side of it.
+    fn check_stage_order(
+        &mut self,
+        stages: &[hir::Stage],
+        service: &hir::Service,
+        surge: Sizing,
+        strategy: &hir::Strategy,
+    ) {
         let surge_pods = match surge {
             Sizing::Count(c) => c,
             Sizing::Percent(p) => crate::rollout_math::surge_pods(p, service.replicas),
         };
-        let mut canary_pods = false;
+        let bluegreen = matches!(strategy, hir::Strategy::BlueGreen { .. });
+        // Blue-green starts the whole new version before any stage.
+        let mut new_pods = bluegreen;
+        let mut joined: Option<pipec_syntax::Span> = None;
+        let mut switched: Option<pipec_syntax::Span> = None;
+        let mut analyses = [None, None];
+        let once =
+            |this: &mut Self, first: Option<pipec_syntax::Span>, stage: &hir::Stage, what: &str| {
+                if let Some(first) = first {
+                    this.diags.push(
+                        Diagnostic::new(Code::E0306, stage.span, format!("{what} appears twice"))
+                            .label("again here")
+                            .with_secondary(first, "first here")
+                            .help(format!("a release has one {what}")),
+                    );
+                }
+            };
         for stage in stages {
             match &stage.kind {
-                StageKind::Weight(w) => canary_pods = *w > 0,
+                StageKind::Weight(w) => new_pods = *w > 0,
                 StageKind::Replicas(k) => {
-                    canary_pods = true;
+                    new_pods = true;
                     if crate::rollout_math::weight_for_replicas(*k, service.replicas, surge_pods)
                         .is_none()
                     {
@@ -149,12 +306,47 @@ impl Checker<'_, '_> {
                         );
                     }
                 }
-                StageKind::Exec { .. } if !canary_pods => {
+                StageKind::Exec { .. } | StageKind::Test { .. } if !new_pods => {
                     self.diags.push(
-                        Diagnostic::new(Code::E0306, stage.span, "this check has no canary pod to run in")
+                        Diagnostic::new(Code::E0306, stage.span, "this check has no canary pod to run against")
                             .label("no stage before it starts pods of the new version")
                             .help("put `replicas 1` or `weight 10%` before the check, so the new version runs somewhere"),
                     );
+                }
+                StageKind::Join => {
+                    once(self, joined, stage, "`join`");
+                    joined = Some(stage.span);
+                    if !matches!(strategy, hir::Strategy::Canary { isolated: true }) {
+                        self.diags.push(
+                            Diagnostic::new(Code::E0306, stage.span, "`join` needs an isolated canary")
+                                .label("the canary already serves production traffic")
+                                .help("set `isolated = true` so the canary is kept out of production until `join`"),
+                        );
+                    } else if !new_pods {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E0306,
+                                stage.span,
+                                "there is no canary to join yet",
+                            )
+                            .label("no stage before it starts pods of the new version")
+                            .help("put `replicas 1` or `weight 10%` before `join`"),
+                        );
+                    }
+                }
+                StageKind::Switch => {
+                    once(self, switched, stage, "`switch`");
+                    switched = Some(stage.span);
+                }
+                StageKind::Analyze { .. } if bluegreen => {
+                    let side = usize::from(switched.is_some());
+                    let what = if side == 0 {
+                        "analysis before the switch"
+                    } else {
+                        "analysis after the switch"
+                    };
+                    once(self, analyses[side], stage, what);
+                    analyses[side] = Some(stage.span);
                 }
                 _ => {}
             }
@@ -271,19 +463,24 @@ impl Checker<'_, '_> {
                 irreversible,
             } => self.check_gate(action, irreversible.is_some()),
             AstStage::Analyze(e) => self.check_analyze(e),
+            AstStage::Join => Some(StageKind::Join),
+            AstStage::Switch => Some(StageKind::Switch),
         }
     }
 
     fn check_gate(&mut self, action: &ast::Action, irreversible: bool) -> Option<StageKind> {
         let scope = Scope::Pipeline;
+        if action.verb.name == "run" {
+            return self.check_test(action, irreversible);
+        }
         if action.verb.name != "exec" {
-            let suggestion = did_you_mean(&action.verb.name, ["exec"]);
+            let suggestion = did_you_mean(&action.verb.name, ["exec", "run"]);
             self.diags.push(
                 Diagnostic::new(Code::E0210, action.verb.span, format!("unknown check `{}`", action.verb.name))
                     .label("not a check")
                     .help(match suggestion {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => "a check runs a command in a pod of the new version: `check exec \"command\"`".to_string(),
+                        None => "a check runs a command in a pod of the new version (`check exec \"command\"`) or an image against it (`check run IMAGE { command = … }`)".to_string(),
                     }),
             );
             return None;
@@ -322,6 +519,64 @@ impl Checker<'_, '_> {
         Some(StageKind::Exec {
             command: command?,
             irreversible,
+            retries,
+            timeout,
+        })
+    }
+
+    /// `check run IMAGE { command = … }`: a one-shot pod of the image, run against the new
+    /// version's Services.
+    fn check_test(&mut self, action: &ast::Action, irreversible: bool) -> Option<StageKind> {
+        let scope = Scope::Pipeline;
+        let Some(subject) = &action.subject else {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0206,
+                    action.verb.span,
+                    "`check run` needs the image to run",
+                )
+                .label("no image")
+                .help("write `check run tests { command = \"./smoke.sh\" }`"),
+            );
+            return None;
+        };
+        if irreversible {
+            self.diags.push(
+                Diagnostic::new(Code::E0306, action.span, "only `check exec` can be marked `irreversible`")
+                    .label("a test pod changes nothing pipec could roll back")
+                    .help("mark the check that changes state (a migration run inside the service) instead"),
+            );
+        }
+        let image = self.expect_image(subject, &scope);
+        let empty = Vec::new();
+        let props = action.body.as_ref().map_or(&empty, |b| &b.properties);
+        let recovered = action.body.as_ref().is_some_and(|b| b.recovered);
+        let fields = self.fields(
+            props,
+            &[schema::RUN_CHECK],
+            action.verb.span,
+            "`check run`",
+            recovered,
+        );
+        let command = fields
+            .get("command")
+            .and_then(|p| self.expect_text(&p.value, &scope));
+        let env = match fields.get("env") {
+            Some(p) => self.env_record(&p.value, true)?,
+            None => Vec::new(),
+        };
+        let retries = match fields.get("retries") {
+            Some(p) => Some(self.expect_int(&p.value, &scope, 0, 20, "`retries`")? as u32),
+            None => None,
+        };
+        let timeout = match fields.get("timeout") {
+            Some(p) => Some(self.expect_duration(&p.value, &scope, "`timeout`")?),
+            None => None,
+        };
+        Some(StageKind::Test {
+            image: image?,
+            command: command?,
+            env,
             retries,
             timeout,
         })
@@ -442,6 +697,14 @@ impl Checker<'_, '_> {
                 None
             }
         }
+    }
+}
+
+fn strategy_display(strategy: &str) -> &str {
+    if strategy == "bluegreen" {
+        "blue-green"
+    } else {
+        strategy
     }
 }
 

@@ -9,7 +9,7 @@ use super::value::Val;
 use super::{Checker, Scope};
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::hir::{self, Exposure, ExposureKind, ImageRef, Probe, ProbeKind};
+use crate::hir::{self, Exposure, ExposureKind, Probe, ProbeKind};
 use crate::schema;
 
 impl Checker<'_, '_> {
@@ -27,15 +27,8 @@ impl Checker<'_, '_> {
 
         let image_prop = fields.get("image");
         let image = image_prop.and_then(|p| self.expect_image(&p.value, &scope));
-        if let Some(ImageRef::External(t)) = &image
-            && t.as_static().is_none()
-        {
-            if let Some(p) = image_prop {
-                let value = self.eval(&p.value, &scope);
-                self.needs_static(&value, "an image name given as text");
-            }
-            return None;
-        }
+        // An image name with run-time parts (`"app:${version}"`) is fine: the Workflow's
+        // deploy step sets it, and the Rollout document leaves the image out.
         let port = fields
             .get("port")
             .and_then(|p| self.expect_int(&p.value, &scope, 1, 65535, "a port"))
