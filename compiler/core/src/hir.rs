@@ -174,6 +174,9 @@ pub struct Node {
     pub when: Option<Condition>,
     /// Nodes this one needs to have succeeded: data dependencies and `after`.
     pub needs: Vec<NodeId>,
+    /// Services whose release must be complete first (`after = [service]`, or the service an
+    /// `exec` step runs in).
+    pub after_releases: Vec<ServiceId>,
     pub retries: Option<u32>,
     pub timeout: Option<u64>,
     pub irreversible: bool,
@@ -205,6 +208,11 @@ pub enum NodeKind {
         command: Template,
         env: Vec<EnvVar>,
         workdir: Option<Template>,
+    },
+    /// Run a shell command inside a running pod of a service, once its release is complete.
+    Exec {
+        service: ServiceId,
+        command: Template,
     },
 }
 

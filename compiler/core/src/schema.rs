@@ -366,4 +366,11 @@ pub const GIT_FIELDS: &[(&str, &str)] = &[
 
 /// The actions that make images and steps.
 pub const IMAGE_ACTIONS: &[&str] = &["build", "push"];
-pub const STEP_ACTIONS: &[&str] = &["run"];
+pub const STEP_ACTIONS: &[&str] = &["run", "exec"];
+
+/// `step X = exec SERVICE { … }`.
+pub const EXEC: &[Field] = &[req(
+    "command",
+    "string",
+    "Shell command run with `sh -c` inside a running pod of the service, after its release.",
+)];

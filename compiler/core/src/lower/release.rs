@@ -286,8 +286,9 @@ fn stage_template(
     }
 }
 
-/// `check exec`: the command runs inside a running pod of the new version.
-fn check_template(
+/// `check exec` and `exec` steps: the command runs inside a running pod of the service's
+/// current version.
+pub(super) fn check_template(
     ctx: &Ctx<'_>,
     service: &hir::Service,
     timeout: u64,

@@ -11,7 +11,7 @@ use pipec_argo_model::workflows::{
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString};
 
 use super::condition::{TaskCondition, split};
-use super::release::{Task, annotated, handler_template, release_tasks};
+use super::release::{Task, annotated, check_template, handler_template, release_tasks};
 use super::rollout::env_var;
 use super::scripts::RolloutScript;
 use super::shell;
@@ -61,6 +61,12 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
             .iter()
             .map(|id| format!("{}.Succeeded", ctx.task_name(*id)))
             .collect();
+        depends.extend(
+            node.after_releases
+                .iter()
+                .filter_map(|id| ctx.service(*id))
+                .map(|s| format!("{}-complete.Succeeded", s.k8s_name)),
+        );
         depends.append(&mut condition.depends);
         tasks.push(Task {
             task: DagTask {
@@ -290,6 +296,16 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
                 ..Template::default()
             }
         }
+        NodeKind::Exec { service, command } => match ctx.service(*service) {
+            Some(s) => {
+                let timeout = ctx.release_of(s.id).map_or(30 * 60, |r| r.timeout);
+                check_template(ctx, s, timeout, node.name.clone(), command, node.span)
+            }
+            None => Template {
+                name: node.name.clone(),
+                ..Template::default()
+            },
+        },
     };
     template.metadata = annotated(ctx, node.span);
     template.retry_strategy = node.retries.map(retry_strategy);
@@ -514,6 +530,7 @@ fn used_vars(pipeline: &hir::Pipeline) -> BTreeSet<Var> {
                     add(w);
                 }
             }
+            NodeKind::Exec { command, .. } => add(command),
         }
         if let Some(c) = &node.when {
             condition_vars(c, &mut add);

@@ -48,6 +48,8 @@ pub(crate) struct Checker<'r, 'a> {
     resolving: BTreeSet<NodeId>,
     /// Nodes referenced while checking the current node (its data dependencies).
     referenced: Vec<NodeId>,
+    /// Services whose release the current node must wait for.
+    released: Vec<ServiceId>,
     /// Names used anywhere, for the unused-declaration warning.
     pub(crate) used: BTreeSet<String>,
     analyses: Vec<hir::Analysis>,
@@ -75,6 +77,7 @@ pub fn check(res: &Resolution<'_>, diags: &mut Diagnostics) -> Checked {
         image_aliases: BTreeMap::new(),
         resolving: BTreeSet::new(),
         referenced: Vec::new(),
+        released: Vec::new(),
         used: BTreeSet::new(),
         analyses: Vec::new(),
         analysis_ids: BTreeMap::new(),
@@ -274,7 +277,33 @@ impl<'a> Checker<'_, 'a> {
             }
         }
         self.check_generated_names(&pipeline);
+        self.check_release_cycles(&pipeline);
         pipeline
+    }
+
+    /// A release that waits for a step which itself waits for that release could never start.
+    fn check_release_cycles(&mut self, pipeline: &hir::Pipeline) {
+        for release in &pipeline.releases {
+            for node in pipeline
+                .nodes
+                .iter()
+                .filter(|n| release.after.contains(&n.id))
+            {
+                if node.after_releases.contains(&release.service) {
+                    let service = pipeline
+                        .services
+                        .iter()
+                        .find(|s| s.id == release.service)
+                        .map_or("the service", |s| s.name.as_str());
+                    self.diags.push(
+                        Diagnostic::new(Code::E0304, node.span, format!("`{}` and the release of `{service}` wait for each other", node.name))
+                            .label(format!("waits for the release of `{service}`"))
+                            .with_secondary(release.span, format!("this release waits for `{}`", node.name))
+                            .help("remove the step from the release's `after`, or stop the step waiting for the release"),
+                    );
+                }
+            }
+        }
     }
 
     /// Steps become Workflow templates beside the ones pipec generates for releases; a step

@@ -192,6 +192,7 @@ impl Checker<'_, '_> {
         let table = match verb {
             "build" => schema::BUILD,
             "push" => schema::PUSH,
+            "exec" => schema::EXEC,
             _ => schema::RUN,
         };
         let empty = Vec::new();
@@ -207,17 +208,24 @@ impl Checker<'_, '_> {
         );
 
         self.referenced.clear();
+        self.released.clear();
         let kind = match verb {
             "build" => self.check_build(id, action, &fields),
             "push" => self.check_push(id, action, &fields),
+            "exec" => self.check_exec(action, &fields),
             _ => self.check_run(action, &fields),
         };
         let mut needs = std::mem::take(&mut self.referenced);
 
         let scope = Scope::Pipeline;
+        let mut after_releases = std::mem::take(&mut self.released);
         if let Some(after) = fields.get("after") {
-            needs.extend(self.expect_steps(&after.value, &scope));
+            let (steps, services) = self.expect_after(&after.value, &scope, true);
+            needs.extend(steps);
+            after_releases.extend(services);
         }
+        after_releases.sort();
+        after_releases.dedup();
         // Conditions may test step results; those become `depends`, not data needs.
         let when = fields.get("when").and_then(|w| {
             let c = self.condition_of(&w.value, &scope)?;
@@ -245,6 +253,7 @@ impl Checker<'_, '_> {
             kind: kind?,
             when,
             needs,
+            after_releases,
             retries,
             timeout,
             irreversible,
@@ -348,6 +357,41 @@ impl Checker<'_, '_> {
             auth,
             source_auth,
         })
+    }
+
+    /// `exec SERVICE { command }`: runs in a pod of the service once its release is complete.
+    fn check_exec(
+        &mut self,
+        action: &ast::Action,
+        fields: &std::collections::BTreeMap<&'static str, &ast::Property>,
+    ) -> Option<NodeKind> {
+        let scope = Scope::Pipeline;
+        let Some(subject) = &action.subject else {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0206,
+                    action.verb.span,
+                    "`exec` needs the service to run in",
+                )
+                .label("no service given")
+                .help("write `exec SERVICE { command = \"…\" }`"),
+            );
+            return None;
+        };
+        let value = self.eval(subject, &scope);
+        let service = match value.val {
+            Val::Service(id) => id,
+            Val::Error => return None,
+            _ => {
+                self.mismatch(&value, "a service");
+                return None;
+            }
+        };
+        self.released.push(service);
+        let command = fields
+            .get("command")
+            .and_then(|p| self.expect_text(&p.value, &scope))?;
+        Some(NodeKind::Exec { service, command })
     }
 
     fn check_run(

@@ -11,7 +11,7 @@ use super::{Checker, Scope};
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::hir::{
-    Condition, Exposure, ImageRef, NodeId, Operand, Probe, SecretKeyRef, Template, Var,
+    Condition, Exposure, ImageRef, NodeId, Operand, Probe, SecretKeyRef, ServiceId, Template, Var,
 };
 use crate::resolve::Symbol;
 use crate::schema;
@@ -99,7 +99,7 @@ pub enum Val {
         decl_span: Span,
     },
     SecretKey(SecretKeyRef),
-    Service,
+    Service(ServiceId),
     Step(NodeId),
     Probe(Probe),
     Exposure(Exposure),
@@ -429,7 +429,12 @@ impl Checker<'_, '_> {
                 }
             }
             Symbol::Service(s) => Typed {
-                val: Val::Service,
+                val: Val::Service(
+                    self.service_ids
+                        .get(&s.name.name)
+                        .copied()
+                        .unwrap_or(ServiceId(usize::MAX)),
+                ),
                 ty: Ty::Service,
                 span,
                 origin: origin(format!("`{}` is a service", s.name.name)),
@@ -964,21 +969,37 @@ impl Checker<'_, '_> {
 
     /// A list of steps, for `after`.
     pub(super) fn expect_steps(&mut self, expr: &Expr, scope: &Scope) -> Vec<NodeId> {
+        let (steps, services) = self.expect_after(expr, scope, false);
+        debug_assert!(services.is_empty());
+        steps
+    }
+
+    /// An `after` list: steps, and (where `services` allows) services whose release must be
+    /// complete.
+    pub(super) fn expect_after(
+        &mut self,
+        expr: &Expr,
+        scope: &Scope,
+        services: bool,
+    ) -> (Vec<NodeId>, Vec<ServiceId>) {
         let value = self.eval(expr, scope);
         let items = match value.val {
             Val::List(items) => items,
-            Val::Error => return Vec::new(),
+            Val::Error => return (Vec::new(), Vec::new()),
             _ => vec![value],
         };
-        let mut out = Vec::new();
+        let mut steps = Vec::new();
+        let mut released = Vec::new();
         for item in items {
             match item.val {
-                Val::Step(id) | Val::Image(ImageRef::Node(id)) => out.push(id),
+                Val::Step(id) | Val::Image(ImageRef::Node(id)) => steps.push(id),
+                Val::Service(id) if services => released.push(id),
                 Val::Error => {}
+                _ if services => self.mismatch(&item, "a step or a service"),
                 _ => self.mismatch(&item, "a step"),
             }
         }
-        out
+        (steps, released)
     }
 
     /// Argo Workflows rewrites `{{…}}` everywhere; text that reaches a template field must not
