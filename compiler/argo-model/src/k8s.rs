@@ -50,6 +50,8 @@ pub struct PodTemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
     pub containers: Vec<Container>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

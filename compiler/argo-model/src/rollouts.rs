@@ -166,11 +166,38 @@ pub struct Metric {
     pub provider: MetricProvider,
 }
 
+/// Exactly one provider is set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MetricProvider {
+pub enum MetricProvider {
+    Prometheus(PrometheusMetric),
+    Web(WebMetric),
+    Job(JobMetric),
+}
+
+/// An HTTP GET whose JSON answer, at `jsonPath`, is the measurement.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebMetric {
+    pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prometheus: Option<PrometheusMetric>,
+    pub json_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+}
+
+/// A Kubernetes Job; the measurement succeeds when the Job does.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobMetric {
+    pub spec: JobSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    pub backoff_limit: i64,
+    pub template: crate::k8s::PodTemplateSpec,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

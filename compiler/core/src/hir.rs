@@ -514,5 +514,19 @@ pub struct Metric {
 
 #[derive(Clone, Debug)]
 pub enum Provider {
-    Prometheus { address: Template, query: Template },
+    Prometheus {
+        address: Template,
+        query: Template,
+    },
+    /// An HTTP GET; the value at `json_path` of its JSON answer is the measurement.
+    Web {
+        url: Template,
+        json_path: Option<Template>,
+        timeout: Option<u64>,
+    },
+    /// A one-shot Job; the measurement succeeds when the Job does.
+    Job {
+        image: Template,
+        command: Template,
+    },
 }

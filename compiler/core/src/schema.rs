@@ -313,6 +313,16 @@ pub const METRIC: &[Field] = &[
         "Query Prometheus: `{ address = …, query = … }`.",
     ),
     opt(
+        "web",
+        "record",
+        "Call a URL: `{ url = …, json_path = \"{$.data.ok}\", timeout = 10s }`; the JSON value is `result`.",
+    ),
+    opt(
+        "job",
+        "record",
+        "Run a Job: `{ image = …, command = … }`; the measurement succeeds when the Job does.",
+    ),
+    opt(
         "success",
         "condition",
         "Measurement succeeds if this holds; `result` is the measured value.",
@@ -321,6 +331,31 @@ pub const METRIC: &[Field] = &[
         "failure",
         "condition",
         "Measurement fails if this holds; `result` is the measured value.",
+    ),
+];
+
+/// `web = { … }` inside a metric.
+pub const WEB: &[Field] = &[
+    req(
+        "url",
+        "string",
+        "URL to GET; `${param}` inserts an analysis parameter.",
+    ),
+    opt(
+        "json_path",
+        "string",
+        "JSONPath of the measured value in the answer, e.g. `{$.data.ok}`.",
+    ),
+    opt("timeout", "duration", "Request timeout; defaults to 10s."),
+];
+
+/// `job = { … }` inside a metric.
+pub const JOB: &[Field] = &[
+    req("image", "string", "Image of the Job's container."),
+    req(
+        "command",
+        "string",
+        "Shell command run with `sh -c`; `${param}` reads an analysis parameter.",
     ),
 ];
 

@@ -359,6 +359,7 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
                     },
                     spec: PodSpec {
                         containers: vec![container],
+                        restart_policy: None,
                     },
                 },
                 strategy,

@@ -123,22 +123,59 @@ impl Checker<'_, '_> {
             1,
             u64::from(u32::MAX),
         );
-        let Some(prometheus) = fields.get("prometheus") else {
-            self.diags.push(
-                Diagnostic::new(Code::E0206, metric.name.span, "a metric needs a provider")
-                    .label("no provider")
-                    .help("add `prometheus = { address = \"http://…\", query = \"…\" }`"),
-            );
-            return None;
+        let providers: Vec<&&ast::Property> = ["prometheus", "web", "job"]
+            .iter()
+            .filter_map(|k| fields.get(k))
+            .collect();
+        let provider_prop = match providers.as_slice() {
+            [one] => **one,
+            [] => {
+                self.diags.push(
+                    Diagnostic::new(Code::E0206, metric.name.span, "a metric needs a provider")
+                        .label("no provider")
+                        .help("add `prometheus = { address = \"http://…\", query = \"…\" }`, `web = { url = … }` or `job = { image = …, command = … }`"),
+                );
+                return None;
+            }
+            [first, second, ..] => {
+                self.diags.push(
+                    Diagnostic::new(Code::E0207, second.name.span, "a metric has one provider")
+                        .label("a second provider")
+                        .with_secondary(first.name.span, "the first provider")
+                        .help("split the measurements into two metrics"),
+                );
+                return None;
+            }
         };
-        let provider = self.prometheus(&prometheus.value, scope);
-        let success = fields
-            .get("success")
-            .and_then(|p| self.metric_condition(&p.value, scope));
-        let failure = fields
-            .get("failure")
-            .and_then(|p| self.metric_condition(&p.value, scope));
-        if !fields.contains_key("success") && !fields.contains_key("failure") {
+        let provider = self.provider(provider_prop, scope);
+        // What `result` is in a condition: Prometheus answers with a vector, whose first
+        // sample is the measurement; a web call answers with the value itself.
+        let result = match provider_prop.name.name.as_str() {
+            "prometheus" => Some("result[0]"),
+            "web" => Some("result"),
+            _ => None,
+        };
+        let condition = |this: &mut Self, key: &str| -> Option<String> {
+            let prop = fields.get(key)?;
+            match result {
+                Some(result) => this.metric_condition(&prop.value, scope, result),
+                None => {
+                    this.diags.push(
+                        Diagnostic::new(
+                            Code::E0212,
+                            prop.name.span,
+                            "a job measurement has no value to test",
+                        )
+                        .label("the job provider succeeds or fails with its Job")
+                        .help("remove the condition: the Job's exit status decides"),
+                    );
+                    None
+                }
+            }
+        };
+        let success = condition(self, "success");
+        let failure = condition(self, "failure");
+        if result.is_some() && !fields.contains_key("success") && !fields.contains_key("failure") {
             self.diags.push(
                 Diagnostic::new(Code::E0206, metric.name.span, "a metric needs a `success` or `failure` condition")
                     .label("every measurement would be inconclusive")
@@ -200,17 +237,24 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn prometheus(&mut self, expr: &Expr, scope: &Scope) -> Option<hir::Provider> {
-        let ExprKind::Record(props) = &expr.kind else {
-            let value = self.eval(expr, scope);
-            self.mismatch(&value, "a record `{ address = …, query = … }`");
+    /// `prometheus = { … }`, `web = { … }` or `job = { … }`.
+    fn provider(&mut self, prop: &ast::Property, scope: &Scope) -> Option<hir::Provider> {
+        let kind = prop.name.name.as_str();
+        let (table, shape) = match kind {
+            "prometheus" => (schema::PROMETHEUS, "{ address = …, query = … }"),
+            "web" => (schema::WEB, "{ url = …, json_path = … }"),
+            _ => (schema::JOB, "{ image = …, command = … }"),
+        };
+        let ExprKind::Record(props) = &prop.value.kind else {
+            let value = self.eval(&prop.value, scope);
+            self.mismatch(&value, &format!("a record `{shape}`"));
             return None;
         };
         let fields = self.fields(
             props,
-            &[schema::PROMETHEUS],
-            expr.span,
-            "`prometheus`",
+            &[table],
+            prop.value.span,
+            &format!("`{kind}`"),
             false,
         );
         let text = |this: &mut Self, key: &str| -> Option<Template> {
@@ -219,16 +263,47 @@ impl Checker<'_, '_> {
             this.check_no_template_tags(&t, prop.value.span)
                 .then_some(t)
         };
-        let address = text(self, "address");
-        let query = text(self, "query");
-        Some(hir::Provider::Prometheus {
-            address: address?,
-            query: query?,
-        })
+        match kind {
+            "prometheus" => {
+                let address = text(self, "address");
+                let query = text(self, "query");
+                Some(hir::Provider::Prometheus {
+                    address: address?,
+                    query: query?,
+                })
+            }
+            "web" => {
+                let url = text(self, "url");
+                let json_path = match fields.get("json_path") {
+                    Some(_) => Some(text(self, "json_path")?),
+                    None => None,
+                };
+                let timeout = match fields.get("timeout") {
+                    Some(p) => Some(self.expect_duration(&p.value, scope, "`timeout`")?),
+                    None => None,
+                };
+                Some(hir::Provider::Web {
+                    url: url?,
+                    json_path,
+                    timeout,
+                })
+            }
+            _ => {
+                let image = text(self, "image");
+                // The command may contain `{{`; lowering carries such text safely.
+                let command = fields
+                    .get("command")
+                    .and_then(|p| self.expect_text(&p.value, scope));
+                Some(hir::Provider::Job {
+                    image: image?,
+                    command: command?,
+                })
+            }
+        }
     }
 
     /// A `success`/`failure` condition, as the expr-lang text Argo Rollouts evaluates.
-    fn metric_condition(&mut self, expr: &Expr, scope: &Scope) -> Option<String> {
+    fn metric_condition(&mut self, expr: &Expr, scope: &Scope, result: &str) -> Option<String> {
         match &expr.kind {
             ExprKind::Binary {
                 op: op @ (BinaryOp::And | BinaryOp::Or),
@@ -236,8 +311,8 @@ impl Checker<'_, '_> {
                 rhs,
                 ..
             } => {
-                let a = self.metric_condition(lhs, scope);
-                let b = self.metric_condition(rhs, scope);
+                let a = self.metric_condition(lhs, scope, result);
+                let b = self.metric_condition(rhs, scope, result);
                 let word = if *op == BinaryOp::And { "&&" } else { "||" };
                 Some(format!("({} {word} {})", a?, b?))
             }
@@ -245,7 +320,10 @@ impl Checker<'_, '_> {
                 op: UnaryOp::Not,
                 expr: inner,
                 ..
-            } => Some(format!("!({})", self.metric_condition(inner, scope)?)),
+            } => Some(format!(
+                "!({})",
+                self.metric_condition(inner, scope, result)?
+            )),
             ExprKind::Binary {
                 op,
                 op_span,
@@ -274,8 +352,8 @@ impl Checker<'_, '_> {
                         return None;
                     }
                 };
-                let a = self.metric_operand(lhs, scope);
-                let b = self.metric_operand(rhs, scope);
+                let a = self.metric_operand(lhs, scope, result);
+                let b = self.metric_operand(rhs, scope, result);
                 Some(format!("{} {symbol} {}", a?, b?))
             }
             ExprKind::Bool(b) => Some(b.to_string()),
@@ -295,23 +373,25 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn metric_operand(&mut self, expr: &Expr, scope: &Scope) -> Option<String> {
+    fn metric_operand(&mut self, expr: &Expr, scope: &Scope, result: &str) -> Option<String> {
         if let ExprKind::Path(path) = &expr.kind
             && let [head] = path.as_slice()
             && head.name == "result"
         {
-            // Prometheus answers with a vector; its first sample is the measurement.
-            return Some("result[0]".to_string());
+            return Some(result.to_string());
         }
         let value = self.eval(expr, scope);
         match (&value.val, value.ty) {
             (Val::Int(i), _) => Some(i.to_string()),
             (Val::Float(f), _) => Some(format_float(*f)),
             (Val::Percent(p), _) => Some(format_float(*p / 100.0)),
-            (Val::Runtime(t), Ty::Int | Ty::Float | Ty::Percent) => match t.vars().next() {
-                Some(hir::Var::Arg(name)) => Some(format!("{{{{args.{name}}}}}")),
-                _ => None,
-            },
+            (Val::Bool(b), _) => Some(b.to_string()),
+            (Val::Runtime(t), Ty::Int | Ty::Float | Ty::Percent | Ty::Bool) => {
+                match t.vars().next() {
+                    Some(hir::Var::Arg(name)) => Some(format!("{{{{args.{name}}}}}")),
+                    _ => None,
+                }
+            }
             (Val::Error, _) => None,
             _ => {
                 self.mismatch(&value, "a number, a percentage or `result`");
