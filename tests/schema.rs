@@ -59,6 +59,8 @@ fn load() -> Option<Schemas> {
         ("Rollout", "rollout-crd.yaml"),
         ("AnalysisTemplate", "analysis-template-crd.yaml"),
         ("Workflow", "argoproj.io_workflows.yaml"),
+        ("WorkflowTemplate", "argoproj.io_workflowtemplates.yaml"),
+        ("CronWorkflow", "argoproj.io_cronworkflows.yaml"),
     ] {
         let path = dir.join(file);
         let text = std::fs::read_to_string(&path)
@@ -85,6 +87,26 @@ fn load() -> Option<Schemas> {
         "Service".to_string(),
         jsonschema::validator_for(&service).unwrap_or_else(|e| panic!("Service schema: {e}")),
     );
+    // Argo Events' CRDs carry no schema; its JSON Schema holds the types.
+    let events_path = dir.join("../jsonschema/argo-events-schema.json");
+    let events: Value = serde_json::from_str(
+        &std::fs::read_to_string(&events_path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", events_path.display())),
+    )
+    .unwrap_or_else(|e| panic!("cannot parse {}: {e}", events_path.display()));
+    let mut definitions = events["definitions"].clone();
+    if let Some(defs) = definitions.as_object_mut() {
+        defs.values_mut().for_each(close_objects);
+    }
+    for kind in ["EventSource", "Sensor"] {
+        let schema = json!({
+            "$ref": format!("#/definitions/io.argoproj.events.v1alpha1.{kind}"),
+            "definitions": definitions,
+        });
+        let validator =
+            jsonschema::draft7::new(&schema).unwrap_or_else(|e| panic!("{kind} schema: {e}"));
+        by_kind.insert(kind.to_string(), validator);
+    }
     Some(Schemas { by_kind })
 }
 
@@ -170,6 +192,20 @@ fn validate(schemas: &Schemas, doc: &Value) -> Vec<String> {
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect();
     errors.extend(check_metadata(doc));
+    // A Sensor's trigger embeds the Workflow it submits, which its schema leaves untyped.
+    if kind == "Sensor" {
+        for (i, trigger) in doc["spec"]["triggers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let resource = &trigger["template"]["argoWorkflow"]["source"]["resource"];
+            for error in validate(schemas, resource) {
+                errors.push(format!("/spec/triggers/{i}/…/resource: {error}"));
+            }
+        }
+    }
     errors
 }
 
@@ -204,14 +240,22 @@ fn every_emitted_document_validates() {
     assert!(checked > 0, "nothing was validated");
 }
 
-fn addressbook_document(kind: &str) -> Value {
-    let path = common::root().join("examples/addressbook.pipe");
+/// The first document of `kind`: from the addressbook, or for trigger kinds from the
+/// triggers case.
+fn sample_document(kind: &str) -> Value {
+    let file = match kind {
+        "WorkflowTemplate" | "CronWorkflow" | "EventSource" | "Sensor" => {
+            "tests/cases/compile/triggers.pipe"
+        }
+        _ => "examples/addressbook.pipe",
+    };
+    let path = common::root().join(file);
     let compilation = common::compile_file(&path);
     common::expect_clean(&path, &compilation);
     common::parsed_documents(&compilation)
         .into_iter()
         .find(|d| d["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} in addressbook"))
+        .unwrap_or_else(|| panic!("no {kind} in {file}"))
 }
 
 /// The validation must be able to fail: misspelt fields, wrong types and bad metadata are
@@ -273,9 +317,61 @@ fn misspelt_and_mistyped_fields_are_rejected() {
             "Service",
             Box::new(|d| rename(&mut d["metadata"], "name", "nmae")),
         ),
+        (
+            "WorkflowTemplate",
+            Box::new(|d| rename(&mut d["spec"], "templates", "template")),
+        ),
+        (
+            "CronWorkflow",
+            Box::new(|d| d["spec"]["schedules"] = json!("0 3 * * *")),
+        ),
+        (
+            "CronWorkflow",
+            Box::new(|d| {
+                rename(
+                    &mut d["spec"]["workflowSpec"],
+                    "workflowTemplateRef",
+                    "templateRef",
+                )
+            }),
+        ),
+        (
+            "EventSource",
+            Box::new(|d| d["spec"]["webhook"]["push"]["port"] = json!(12000)),
+        ),
+        (
+            "EventSource",
+            Box::new(|d| rename(&mut d["spec"]["webhook"]["push"], "endpoint", "path")),
+        ),
+        (
+            "Sensor",
+            Box::new(|d| rename(&mut d["spec"]["dependencies"][0], "eventName", "event")),
+        ),
+        (
+            "Sensor",
+            Box::new(|d| {
+                rename(
+                    &mut d["spec"]["dependencies"][0]["filters"]["data"][0],
+                    "value",
+                    "values",
+                )
+            }),
+        ),
+        // The Workflow a Sensor submits is checked against the Workflow CRD.
+        (
+            "Sensor",
+            Box::new(|d| {
+                rename(
+                    &mut d["spec"]["triggers"][0]["template"]["argoWorkflow"]["source"]["resource"]
+                        ["spec"],
+                    "workflowTemplateRef",
+                    "workflowTemplate",
+                )
+            }),
+        ),
     ];
     for (i, (kind, mutate)) in cases.iter().enumerate() {
-        let mut doc = addressbook_document(kind);
+        let mut doc = sample_document(kind);
         assert!(
             validate(schemas, &doc).is_empty(),
             "case {i}: the unmodified {kind} must be valid"

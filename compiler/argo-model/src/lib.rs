@@ -13,6 +13,7 @@
 //! ports) keep their Kubernetes meaning: an integer is a count or port number, a string is a
 //! percentage or a port name, so those are emitted as integers unless they are percentages.
 
+pub mod events;
 pub mod k8s;
 pub mod rollouts;
 pub mod workflows;
@@ -52,6 +53,10 @@ pub enum Document {
     AnalysisTemplate(Box<rollouts::AnalysisTemplate>),
     Rollout(Box<rollouts::Rollout>),
     Workflow(Box<workflows::Workflow>),
+    WorkflowTemplate(Box<workflows::Workflow>),
+    CronWorkflow(Box<workflows::CronWorkflow>),
+    EventSource(Box<events::EventSource>),
+    Sensor(Box<events::Sensor>),
 }
 
 impl Document {
@@ -61,6 +66,10 @@ impl Document {
             Document::AnalysisTemplate(_) => "AnalysisTemplate",
             Document::Rollout(_) => "Rollout",
             Document::Workflow(_) => "Workflow",
+            Document::WorkflowTemplate(_) => "WorkflowTemplate",
+            Document::CronWorkflow(_) => "CronWorkflow",
+            Document::EventSource(_) => "EventSource",
+            Document::Sensor(_) => "Sensor",
         }
     }
 
@@ -76,7 +85,10 @@ impl Document {
             Document::Service(d) => &d.metadata,
             Document::AnalysisTemplate(d) => &d.metadata,
             Document::Rollout(d) => &d.metadata,
-            Document::Workflow(d) => &d.metadata,
+            Document::Workflow(d) | Document::WorkflowTemplate(d) => &d.metadata,
+            Document::CronWorkflow(d) => &d.metadata,
+            Document::EventSource(d) => &d.metadata,
+            Document::Sensor(d) => &d.metadata,
         }
     }
 

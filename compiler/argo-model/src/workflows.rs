@@ -14,10 +14,15 @@ pub struct Workflow {
     pub spec: WorkflowSpec,
 }
 
+/// Also the shape of a `WorkflowTemplate` (same spec, `kind: WorkflowTemplate`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowSpec {
-    pub entrypoint: String,
+    /// Runs a WorkflowTemplate instead of templates of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_template_ref: Option<WorkflowTemplateRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_exit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,7 +31,36 @@ pub struct WorkflowSpec {
     pub arguments: Option<Arguments>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<Template>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowTemplateRef {
+    pub name: String,
+}
+
+/// Runs a Workflow on a schedule.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronWorkflow {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: CronWorkflowSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronWorkflowSpec {
+    pub schedules: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `Forbid`: a run does not start while the previous one is still going.
+    pub concurrency_policy: String,
+    pub workflow_metadata: ObjectMeta,
+    pub workflow_spec: WorkflowSpec,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

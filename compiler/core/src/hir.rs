@@ -127,6 +127,30 @@ pub struct Pipeline {
     pub releases: Vec<Release>,
     /// `on failure { … }`, in order.
     pub on_failure: Vec<HandlerAction>,
+    pub triggers: Triggers,
+}
+
+/// What starts the pipeline besides a person or `pipec run`.
+#[derive(Clone, Debug, Default)]
+pub struct Triggers {
+    /// Regexes over the pushed git ref (`^refs/heads/main$`), from `on push`.
+    pub push: Vec<String>,
+    /// Cron expressions, from `on schedule`.
+    pub schedules: Vec<String>,
+    pub timezone: Option<String>,
+    /// Where the timezone was set, for a conflicting second one.
+    pub timezone_span: Option<Span>,
+    /// The bearer token the push webhook requires, from `webhook_token`.
+    pub webhook_token: Option<SecretKeyRef>,
+    /// The first `on push` and the first `on schedule`, for source annotations.
+    pub push_span: Option<Span>,
+    pub schedule_span: Option<Span>,
+}
+
+impl Triggers {
+    pub fn any(&self) -> bool {
+        !self.push.is_empty() || !self.schedules.is_empty()
+    }
 }
 
 #[derive(Clone, Debug)]

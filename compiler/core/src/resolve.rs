@@ -414,7 +414,7 @@ fn collect_symbols<'a>(
                     }
                 }
             }
-            Member::Setting(_) | Member::Release(_) | Member::Error(_) => {}
+            Member::Setting(_) | Member::Release(_) | Member::Trigger(_) | Member::Error(_) => {}
         }
     }
 }
@@ -560,6 +560,19 @@ fn walk_pipeline(
                     }
                 }
             }
+            Member::Trigger(t) => match &t.kind {
+                ast::TriggerKind::Push { filter } => {
+                    if let Some(f) = filter {
+                        walk_expr(&f.value, scope, diagnostics, refs);
+                    }
+                }
+                ast::TriggerKind::Schedule { cron, timezone } => {
+                    walk_expr(cron, scope, diagnostics, refs);
+                    if let Some(tz) = timezone {
+                        walk_expr(tz, scope, diagnostics, refs);
+                    }
+                }
+            },
             Member::Error(_) => {}
         }
     }

@@ -42,6 +42,11 @@ pub const PIPELINE: &[Field] = &[
         "string",
         "Kubernetes ServiceAccount the workflow's pods run as.",
     ),
+    opt(
+        "webhook_token",
+        "secret key",
+        "Bearer token the `on push` webhook requires in its `Authorization` header.",
+    ),
 ];
 
 /// Properties every step and image action accepts.

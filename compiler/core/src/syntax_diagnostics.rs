@@ -3,6 +3,7 @@
 
 use pipec_syntax::SyntaxError;
 use pipec_syntax::lexer::LexErrorKind;
+use pipec_syntax::parser::CustomError;
 
 use crate::codes::Code;
 use crate::diagnostic::Diagnostic;
@@ -60,12 +61,20 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
             }
         }
         SyntaxError::Parse(e) => {
-            if let Some(message) = &e.message {
-                return Diagnostic::new(Code::E0010, e.span, message.clone())
-                    .label("empty interpolation")
-                    .help(
-                        "write an expression between `${` and `}`, or `\\${` for a literal `${`",
-                    );
+            match e.custom {
+                Some(CustomError::EmptyInterpolation) => {
+                    return Diagnostic::new(Code::E0010, e.span, "empty interpolation")
+                        .label("nothing between `${` and `}`")
+                        .help(
+                            "write an expression between `${` and `}`, or `\\${` for a literal `${`",
+                        );
+                }
+                Some(CustomError::MissingRefValue) => {
+                    return Diagnostic::new(Code::E0001, e.span, "the branch or tag to trigger on is missing")
+                        .label("nothing follows")
+                        .help("write the branch or tag: `on push branch \"main\"`, or a pattern: `on push tag ~ /^v[0-9]+/`; or drop it to trigger on every push");
+                }
+                None => {}
             }
             let found = e.found.clone().unwrap_or_else(|| "end of file".to_string());
             let expected = expected_list(&e.expected);

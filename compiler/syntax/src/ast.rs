@@ -72,6 +72,8 @@ pub enum Member {
     Release(ReleaseDecl),
     /// `on failure { … }`.
     Handler(Handler),
+    /// `on push …`, `on schedule …`.
+    Trigger(Trigger),
     Error(Span),
 }
 
@@ -203,6 +205,31 @@ pub enum StageKind {
     /// `switch`: blue-green moves all traffic to the new version here; stages after it verify
     /// the switched version.
     Switch,
+}
+
+/// What starts a pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TriggerKind {
+    /// `on push`, `on push branch "main"`, `on push tag ~ /^v/`.
+    Push { filter: Option<RefFilter> },
+    /// `on schedule "0 3 * * *"` with an optional `timezone "Europe/Paris"`.
+    Schedule { cron: Expr, timezone: Option<Expr> },
+}
+
+/// `branch "main"` (exact) or `tag ~ /^v/` (pattern).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefFilter {
+    /// `branch` or `tag`.
+    pub kind: Ident,
+    /// True for `~ /regex/`.
+    pub pattern: bool,
+    pub value: Expr,
 }
 
 /// `on EVENT { … }`.

@@ -84,10 +84,38 @@ pub struct ParseError {
     pub found: Option<String>,
     /// What would have been accepted, rendered, sorted and deduplicated.
     pub expected: Vec<String>,
-    /// A custom message (e.g. "empty interpolation"), when this is not an expected/found error.
-    pub message: Option<String>,
+    /// A specific mistake the grammar recognises, when this is not an expected/found error.
+    pub custom: Option<CustomError>,
     /// The constructs being parsed when the error happened, innermost last.
     pub contexts: Vec<(String, Span)>,
+}
+
+/// Mistakes the grammar itself recognises. Chumsky carries custom errors as text, so each
+/// has a fixed message it is recognised by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomError {
+    /// `${}`.
+    EmptyInterpolation,
+    /// `on push branch` with no name after it.
+    MissingRefValue,
+}
+
+impl CustomError {
+    const ALL: [CustomError; 2] = [
+        CustomError::EmptyInterpolation,
+        CustomError::MissingRefValue,
+    ];
+
+    pub fn message(self) -> &'static str {
+        match self {
+            CustomError::EmptyInterpolation => "empty interpolation",
+            CustomError::MissingRefValue => "missing branch or tag after `branch`/`tag`",
+        }
+    }
+
+    fn from_message(message: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.message() == message)
+    }
 }
 
 /// The result of parsing one file: always a module, possibly with errors.
@@ -166,7 +194,7 @@ fn convert_error(e: Rich<'_, Token<'_>, Span>) -> ParseError {
                 span,
                 found: found.as_ref().map(|t| t.to_string()),
                 expected,
-                message: None,
+                custom: None,
                 contexts,
             }
         }
@@ -174,7 +202,7 @@ fn convert_error(e: Rich<'_, Token<'_>, Span>) -> ParseError {
             span,
             found: None,
             expected: Vec::new(),
-            message: Some(msg.clone()),
+            custom: CustomError::from_message(msg),
             contexts,
         },
     }
@@ -547,7 +575,7 @@ where
                     Piece::Interp(Some(expr), _) => parts.push(StrPart::Interp(expr)),
                     Piece::Interp(None, span) => emitter.emit(Rich::custom(
                         span,
-                        "empty interpolation: write an expression between `${` and `}`",
+                        CustomError::EmptyInterpolation.message(),
                     )),
                 }
             }
@@ -937,6 +965,58 @@ where
         })
 }
 
+/// `on push [branch|tag [~] VALUE]`, `on schedule CRON [timezone TZ]`.
+fn trigger_parser<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, Trigger, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    let ref_kind =
+        select! { Token::Ident(s) if s == "branch" || s == "tag" => s }.map_with(|s: &str, e| {
+            Ident {
+                name: s.to_string(),
+                span: e.span(),
+            }
+        });
+    // Once `branch` or `tag` is read the value is required: report it missing there rather
+    // than let the next line be misread.
+    let filter = ref_kind
+        .then(op("~").or_not())
+        .then(subject_parser(expr.clone()).or_not())
+        .validate(|((kind, tilde), value), _, emitter| {
+            let value = value.unwrap_or_else(|| {
+                emitter.emit(Rich::custom(
+                    kind.span,
+                    CustomError::MissingRefValue.message(),
+                ));
+                Expr {
+                    kind: ExprKind::Error,
+                    span: kind.span,
+                }
+            });
+            RefFilter {
+                kind,
+                pattern: tilde.is_some(),
+                value,
+            }
+        });
+    let push = kw("push")
+        .ignore_then(filter.or_not())
+        .map(|filter| TriggerKind::Push { filter });
+    let schedule = kw("schedule")
+        .ignore_then(expr.clone())
+        .then(kw("timezone").ignore_then(expr).or_not())
+        .map(|(cron, timezone)| TriggerKind::Schedule { cron, timezone });
+    kw("on")
+        .ignore_then(push.or(schedule))
+        .map_with(|kind, e| Trigger {
+            kind,
+            span: e.span(),
+        })
+        .labelled("trigger")
+}
+
 fn member_parser<'t, 's: 't, I>(
     expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
 ) -> impl Parser<'t, I, Member, Extra<'t, 's>> + Clone
@@ -984,6 +1064,7 @@ where
         service,
         release_parser(expr.clone()).map(Member::Release),
         handler_parser(expr.clone()).map(Member::Handler),
+        trigger_parser(expr.clone()).map(Member::Trigger),
         property_parser(expr).map(Member::Setting),
     ))
     .labelled("declaration")
@@ -1142,6 +1223,7 @@ mod tests {
                 Member::Service(_) => "service",
                 Member::Release(_) => "release",
                 Member::Handler(_) => "handler",
+                Member::Trigger(_) => "trigger",
                 Member::Error(_) => "error",
             })
             .collect();
@@ -1166,6 +1248,43 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn triggers() {
+        let module = parse_ok(
+            "pipeline p {\n  on push\n  on push tag ~ /^v/\n  on push branch \"main\"\n  on schedule \"0 3 * * *\" timezone \"UTC\"\n  on failure { rollback api }\n}",
+        );
+        let members = &pipeline(&module).members;
+        let kinds: Vec<String> = members
+            .iter()
+            .map(|m| match m {
+                Member::Trigger(Trigger {
+                    kind: TriggerKind::Push { filter: None },
+                    ..
+                }) => "push".to_string(),
+                Member::Trigger(Trigger {
+                    kind: TriggerKind::Push { filter: Some(f) },
+                    ..
+                }) => format!("push {} {}", f.kind.name, f.pattern),
+                Member::Trigger(Trigger {
+                    kind: TriggerKind::Schedule { timezone, .. },
+                    ..
+                }) => format!("schedule {}", timezone.is_some()),
+                Member::Handler(_) => "handler".to_string(),
+                _ => "other".to_string(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "push",
+                "push tag true",
+                "push branch false",
+                "schedule true",
+                "handler"
+            ]
+        );
     }
 
     #[test]

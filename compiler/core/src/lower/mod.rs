@@ -2,7 +2,9 @@
 //!
 //! For a pipeline this produces, in apply order: one `Service` per service (its traffic entry
 //! point), the `AnalysisTemplate`s its releases use, one `Rollout` per service, and the
-//! `Workflow` that builds, tests, pushes, deploys, gates and rolls back. How each concept maps
+//! `Workflow` that builds, tests, pushes, deploys, gates and rolls back; with triggers, that
+//! Workflow is a `WorkflowTemplate` followed by the CronWorkflow, EventSource and Sensor that
+//! start it. How each concept maps
 //! is written in `docs/compilation.md`; this module and its children are that document's code.
 
 mod analysis;
@@ -12,6 +14,7 @@ mod rollout;
 mod scripts;
 mod shell;
 pub mod text;
+mod triggers;
 mod workflow;
 
 pub use workflow::{ENTRYPOINT, EXIT_HANDLER};
@@ -146,5 +149,6 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
         out.push(rollout::rollout(&ctx, service));
     }
     out.push(workflow::workflow(&ctx));
+    out.extend(triggers::triggers(&ctx));
     out
 }

@@ -117,8 +117,26 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
     }
 
     let parameters = parameters(ctx);
-    Lowered {
-        document: Document::Workflow(Box::new(Workflow {
+    let spec = WorkflowSpec {
+        workflow_template_ref: None,
+        entrypoint: Some(ENTRYPOINT.to_string()),
+        on_exit,
+        service_account_name: pipeline.service_account.clone(),
+        arguments: (!parameters.is_empty()).then_some(Arguments { parameters }),
+        volumes: Vec::new(),
+        templates,
+    };
+    // A triggered pipeline is installed, not run: its spec becomes a WorkflowTemplate that
+    // the triggers (and `pipec run`) start runs of.
+    let document = if pipeline.triggers.any() {
+        Document::WorkflowTemplate(Box::new(Workflow {
+            api_version: ARGO_API_VERSION,
+            kind: "WorkflowTemplate",
+            metadata: ctx.metadata(Some(ctx.pipeline_name()), None, pipeline.span),
+            spec,
+        }))
+    } else {
+        Document::Workflow(Box::new(Workflow {
             api_version: ARGO_API_VERSION,
             kind: "Workflow",
             metadata: ctx.metadata(
@@ -126,15 +144,11 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
                 Some(format!("{}-", ctx.pipeline_name())),
                 pipeline.span,
             ),
-            spec: WorkflowSpec {
-                entrypoint: ENTRYPOINT.to_string(),
-                on_exit,
-                service_account_name: pipeline.service_account.clone(),
-                arguments: (!parameters.is_empty()).then_some(Arguments { parameters }),
-                volumes: Vec::new(),
-                templates,
-            },
-        })),
+            spec,
+        }))
+    };
+    Lowered {
+        document,
         origin: pipeline.span,
     }
 }
@@ -417,7 +431,7 @@ fn build_template(
 }
 
 /// Workflow parameters: the pipeline's params, then the git context the program uses.
-fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
+pub(super) fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
     let pipeline = ctx.pipeline();
     let vars = used_vars(pipeline);
     let mut out: Vec<Parameter> = pipeline

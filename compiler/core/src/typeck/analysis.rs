@@ -448,13 +448,13 @@ impl Checker<'_, '_> {
                                 Code::E0201,
                                 value.span,
                                 format!(
-                                    "`{}` takes a `{}`, found a `{}`",
+                                    "`{}` takes {}, found {}",
                                     p.name.name,
-                                    ty.name(),
-                                    value.ty.name()
+                                    ty.with_article(),
+                                    value.ty.with_article()
                                 ),
                             )
-                            .label(format!("this is a `{}`", value.ty.name()))
+                            .label(format!("this is {}", value.ty.with_article()))
                             .with_secondary(
                                 p.ty.span,
                                 format!("`{}` is declared as `{}` here", p.name.name, ty.name()),

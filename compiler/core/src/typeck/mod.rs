@@ -8,6 +8,7 @@ mod analysis;
 mod nodes;
 mod release;
 mod service;
+mod triggers;
 mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -158,6 +159,7 @@ impl<'a> Checker<'_, 'a> {
             services: Vec::new(),
             releases: Vec::new(),
             on_failure: Vec::new(),
+            triggers: hir::Triggers::default(),
         };
         self.k8s_name(&p.name, "pipeline");
 
@@ -192,6 +194,8 @@ impl<'a> Checker<'_, 'a> {
                 self.invalid_name(prop.value.span, &name, "a ServiceAccount name");
             }
         }
+
+        let webhook_token = fields.get("webhook_token");
 
         for member in &p.members {
             match member {
@@ -273,11 +277,16 @@ impl<'a> Checker<'_, 'a> {
                     let actions = self.check_handler(h, &pipeline.services);
                     pipeline.on_failure.extend(actions);
                 }
+                Member::Trigger(t) => self.check_trigger(t, &mut pipeline.triggers),
                 _ => {}
             }
         }
         self.check_generated_names(&pipeline);
         self.check_release_cycles(&pipeline);
+        if let Some(prop) = webhook_token {
+            self.check_webhook_token(prop, &mut pipeline.triggers);
+        }
+        self.check_trigger_names(&p.name, &pipeline.triggers);
         pipeline
     }
 

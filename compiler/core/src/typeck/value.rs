@@ -41,6 +41,16 @@ pub enum Ty {
 }
 
 impl Ty {
+    /// The name with its article, for messages: "an `int`", "a `string`".
+    pub fn with_article(self) -> String {
+        let article = if self.name().starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} `{}`", self.name())
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Ty::Str => "string",
@@ -641,8 +651,8 @@ impl Checker<'_, '_> {
                             format!("cannot compare `{}` with `{}`", a.ty.name(), b.ty.name()),
                         )
                         .label("different types")
-                        .with_secondary(a.span, format!("this is a `{}`", a.ty.name()))
-                        .with_secondary(b.span, format!("this is a `{}`", b.ty.name()))
+                        .with_secondary(a.span, format!("this is {}", a.ty.with_article()))
+                        .with_secondary(b.span, format!("this is {}", b.ty.with_article()))
                         .help("compare values of the same type"),
                     );
                     return Typed::error(span);
@@ -751,9 +761,9 @@ impl Checker<'_, '_> {
         let mut d = Diagnostic::new(
             Code::E0201,
             value.span,
-            format!("expected {wanted}, found a `{}`", value.ty.name()),
+            format!("expected {wanted}, found {}", value.ty.with_article()),
         )
-        .label(format!("this is a `{}`", value.ty.name()));
+        .label(format!("this is {}", value.ty.with_article()));
         if let Some(origin) = &value.origin {
             d = d.with_secondary(origin.span, origin.what.clone());
         }
@@ -763,6 +773,15 @@ impl Checker<'_, '_> {
 
     /// Reports a value that needs to be known at compile time but depends on the run.
     pub(super) fn needs_static(&mut self, value: &Typed, place: &str) {
+        self.needs_static_because(
+            value,
+            place,
+            "Rollouts, Services and AnalysisTemplates are plain YAML that Argo does not template: write the value itself",
+        );
+    }
+
+    /// [`Self::needs_static`] with the reason the place cannot wait for the run.
+    pub(super) fn needs_static_because(&mut self, value: &Typed, place: &str, help: &str) {
         let mut d = Diagnostic::new(
             Code::E0214,
             value.span,
@@ -772,7 +791,7 @@ impl Checker<'_, '_> {
         if let Some(origin) = &value.origin {
             d = d.with_secondary(origin.span, origin.what.clone());
         }
-        d = d.help("Rollouts, Services and AnalysisTemplates are plain YAML that Argo does not template: write the value itself");
+        d = d.help(help);
         self.diags.push(d);
     }
 
