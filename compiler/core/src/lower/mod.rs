@@ -4,8 +4,8 @@
 //! point), the `AnalysisTemplate`s its releases use, one `Rollout` per service, and the
 //! `Workflow` that builds, tests, pushes, deploys, gates and rolls back; with triggers, that
 //! Workflow is a `WorkflowTemplate` followed by the CronWorkflow, EventSource and Sensor that
-//! start it. How each concept maps
-//! is written in `docs/compilation.md`; this module and its children are that document's code.
+//! start it. How each concept maps is written in `docs/compilation.md`; this module and its
+//! children are that document's code.
 
 mod analysis;
 mod condition;
