@@ -68,6 +68,17 @@ pub struct CronWorkflowSpec {
 pub struct Arguments {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<Parameter>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactArgument>,
+}
+
+/// An input artifact of a task, taken from another task's output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactArgument {
+    pub name: String,
+    /// `{{tasks.compile.outputs.artifacts.binary}}`.
+    pub from: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -89,6 +100,8 @@ pub struct Template {
     pub metadata: Option<TemplateMetadata>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Inputs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Outputs>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_strategy: Option<RetryStrategy>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,12 +135,22 @@ pub struct Inputs {
     pub artifacts: Vec<Artifact>,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outputs {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A file or directory at `path`: checked out from git, or (without `git`) passed in by the
+/// task's arguments or saved as an output to the artifact repository.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
     pub name: String,
     pub path: String,
-    pub git: GitArtifact,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitArtifact>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -166,6 +189,8 @@ pub struct DagTemplate {
 pub struct DagTask {
     pub name: String,
     pub template: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Arguments>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub depends: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

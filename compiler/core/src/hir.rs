@@ -218,6 +218,8 @@ pub enum NodeKind {
         cache: Option<Template>,
         args: Vec<(String, Template)>,
         auth: Option<RegistryAuth>,
+        /// Other steps' outputs placed in the checkout before building.
+        inputs: Vec<InputFile>,
     },
     /// Copy an image to another repository under the same (or a new) tag, without rebuilding.
     Push {
@@ -231,13 +233,38 @@ pub enum NodeKind {
         image: ImageRef,
         command: Template,
         env: Vec<EnvVar>,
+        /// The container's working directory: `workdir`, made absolute under the checkout.
         workdir: Option<Template>,
+        /// Check out the pipeline's repository into [`WORKSPACE`] first.
+        checkout: bool,
+        outputs: Vec<Output>,
+        inputs: Vec<InputFile>,
     },
     /// Run a shell command inside a running pod of a service, once its release is complete.
     Exec {
         service: ServiceId,
         command: Template,
     },
+}
+
+/// Where steps with `checkout = true`, and builds, find the pipeline's repository.
+pub const WORKSPACE: &str = "/workspace";
+
+/// A file or directory a step hands on: `outputs = { binary = "auth" }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub name: String,
+    /// Absolute.
+    pub path: String,
+}
+
+/// Another step's output, placed at the path it was made at before this step starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputFile {
+    pub node: NodeId,
+    pub output: String,
+    /// Absolute.
+    pub path: String,
 }
 
 /// `repository:tag`.

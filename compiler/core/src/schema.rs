@@ -106,6 +106,11 @@ pub const BUILD: &[Field] = &[
         "secret",
         "Registry credentials: a secret with `username` and `password`.",
     ),
+    opt(
+        "inputs",
+        "list<output>",
+        "Other steps' outputs (`STEP.NAME`), placed in the checkout where they were made.",
+    ),
 ];
 
 /// `image X = push IMAGE { … }`.
@@ -147,7 +152,22 @@ pub const RUN: &[Field] = &[
     opt(
         "workdir",
         "string",
-        "Working directory inside the container.",
+        "Working directory inside the container; relative to the checkout with `checkout`.",
+    ),
+    opt(
+        "checkout",
+        "bool",
+        "Check out the pipeline's repository into /workspace and start there.",
+    ),
+    opt(
+        "outputs",
+        "record<string>",
+        "Files or directories to hand on, `{ NAME = \"path\" }`; relative to the working directory.",
+    ),
+    opt(
+        "inputs",
+        "list<output>",
+        "Other steps' outputs (`STEP.NAME`), placed where they were made before this step starts.",
     ),
 ];
 

@@ -83,6 +83,7 @@ impl Chain {
             task: DagTask {
                 name: name.clone(),
                 template: name.clone(),
+                arguments: None,
                 depends: self.previous.take(),
                 when: None,
             },

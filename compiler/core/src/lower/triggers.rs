@@ -173,6 +173,7 @@ fn sensor(ctx: &Ctx<'_>, name: &str, origin: pipec_syntax::Span) -> Lowered {
         metadata: run_metadata,
         spec: WorkflowSpec {
             arguments: (!arguments.is_empty()).then_some(Arguments {
+                artifacts: Vec::new(),
                 parameters: arguments,
             }),
             ..template_ref(ctx)

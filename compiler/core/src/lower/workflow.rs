@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use pipec_argo_model::k8s::{Container, EnvVar};
 use pipec_argo_model::workflows::{
-    Arguments, Artifact, Backoff, DagTask, DagTemplate, GitArtifact, Inputs, Parameter,
-    RetryStrategy, ScriptTemplate, Template, Workflow, WorkflowSpec,
+    Arguments, Artifact, ArtifactArgument, Backoff, DagTask, DagTemplate, GitArtifact, Inputs,
+    Outputs, Parameter, RetryStrategy, ScriptTemplate, Template, Workflow, WorkflowSpec,
 };
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString};
 
@@ -17,13 +17,13 @@ use super::scripts::RolloutScript;
 use super::shell;
 use super::text::{GIT_BRANCH_PARAM, GIT_REPO_PARAM, GIT_SHA_PARAM, GIT_TAG_PARAM, argo_text};
 use super::{Ctx, Lowered, tools};
-use crate::hir::{self, Condition, HandlerAction, ImageRef, NodeKind, Operand, Piece, Var};
+use crate::hir::{
+    self, Condition, HandlerAction, ImageRef, NodeKind, Operand, Piece, Var, WORKSPACE,
+};
 use crate::typeck::format_duration;
 
 pub const ENTRYPOINT: &str = "main";
 pub const EXIT_HANDLER: &str = "on-exit";
-/// Where builds check out the repository.
-const WORKSPACE: &str = "/workspace";
 
 impl Ctx<'_> {
     /// The image a node makes, as Argo text.
@@ -72,6 +72,7 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
             task: DagTask {
                 name: node.name.clone(),
                 template: node.name.clone(),
+                arguments: input_arguments(ctx, node),
                 depends: join_depends(depends),
                 when: condition.when,
             },
@@ -122,7 +123,10 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
         entrypoint: Some(ENTRYPOINT.to_string()),
         on_exit,
         service_account_name: pipeline.service_account.clone(),
-        arguments: (!parameters.is_empty()).then_some(Arguments { parameters }),
+        arguments: (!parameters.is_empty()).then_some(Arguments {
+            parameters,
+            artifacts: Vec::new(),
+        }),
         volumes: Vec::new(),
         templates,
     };
@@ -194,10 +198,15 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
         if tasks.iter().any(|t| t.task.name == name) {
             continue;
         }
+        let arguments = match action {
+            HandlerAction::Node(id) => ctx.node(*id).and_then(|n| input_arguments(ctx, n)),
+            _ => None,
+        };
         tasks.push(Task {
             task: DagTask {
                 name: name.clone(),
                 template: name.clone(),
+                arguments,
                 depends: previous
                     .take()
                     .map(|p| format!("{p}.Succeeded || {p}.Failed || {p}.Errored")),
@@ -232,15 +241,22 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             cache,
             args,
             auth,
-        } => build_template(
-            node,
-            context,
-            dockerfile,
-            target,
-            cache.as_ref(),
-            args,
-            auth.as_ref(),
-        ),
+            inputs,
+        } => {
+            let mut template = build_template(
+                node,
+                context,
+                dockerfile,
+                target,
+                cache.as_ref(),
+                args,
+                auth.as_ref(),
+            );
+            if let Some(i) = template.inputs.as_mut() {
+                i.artifacts.extend(input_artifacts(ctx, inputs));
+            }
+            template
+        }
         NodeKind::Push {
             source,
             target,
@@ -292,13 +308,32 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             command,
             env,
             workdir,
+            checkout,
+            outputs,
+            inputs,
         } => {
             let (script, values) = shell::script(command, "PIPEC_VALUE_").for_sh();
             let mut container_env: Vec<EnvVar> =
                 values.iter().map(|(k, v)| EnvVar::value(k, v)).collect();
             container_env.extend(env.iter().map(env_var));
+            let mut artifacts: Vec<Artifact> = Vec::new();
+            if *checkout {
+                artifacts.push(source_artifact());
+            }
+            artifacts.extend(input_artifacts(ctx, inputs));
             Template {
                 name: node.name.clone(),
+                inputs: (!artifacts.is_empty()).then_some(Inputs { artifacts }),
+                outputs: (!outputs.is_empty()).then(|| Outputs {
+                    artifacts: outputs
+                        .iter()
+                        .map(|o| Artifact {
+                            name: o.name.clone(),
+                            path: o.path.clone(),
+                            git: None,
+                        })
+                        .collect(),
+                }),
                 container: Some(Container {
                     image: Some(ctx.image_text(image)),
                     command: vec!["sh".to_string(), "-c".to_string()],
@@ -410,14 +445,7 @@ fn build_template(
     Template {
         name: node.name.clone(),
         inputs: Some(Inputs {
-            artifacts: vec![Artifact {
-                name: "source".to_string(),
-                path: WORKSPACE.to_string(),
-                git: GitArtifact {
-                    repo: format!("{{{{workflow.parameters.{GIT_REPO_PARAM}}}}}"),
-                    revision: format!("{{{{workflow.parameters.{GIT_SHA_PARAM}}}}}"),
-                },
-            }],
+            artifacts: vec![source_artifact()],
         }),
         script: Some(ScriptTemplate {
             image: tools::BUILDKIT.to_string(),
@@ -428,6 +456,57 @@ fn build_template(
         }),
         ..Template::default()
     }
+}
+
+/// The pipeline's repository at the run's commit, checked out into the workspace.
+fn source_artifact() -> Artifact {
+    Artifact {
+        name: "source".to_string(),
+        path: WORKSPACE.to_string(),
+        git: Some(GitArtifact {
+            repo: format!("{{{{workflow.parameters.{GIT_REPO_PARAM}}}}}"),
+            revision: format!("{{{{workflow.parameters.{GIT_SHA_PARAM}}}}}"),
+        }),
+    }
+}
+
+/// The artifact a step takes from another's output: named after both, so two producers'
+/// `binary` outputs stay apart.
+fn input_name(ctx: &Ctx<'_>, input: &hir::InputFile) -> String {
+    format!("{}-{}", ctx.task_name(input.node), input.output)
+}
+
+fn input_artifacts(ctx: &Ctx<'_>, inputs: &[hir::InputFile]) -> Vec<Artifact> {
+    inputs
+        .iter()
+        .map(|i| Artifact {
+            name: input_name(ctx, i),
+            path: i.path.clone(),
+            git: None,
+        })
+        .collect()
+}
+
+/// The task arguments that pass a step its inputs from the producing tasks' outputs.
+fn input_arguments(ctx: &Ctx<'_>, node: &hir::Node) -> Option<Arguments> {
+    let inputs = match &node.kind {
+        NodeKind::Run { inputs, .. } | NodeKind::Build { inputs, .. } => inputs,
+        _ => return None,
+    };
+    (!inputs.is_empty()).then(|| Arguments {
+        parameters: Vec::new(),
+        artifacts: inputs
+            .iter()
+            .map(|i| ArtifactArgument {
+                name: input_name(ctx, i),
+                from: format!(
+                    "{{{{tasks.{}.outputs.artifacts.{}}}}}",
+                    ctx.task_name(i.node),
+                    i.output
+                ),
+            })
+            .collect(),
+    })
 }
 
 /// Workflow parameters: the pipeline's params, then the git context the program uses.
@@ -443,10 +522,12 @@ pub(super) fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
             description: None,
         })
         .collect();
-    let builds = pipeline
-        .nodes
-        .iter()
-        .any(|n| matches!(n.kind, NodeKind::Build { .. }));
+    let checks_out = pipeline.nodes.iter().any(|n| {
+        matches!(
+            n.kind,
+            NodeKind::Build { .. } | NodeKind::Run { checkout: true, .. }
+        )
+    });
     let mut git = |name: &str, used: bool, value: String, description: &str| {
         if used {
             out.push(Parameter {
@@ -458,13 +539,13 @@ pub(super) fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
     };
     git(
         GIT_REPO_PARAM,
-        builds || vars.contains(&Var::GitRepo),
+        checks_out || vars.contains(&Var::GitRepo),
         pipeline.repo.as_ref().map(argo_text).unwrap_or_default(),
         "repository the builds check out",
     );
     git(
         GIT_SHA_PARAM,
-        builds || vars.contains(&Var::GitSha) || vars.contains(&Var::GitShortSha),
+        checks_out || vars.contains(&Var::GitSha) || vars.contains(&Var::GitShortSha),
         "HEAD".to_string(),
         "commit to build; set it to the commit that triggered the run",
     );
@@ -532,6 +613,7 @@ fn used_vars(pipeline: &hir::Pipeline) -> BTreeSet<Var> {
                 command,
                 env,
                 workdir,
+                ..
             } => {
                 image(i, &mut add);
                 add(command);

@@ -57,6 +57,8 @@ pub(crate) struct Checker<'r, 'a> {
     /// Index in `res.analyses` → checked analysis.
     analysis_ids: BTreeMap<usize, AnalysisId>,
     analyses_used: BTreeSet<AnalysisId>,
+    /// Memo of the outputs each `run` step declares.
+    outputs_memo: BTreeMap<NodeId, Vec<hir::Output>>,
 }
 
 /// The checked program, and what the linter needs to know beyond it.
@@ -83,6 +85,7 @@ pub fn check(res: &Resolution<'_>, diags: &mut Diagnostics) -> Checked {
         analyses: Vec::new(),
         analysis_ids: BTreeMap::new(),
         analyses_used: BTreeSet::new(),
+        outputs_memo: BTreeMap::new(),
     };
     for index in 0..res.analyses.len() {
         checker.check_analysis_def(index);

@@ -210,10 +210,10 @@ impl Checker<'_, '_> {
         self.referenced.clear();
         self.released.clear();
         let kind = match verb {
-            "build" => self.check_build(id, action, &fields),
+            "build" => self.check_build(id, in_handler, action, &fields),
             "push" => self.check_push(id, action, &fields),
             "exec" => self.check_exec(action, &fields),
-            _ => self.check_run(action, &fields),
+            _ => self.check_run(id, in_handler, action, &fields),
         };
         let mut needs = std::mem::take(&mut self.referenced);
 
@@ -264,6 +264,7 @@ impl Checker<'_, '_> {
     fn check_build(
         &mut self,
         id: NodeId,
+        in_handler: bool,
         action: &ast::Action,
         fields: &std::collections::BTreeMap<&'static str, &ast::Property>,
     ) -> Option<NodeKind> {
@@ -308,6 +309,10 @@ impl Checker<'_, '_> {
             Some(p) => Some(self.expect_registry_auth(&p.value, &scope)?),
             None => None,
         };
+        let inputs = match fields.get("inputs") {
+            Some(p) => self.check_inputs(id, in_handler, &p.value, InputsOf::Build)?,
+            None => Vec::new(),
+        };
         let target = self.image_name(id)?;
         Some(NodeKind::Build {
             context,
@@ -316,6 +321,7 @@ impl Checker<'_, '_> {
             cache,
             args,
             auth,
+            inputs,
         })
     }
 
@@ -396,6 +402,8 @@ impl Checker<'_, '_> {
 
     fn check_run(
         &mut self,
+        id: NodeId,
+        in_handler: bool,
         action: &ast::Action,
         fields: &std::collections::BTreeMap<&'static str, &ast::Property>,
     ) -> Option<NodeKind> {
@@ -419,6 +427,22 @@ impl Checker<'_, '_> {
             Some(p) => self.env_record(&p.value, true)?,
             None => Vec::new(),
         };
+        let checkout = fields
+            .get("checkout")
+            .and_then(|p| self.expect_bool(&p.value, &scope))
+            .unwrap_or(false);
+        if checkout && self.res.pipeline.is_some_and(|p| !has_repo(p)) {
+            let span = fields.get("checkout").map_or(action.verb.span, |p| p.span);
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0308,
+                    span,
+                    "this step checks out a repository the pipeline does not name",
+                )
+                .label("needs the pipeline's `repo`")
+                .help("set `repo = \"https://…/your-repo.git\"` in the pipeline"),
+            );
+        }
         let workdir = match fields.get("workdir") {
             Some(p) => Some(
                 self.expect_text(&p.value, &scope)
@@ -426,12 +450,199 @@ impl Checker<'_, '_> {
             ),
             None => None,
         };
+        let static_workdir = workdir.as_ref().map(Template::as_static);
+        let base = working_dir(static_workdir.as_ref().map(|w| w.as_deref()), checkout);
+        let workdir = match (&base, workdir) {
+            (Some(base), _) => Some(Template::lit(base)),
+            (None, workdir) => workdir,
+        };
+        let outputs = match fields.get("outputs") {
+            Some(p) => self.check_outputs(&p.value, base.as_deref())?,
+            None => Vec::new(),
+        };
+        let inputs = match fields.get("inputs") {
+            Some(p) => self.check_inputs(id, in_handler, &p.value, InputsOf::Run)?,
+            None => Vec::new(),
+        };
         Some(NodeKind::Run {
             image,
             command: command?,
             env,
             workdir,
+            checkout,
+            outputs,
+            inputs,
         })
+    }
+
+    /// `outputs = { NAME = "path" }`: static paths, made absolute against the working
+    /// directory, so a consumer knows where the file lands before anything runs.
+    fn check_outputs(&mut self, expr: &ast::Expr, base: Option<&str>) -> Option<Vec<hir::Output>> {
+        let value = self.eval(expr, &Scope::Pipeline);
+        let Val::Record(fields) = value.val else {
+            self.mismatch(&value, "a record `{ NAME = \"path\", … }`");
+            return None;
+        };
+        let mut out = Vec::new();
+        for (name, v) in fields {
+            let raw = match &v.val {
+                Val::Str(t) => match t.as_static() {
+                    Some(raw) => raw,
+                    None => {
+                        self.needs_static_because(&v, "an output's path", "the steps that use the output are told where it lands when the pipeline is compiled: write the path itself");
+                        continue;
+                    }
+                },
+                Val::Error => continue,
+                _ => {
+                    self.mismatch(&v, "a path in quotes");
+                    continue;
+                }
+            };
+            match output_path(&raw, base) {
+                Ok(path) => out.push(hir::Output {
+                    name: name.name,
+                    path,
+                }),
+                Err(reason) => self.diags.push(
+                    Diagnostic::new(
+                        Code::E0212,
+                        v.span,
+                        format!("`{raw}` cannot be an output's path"),
+                    )
+                    .label(reason.label())
+                    .help(reason.help()),
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    /// `inputs = [STEP.NAME, …]`: each output lands where its step made it, and the step
+    /// waits for the steps it takes files from.
+    fn check_inputs(
+        &mut self,
+        id: NodeId,
+        in_handler: bool,
+        expr: &ast::Expr,
+        of: InputsOf,
+    ) -> Option<Vec<hir::InputFile>> {
+        let value = self.eval(expr, &Scope::Pipeline);
+        let items = match value.val {
+            Val::List(items) => items,
+            Val::Output(_) => vec![value],
+            Val::Error => return None,
+            _ => {
+                self.mismatch(&value, "a list of step outputs `[STEP.NAME, …]`");
+                return None;
+            }
+        };
+        let mut out: Vec<hir::InputFile> = Vec::new();
+        for item in items {
+            let input = match item.val {
+                Val::Output(input) => input,
+                Val::Error => continue,
+                _ => {
+                    self.mismatch(&item, "a step's output `STEP.NAME`");
+                    continue;
+                }
+            };
+            let producer = self.node_decls.get(input.node.0).copied();
+            if input.node == id {
+                self.diags.push(
+                    Diagnostic::new(Code::E0304, item.span, "a step cannot take its own output")
+                        .label("made by this same step")
+                        .help("name the output of an earlier step"),
+                );
+                continue;
+            }
+            if let Some((decl, producer_in_handler)) = producer
+                && in_handler
+                && !producer_in_handler
+            {
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, item.span, "`on failure` steps cannot take files from the pipeline's steps")
+                        .label(format!("made by `{}`, which may not have run", decl.name.name))
+                        .help("hand the file on inside the pipeline, or produce it in an `on failure` step"),
+                );
+                continue;
+            }
+            if of == InputsOf::Build && !input.path.starts_with(&format!("{}/", hir::WORKSPACE)) {
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, item.span, format!("`{}` would land outside the build's checkout", input.path))
+                        .label(format!("a build sees only {}", hir::WORKSPACE))
+                        .help("make the file inside the producing step's checkout: `checkout = true` and a relative path"),
+                );
+                continue;
+            }
+            if let Some(other) = out.iter().find(|o| o.path == input.path) {
+                let other_name = self
+                    .node_decls
+                    .get(other.node.0)
+                    .map_or(String::new(), |(d, _)| d.name.name.clone());
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0212,
+                        item.span,
+                        format!("two inputs land at `{}`", input.path),
+                    )
+                    .label(format!("so does `{other_name}.{}`", other.output))
+                    .help("give the outputs different paths"),
+                );
+                continue;
+            }
+            self.referenced.push(input.node);
+            out.push(input);
+        }
+        Some(out)
+    }
+
+    /// The outputs a `run` step declares, with absolute paths, as other steps see them.
+    /// Declarations that are not valid are left out here and reported by [`Self::check_outputs`].
+    pub(super) fn declared_outputs(&mut self, id: NodeId) -> Vec<hir::Output> {
+        if let Some(memo) = self.outputs_memo.get(&id) {
+            return memo.clone();
+        }
+        let outputs = self
+            .node_decls
+            .get(id.0)
+            .and_then(|(decl, _)| match &decl.value {
+                NodeValue::Action(a) if a.verb.name == "run" => Some(a),
+                _ => None,
+            })
+            .map(|action| {
+                let literal = |name: &str| {
+                    Self::property(action, name).map(|p| match &p.value.kind {
+                        ast::ExprKind::Str(s) => s.as_plain(),
+                        _ => None,
+                    })
+                };
+                let checkout = Self::property(action, "checkout")
+                    .is_some_and(|p| matches!(p.value.kind, ast::ExprKind::Bool(true)));
+                let workdir = literal("workdir");
+                let base = working_dir(workdir.as_ref().map(|w| w.as_deref()), checkout);
+                let Some(ast::ExprKind::Record(props)) =
+                    Self::property(action, "outputs").map(|p| &p.value.kind)
+                else {
+                    return Vec::new();
+                };
+                props
+                    .iter()
+                    .filter_map(|p| {
+                        let ast::ExprKind::Str(raw) = &p.value.kind else {
+                            return None;
+                        };
+                        let path = output_path(&raw.as_plain()?, base.as_deref()).ok()?;
+                        Some(hir::Output {
+                            name: p.name.name.clone(),
+                            path,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.outputs_memo.insert(id, outputs.clone());
+        outputs
     }
 
     /// A record of text values (build args).
@@ -545,6 +756,86 @@ fn flatten_and<'c>(c: &'c hir::Condition, out: &mut Vec<&'c hir::Condition>) {
     }
 }
 
+/// Which kind of step takes the inputs: a build sees only its checkout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InputsOf {
+    Run,
+    Build,
+}
+
+/// The absolute working directory of a step, when known at compile time: an absolute
+/// `workdir`, or one inside the checkout.
+fn working_dir(workdir: Option<Option<&str>>, checkout: bool) -> Option<String> {
+    match workdir {
+        Some(Some(w)) if w.starts_with('/') => normalize(w).ok(),
+        Some(Some(w)) if checkout => normalize(&format!("{}/{w}", hir::WORKSPACE)).ok(),
+        Some(_) => None,
+        None if checkout => Some(hir::WORKSPACE.to_string()),
+        None => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PathError {
+    Empty,
+    Parent,
+    NoBase,
+}
+
+impl PathError {
+    fn label(self) -> &'static str {
+        match self {
+            PathError::Empty => "an empty path",
+            PathError::Parent => "`..` leaves the directory it is relative to",
+            PathError::NoBase => "relative, but the step's working directory is not known",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            PathError::Empty => "name the file or directory to hand on",
+            PathError::Parent => "write the path without `..`, or as an absolute path",
+            PathError::NoBase => {
+                "give an absolute path, or set `checkout = true` (paths are then inside the checkout) or an absolute `workdir`"
+            }
+        }
+    }
+}
+
+/// An output's absolute path: `raw` if absolute, else inside `base`.
+fn output_path(raw: &str, base: Option<&str>) -> Result<String, PathError> {
+    if raw.trim().is_empty() {
+        return Err(PathError::Empty);
+    }
+    if raw.split('/').any(|part| part == "..") {
+        return Err(PathError::Parent);
+    }
+    if raw.starts_with('/') {
+        return normalize(raw);
+    }
+    let base = base.ok_or(PathError::NoBase)?;
+    normalize(&format!("{base}/{raw}"))
+}
+
+/// `/a/./b//c/` → `/a/b/c`; `..` is refused rather than resolved.
+fn normalize(path: &str) -> Result<String, PathError> {
+    let mut out = String::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(PathError::Parent),
+            p => {
+                out.push('/');
+                out.push_str(p);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(PathError::Empty);
+    }
+    Ok(out)
+}
+
 fn has_repo(p: &ast::Pipeline) -> bool {
     p.members
         .iter()
@@ -555,6 +846,35 @@ fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths() {
+        assert_eq!(
+            output_path("auth", Some("/workspace")),
+            Ok("/workspace/auth".to_string())
+        );
+        assert_eq!(
+            output_path("./bin/", Some("/workspace/cmd")),
+            Ok("/workspace/cmd/bin".to_string())
+        );
+        assert_eq!(output_path("/out//x", None), Ok("/out/x".to_string()));
+        assert_eq!(output_path("auth", None), Err(PathError::NoBase));
+        assert_eq!(output_path("../x", Some("/w")), Err(PathError::Parent));
+        assert_eq!(output_path("a/../x", None), Err(PathError::Parent));
+        assert_eq!(output_path("/", None), Err(PathError::Empty));
+        assert_eq!(
+            working_dir(Some(Some("cmd")), true),
+            Some("/workspace/cmd".to_string())
+        );
+        assert_eq!(working_dir(Some(Some("cmd")), false), None);
+        assert_eq!(working_dir(Some(None), true), None);
+        assert_eq!(working_dir(None, true), Some("/workspace".to_string()));
+    }
 }
 
 /// The tag of a literal image name (`nginx:1.27` → `1.27`), if it has one.

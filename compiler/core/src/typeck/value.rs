@@ -11,7 +11,8 @@ use super::{Checker, Scope};
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::hir::{
-    Condition, Exposure, ImageRef, NodeId, Operand, Probe, SecretKeyRef, ServiceId, Template, Var,
+    self, Condition, Exposure, ImageRef, NodeId, Operand, Probe, SecretKeyRef, ServiceId, Template,
+    Var,
 };
 use crate::resolve::Symbol;
 use crate::schema;
@@ -37,6 +38,7 @@ pub enum Ty {
     Exposure,
     Condition,
     Namespace,
+    Output,
     Error,
 }
 
@@ -71,6 +73,7 @@ impl Ty {
             Ty::Exposure => "exposure",
             Ty::Condition => "condition",
             Ty::Namespace => "namespace",
+            Ty::Output => "output",
             Ty::Error => "error",
         }
     }
@@ -111,6 +114,8 @@ pub enum Val {
     SecretKey(SecretKeyRef),
     Service(ServiceId),
     Step(NodeId),
+    /// `STEP.NAME`: a file another step hands on.
+    Output(hir::InputFile),
     Probe(Probe),
     Exposure(Exposure),
     Cond(Condition),
@@ -551,14 +556,27 @@ impl Checker<'_, '_> {
                     ),
                     "image" if is_image => Typed { span, ..value },
                     _ => {
-                        let fields: &[&str] = if is_image {
-                            &["image", "passed", "failed"]
+                        let outputs = self.declared_outputs(id);
+                        if let Some(output) = outputs.iter().find(|o| o.name == name) {
+                            return Typed::new(
+                                Val::Output(hir::InputFile {
+                                    node: id,
+                                    output: output.name.clone(),
+                                    path: output.path.clone(),
+                                }),
+                                Ty::Output,
+                                span,
+                            );
+                        }
+                        let mut fields: Vec<&str> = if is_image {
+                            vec!["image", "passed", "failed"]
                         } else {
-                            &["passed", "failed"]
+                            vec!["passed", "failed"]
                         };
+                        fields.extend(outputs.iter().map(|o| o.name.as_str()));
                         unknown(
                             self,
-                            fields,
+                            &fields,
                             if is_image { "an image step" } else { "a step" },
                         )
                     }
