@@ -115,8 +115,11 @@ fn every_bad_input_is_reported_and_nothing_is_written() {
             insta::assert_snapshot!(name.clone(), stderr);
         });
     }
+    // E04xx report inconsistencies pipec itself generated: no valid file reaches them, so
+    // the unit tests of `verify.rs` produce each one from deliberately broken resources.
     let unused: Vec<&str> = Code::ALL
         .iter()
+        .filter(|c| !c.as_str().starts_with("E04"))
         .filter(|c| !seen.contains(c.as_str()))
         .map(|c| c.as_str())
         .collect();

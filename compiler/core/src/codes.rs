@@ -2,7 +2,8 @@
 //! explanation `pipec explain CODE` prints. Codes are stable: never renumber one, retire it.
 //!
 //! Ranges: `E00xx` syntax, `E01xx` names and imports, `E02xx` types and values, `E03xx`
-//! pipeline semantics and cross-resource consistency, `W0xxx` warnings.
+//! pipeline semantics, `E04xx` consistency of the generated resources (compiler bugs caught
+//! before emission), `W0xxx` warnings.
 
 macro_rules! codes {
     ($( $(#[$doc:meta])* $code:ident => $title:literal, $explanation:literal; )*) => {
@@ -521,6 +522,46 @@ nor remove one and the update could never progress. Set at least one above zero.
     E0311 => "name clash in the generated workflow",
 "Two things would get the same template name in the generated Workflow, for example a step
 called `api_deploy` and the deploy task pipec generates for service `api`. Rename the step.";
+
+    E0401 => "generated resource refers to one that is not generated",
+"After lowering, pipec checks the resources against each other before writing any. A Rollout
+names its Services and AnalysisTemplates, a Sensor or CronWorkflow the WorkflowTemplate it
+starts, a Workflow step the Rollout it deploys; each of those names must be an object pipec
+emits, or Argo would fail at run time (often after earlier steps already changed the cluster).
+
+This error means pipec generated an inconsistent set of resources from a valid file: a bug in
+pipec. Nothing is written. Please report it with the `.pipe` file.";
+
+    E0402 => "AnalysisTemplate arguments do not match",
+"An analysis run is started with arguments that do not match its AnalysisTemplate: an
+argument without a default is not passed, or one is passed that the template does not
+declare, or one is empty. Argo Rollouts would fail the AnalysisRun when the stage is reached.
+
+Mismatched arguments in your file are reported earlier (E0208, E0209); this error means pipec
+generated the mismatch itself: a bug in pipec. Nothing is written. Please report it.";
+
+    E0403 => "selector does not select the pods",
+"A Service or Rollout selects pods by labels that the pods it is meant for do not carry. The
+Service would route no traffic, or the Rollout would be rejected by Argo Rollouts.
+
+This is a bug in pipec: labels and selectors are generated together. Nothing is written.
+Please report it with the `.pipe` file.";
+
+    E0404 => "workflow reference does not resolve",
+"A Workflow task names a template the Workflow does not define, `depends` on a task that does
+not exist, or takes an artifact no task produces; or the entrypoint or exit handler is
+missing. Argo would reject the Workflow on submission or fail the task when it is reached.
+
+This is a bug in pipec. Nothing is written. Please report it with the `.pipe` file.";
+
+    E0405 => "workflow expression Argo cannot parse",
+"A generated `when` or `depends` is not well-formed as Argo reads it. Argo substitutes
+`{{…}}` tags as raw text and then parses `when` with govaluate, so every tag must sit inside
+single quotes and the whole must be a comparison of quoted values joined by `&&`, `||`, `!`.
+`depends` joins task names (optionally `.Succeeded`, `.Failed`, …) the same way.
+
+This is a bug in pipec: conditions in your file are checked when they are typed. Nothing is
+written. Please report it with the `.pipe` file.";
 
     W0001 => "irreversible step is not undone by rollback",
 "A step is marked `irreversible` (a database migration, say). If the release fails after it

@@ -2,7 +2,8 @@
 //!
 //! Phases, one module each, data flowing one way:
 //! [`modules`] (load files and imports) → [`resolve`] (names) → [`typeck`] (types, into
-//! [`hir`]) → [`lint`] (warnings) → [`lower`] (into the Argo model) → [`emit`] (YAML).
+//! [`hir`]) → [`lint`] (warnings) → [`lower`] (into the Argo model) → [`verify`] (the
+//! resources against each other) → [`emit`] (YAML).
 //! Diagnostics are collected along the way ([`diagnostic`], codes in [`codes`]) and rendered
 //! at the edge ([`render`]).
 //!
@@ -25,6 +26,7 @@ pub mod source;
 pub mod stdlib;
 mod syntax_diagnostics;
 pub mod typeck;
+pub mod verify;
 
 pub use codes::Code;
 pub use diagnostic::{Diagnostic, Severity};
@@ -83,15 +85,18 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
     let mut lowered = Vec::new();
     let mut documents = Vec::new();
     let mut internal_error = None;
-    if mode == Mode::Compile
-        && !diags.has_errors()
+    // Checking lowers and verifies too: if `check` passes, the resources fit together.
+    if !diags.has_errors()
         && let Some(program) = &checked.program
     {
         lowered = lower::lower(program, &sources);
-        let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
-        match emit::emit(&docs) {
-            Ok(d) => documents = d,
-            Err(e) => internal_error = Some(e),
+        verify::verify(&lowered, &mut diags);
+        if mode == Mode::Compile && !diags.has_errors() {
+            let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
+            match emit::emit(&docs) {
+                Ok(d) => documents = d,
+                Err(e) => internal_error = Some(e),
+            }
         }
     }
     Compilation {

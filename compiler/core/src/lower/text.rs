@@ -66,7 +66,14 @@ pub fn expr_var(var: &Var) -> String {
 pub fn expr_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('\'');
+    let mut previous = None;
     for c in text.chars() {
+        // Argo ends an expression tag at the first `}}` (and `{{` would open one), even
+        // inside a string: split the literal there, `'a}' + '}b'`.
+        if (c == '}' || c == '{') && previous == Some(c) {
+            out.push_str("' + '");
+        }
+        previous = Some(c);
         match c {
             '\\' => out.push_str("\\\\"),
             '\'' => out.push_str("\\'"),
@@ -99,6 +106,13 @@ pub fn expr_text(template: &Template) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_never_close_or_open_a_tag() {
+        assert_eq!(expr_string("a}}b"), "'a}' + '}b'");
+        assert_eq!(expr_string("{{x}}"), "'{' + '{x}' + '}'");
+        assert_eq!(expr_string("it's"), "'it\\'s'");
+    }
 
     #[test]
     fn spelling() {

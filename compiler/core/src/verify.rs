@@ -1,0 +1,1050 @@
+//! Verification: the lowered documents checked against each other before anything is emitted.
+//!
+//! Type checking makes each construct right on its own; this pass checks what only exists once
+//! the resources do: that every name one object uses for another resolves to an object pipec
+//! emits (Rollout → Services and AnalysisTemplates, Sensor and CronWorkflow → WorkflowTemplate,
+//! Workflow steps → Rollouts), that AnalysisTemplate arguments are all supplied, that selectors
+//! select the pods they are meant to, that every task, `depends`, artifact and `when` of a
+//! Workflow resolves and parses as Argo will parse it. Argo reports these only at run time,
+//! often after earlier steps have deployed something.
+//!
+//! A finding here means pipec generated something inconsistent, so each is reported at the
+//! `.pipe` span of the object at fault, with a code, and nothing is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pipec_argo_model::Document;
+use pipec_argo_model::rollouts::{CanaryStep, Rollout, RolloutAnalysis, RolloutStrategy};
+use pipec_argo_model::workflows::{DagTemplate, Template, Workflow};
+use pipec_syntax::Span;
+
+use crate::codes::Code;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::lower::Lowered;
+
+const BUG_HELP: &str = "this is a bug in pipec, not in your file: please report it with the .pipe file; `pipec explain` describes the check";
+
+/// Names of the emitted objects, by kind.
+#[derive(Default)]
+struct Index<'a> {
+    services: BTreeSet<&'a str>,
+    analysis_templates: BTreeMap<&'a str, &'a pipec_argo_model::rollouts::AnalysisTemplate>,
+    rollouts: BTreeMap<&'a str, &'a Rollout>,
+    workflow_templates: BTreeSet<&'a str>,
+    event_sources: BTreeMap<&'a str, BTreeSet<&'a str>>,
+}
+
+/// Checks the documents of one compilation against each other.
+pub fn verify(lowered: &[Lowered], diags: &mut Diagnostics) {
+    let mut index = Index::default();
+    for l in lowered {
+        match &l.document {
+            Document::Service(_) => {
+                index.services.insert(l.document.name());
+            }
+            Document::AnalysisTemplate(t) => {
+                index.analysis_templates.insert(l.document.name(), t);
+            }
+            Document::Rollout(r) => {
+                index.rollouts.insert(l.document.name(), r);
+            }
+            Document::WorkflowTemplate(_) => {
+                index.workflow_templates.insert(l.document.name());
+            }
+            Document::EventSource(e) => {
+                index.event_sources.insert(
+                    l.document.name(),
+                    e.spec.webhook.keys().map(String::as_str).collect(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut v = Verifier { index, diags };
+    for l in lowered {
+        match &l.document {
+            Document::Service(s) => v.service(s, l.origin),
+            Document::Rollout(r) => v.rollout(r, l.origin),
+            Document::Workflow(w) | Document::WorkflowTemplate(w) => v.workflow(w, l.origin),
+            Document::CronWorkflow(c) => {
+                if let Some(r) = &c.spec.workflow_spec.workflow_template_ref {
+                    v.template_ref(&r.name, "CronWorkflow", l.origin);
+                }
+            }
+            Document::Sensor(s) => {
+                for dep in &s.spec.dependencies {
+                    let known = v
+                        .index
+                        .event_sources
+                        .get(dep.event_source_name.as_str())
+                        .is_some_and(|events| events.contains(dep.event_name.as_str()));
+                    if !known {
+                        v.report(
+                            Code::E0401,
+                            l.origin,
+                            format!(
+                                "the Sensor waits for event `{}` of EventSource `{}`, which is not generated",
+                                dep.event_name, dep.event_source_name
+                            ),
+                        );
+                    }
+                }
+                for trigger in &s.spec.triggers {
+                    let resource = &trigger.template.argo_workflow.source.resource;
+                    if let Some(r) = &resource.spec.workflow_template_ref {
+                        v.template_ref(&r.name, "Sensor", l.origin);
+                    }
+                }
+            }
+            Document::AnalysisTemplate(_) | Document::EventSource(_) => {}
+        }
+    }
+}
+
+struct Verifier<'a, 'd> {
+    index: Index<'a>,
+    diags: &'d mut Diagnostics,
+}
+
+impl Verifier<'_, '_> {
+    fn report(&mut self, code: Code, span: Span, message: String) {
+        self.diags.push(
+            Diagnostic::new(code, span, message)
+                .label("generated from here")
+                .help(BUG_HELP),
+        );
+    }
+
+    fn template_ref(&mut self, name: &str, from: &str, span: Span) {
+        if !self.index.workflow_templates.contains(name) {
+            self.report(
+                Code::E0401,
+                span,
+                format!("the {from} starts WorkflowTemplate `{name}`, which is not generated"),
+            );
+        }
+    }
+
+    /// A Service must select the pods of some Rollout.
+    fn service(&mut self, service: &pipec_argo_model::k8s::Service, span: Span) {
+        let selector = &service.spec.selector;
+        let selects = self.index.rollouts.values().any(|r| {
+            pod_label_sets(r)
+                .iter()
+                .any(|labels| subset(selector, labels))
+        });
+        if !selects {
+            self.report(
+                Code::E0403,
+                span,
+                format!(
+                    "Service `{}` selects {} but no Rollout's pods carry those labels",
+                    service.metadata.name.as_deref().unwrap_or(""),
+                    show_labels(selector)
+                ),
+            );
+        }
+    }
+
+    fn rollout(&mut self, rollout: &Rollout, span: Span) {
+        let name = rollout.metadata.name.as_deref().unwrap_or("");
+        let template_labels = &rollout.spec.template.metadata.labels;
+        if !subset(&rollout.spec.selector.match_labels, template_labels) {
+            self.report(
+                Code::E0403,
+                span,
+                format!(
+                    "Rollout `{name}` selects {} but its pod template is labelled {}",
+                    show_labels(&rollout.spec.selector.match_labels),
+                    show_labels(template_labels)
+                ),
+            );
+        }
+        let mut services: Vec<&str> = Vec::new();
+        let mut analyses: Vec<&RolloutAnalysis> = Vec::new();
+        match &rollout.spec.strategy {
+            RolloutStrategy::Canary(c) => {
+                services.extend(c.canary_service.as_deref());
+                for step in &c.steps {
+                    if let CanaryStep::Analysis(a) = step {
+                        analyses.push(a);
+                    }
+                }
+            }
+            RolloutStrategy::BlueGreen(b) => {
+                services.push(&b.active_service);
+                services.push(&b.preview_service);
+                analyses.extend(b.pre_promotion_analysis.as_ref());
+                analyses.extend(b.post_promotion_analysis.as_ref());
+            }
+        }
+        for service in services {
+            if !self.index.services.contains(service) {
+                self.report(
+                    Code::E0401,
+                    span,
+                    format!("Rollout `{name}` routes through Service `{service}`, which is not generated"),
+                );
+            }
+        }
+        for analysis in analyses {
+            self.analysis(name, analysis, span);
+        }
+    }
+
+    /// Every template exists; every argument without a default is given, and none unknown.
+    fn analysis(&mut self, rollout: &str, analysis: &RolloutAnalysis, span: Span) {
+        let given: BTreeSet<&str> = analysis.args.iter().map(|a| a.name.as_str()).collect();
+        let mut declared: BTreeSet<&str> = BTreeSet::new();
+        for template in &analysis.templates {
+            let Some(t) = self
+                .index
+                .analysis_templates
+                .get(template.template_name.as_str())
+                .copied()
+            else {
+                self.report(
+                    Code::E0401,
+                    span,
+                    format!(
+                        "Rollout `{rollout}` runs AnalysisTemplate `{}`, which is not generated",
+                        template.template_name
+                    ),
+                );
+                continue;
+            };
+            for arg in &t.spec.args {
+                declared.insert(arg.name.as_str());
+                if arg.value.is_none() && !given.contains(arg.name.as_str()) {
+                    self.report(
+                        Code::E0402,
+                        span,
+                        format!(
+                            "Rollout `{rollout}` runs AnalysisTemplate `{}` without its argument `{}`",
+                            template.template_name, arg.name
+                        ),
+                    );
+                }
+            }
+        }
+        for arg in &analysis.args {
+            if !declared.contains(arg.name.as_str()) {
+                self.report(
+                    Code::E0402,
+                    span,
+                    format!(
+                        "Rollout `{rollout}` passes `{}`, which its AnalysisTemplates do not declare",
+                        arg.name
+                    ),
+                );
+            }
+            if arg.value.is_empty() {
+                self.report(
+                    Code::E0402,
+                    span,
+                    format!("Rollout `{rollout}` passes an empty `{}`", arg.name),
+                );
+            }
+        }
+    }
+
+    fn workflow(&mut self, workflow: &Workflow, span: Span) {
+        let spec = &workflow.spec;
+        let templates: BTreeMap<&str, &Template> = spec
+            .templates
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        if templates.len() != spec.templates.len() {
+            self.report(
+                Code::E0404,
+                span,
+                "two templates of the Workflow share a name".to_string(),
+            );
+        }
+        for (what, name) in [
+            ("entrypoint", spec.entrypoint.as_deref()),
+            ("onExit", spec.on_exit.as_deref()),
+        ] {
+            if let Some(name) = name
+                && !templates.contains_key(name)
+            {
+                self.report(
+                    Code::E0404,
+                    span,
+                    format!("the Workflow's {what} `{name}` is not one of its templates"),
+                );
+            }
+        }
+        for template in &spec.templates {
+            if let Some(dag) = &template.dag {
+                self.dag(&template.name, dag, &templates, span);
+            }
+            // Workflow steps that act on a Rollout name one that is generated, and a container
+            // of it.
+            let env = template
+                .script
+                .as_ref()
+                .map(|s| &s.env)
+                .or(template.container.as_ref().map(|c| &c.env));
+            let value = |name: &str| {
+                env.into_iter()
+                    .flatten()
+                    .find(|e| e.name == name)
+                    .and_then(|e| e.value.as_deref())
+            };
+            if let Some(rollout) = value("ROLLOUT") {
+                match self.index.rollouts.get(rollout) {
+                    None => self.report(
+                        Code::E0401,
+                        span,
+                        format!(
+                            "step `{}` acts on Rollout `{rollout}`, which is not generated",
+                            template.name
+                        ),
+                    ),
+                    Some(r) => {
+                        if let Some(container) = value("CONTAINER")
+                            && !r
+                                .spec
+                                .template
+                                .spec
+                                .containers
+                                .iter()
+                                .any(|c| c.name.as_deref() == Some(container))
+                        {
+                            self.report(
+                                Code::E0401,
+                                span,
+                                format!(
+                                    "step `{}` runs in container `{container}`, which Rollout `{rollout}` does not have",
+                                    template.name
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn dag(
+        &mut self,
+        owner: &str,
+        dag: &DagTemplate,
+        templates: &BTreeMap<&str, &Template>,
+        span: Span,
+    ) {
+        let tasks: BTreeMap<&str, &str> = dag
+            .tasks
+            .iter()
+            .map(|t| (t.name.as_str(), t.template.as_str()))
+            .collect();
+        if tasks.len() != dag.tasks.len() {
+            self.report(
+                Code::E0404,
+                span,
+                format!("two tasks of `{owner}` share a name"),
+            );
+        }
+        for task in &dag.tasks {
+            let Some(template) = templates.get(task.template.as_str()) else {
+                self.report(
+                    Code::E0404,
+                    span,
+                    format!(
+                        "task `{}` runs template `{}`, which the Workflow does not define",
+                        task.name, task.template
+                    ),
+                );
+                continue;
+            };
+            if let Some(depends) = &task.depends {
+                for name in depends_names(depends) {
+                    match name {
+                        Ok(name) if tasks.contains_key(name.as_str()) && name != task.name => {}
+                        Ok(name) => self.report(
+                            Code::E0404,
+                            span,
+                            format!(
+                                "task `{}` depends on `{name}`, which is not another task of `{owner}`",
+                                task.name
+                            ),
+                        ),
+                        Err(token) => self.report(
+                            Code::E0405,
+                            span,
+                            format!(
+                                "task `{}` has `depends: {depends}`, which Argo cannot parse at `{token}`",
+                                task.name
+                            ),
+                        ),
+                    }
+                }
+            }
+            if let Some(when) = &task.when
+                && let Err(problem) = check_when(when)
+            {
+                self.report(
+                    Code::E0405,
+                    span,
+                    format!("task `{}` has `when: {when}`: {problem}", task.name),
+                );
+            }
+            // Artifacts: every input the template waits for is passed, from an output that
+            // the producing task's template declares.
+            let wanted: BTreeSet<&str> = template
+                .inputs
+                .iter()
+                .flat_map(|i| &i.artifacts)
+                .filter(|a| a.git.is_none())
+                .map(|a| a.name.as_str())
+                .collect();
+            let passed: Vec<_> = task.arguments.iter().flat_map(|a| &a.artifacts).collect();
+            for name in &wanted {
+                if !passed.iter().any(|a| a.name == *name) {
+                    self.report(
+                        Code::E0404,
+                        span,
+                        format!("task `{}` is not given its input `{name}`", task.name),
+                    );
+                }
+            }
+            for argument in passed {
+                if !wanted.contains(argument.name.as_str()) {
+                    self.report(
+                        Code::E0404,
+                        span,
+                        format!(
+                            "task `{}` is given `{}`, which its template does not take",
+                            task.name, argument.name
+                        ),
+                    );
+                }
+                let source = argument
+                    .from
+                    .strip_prefix("{{tasks.")
+                    .and_then(|r| r.strip_suffix("}}"))
+                    .and_then(|r| r.split_once(".outputs.artifacts."));
+                let resolved = source.is_some_and(|(producer, output)| {
+                    tasks
+                        .get(producer)
+                        .and_then(|t| templates.get(t))
+                        .is_some_and(|t| {
+                            t.outputs
+                                .iter()
+                                .flat_map(|o| &o.artifacts)
+                                .any(|a| a.name == output)
+                        })
+                });
+                if !resolved {
+                    self.report(
+                        Code::E0404,
+                        span,
+                        format!(
+                            "task `{}` takes `{}` from `{}`, which no task of `{owner}` produces",
+                            task.name, argument.name, argument.from
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The label sets a Rollout's pods can carry: the template's, and for a canary the
+/// template's plus the canary's or the stable's ephemeral labels.
+fn pod_label_sets(rollout: &Rollout) -> Vec<BTreeMap<String, String>> {
+    let base = rollout.spec.template.metadata.labels.clone();
+    let mut sets = vec![base.clone()];
+    if let RolloutStrategy::Canary(c) = &rollout.spec.strategy {
+        for meta in [&c.canary_metadata, &c.stable_metadata]
+            .into_iter()
+            .flatten()
+        {
+            let mut labels = base.clone();
+            labels.extend(meta.labels.clone());
+            sets.push(labels);
+        }
+    }
+    sets
+}
+
+/// Whether a non-empty selector matches every one of its `k=v` in `labels`.
+fn subset(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn show_labels(labels: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("`{}`", parts.join(","))
+}
+
+/// The task names of a `depends` expression (`a.Succeeded && (b || c.Failed)`), or the first
+/// token Argo would not accept.
+fn depends_names(depends: &str) -> Vec<Result<String, String>> {
+    const RESULTS: &[&str] = &[
+        "Succeeded",
+        "Failed",
+        "Errored",
+        "Skipped",
+        "Omitted",
+        "Daemoned",
+        "AnySucceeded",
+        "AllFailed",
+    ];
+    let mut out = Vec::new();
+    let spaced = depends.replace('(', " ( ").replace(')', " ) ");
+    let mut expect_operand = true;
+    let mut depth = 0i32;
+    for token in spaced.split_whitespace() {
+        match token {
+            "(" if expect_operand => depth += 1,
+            ")" if !expect_operand && depth > 0 => depth -= 1,
+            "!" if expect_operand => {}
+            "&&" | "||" if !expect_operand => expect_operand = true,
+            t if expect_operand => {
+                let name = match t.split_once('.') {
+                    Some((name, result)) if RESULTS.contains(&result) => name,
+                    Some(_) => {
+                        out.push(Err(t.to_string()));
+                        return out;
+                    }
+                    None => t,
+                };
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    out.push(Err(t.to_string()));
+                    return out;
+                }
+                out.push(Ok(name.to_string()));
+                expect_operand = false;
+            }
+            t => {
+                out.push(Err(t.to_string()));
+                return out;
+            }
+        }
+    }
+    if expect_operand || depth != 0 {
+        out.push(Err("the end".to_string()));
+    }
+    out
+}
+
+/// Checks a `when` the way Argo reads it. Either the whole is one expression tag
+/// `{{=…}}`, evaluated by expr-lang, or `{{…}}` tags are replaced by raw text first and
+/// govaluate parses the result.
+pub fn check_when(when: &str) -> Result<(), String> {
+    match when
+        .strip_prefix("{{=")
+        .and_then(|rest| rest.strip_suffix("}}"))
+    {
+        Some(expr) => check_expr(expr),
+        None => check_govaluate(when),
+    }
+}
+
+/// The expr-lang subset pipec writes: string and number literals, `true`/`false`, variables
+/// with `.field` and `['key']`, calls, `!`/`not`, and binary operators. Argo finds the tag's
+/// end at the first `}}`, so none may appear inside, not even in a string.
+fn check_expr(expr: &str) -> Result<(), String> {
+    if expr.contains("}}") {
+        return Err("`}}` inside the expression would end Argo's tag early".to_string());
+    }
+    if expr.contains("{{") {
+        return Err("`{{` inside an expression tag".to_string());
+    }
+    #[derive(Debug, PartialEq)]
+    enum Tok<'a> {
+        Str,
+        Num,
+        Ident(&'a str),
+        Op,
+        Not,
+        Punct(char),
+    }
+    let bytes = expr.as_bytes();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b' ' | b'\t' | b'\n' => i += 1,
+            b'\'' | b'"' => {
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return Err("a string is not closed".to_string()),
+                        Some(b'\\') => i += 2,
+                        Some(q) if *q == c => break,
+                        Some(_) => i += 1,
+                    }
+                }
+                i += 1;
+                toks.push(Tok::Str);
+            }
+            b'0'..=b'9' => {
+                while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+                    i += 1;
+                }
+                toks.push(Tok::Num);
+            }
+            b'(' | b')' | b'[' | b']' | b',' | b'.' => {
+                toks.push(Tok::Punct(c as char));
+                i += 1;
+            }
+            _ if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                match &expr[start..i] {
+                    "matches" | "and" | "or" | "in" | "contains" | "startsWith" | "endsWith" => {
+                        toks.push(Tok::Op)
+                    }
+                    "not" => toks.push(Tok::Not),
+                    word => toks.push(Tok::Ident(word)),
+                }
+            }
+            _ => {
+                let two = expr.get(i..i + 2).unwrap_or("");
+                if ["==", "!=", "<=", ">=", "&&", "||"].contains(&two) {
+                    toks.push(Tok::Op);
+                    i += 2;
+                } else if c == b'!' {
+                    toks.push(Tok::Not);
+                    i += 1;
+                } else if b"<>+-*/%".contains(&c) {
+                    toks.push(Tok::Op);
+                    i += 1;
+                } else {
+                    return Err(format!("unexpected `{}`", c as char));
+                }
+            }
+        }
+    }
+    // expr := unary (Op unary)*; unary := Not* postfix;
+    // postfix := primary ('.' Ident | '[' expr ']' | '(' args ')')*
+    fn expr_at(t: &[Tok<'_>], at: usize) -> Result<usize, String> {
+        let mut at = unary(t, at)?;
+        while t.get(at) == Some(&Tok::Op) {
+            at = unary(t, at + 1)?;
+        }
+        Ok(at)
+    }
+    fn unary(t: &[Tok<'_>], mut at: usize) -> Result<usize, String> {
+        while t.get(at) == Some(&Tok::Not) {
+            at += 1;
+        }
+        at = match t.get(at) {
+            Some(Tok::Str | Tok::Num | Tok::Ident(_)) => at + 1,
+            Some(Tok::Punct('(')) => close(t, expr_at(t, at + 1)?, ')')?,
+            _ => return Err("an operand is missing".to_string()),
+        };
+        loop {
+            at = match (t.get(at), t.get(at + 1)) {
+                (Some(Tok::Punct('.')), Some(Tok::Ident(_))) => at + 2,
+                (Some(Tok::Punct('[')), _) => close(t, expr_at(t, at + 1)?, ']')?,
+                (Some(Tok::Punct('(')), Some(Tok::Punct(')'))) => at + 2,
+                (Some(Tok::Punct('(')), _) => {
+                    let mut at = expr_at(t, at + 1)?;
+                    while t.get(at) == Some(&Tok::Punct(',')) {
+                        at = expr_at(t, at + 1)?;
+                    }
+                    close(t, at, ')')?
+                }
+                _ => return Ok(at),
+            };
+        }
+    }
+    fn close(t: &[Tok<'_>], at: usize, c: char) -> Result<usize, String> {
+        if t.get(at) == Some(&Tok::Punct(c)) {
+            Ok(at + 1)
+        } else {
+            Err(format!("`{c}` is missing"))
+        }
+    }
+    let end = expr_at(&toks, 0)?;
+    if end != toks.len() {
+        return Err("unexpected text after the expression".to_string());
+    }
+    Ok(())
+}
+
+/// govaluate over substituted text: every tag must sit inside single quotes (an unquoted
+/// value would be parsed as an expression), and the whole must be a well-formed comparison of
+/// quoted strings, numbers and booleans joined by `&&`, `||`, `!` and parentheses.
+fn check_govaluate(when: &str) -> Result<(), String> {
+    #[derive(Debug, PartialEq)]
+    enum Tok {
+        Operand,
+        Compare,
+        Logic,
+        Not,
+        Open,
+        Close,
+    }
+    let bytes = when.as_bytes();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b' ' | b'\t' => i += 1,
+            b'\'' => {
+                let end = when[i + 1..]
+                    .find('\'')
+                    .ok_or("a quoted string is not closed")?;
+                i += end + 2;
+                toks.push(Tok::Operand);
+            }
+            b'{' if when[i..].starts_with("{{") => {
+                return Err("a `{{…}}` tag is not inside quotes".to_string());
+            }
+            b'(' => {
+                toks.push(Tok::Open);
+                i += 1;
+            }
+            b')' => {
+                toks.push(Tok::Close);
+                i += 1;
+            }
+            b'&' | b'|' => {
+                if bytes.get(i + 1) != Some(&c) {
+                    return Err(format!("`{}` is not an operator", c as char));
+                }
+                toks.push(Tok::Logic);
+                i += 2;
+            }
+            b'=' | b'!' | b'<' | b'>' => {
+                let two = when.get(i..i + 2).unwrap_or("");
+                if ["==", "!=", "=~", "!~", "<=", ">="].contains(&two) {
+                    toks.push(Tok::Compare);
+                    i += 2;
+                } else if c == b'!' {
+                    toks.push(Tok::Not);
+                    i += 1;
+                } else if c == b'<' || c == b'>' {
+                    toks.push(Tok::Compare);
+                    i += 1;
+                } else {
+                    return Err("`=` is not an operator; compare with `==`".to_string());
+                }
+            }
+            b'0'..=b'9' | b'-' | b'.' => {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_digit() || bytes[i] == b'.' || bytes[i] == b'-')
+                {
+                    i += 1;
+                }
+                toks.push(Tok::Operand);
+            }
+            _ => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                match &when[start..i] {
+                    "true" | "false" => toks.push(Tok::Operand),
+                    "" => return Err(format!("unexpected `{}`", c as char)),
+                    word => return Err(format!("`{word}` is not quoted")),
+                }
+            }
+        }
+    }
+    // expr := term (Logic term)*; term := Not* (Open expr Close | Operand (Compare Operand)?)
+    fn expr(toks: &[Tok], mut at: usize) -> Result<usize, String> {
+        at = term(toks, at)?;
+        while toks.get(at) == Some(&Tok::Logic) {
+            at = term(toks, at + 1)?;
+        }
+        Ok(at)
+    }
+    fn term(toks: &[Tok], mut at: usize) -> Result<usize, String> {
+        while toks.get(at) == Some(&Tok::Not) {
+            at += 1;
+        }
+        match toks.get(at) {
+            Some(Tok::Open) => {
+                let end = expr(toks, at + 1)?;
+                if toks.get(end) != Some(&Tok::Close) {
+                    return Err("a parenthesis is not closed".to_string());
+                }
+                Ok(end + 1)
+            }
+            Some(Tok::Operand) => {
+                if toks.get(at + 1) == Some(&Tok::Compare) {
+                    if toks.get(at + 2) != Some(&Tok::Operand) {
+                        return Err("a comparison lacks its right side".to_string());
+                    }
+                    return Ok(at + 3);
+                }
+                Ok(at + 1)
+            }
+            _ => Err("an operand is missing".to_string()),
+        }
+    }
+    let end = expr(&toks, 0)?;
+    if end != toks.len() {
+        return Err("unexpected text after the expression".to_string());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::NoImports;
+    use crate::{Mode, compile};
+
+    /// A canary with an analysis, a build, a test consuming an artifact, and `on failure`:
+    /// every cross-reference the verifier checks.
+    const PROGRAM: &str = r#"
+use std.analysis.success_rate
+pipeline p {
+  repo = "https://example.com/p.git"
+  step compile = run "golang:1.23" { checkout = true, command = "go build -o app .", outputs = { app = "app" } }
+  image img = build "." { repo = "registry.example.com/p", inputs = [compile.app] }
+  step unit = run img { command = "true", when = git.branch == "main" }
+  service api { image = img, port = 8080, replicas = 4 }
+  release api canary {
+    isolated = true
+    weight 25%
+    check exec "./smoke"
+    analyze success_rate(service = "api", min = 99%)
+    join
+  }
+  on failure { collect diagnostics of api }
+  on schedule "@daily"
+  on push branch "main"
+}
+"#;
+
+    fn lowered() -> Vec<Lowered> {
+        let c = compile("p.pipe", PROGRAM.as_bytes(), &NoImports, Mode::Check);
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert!(!c.lowered.is_empty());
+        c.lowered
+    }
+
+    fn codes_after(mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<Code> {
+        let mut docs = lowered();
+        mutate(&mut docs);
+        let mut diags = Diagnostics::default();
+        verify(&docs, &mut diags);
+        diags.into_sorted().into_iter().map(|d| d.code).collect()
+    }
+
+    fn find<'a>(docs: &'a mut [Lowered], kind: &str) -> &'a mut Document {
+        docs.iter_mut()
+            .map(|l| &mut l.document)
+            .find(|d| d.kind() == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    }
+
+    fn rollout(docs: &mut [Lowered]) -> &mut Rollout {
+        match find(docs, "Rollout") {
+            Document::Rollout(r) => r,
+            _ => unreachable!(),
+        }
+    }
+
+    fn workflow(docs: &mut [Lowered]) -> &mut Workflow {
+        match find(docs, "WorkflowTemplate") {
+            Document::WorkflowTemplate(w) => w,
+            _ => unreachable!(),
+        }
+    }
+
+    fn main_dag(docs: &mut [Lowered]) -> &mut DagTemplate {
+        workflow(docs)
+            .spec
+            .templates
+            .iter_mut()
+            .find_map(|t| t.dag.as_mut().filter(|_| t.name == "main"))
+            .unwrap()
+    }
+
+    fn canary_steps(docs: &mut [Lowered]) -> &mut Vec<CanaryStep> {
+        match &mut rollout(docs).spec.strategy {
+            RolloutStrategy::Canary(c) => &mut c.steps,
+            RolloutStrategy::BlueGreen(_) => unreachable!(),
+        }
+    }
+
+    fn analysis(docs: &mut [Lowered]) -> &mut RolloutAnalysis {
+        canary_steps(docs)
+            .iter_mut()
+            .find_map(|s| match s {
+                CanaryStep::Analysis(a) => Some(a),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_generated_resources_are_consistent() {
+        assert_eq!(codes_after(|_| {}), vec![]);
+    }
+
+    #[test]
+    fn missing_objects_are_e0401() {
+        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+            Box::new(|d| d.retain(|l| l.document.kind() != "AnalysisTemplate")),
+            Box::new(|d| {
+                d.retain(|l| {
+                    !(l.document.kind() == "Service" && l.document.name().ends_with("-canary"))
+                })
+            }),
+            Box::new(|d| d.retain(|l| l.document.kind() != "WorkflowTemplate")),
+            Box::new(|d| d.retain(|l| l.document.kind() != "EventSource")),
+            Box::new(|d| rollout(d).metadata.name = Some("other".to_string())),
+            Box::new(|d| rollout(d).spec.template.spec.containers[0].name = Some("x".into())),
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            assert!(codes_after(mutate).contains(&Code::E0401), "case {i}");
+        }
+    }
+
+    #[test]
+    fn analysis_arguments_are_e0402() {
+        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+            Box::new(|d| analysis(d).args.clear()),
+            Box::new(|d| analysis(d).args[0].name = "sevrice".to_string()),
+            Box::new(|d| analysis(d).args[0].value.clear()),
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            assert!(codes_after(mutate).contains(&Code::E0402), "case {i}");
+        }
+    }
+
+    #[test]
+    fn selectors_that_miss_their_pods_are_e0403() {
+        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+            Box::new(|d| {
+                rollout(d)
+                    .spec
+                    .selector
+                    .match_labels
+                    .insert("tier".into(), "web".into());
+            }),
+            Box::new(|d| {
+                if let Document::Service(s) = find(d, "Service") {
+                    s.spec.selector.insert("tier".into(), "web".into());
+                }
+            }),
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            assert!(codes_after(mutate).contains(&Code::E0403), "case {i}");
+        }
+    }
+
+    #[test]
+    fn unresolved_workflow_references_are_e0404() {
+        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+            Box::new(|d| main_dag(d).tasks[0].template = "nope".to_string()),
+            Box::new(|d| main_dag(d).tasks[1].depends = Some("nope.Succeeded".to_string())),
+            Box::new(|d| workflow(d).spec.on_exit = Some("nope".to_string())),
+            Box::new(|d| workflow(d).spec.entrypoint = Some("nope".to_string())),
+            Box::new(|d| {
+                let task = main_dag(d)
+                    .tasks
+                    .iter_mut()
+                    .find(|t| t.name == "img")
+                    .unwrap();
+                task.arguments = None;
+            }),
+            Box::new(|d| {
+                let task = main_dag(d)
+                    .tasks
+                    .iter_mut()
+                    .find(|t| t.name == "img")
+                    .unwrap();
+                task.arguments.as_mut().unwrap().artifacts[0].from =
+                    "{{tasks.compile.outputs.artifacts.other}}".to_string();
+            }),
+            Box::new(|d| {
+                let t = main_dag(d).tasks[0].clone();
+                main_dag(d).tasks.push(t);
+            }),
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            assert!(codes_after(mutate).contains(&Code::E0404), "case {i}");
+        }
+    }
+
+    #[test]
+    fn malformed_expressions_are_e0405() {
+        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+            Box::new(|d| {
+                let task = main_dag(d)
+                    .tasks
+                    .iter_mut()
+                    .find(|t| t.name == "unit")
+                    .unwrap();
+                task.when = Some("{{workflow.parameters.git-branch}} == main".to_string());
+            }),
+            Box::new(|d| {
+                main_dag(d).tasks[1].depends = Some("compile.Passed".to_string());
+            }),
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            assert!(codes_after(mutate).contains(&Code::E0405), "case {i}");
+        }
+    }
+
+    #[test]
+    fn when_expressions_as_argo_reads_them() {
+        for ok in [
+            "'{{workflow.parameters.git-branch}}' == 'master'",
+            "('{{workflow.parameters.git-branch}}' == 'master' || '{{workflow.parameters.git-tag}}' =~ '^hotfix') && !('a' != 'b')",
+            "'{{workflow.status}}' != 'Succeeded'",
+            "'{{workflow.parameters.replicas}}' >= 3",
+            "true",
+            "{{=workflow.parameters['git-branch'] == 'master' || workflow.parameters['git-tag'] matches '^hotfix'}}",
+            "{{=!(sprig.trunc(7, workflow.parameters['git-sha']) == 'abc' + 'd') && workflow.parameters['n'] >= 3}}",
+            "{{='a{' + '{b' != 'x'}}",
+        ] {
+            assert_eq!(check_when(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "{{workflow.parameters.git-branch}} == 'master'",
+            "'a' == ",
+            "('a' == 'b'",
+            "'a' = 'b'",
+            "'a' == 'b' 'c'",
+            "'unterminated == 'x",
+            "master == 'master'",
+            "'a' & 'b'",
+            "{{=workflow.parameters['git-branch'] == 'a}}b'}}",
+            "{{=workflow.parameters['git-branch'] == }}",
+            "{{=(workflow.parameters['x'] == 'a'}}",
+            "{{=workflow.parameters['x'] 'a'}}",
+            "{{='unclosed}}",
+        ] {
+            assert!(check_when(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn depends_expressions() {
+        assert_eq!(
+            depends_names("build.Succeeded && (unit || lint.Failed)"),
+            ["build", "unit", "lint"]
+                .map(|n| Ok(n.to_string()))
+                .to_vec()
+        );
+        assert_eq!(
+            depends_names("a.Succeeded || a.Failed || a.Errored"),
+            ["a", "a", "a"].map(|n| Ok(n.to_string())).to_vec()
+        );
+        assert!(depends_names("a.Passed").iter().any(Result::is_err));
+        assert!(depends_names("a &&").iter().any(Result::is_err));
+        assert!(depends_names("(a").iter().any(Result::is_err));
+        assert!(depends_names("a b").iter().any(Result::is_err));
+    }
+}
