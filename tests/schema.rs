@@ -76,17 +76,20 @@ fn load() -> Option<Schemas> {
         let validator = jsonschema::draft7::new(&schema).unwrap_or_else(|e| panic!("{file}: {e}"));
         by_kind.insert(kind.to_string(), validator);
     }
-    let service: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            common::root().join("tests/schemas/k8s-v1.33-service-strict.json"),
+    for (kind, file) in [
+        ("Service", "k8s-v1.33-service-strict.json"),
+        ("Deployment", "k8s-v1.33-deployment-strict.json"),
+    ] {
+        let path = common::root().join("tests/schemas").join(file);
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}")),
         )
-        .unwrap_or_else(|e| panic!("vendored Service schema: {e}")),
-    )
-    .unwrap_or_else(|e| panic!("vendored Service schema: {e}"));
-    by_kind.insert(
-        "Service".to_string(),
-        jsonschema::validator_for(&service).unwrap_or_else(|e| panic!("Service schema: {e}")),
-    );
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        by_kind.insert(
+            kind.to_string(),
+            jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{kind} schema: {e}")),
+        );
+    }
     // Argo Events' CRDs carry no schema; its JSON Schema holds the types.
     let events_path = dir.join("../jsonschema/argo-events-schema.json");
     let events: Value = serde_json::from_str(
@@ -156,7 +159,7 @@ fn check_metadata(doc: &Value) -> Vec<String> {
     };
     for (key, value) in meta {
         match key.as_str() {
-            "name" | "generateName" => {
+            "name" | "generateName" | "namespace" => {
                 let ok = value
                     .as_str()
                     .is_some_and(|s| !s.is_empty() && s.len() <= 63);
@@ -192,6 +195,25 @@ fn validate(schemas: &Schemas, doc: &Value) -> Vec<String> {
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect();
     errors.extend(check_metadata(doc));
+    // An ephemeral environment's `up` step carries the Deployments and Services it applies,
+    // with placeholders for run-time values (filled in by the step).
+    if kind == "Workflow" || kind == "WorkflowTemplate" {
+        let placeholder = regex::Regex::new("\u{1}[0-9]+\u{1}").unwrap();
+        for template in doc["spec"]["templates"].as_array().into_iter().flatten() {
+            let env = template["script"]["env"].as_array().into_iter().flatten();
+            for var in env.filter(|v| v["name"] == "MANIFEST") {
+                let text = var["value"].as_str().unwrap_or("");
+                let filled = placeholder.replace_all(text, "run-value");
+                let list: Value = serde_json::from_str(&filled)
+                    .unwrap_or_else(|e| panic!("MANIFEST is not JSON: {e}"));
+                for (i, item) in list["items"].as_array().into_iter().flatten().enumerate() {
+                    for error in validate(schemas, item) {
+                        errors.push(format!("{}: MANIFEST item {i}: {error}", template["name"]));
+                    }
+                }
+            }
+        }
+    }
     // A Sensor's trigger embeds the Workflow it submits, which its schema leaves untyped.
     if kind == "Sensor" {
         for (i, trigger) in doc["spec"]["triggers"]
@@ -392,4 +414,36 @@ fn rename(object: &mut Value, from: &str, to: &str) {
         .remove(from)
         .unwrap_or_else(|| panic!("no field {from}"));
     map.insert(to.to_string(), value);
+}
+
+/// The Deployments and Services an ephemeral environment applies travel inside the Workflow;
+/// they are validated too.
+#[test]
+fn manifests_inside_the_workflow_are_validated() {
+    let Some(schemas) = schemas() else { return };
+    let path = common::root().join("tests/cases/compile/environments.pipe");
+    let compilation = common::compile_file(&path);
+    common::expect_clean(&path, &compilation);
+    let mut workflow = common::parsed_documents(&compilation)
+        .into_iter()
+        .find(|d| d["kind"] == "Workflow")
+        .unwrap();
+    assert!(validate(schemas, &workflow).is_empty());
+    let templates = workflow["spec"]["templates"].as_array_mut().unwrap();
+    let up = templates
+        .iter_mut()
+        .find(|t| t["name"] == "staging-up")
+        .unwrap();
+    let vars = up["script"]["env"].as_array_mut().unwrap();
+    let manifest = vars.iter_mut().find(|v| v["name"] == "MANIFEST").unwrap();
+    let broken = manifest["value"]
+        .as_str()
+        .unwrap()
+        .replacen("\"containerPort\"", "\"port\"", 1);
+    manifest["value"] = json!(broken);
+    let errors = validate(schemas, &workflow);
+    assert!(
+        errors.iter().any(|e| e.contains("MANIFEST item")),
+        "{errors:?}"
+    );
 }

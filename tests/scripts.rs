@@ -537,7 +537,7 @@ fn every_generated_script_passes_shellcheck() {
         let compilation = common::compile_file(&path);
         for doc in common::parsed_documents(&compilation)
             .iter()
-            .filter(|d| d["kind"] == "Workflow")
+            .filter(|d| d["kind"] == "Workflow" || d["kind"] == "WorkflowTemplate")
         {
             for t in doc["spec"]["templates"].as_array().into_iter().flatten() {
                 let Some(source) = t["script"]["source"].as_str() else {
@@ -646,4 +646,179 @@ fn blue_green_waits_for_the_pause_before_the_switch_and_promotes_it() {
     let out = fake.run(promote, &[("ROLLOUT", "auth")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(fake.patches().len(), 1);
+}
+
+/// The ephemeral environment's `up` and `down` steps of the environments case.
+fn environment_templates() -> (Value, Value) {
+    let wf = workflow("tests/cases/compile/environments.pipe");
+    (
+        template(&wf, "staging-up").clone(),
+        template(&wf, "staging-down").clone(),
+    )
+}
+
+fn applied_objects(fake: &Fake) -> Vec<Value> {
+    let text = std::fs::read_to_string(fake.dir.join("applied")).unwrap_or_default();
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .map(|v| v.expect("apply received JSON"))
+        .flat_map(|v| match v["items"].as_array() {
+            Some(items) => items.clone(),
+            None => vec![v],
+        })
+        .collect()
+}
+
+#[test]
+fn an_ephemeral_environment_comes_up_in_its_own_namespace() {
+    let (up, _) = environment_templates();
+    let fake = Fake::new("env-up");
+    // VALUE_0 is the image tag, VALUE_1 the branch: hostile text stays data.
+    let out = fake.run(
+        &up,
+        &[
+            ("VALUE_0", "abc1234"),
+            ("VALUE_1", "feat/\"x\",\"image\":\"evil"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(fake.dir.join("owner"))
+            .unwrap()
+            .trim(),
+        "run-1",
+        "the namespace is labelled with the run that owns it"
+    );
+    let calls = fake.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("create namespace run-1-staging"))
+    );
+    let objects = applied_objects(&fake);
+    let secret = objects.iter().find(|o| o["kind"] == "Secret").unwrap();
+    assert_eq!(
+        secret,
+        &json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "data": {"password": "cw=="}, "metadata": {"name": "ping-db"}}),
+        "the secret is copied without its old namespace or identity"
+    );
+    let app = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "staging-ping")
+        .unwrap();
+    let container = &app["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "registry.example.com/acme/ping:abc1234");
+    let env = container["env"].as_array().unwrap();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+            .unwrap()
+    };
+    assert_eq!(value("RELEASE"), json!("feat/\"x\",\"image\":\"evil"));
+    assert_eq!(value("DB_HOST"), json!("staging-db"));
+    let waited: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("rollout status"))
+        .collect();
+    assert_eq!(waited.len(), 2, "waits for every deployment: {calls:?}");
+    assert!(
+        objects.iter().filter(|o| o["kind"] == "Service").count() == 2,
+        "a Service per service"
+    );
+}
+
+#[test]
+fn an_environment_never_takes_over_a_namespace_it_did_not_make() {
+    let (up, down) = environment_templates();
+    let fake = Fake::new("env-foreign");
+    fake.write("owner", "someone-else\n");
+    let out = fake.run(&up, &[("VALUE_0", "abc1234"), ("VALUE_1", "main")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was not made by run run-1"));
+    assert!(!fake.dir.join("applied").exists(), "nothing is applied");
+    let out = fake.run(&down, &[("STATUS", "Failed")]);
+    assert!(out.status.success());
+    assert!(
+        !fake.dir.join("deleted").exists(),
+        "teardown leaves a foreign namespace alone"
+    );
+}
+
+#[test]
+fn an_environment_that_does_not_become_ready_fails_with_its_state() {
+    let (up, _) = environment_templates();
+    let fake = Fake::new("env-not-ready");
+    fake.write("not_ready", "staging-ping\n");
+    let out = fake.run(&up, &[("VALUE_0", "abc1234"), ("VALUE_1", "main")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("deployment/staging-ping"), "{stderr}");
+    let calls = fake.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("logs deployment/staging-ping"))
+    );
+    assert!(calls.iter().any(|c| c.starts_with("get events")));
+}
+
+#[test]
+fn teardown_deletes_the_namespace_and_after_a_failure_shows_what_ran() {
+    let (_, down) = environment_templates();
+    let fake = Fake::new("env-down-ok");
+    fake.write("owner", "run-1\n");
+    let out = fake.run(&down, &[("STATUS", "Succeeded")]);
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(fake.dir.join("deleted"))
+            .unwrap()
+            .trim(),
+        "run-1-staging"
+    );
+    assert!(!fake.calls().iter().any(|c| c.starts_with("logs")));
+
+    let fake = Fake::new("env-down-failed");
+    fake.write("owner", "run-1\n");
+    let out = fake.run(&down, &[("STATUS", "Failed")]);
+    assert!(out.status.success());
+    let calls = fake.calls();
+    for expected in [
+        "get all --namespace run-1-staging",
+        "logs deployment/staging-db",
+        "logs deployment/staging-ping",
+        "delete namespace run-1-staging",
+    ] {
+        assert!(
+            calls.iter().any(|c| c.starts_with(expected)),
+            "{expected} in {calls:?}"
+        );
+    }
+}
+
+#[test]
+fn rollout_scripts_act_in_the_services_namespace() {
+    let wf = workflow("tests/cases/compile/environments.pipe");
+    let deploy = template(&wf, "ping-deploy");
+    let fake = Fake::new("namespaced");
+    fake.timeline(&[rollout(1, 1, "Healthy", None, "a", "a")]);
+    let out = fake.run(deploy, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = fake.calls();
+    assert!(!calls.is_empty());
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.starts_with("--namespace ping-prod ")),
+        "{calls:?}"
+    );
 }

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Regenerates k8s-v1.33-service-strict.json from the kubernetes-validate wheel.
+"""Regenerates the strict Kubernetes schemas here from the kubernetes-validate wheel.
 
-The core Kubernetes types pipec emits (Service) are not in ../shared/argo/crds, so the schema
-test validates them against the official Kubernetes OpenAPI, as converted to strict JSON
-Schema (additionalProperties: false) by the kubernetes-validate project (Apache-2.0).
+The core Kubernetes types pipec emits (Service, and the Deployments an ephemeral environment
+deploys) are not in ../shared/argo/crds, so the schema test validates them against the
+official Kubernetes OpenAPI, as converted to strict JSON Schema (additionalProperties: false)
+by the kubernetes-validate project (Apache-2.0).
 
     pip download kubernetes-validate==1.37.0 --no-deps -d /tmp/kv
     python3 tests/schemas/extract_k8s_schema.py /tmp/kv/kubernetes_validate-1.37.0-py3-none-any.whl
 
-Only the definitions a Service reaches are kept, inlined under `$defs`, so the file is
-self-contained.
+For each kind, only the definitions it reaches are kept, inlined under `$defs`, so each file
+is self-contained.
 """
 import json
 import sys
@@ -17,12 +18,14 @@ import zipfile
 
 VERSION = "v1.33.0-local-strict"
 ROOT = f"kubernetes_validate/kubernetes-json-schema/{VERSION}"
+KINDS = {
+    "service": "service-v1.json",
+    "deployment": "deployment-apps-v1.json",
+}
 
 
-def main(wheel):
-    z = zipfile.ZipFile(wheel)
-    service = json.loads(z.read(f"{ROOT}/service-v1.json"))
-    defs = json.loads(z.read(f"{ROOT}/_definitions.json"))["$defs"]
+def extract(z, defs, source):
+    schema = json.loads(z.read(f"{ROOT}/{source}"))
     keep = {}
 
     def walk(node):
@@ -40,17 +43,25 @@ def main(wheel):
             for value in node:
                 walk(value)
 
-    walk(service)
-    service["$defs"] = dict(sorted(keep.items()))
-    service["$comment"] = (
-        f"Kubernetes {VERSION} Service schema from kubernetes-validate 1.37.0 (Apache-2.0); "
-        "regenerate with tests/schemas/extract_k8s_schema.py"
-    )
-    out = "tests/schemas/k8s-v1.33-service-strict.json"
-    with open(out, "w") as f:
-        json.dump(service, f, indent=1, sort_keys=True)
-        f.write("\n")
-    print(f"wrote {out} with {len(keep)} definitions")
+    walk(schema)
+    schema["$defs"] = dict(sorted(keep.items()))
+    return schema, len(keep)
+
+
+def main(wheel):
+    z = zipfile.ZipFile(wheel)
+    defs = json.loads(z.read(f"{ROOT}/_definitions.json"))["$defs"]
+    for kind, source in KINDS.items():
+        schema, count = extract(z, defs, source)
+        schema["$comment"] = (
+            f"Kubernetes {VERSION} {kind} schema from kubernetes-validate 1.37.0 (Apache-2.0); "
+            "regenerate with tests/schemas/extract_k8s_schema.py"
+        )
+        out = f"tests/schemas/k8s-v1.33-{kind}-strict.json"
+        with open(out, "w") as f:
+            json.dump(schema, f, indent=1, sort_keys=True)
+            f.write("\n")
+        print(f"wrote {out} with {count} definitions")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-//! A typed model of the Kubernetes objects pipec emits: Argo Workflows `Workflow`, Argo
-//! Rollouts `Rollout` and `AnalysisTemplate`, and core `v1` `Service`.
+//! A typed model of the Kubernetes objects pipec emits: Argo Workflows `Workflow`,
+//! `WorkflowTemplate` and `CronWorkflow`, Argo Rollouts `Rollout` and `AnalysisTemplate`, Argo
+//! Events `EventSource` and `Sensor`, and core `Service` and `Deployment` (the latter only
+//! inside the Workflow, for ephemeral environments).
 //!
 //! Hand-written rather than generated: only the fields pipec sets exist, field order is the
 //! order a person reads (`name` before `image`), and optional fields are skipped when unset, so
@@ -39,6 +41,9 @@ pub struct ObjectMeta {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generate_name: Option<String>,
+    /// Set for objects of a long-lived environment; otherwise they go where they are applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -89,6 +94,18 @@ impl Document {
             Document::CronWorkflow(d) => &d.metadata,
             Document::EventSource(d) => &d.metadata,
             Document::Sensor(d) => &d.metadata,
+        }
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Document::Service(d) => &mut d.metadata,
+            Document::AnalysisTemplate(d) => &mut d.metadata,
+            Document::Rollout(d) => &mut d.metadata,
+            Document::Workflow(d) | Document::WorkflowTemplate(d) => &mut d.metadata,
+            Document::CronWorkflow(d) => &mut d.metadata,
+            Document::EventSource(d) => &mut d.metadata,
+            Document::Sensor(d) => &mut d.metadata,
         }
     }
 

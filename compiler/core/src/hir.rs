@@ -15,6 +15,10 @@ pub struct NodeId(pub usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceId(pub usize);
 
+/// Index of an environment in [`Pipeline::environments`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnvId(pub usize);
+
 /// Index of an analysis in [`Program::analyses`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AnalysisId(pub usize);
@@ -125,6 +129,7 @@ pub struct Pipeline {
     pub nodes: Vec<Node>,
     pub services: Vec<Service>,
     pub releases: Vec<Release>,
+    pub environments: Vec<Environment>,
     /// `on failure { … }`, in order.
     pub on_failure: Vec<HandlerAction>,
     pub triggers: Triggers,
@@ -201,6 +206,8 @@ pub struct Node {
     /// Services whose release must be complete first (`after = [service]`, or the service an
     /// `exec` step runs in).
     pub after_releases: Vec<ServiceId>,
+    /// Ephemeral environments that must be up first: the step uses one of their services.
+    pub after_envs: Vec<EnvId>,
     pub retries: Option<u32>,
     pub timeout: Option<u64>,
     pub irreversible: bool,
@@ -385,6 +392,27 @@ pub struct Service {
     pub env: Vec<EnvVar>,
     pub expose: Exposure,
     pub resources: Resources,
+    /// Where the service runs; `None`: the namespace the resources are applied to.
+    pub environment: Option<EnvId>,
+}
+
+/// `environment NAME { … }`: where services run.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub id: EnvId,
+    pub name: String,
+    pub k8s_name: String,
+    pub span: Span,
+    pub kind: EnvKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EnvKind {
+    /// A long-lived namespace; its services are emitted as documents there.
+    Named { namespace: String },
+    /// A namespace made for one run (`<run name>-<environment>`), its services deployed by
+    /// the Workflow, and deleted when the run ends, whatever its outcome.
+    Ephemeral,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -447,6 +475,14 @@ pub struct Release {
     /// How long the workflow waits for the Rollout to reach each state.
     pub timeout: u64,
     pub stages: Vec<Stage>,
+}
+
+impl Release {
+    pub fn uses_analysis(&self, id: AnalysisId) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(&s.kind, StageKind::Analyze { analysis, .. } if *analysis == id))
+    }
 }
 
 /// How the new version replaces the old one. A rolling update is a canary whose stages the

@@ -39,6 +39,7 @@ pub enum Symbol<'a> {
         in_handler: bool,
     },
     Service(&'a ast::ServiceDecl),
+    Environment(&'a ast::EnvironmentDecl),
 }
 
 impl Symbol<'_> {
@@ -48,6 +49,7 @@ impl Symbol<'_> {
             Symbol::Secret(s) => s.name.span,
             Symbol::Node { decl, .. } => decl.name.span,
             Symbol::Service(s) => s.name.span,
+            Symbol::Environment(e) => e.name.span,
         }
     }
 
@@ -60,6 +62,7 @@ impl Symbol<'_> {
                 ast::NodeKeyword::Step => "step",
             },
             Symbol::Service(_) => "service",
+            Symbol::Environment(_) => "environment",
         }
     }
 }
@@ -400,6 +403,7 @@ fn collect_symbols<'a>(
                 diagnostics,
             ),
             Member::Service(s) => add(&s.name, Symbol::Service(s), diagnostics),
+            Member::Environment(e) => add(&e.name, Symbol::Environment(e), diagnostics),
             Member::Handler(h) => {
                 for action in &h.actions {
                     if let HandlerAction::Node(n) = action {
@@ -513,6 +517,11 @@ fn walk_pipeline(
             Member::Node(n) => walk_node(n, scope, diagnostics, refs),
             Member::Service(s) => {
                 for p in &s.body.properties {
+                    walk_expr(&p.value, scope, diagnostics, refs);
+                }
+            }
+            Member::Environment(e) => {
+                for p in &e.body.properties {
                     walk_expr(&p.value, scope, diagnostics, refs);
                 }
             }

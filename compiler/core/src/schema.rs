@@ -205,6 +205,25 @@ pub const SERVICE: &[Field] = &[
         "record<string>",
         "`cpu`, `memory` requests and `cpu_limit`, `memory_limit`.",
     ),
+    opt(
+        "environment",
+        "environment",
+        "Where the service runs; by default, the namespace the resources are applied to.",
+    ),
+];
+
+/// `environment X { … }`.
+pub const ENVIRONMENT: &[Field] = &[
+    opt(
+        "namespace",
+        "string",
+        "The Kubernetes namespace of a long-lived environment.",
+    ),
+    opt(
+        "ephemeral",
+        "bool",
+        "Make a fresh namespace for each run and delete it when the run ends, whatever its outcome.",
+    ),
 ];
 
 /// Settings every release accepts.

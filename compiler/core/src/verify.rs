@@ -24,12 +24,19 @@ use crate::lower::Lowered;
 
 const BUG_HELP: &str = "this is a bug in pipec, not in your file: please report it with the .pipe file; `pipec explain` describes the check";
 
+/// An object's namespace (`None`: where the resources are applied) and name.
+type Key<'a> = (Option<&'a str>, &'a str);
+
+fn key(document: &Document) -> Key<'_> {
+    (document.metadata().namespace.as_deref(), document.name())
+}
+
 /// Names of the emitted objects, by kind.
 #[derive(Default)]
 struct Index<'a> {
-    services: BTreeSet<&'a str>,
-    analysis_templates: BTreeMap<&'a str, &'a pipec_argo_model::rollouts::AnalysisTemplate>,
-    rollouts: BTreeMap<&'a str, &'a Rollout>,
+    services: BTreeSet<Key<'a>>,
+    analysis_templates: BTreeMap<Key<'a>, &'a pipec_argo_model::rollouts::AnalysisTemplate>,
+    rollouts: BTreeMap<Key<'a>, &'a Rollout>,
     workflow_templates: BTreeSet<&'a str>,
     event_sources: BTreeMap<&'a str, BTreeSet<&'a str>>,
 }
@@ -40,13 +47,13 @@ pub fn verify(lowered: &[Lowered], diags: &mut Diagnostics) {
     for l in lowered {
         match &l.document {
             Document::Service(_) => {
-                index.services.insert(l.document.name());
+                index.services.insert(key(&l.document));
             }
             Document::AnalysisTemplate(t) => {
-                index.analysis_templates.insert(l.document.name(), t);
+                index.analysis_templates.insert(key(&l.document), t);
             }
             Document::Rollout(r) => {
-                index.rollouts.insert(l.document.name(), r);
+                index.rollouts.insert(key(&l.document), r);
             }
             Document::WorkflowTemplate(_) => {
                 index.workflow_templates.insert(l.document.name());
@@ -128,11 +135,17 @@ impl Verifier<'_, '_> {
     /// A Service must select the pods of some Rollout.
     fn service(&mut self, service: &pipec_argo_model::k8s::Service, span: Span) {
         let selector = &service.spec.selector;
-        let selects = self.index.rollouts.values().any(|r| {
-            pod_label_sets(r)
-                .iter()
-                .any(|labels| subset(selector, labels))
-        });
+        let namespace = service.metadata.namespace.as_deref();
+        let selects = self
+            .index
+            .rollouts
+            .iter()
+            .filter(|((ns, _), _)| *ns == namespace)
+            .any(|(_, r)| {
+                pod_label_sets(r)
+                    .iter()
+                    .any(|labels| subset(selector, labels))
+            });
         if !selects {
             self.report(
                 Code::E0403,
@@ -148,6 +161,7 @@ impl Verifier<'_, '_> {
 
     fn rollout(&mut self, rollout: &Rollout, span: Span) {
         let name = rollout.metadata.name.as_deref().unwrap_or("");
+        let namespace = rollout.metadata.namespace.as_deref();
         let template_labels = &rollout.spec.template.metadata.labels;
         if !subset(&rollout.spec.selector.match_labels, template_labels) {
             self.report(
@@ -179,7 +193,7 @@ impl Verifier<'_, '_> {
             }
         }
         for service in services {
-            if !self.index.services.contains(service) {
+            if !self.index.services.contains(&(namespace, service)) {
                 self.report(
                     Code::E0401,
                     span,
@@ -188,19 +202,19 @@ impl Verifier<'_, '_> {
             }
         }
         for analysis in analyses {
-            self.analysis(name, analysis, span);
+            self.analysis((namespace, name), analysis, span);
         }
     }
 
     /// Every template exists; every argument without a default is given, and none unknown.
-    fn analysis(&mut self, rollout: &str, analysis: &RolloutAnalysis, span: Span) {
+    fn analysis(&mut self, (namespace, rollout): Key<'_>, analysis: &RolloutAnalysis, span: Span) {
         let given: BTreeSet<&str> = analysis.args.iter().map(|a| a.name.as_str()).collect();
         let mut declared: BTreeSet<&str> = BTreeSet::new();
         for template in &analysis.templates {
             let Some(t) = self
                 .index
                 .analysis_templates
-                .get(template.template_name.as_str())
+                .get(&(namespace, template.template_name.as_str()))
                 .copied()
             else {
                 self.report(
@@ -294,7 +308,7 @@ impl Verifier<'_, '_> {
                     .and_then(|e| e.value.as_deref())
             };
             if let Some(rollout) = value("ROLLOUT") {
-                match self.index.rollouts.get(rollout) {
+                match self.index.rollouts.get(&(value("NAMESPACE"), rollout)) {
                     None => self.report(
                         Code::E0401,
                         span,

@@ -69,6 +69,7 @@ pub enum Member {
     /// `image NAME = …` or `step NAME = …`.
     Node(NodeDecl),
     Service(ServiceDecl),
+    Environment(EnvironmentDecl),
     Release(ReleaseDecl),
     /// `on failure { … }`.
     Handler(Handler),
@@ -156,6 +157,14 @@ pub struct Property {
 /// `service NAME { … }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceDecl {
+    pub name: Ident,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// `environment NAME { namespace = "…" }` or `environment NAME { ephemeral = true }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvironmentDecl {
     pub name: Ident,
     pub body: Block,
     pub span: Span,

@@ -30,6 +30,7 @@ pub const KEYWORDS: &[&str] = &[
     "image",
     "step",
     "service",
+    "environment",
     "release",
     "on",
     "weight",
@@ -1057,11 +1058,22 @@ where
                 span: e.span(),
             })
         });
+    let environment = kw("environment")
+        .ignore_then(name())
+        .then(block_parser(expr.clone()))
+        .map_with(|(name, body), e| {
+            Member::Environment(EnvironmentDecl {
+                name,
+                body,
+                span: e.span(),
+            })
+        });
     choice((
         param,
         secret,
         node_parser(expr.clone()).map(Member::Node),
         service,
+        environment,
         release_parser(expr.clone()).map(Member::Release),
         handler_parser(expr.clone()).map(Member::Handler),
         trigger_parser(expr.clone()).map(Member::Trigger),
@@ -1221,6 +1233,7 @@ mod tests {
                 Member::Secret(_) => "secret",
                 Member::Node(_) => "node",
                 Member::Service(_) => "service",
+                Member::Environment(_) => "environment",
                 Member::Release(_) => "release",
                 Member::Handler(_) => "handler",
                 Member::Trigger(_) => "trigger",

@@ -9,6 +9,7 @@
 
 mod analysis;
 mod condition;
+mod environment;
 mod release;
 mod rollout;
 mod scripts;
@@ -52,6 +53,12 @@ pub struct Lowered {
     pub origin: Span,
 }
 
+impl Lowered {
+    fn set_namespace(&mut self, namespace: Option<String>) {
+        self.document.metadata_mut().namespace = namespace;
+    }
+}
+
 /// Shared context of one lowering, with the program's nodes, services and releases indexed
 /// so lookups stay constant-time however large the pipeline.
 pub(crate) struct Ctx<'a> {
@@ -88,6 +95,30 @@ impl Ctx<'_> {
         self.releases.get(&id).copied()
     }
 
+    pub fn environment(&self, id: hir::EnvId) -> Option<&hir::Environment> {
+        self.program
+            .pipeline
+            .environments
+            .iter()
+            .find(|e| e.id == id)
+    }
+
+    /// The namespace of a service in a long-lived environment.
+    pub fn namespace_of(&self, service: &hir::Service) -> Option<String> {
+        match &self.environment(service.environment?)?.kind {
+            hir::EnvKind::Named { namespace } => Some(namespace.clone()),
+            hir::EnvKind::Ephemeral => None,
+        }
+    }
+
+    /// Whether a service runs in a per-run environment (deployed by the Workflow, not emitted).
+    pub fn is_ephemeral(&self, service: &hir::Service) -> bool {
+        service
+            .environment
+            .and_then(|id| self.environment(id))
+            .is_some_and(|e| e.kind == hir::EnvKind::Ephemeral)
+    }
+
     /// The AnalysisTemplate name of an analysis: scoped by pipeline, so two pipelines in one
     /// namespace never overwrite each other's templates.
     pub fn analysis_template_name(&self, id: hir::AnalysisId) -> String {
@@ -118,6 +149,7 @@ impl Ctx<'_> {
         ObjectMeta {
             name,
             generate_name,
+            namespace: None,
             labels,
             annotations,
         }
@@ -135,17 +167,32 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
         releases: pipeline.releases.iter().map(|r| (r.service, r)).collect(),
     };
     let mut out = Vec::new();
-    for service in &program.pipeline.services {
+    // Services of ephemeral environments are deployed by the Workflow (`environment.rs`).
+    let lasting: Vec<&hir::Service> = pipeline
+        .services
+        .iter()
+        .filter(|s| !ctx.is_ephemeral(s))
+        .collect();
+    for service in &lasting {
         out.extend(rollout::service_objects(&ctx, service));
     }
     for (i, analysis) in program.analyses.iter().enumerate() {
-        out.push(analysis::analysis_template(
-            &ctx,
-            hir::AnalysisId(i),
-            analysis,
-        ));
+        let id = hir::AnalysisId(i);
+        // An AnalysisTemplate must be in the namespace of the Rollouts that run it.
+        let namespaces: std::collections::BTreeSet<Option<String>> = pipeline
+            .releases
+            .iter()
+            .filter(|r| r.uses_analysis(id))
+            .filter_map(|r| ctx.service(r.service))
+            .map(|s| ctx.namespace_of(s))
+            .collect();
+        for namespace in namespaces {
+            let mut lowered = analysis::analysis_template(&ctx, id, analysis);
+            lowered.set_namespace(namespace);
+            out.push(lowered);
+        }
     }
-    for service in &program.pipeline.services {
+    for service in &lasting {
         out.push(rollout::rollout(&ctx, service));
     }
     out.push(workflow::workflow(&ctx));

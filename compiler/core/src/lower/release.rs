@@ -29,13 +29,18 @@ pub(super) struct Task {
 }
 
 /// Environment every Rollout script reads.
-fn rollout_env(service: &hir::Service, timeout: u64) -> Vec<EnvVar> {
-    vec![
+fn rollout_env(ctx: &Ctx<'_>, service: &hir::Service, timeout: u64) -> Vec<EnvVar> {
+    let mut env = vec![
         EnvVar::value("ROLLOUT", &service.k8s_name),
         EnvVar::value("SELECTOR", format!("{NAME_LABEL}={}", service.k8s_name)),
         EnvVar::value("RUN", "{{workflow.name}}"),
         EnvVar::value("TIMEOUT", timeout.to_string()),
-    ]
+    ];
+    // The scripts' `kubectl` then acts in the service's namespace.
+    if let Some(namespace) = ctx.namespace_of(service) {
+        env.push(EnvVar::value("NAMESPACE", namespace));
+    }
+    env
 }
 
 pub(super) fn annotated(ctx: &Ctx<'_>, origin: Span) -> Option<TemplateMetadata> {
@@ -54,6 +59,7 @@ fn script_template(
     origin: Span,
     deadline: Option<u64>,
 ) -> Template {
+    let namespaced = env.iter().any(|e| e.name == "NAMESPACE");
     Template {
         name,
         metadata: annotated(ctx, origin),
@@ -63,7 +69,7 @@ fn script_template(
             image: tools::KUBECTL.to_string(),
             command: vec!["bash".to_string()],
             env,
-            source: format!("{}{extra}", source(kind)),
+            source: format!("{}{extra}", source(kind, namespaced)),
             ..ScriptTemplate::default()
         }),
         ..Template::default()
@@ -116,7 +122,7 @@ pub(super) fn release_tasks(
         previous: first_depends,
     };
 
-    let mut env = rollout_env(service, timeout);
+    let mut env = rollout_env(ctx, service, timeout);
     let image = match &service.image {
         ImageRef::External(t) => argo_text(t),
         ImageRef::Node(id) => ctx.node_image_text(*id),
@@ -153,7 +159,7 @@ pub(super) fn release_tasks(
                 .pause_index
                 .map(|i| format!("-{i}"))
                 .unwrap_or_default();
-            let mut env = rollout_env(service, timeout);
+            let mut env = rollout_env(ctx, service, timeout);
             env.push(EnvVar::value("STEP", &step));
             chain.push(script_template(
                 ctx,
@@ -170,7 +176,7 @@ pub(super) fn release_tasks(
                     chain.push(template);
                 }
             }
-            let mut env = rollout_env(service, timeout);
+            let mut env = rollout_env(ctx, service, timeout);
             env.push(EnvVar::value("STEP", &step));
             chain.push(script_template(
                 ctx,
@@ -188,7 +194,7 @@ pub(super) fn release_tasks(
         ctx,
         format!("{name}-complete"),
         RolloutScript::Complete,
-        rollout_env(service, timeout),
+        rollout_env(ctx, service, timeout),
         "",
         origin,
         Some(timeout),
@@ -267,7 +273,7 @@ fn stage_template(
         }
         StageKind::Join => {
             counters.joins += 1;
-            let mut env = rollout_env(service, timeout);
+            let mut env = rollout_env(ctx, service, timeout);
             env.push(EnvVar::value("SERVING_LABEL", SERVING_LABEL));
             Some(script_template(
                 ctx,
@@ -298,7 +304,7 @@ pub(super) fn check_template(
     origin: Span,
 ) -> Template {
     let script = shell::script(command, "PIPEC_VALUE_");
-    let mut env = rollout_env(service, timeout);
+    let mut env = rollout_env(ctx, service, timeout);
     env.push(EnvVar::value("CONTAINER", &service.k8s_name));
     let mut assignments = String::new();
     for (var, value) in &script.env {
@@ -344,15 +350,18 @@ fn test_template(
     let mut container_env: Vec<EnvVar> = values.iter().map(|(k, v)| EnvVar::value(k, v)).collect();
     container_env.push(EnvVar::value(
         "SERVICE_URL",
-        rollout::url(service, &service.k8s_name),
+        rollout::url(ctx, service, &service.k8s_name),
     ));
     if let Some(canary) = rollout::canary_service_name(ctx, service) {
-        container_env.push(EnvVar::value("CANARY_URL", rollout::url(service, &canary)));
+        container_env.push(EnvVar::value(
+            "CANARY_URL",
+            rollout::url(ctx, service, &canary),
+        ));
     }
     if let Some(preview) = rollout::preview_service_name(ctx, service) {
         container_env.push(EnvVar::value(
             "PREVIEW_URL",
-            rollout::url(service, &preview),
+            rollout::url(ctx, service, &preview),
         ));
     }
     container_env.extend(env.iter().map(env_var));
@@ -392,7 +401,7 @@ pub(super) fn handler_template(
         ctx,
         format!("{}-{suffix}", service.k8s_name),
         kind,
-        rollout_env(service, timeout),
+        rollout_env(ctx, service, timeout),
         "",
         origin,
         (kind == RolloutScript::Rollback).then_some(timeout),

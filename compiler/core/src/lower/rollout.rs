@@ -36,7 +36,7 @@ const PORT_NAME: &str = "http";
 /// Revisions a rollback may return to without running canary steps again.
 const ROLLBACK_WINDOW: i64 = 3;
 
-fn selector(service: &hir::Service) -> BTreeMap<String, String> {
+pub(super) fn selector(service: &hir::Service) -> BTreeMap<String, String> {
     BTreeMap::from([(NAME_LABEL.to_string(), service.k8s_name.clone())])
 }
 
@@ -64,9 +64,13 @@ fn isolated(ctx: &Ctx<'_>, service: &hir::Service) -> bool {
         .is_some_and(|r| r.strategy == Strategy::Canary { isolated: true })
 }
 
-/// `http://NAME:PORT`, the in-cluster URL of a Service of this service.
-pub fn url(service: &hir::Service, name: &str) -> String {
-    format!("http://{name}:{}", service.expose.port)
+/// `http://NAME:PORT`, or `http://NAME.NAMESPACE:PORT` for a service of a long-lived
+/// environment: the URL of a Service of this service from the Workflow's pods.
+pub fn url(ctx: &Ctx<'_>, service: &hir::Service, name: &str) -> String {
+    match ctx.namespace_of(service) {
+        Some(ns) => format!("http://{name}.{ns}:{}", service.expose.port),
+        None => format!("http://{name}:{}", service.expose.port),
+    }
 }
 
 /// The service's own Service, then its canary-only or preview Service if the release needs one.
@@ -103,7 +107,7 @@ pub fn service_objects(ctx: &Ctx<'_>, service: &hir::Service) -> Vec<Lowered> {
     out
 }
 
-fn service_object(
+pub(super) fn service_object(
     ctx: &Ctx<'_>,
     service: &hir::Service,
     name: &str,
@@ -114,6 +118,7 @@ fn service_object(
     metadata
         .labels
         .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+    metadata.namespace = ctx.namespace_of(service);
     Lowered {
         document: Document::Service(Box::new(Service {
             api_version: "v1",
@@ -278,7 +283,8 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
     metadata
         .labels
         .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
-    let pod_labels = metadata.labels.clone();
+    let template = pod_template(&metadata, service);
+    metadata.namespace = ctx.namespace_of(service);
 
     let strategy = match release {
         Some(
@@ -318,25 +324,6 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
             steps: Vec::new(),
         }),
     };
-    let image = match &service.image {
-        ImageRef::External(t) => t.as_static(),
-        // Set by the Workflow's deploy step once the pipeline has made the image.
-        ImageRef::Node(_) => None,
-    };
-    let container = Container {
-        name: Some(service.k8s_name.clone()),
-        image,
-        ports: vec![ContainerPort {
-            name: PORT_NAME.to_string(),
-            container_port: i64::from(service.port),
-            protocol: "TCP".to_string(),
-        }],
-        env: service.env.iter().map(env_var).collect(),
-        resources: resources(&service.resources),
-        readiness_probe: service.ready.as_ref().map(probe),
-        liveness_probe: service.live.as_ref().map(probe),
-        ..Container::default()
-    };
     Lowered {
         document: Document::Rollout(Box::new(Rollout {
             api_version: ARGO_API_VERSION,
@@ -352,20 +339,52 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
                 selector: LabelSelector {
                     match_labels: selector(service),
                 },
-                template: PodTemplateSpec {
-                    metadata: ObjectMeta {
-                        labels: pod_labels,
-                        ..ObjectMeta::default()
-                    },
-                    spec: PodSpec {
-                        containers: vec![container],
-                        restart_policy: None,
-                    },
-                },
+                template,
                 strategy,
             },
         })),
         origin: release.map_or(service.span, |r| r.span),
+    }
+}
+
+/// The pods of a service: labelled like the object that runs them (`object`), one container.
+/// An image the pipeline makes is left out: the Workflow's deploy step sets it.
+pub(super) fn pod_template(object: &ObjectMeta, service: &hir::Service) -> PodTemplateSpec {
+    let image = match &service.image {
+        ImageRef::External(t) => t.as_static(),
+        ImageRef::Node(_) => None,
+    };
+    pod_template_with_image(object, service, image)
+}
+
+pub(super) fn pod_template_with_image(
+    object: &ObjectMeta,
+    service: &hir::Service,
+    image: Option<String>,
+) -> PodTemplateSpec {
+    let container = Container {
+        name: Some(service.k8s_name.clone()),
+        image,
+        ports: vec![ContainerPort {
+            name: PORT_NAME.to_string(),
+            container_port: i64::from(service.port),
+            protocol: "TCP".to_string(),
+        }],
+        env: service.env.iter().map(env_var).collect(),
+        resources: resources(&service.resources),
+        readiness_probe: service.ready.as_ref().map(probe),
+        liveness_probe: service.live.as_ref().map(probe),
+        ..Container::default()
+    };
+    PodTemplateSpec {
+        metadata: ObjectMeta {
+            labels: object.labels.clone(),
+            ..ObjectMeta::default()
+        },
+        spec: PodSpec {
+            containers: vec![container],
+            restart_policy: None,
+        },
     }
 }
 

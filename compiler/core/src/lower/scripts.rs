@@ -238,8 +238,9 @@ pub enum RolloutScript {
     Rollback,
 }
 
-/// The full bash source of a script: strict mode, the status helper, the body.
-pub fn source(kind: RolloutScript) -> String {
+/// The full bash source of a script: strict mode, for a Rollout in a namespace of its own the
+/// `kubectl` that acts there, the status helper, the body.
+pub fn source(kind: RolloutScript, namespaced: bool) -> String {
     let body = match kind {
         RolloutScript::Deploy => DEPLOY,
         RolloutScript::WaitPaused => WAIT_PAUSED,
@@ -250,5 +251,10 @@ pub fn source(kind: RolloutScript) -> String {
         RolloutScript::Diagnostics => DIAGNOSTICS,
         RolloutScript::Rollback => ROLLBACK,
     };
-    format!("set -euo pipefail\n{STATUS}{body}")
+    let namespace = if namespaced { IN_NAMESPACE } else { "" };
+    format!("set -euo pipefail\n{namespace}{STATUS}{body}")
 }
+
+/// Every `kubectl` of the script acts in `$NAMESPACE`, the Rollout's.
+const IN_NAMESPACE: &str = r#"kubectl() { command kubectl --namespace "$NAMESPACE" "$@"; }
+"#;

@@ -16,7 +16,7 @@ use super::rollout::env_var;
 use super::scripts::RolloutScript;
 use super::shell;
 use super::text::{GIT_BRANCH_PARAM, GIT_REPO_PARAM, GIT_SHA_PARAM, GIT_TAG_PARAM, argo_text};
-use super::{Ctx, Lowered, tools};
+use super::{Ctx, Lowered, environment, tools};
 use crate::hir::{
     self, Condition, HandlerAction, ImageRef, NodeKind, Operand, Piece, Var, WORKSPACE,
 };
@@ -67,6 +67,12 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
                 .filter_map(|id| ctx.service(*id))
                 .map(|s| format!("{}-complete.Succeeded", s.k8s_name)),
         );
+        depends.extend(
+            node.after_envs
+                .iter()
+                .filter_map(|id| ctx.environment(*id))
+                .map(|e| format!("{}.Succeeded", environment::up_task_name(e))),
+        );
         depends.append(&mut condition.depends);
         tasks.push(Task {
             task: DagTask {
@@ -79,7 +85,8 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
             template: node_template(ctx, node),
         });
     }
-    for service in &pipeline.services {
+    tasks.extend(environment::up_tasks(ctx));
+    for service in pipeline.services.iter().filter(|s| !ctx.is_ephemeral(s)) {
         let mut first: Vec<String> = Vec::new();
         if let ImageRef::Node(id) = &service.image {
             first.push(format!("{}.Succeeded", ctx.task_name(*id)));
@@ -166,11 +173,13 @@ fn join_depends(parts: Vec<String>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" && "))
 }
 
-/// `on failure { … }`: a DAG that runs its actions in order, each whatever the previous one's
-/// outcome, only when the workflow did not succeed.
+/// The exit handler: `on failure { … }`'s actions in order, each whatever the previous one's
+/// outcome, only when the workflow did not succeed; then, always, the teardown of every
+/// ephemeral environment.
 fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
     let pipeline = ctx.pipeline();
-    if pipeline.on_failure.is_empty() {
+    let teardowns = environment::down_templates(ctx);
+    if pipeline.on_failure.is_empty() && teardowns.is_empty() {
         return None;
     }
     let mut tasks: Vec<Task> = Vec::new();
@@ -215,6 +224,22 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
             template,
         });
         previous = Some(name);
+    }
+    // After the failure actions have run or been skipped (on success), so diagnostics can
+    // still see the environment.
+    let after_failure_actions =
+        previous.map(|p| format!("{p}.Succeeded || {p}.Failed || {p}.Errored || {p}.Skipped"));
+    for template in teardowns {
+        tasks.push(Task {
+            task: DagTask {
+                name: template.name.clone(),
+                template: template.name.clone(),
+                arguments: None,
+                depends: after_failure_actions.clone(),
+                when: None,
+            },
+            template,
+        });
     }
     Some(tasks)
 }
@@ -634,6 +659,12 @@ fn used_vars(pipeline: &hir::Pipeline) -> BTreeSet<Var> {
     }
     for service in &pipeline.services {
         image(&service.image, &mut add);
+        // Services of ephemeral environments may use run-time values.
+        for e in &service.env {
+            if let hir::EnvValue::Text(t) = &e.value {
+                add(t);
+            }
+        }
     }
     for release in &pipeline.releases {
         for stage in &release.stages {

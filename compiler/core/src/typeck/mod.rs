@@ -5,6 +5,7 @@
 //! filled in. Errors are collected; checking goes on past them so one run reports them all.
 
 mod analysis;
+mod environment;
 mod nodes;
 mod release;
 mod service;
@@ -18,7 +19,7 @@ use pipec_syntax::ast::{self, Member};
 
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
-use crate::hir::{self, AnalysisId, ImageName, ImageRef, NodeId, ServiceId};
+use crate::hir::{self, AnalysisId, ImageName, ImageRef, NodeId, ServiceId, Template, Var};
 use crate::resolve::{Resolution, Symbol};
 use crate::schema::{self, Field};
 
@@ -59,6 +60,69 @@ pub(crate) struct Checker<'r, 'a> {
     analyses_used: BTreeSet<AnalysisId>,
     /// Memo of the outputs each `run` step declares.
     outputs_memo: BTreeMap<NodeId, Vec<hir::Output>>,
+    env_ids: BTreeMap<String, hir::EnvId>,
+    /// By `EnvId`: the checked kind, `None` if the declaration had errors.
+    env_kinds: Vec<Option<hir::EnvKind>>,
+    /// The environment each service declares.
+    service_envs: BTreeMap<ServiceId, hir::EnvId>,
+    /// Ephemeral environments the current node uses services of.
+    env_up: Vec<hir::EnvId>,
+    /// Where each service is reached.
+    service_hosts: BTreeMap<ServiceId, ServiceAddress>,
+    /// The environment of the service being checked: its references to services in the same
+    /// environment use their short names. `None` for steps, which run where the Workflow runs.
+    current_env: Option<hir::EnvId>,
+}
+
+/// Where a service is reached: its name, its environment and the port of its Service.
+#[derive(Clone, Debug)]
+pub(crate) struct ServiceAddress {
+    pub name: String,
+    pub env: Option<hir::EnvId>,
+    /// `.prod`, or `.` + run name + `-staging`: what qualifies the name from elsewhere.
+    pub qualifier: Template,
+    pub port: u16,
+}
+
+/// The address of a service, read from its declaration so that services and steps can use
+/// each other's in any order. The port is a literal in every valid program (ports must be
+/// known at compile time); `None` when it is not, and `check_service` reports why.
+fn service_address(
+    decl: &ast::ServiceDecl,
+    env: Option<hir::EnvId>,
+    envs: &[hir::Environment],
+) -> Option<ServiceAddress> {
+    let literal = |e: &ast::Expr| match &e.kind {
+        ast::ExprKind::Int(digits) => digits.parse::<u16>().ok(),
+        _ => None,
+    };
+    let property = |name: &str| decl.body.properties.iter().find(|p| p.name.name == name);
+    let port = match property("expose").map(|p| &p.value.kind) {
+        Some(ast::ExprKind::Call { args, .. }) => literal(&args.first()?.value)?,
+        Some(_) => return None,
+        None => literal(&property("port")?.value)?,
+    };
+    let mut qualifier = Template::default();
+    match env
+        .and_then(|id| envs.iter().find(|e| e.id == id))
+        .map(|e| (&e.kind, &e.k8s_name))
+    {
+        Some((hir::EnvKind::Named { namespace }, _)) => {
+            qualifier.push_lit(&format!(".{namespace}"))
+        }
+        Some((hir::EnvKind::Ephemeral, env_name)) => {
+            qualifier.push_lit(".");
+            qualifier.push_var(Var::RunName);
+            qualifier.push_lit(&format!("-{env_name}"));
+        }
+        None => {}
+    }
+    Some(ServiceAddress {
+        name: kebab(&decl.name.name),
+        env,
+        qualifier,
+        port,
+    })
 }
 
 /// The checked program, and what the linter needs to know beyond it.
@@ -86,6 +150,12 @@ pub fn check(res: &Resolution<'_>, diags: &mut Diagnostics) -> Checked {
         analysis_ids: BTreeMap::new(),
         analyses_used: BTreeSet::new(),
         outputs_memo: BTreeMap::new(),
+        env_ids: BTreeMap::new(),
+        env_kinds: Vec::new(),
+        service_envs: BTreeMap::new(),
+        env_up: Vec::new(),
+        service_hosts: BTreeMap::new(),
+        current_env: None,
     };
     for index in 0..res.analyses.len() {
         checker.check_analysis_def(index);
@@ -127,6 +197,7 @@ impl<'a> Checker<'_, 'a> {
     fn check_pipeline(&mut self, p: &'a ast::Pipeline) -> hir::Pipeline {
         // Ids first, so declarations can refer to each other in any order.
         let mut service_decls = Vec::new();
+        let mut env_decls = Vec::new();
         for member in &p.members {
             match member {
                 Member::Node(n) => self.add_node(n, false),
@@ -141,6 +212,11 @@ impl<'a> Checker<'_, 'a> {
                     self.service_ids
                         .insert(s.name.name.clone(), ServiceId(service_decls.len()));
                     service_decls.push(s);
+                }
+                Member::Environment(e) if !self.env_ids.contains_key(&e.name.name) => {
+                    self.env_ids
+                        .insert(e.name.name.clone(), hir::EnvId(env_decls.len()));
+                    env_decls.push(e);
                 }
                 Member::Secret(s) => {
                     if let Some(name) = self.secret_name(s) {
@@ -161,6 +237,7 @@ impl<'a> Checker<'_, 'a> {
             nodes: Vec::new(),
             services: Vec::new(),
             releases: Vec::new(),
+            environments: Vec::new(),
             on_failure: Vec::new(),
             triggers: hir::Triggers::default(),
         };
@@ -237,9 +314,29 @@ impl<'a> Checker<'_, 'a> {
             }
         }
 
+        for (index, decl) in env_decls.iter().enumerate() {
+            let env = self.check_environment(hir::EnvId(index), decl, &p.name.name);
+            self.env_kinds.push(env.as_ref().map(|e| e.kind.clone()));
+            pipeline.environments.extend(env);
+        }
+        self.collect_service_envs(&service_decls);
+
         // Image aliases and image names first: other declarations read them.
         for id in 0..self.node_decls.len() {
             self.image_name(NodeId(id));
+        }
+        // Addresses first: services and steps read each other's (`db.host`, `api.url`).
+        for (index, decl) in service_decls.iter().enumerate() {
+            let id = ServiceId(index);
+            let env = self.service_envs.get(&id).copied();
+            if let Some(address) = service_address(decl, env, &pipeline.environments) {
+                self.service_hosts.insert(id, address);
+            }
+        }
+        for decl in &service_decls {
+            if let Some(s) = self.check_service(decl) {
+                pipeline.services.push(s);
+            }
         }
         for id in 0..self.node_decls.len() {
             if let Some(node) = self.check_node(NodeId(id)) {
@@ -247,12 +344,6 @@ impl<'a> Checker<'_, 'a> {
             }
         }
         self.check_cycles(&pipeline.nodes);
-
-        for decl in &service_decls {
-            if let Some(s) = self.check_service(decl) {
-                pipeline.services.push(s);
-            }
-        }
 
         let mut released: BTreeMap<String, Span> = BTreeMap::new();
         for member in &p.members {
@@ -331,6 +422,15 @@ impl<'a> Checker<'_, 'a> {
                 || node.name == crate::lower::EXIT_HANDLER
             {
                 Some(format!("the workflow's `{}` template", node.name))
+            } else if let Some(env) = pipeline.environments.iter().find(|e| {
+                e.kind == hir::EnvKind::Ephemeral
+                    && (node.name == format!("{}-up", e.k8s_name)
+                        || node.name == format!("{}-down", e.k8s_name))
+            }) {
+                Some(format!(
+                    "a step pipec generates to set up or tear down environment `{}`",
+                    env.name
+                ))
             } else {
                 // Every `-` could end a service name: `api-deploy`, `my-api-check-2`.
                 node.name.match_indices('-').find_map(|(i, _)| {

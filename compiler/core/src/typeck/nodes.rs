@@ -209,6 +209,7 @@ impl Checker<'_, '_> {
 
         self.referenced.clear();
         self.released.clear();
+        self.env_up.clear();
         let kind = match verb {
             "build" => self.check_build(id, in_handler, action, &fields),
             "push" => self.check_push(id, action, &fields),
@@ -224,6 +225,16 @@ impl Checker<'_, '_> {
             needs.extend(steps);
             after_releases.extend(services);
         }
+        // Services of an ephemeral environment have no release: waiting for one means waiting
+        // for its environment to be up.
+        let mut after_envs = std::mem::take(&mut self.env_up);
+        after_releases.retain(|service| match self.ephemeral_env_of(*service) {
+            Some(env) => {
+                after_envs.push(env);
+                false
+            }
+            None => true,
+        });
         after_releases.sort();
         after_releases.dedup();
         // Conditions may test step results; those become `depends`, not data needs.
@@ -243,6 +254,10 @@ impl Checker<'_, '_> {
             .get("irreversible")
             .and_then(|i| self.expect_bool(&i.value, &scope))
             .unwrap_or(false);
+        // Data tests in `when` may read service addresses too.
+        after_envs.append(&mut self.env_up);
+        after_envs.sort();
+        after_envs.dedup();
         needs.retain(|n| *n != id);
         needs.sort();
         needs.dedup();
@@ -254,6 +269,7 @@ impl Checker<'_, '_> {
             when,
             needs,
             after_releases,
+            after_envs,
             retries,
             timeout,
             irreversible,
@@ -393,6 +409,20 @@ impl Checker<'_, '_> {
                 return None;
             }
         };
+        if self.ephemeral_env_of(service).is_some() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::E0212,
+                    subject.span,
+                    "`exec` runs in a released service's pods",
+                )
+                .label("this service runs in an ephemeral environment, without a release")
+                .help(
+                    "run a step against it instead: `run IMAGE { command = \"… ${db.host} …\" }`",
+                ),
+            );
+            return None;
+        }
         self.released.push(service);
         let command = fields
             .get("command")

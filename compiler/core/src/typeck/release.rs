@@ -60,6 +60,16 @@ impl Checker<'_, '_> {
         }
         self.used.insert(r.service.name.clone());
         let service = services.iter().find(|s| Some(s.id) == service_id);
+        if let Some(id) = service_id
+            && self.ephemeral_env_of(id).is_some()
+        {
+            self.diags.push(
+                Diagnostic::new(Code::E0212, r.service.span, format!("`{}` runs in an ephemeral environment and cannot be released", r.service.name))
+                    .label("deployed as it is for one run, then deleted")
+                    .help("release a service of a long-lived environment; test this one with steps that use its `url`"),
+            );
+            return None;
+        }
         let (tables, what): (&[&[schema::Field]], &str) = match strategy_name {
             "canary" => (
                 &[schema::RELEASE_COMMON, schema::SIZING, schema::CANARY],
@@ -642,7 +652,9 @@ impl Checker<'_, '_> {
             match action {
                 ast::HandlerAction::CollectDiagnostics { of, span } => match of {
                     Some(name) => {
-                        if let Some(id) = self.handler_service(name) {
+                        if let Some(id) = self.handler_service(name)
+                            && self.not_ephemeral(id, name, "its diagnostics are collected when its environment is torn down")
+                        {
                             out.push(hir::HandlerAction::CollectDiagnostics {
                                 service: id,
                                 span: *span,
@@ -650,7 +662,7 @@ impl Checker<'_, '_> {
                         }
                     }
                     None => {
-                        for s in services {
+                        for s in services.iter().filter(|s| self.ephemeral_env_of(s.id).is_none()) {
                             out.push(hir::HandlerAction::CollectDiagnostics {
                                 service: s.id,
                                 span: *span,
@@ -659,7 +671,9 @@ impl Checker<'_, '_> {
                     }
                 },
                 ast::HandlerAction::Rollback { service, span } => {
-                    if let Some(id) = self.handler_service(service) {
+                    if let Some(id) = self.handler_service(service)
+                        && self.not_ephemeral(id, service, "an ephemeral environment is deleted at the end of every run, so there is nothing to roll back")
+                    {
                         out.push(hir::HandlerAction::Rollback {
                             service: id,
                             span: *span,
@@ -674,6 +688,23 @@ impl Checker<'_, '_> {
             }
         }
         out
+    }
+
+    /// `on failure` acts on released services; an ephemeral environment's are deleted anyway.
+    fn not_ephemeral(&mut self, id: hir::ServiceId, name: &ast::Ident, why: &str) -> bool {
+        if self.ephemeral_env_of(id).is_none() {
+            return true;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                Code::E0212,
+                name.span,
+                format!("`{}` runs in an ephemeral environment", name.name),
+            )
+            .label("not a released service")
+            .help(why),
+        );
+        false
     }
 
     fn handler_service(&mut self, name: &ast::Ident) -> Option<hir::ServiceId> {

@@ -24,6 +24,24 @@ impl Checker<'_, '_> {
             decl.body.recovered,
         );
         let scope = Scope::Pipeline;
+        let environment = match fields.get("environment") {
+            Some(p) => {
+                let value = self.eval(&p.value, &scope);
+                match value.val {
+                    Val::Environment(env) => Some(env),
+                    Val::Error => None,
+                    _ => {
+                        self.mismatch(&value, "an environment");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        // Services of an ephemeral environment are deployed by the Workflow, which templates
+        // their manifests: they may use run-time values (`db.host` in a per-run namespace).
+        let ephemeral = self.ephemeral_env_of(id).is_some();
+        self.current_env = environment;
 
         let image_prop = fields.get("image");
         let image = image_prop.and_then(|p| self.expect_image(&p.value, &scope));
@@ -44,9 +62,10 @@ impl Checker<'_, '_> {
             .and_then(|p| self.expect_probe(&p.value));
         let live = fields.get("live").and_then(|p| self.expect_probe(&p.value));
         let env = match fields.get("env") {
-            Some(p) => self.env_record(&p.value, false).unwrap_or_default(),
+            Some(p) => self.env_record(&p.value, ephemeral).unwrap_or_default(),
             None => Vec::new(),
         };
+        self.current_env = None;
         let expose = match (fields.get("expose"), port) {
             (Some(p), _) => {
                 let value = self.eval(&p.value, &scope);
@@ -83,6 +102,7 @@ impl Checker<'_, '_> {
             env,
             expose: expose?,
             resources,
+            environment,
         })
     }
 

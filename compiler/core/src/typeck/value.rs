@@ -33,6 +33,7 @@ pub enum Ty {
     Secret,
     SecretKey,
     Service,
+    Environment,
     Step,
     Probe,
     Exposure,
@@ -68,6 +69,7 @@ impl Ty {
             Ty::Secret => "secret",
             Ty::SecretKey => "secret key",
             Ty::Service => "service",
+            Ty::Environment => "environment",
             Ty::Step => "step",
             Ty::Probe => "probe",
             Ty::Exposure => "exposure",
@@ -113,6 +115,7 @@ pub enum Val {
     },
     SecretKey(SecretKeyRef),
     Service(ServiceId),
+    Environment(hir::EnvId),
     Step(NodeId),
     /// `STEP.NAME`: a file another step hands on.
     Output(hir::InputFile),
@@ -454,6 +457,17 @@ impl Checker<'_, '_> {
                 span,
                 origin: origin(format!("`{}` is a service", s.name.name)),
             },
+            Symbol::Environment(e) => Typed {
+                val: Val::Environment(
+                    self.env_ids
+                        .get(&e.name.name)
+                        .copied()
+                        .unwrap_or(hir::EnvId(usize::MAX)),
+                ),
+                ty: Ty::Environment,
+                span,
+                origin: origin(format!("`{}` is an environment", e.name.name)),
+            },
         }
     }
 
@@ -581,6 +595,32 @@ impl Checker<'_, '_> {
                         )
                     }
                 }
+            }
+            Val::Service(id) => {
+                let id = *id;
+                let Some(address) = self.service_hosts.get(&id).cloned() else {
+                    // The service's port is not a literal; its own check reports that.
+                    return Typed::error(span);
+                };
+                let mut host = Template::lit(&address.name);
+                if address.env != self.current_env {
+                    host.pieces.extend(address.qualifier.pieces);
+                }
+                let text = match name {
+                    "host" => host,
+                    "port" => Template::lit(address.port.to_string()),
+                    "url" => {
+                        let mut url = Template::lit("http://");
+                        url.pieces.extend(host.pieces);
+                        url.push_lit(&format!(":{}", address.port));
+                        url
+                    }
+                    _ => return unknown(self, &["url", "host", "port"], "a service"),
+                };
+                if let Some(env) = self.ephemeral_env_of(id) {
+                    self.env_up.push(env);
+                }
+                Typed::new(Val::Str(text), Ty::Str, span)
             }
             _ => unknown(self, &[], &format!("a value of type `{}`", value.ty.name())),
         }
@@ -1059,6 +1099,9 @@ impl Checker<'_, '_> {
 
 fn mismatch_help(found: Ty, wanted: &str) -> String {
     match (found, wanted) {
+        (Ty::Str, "an environment") => {
+            "name an `environment` declared in the pipeline, without quotes".to_string()
+        }
         (Ty::Str, w) if w.contains("int") => "write the number without quotes".to_string(),
         (Ty::Str, w) if w.contains("duration") => {
             "write the duration without quotes: `30s`, `10m`".to_string()
