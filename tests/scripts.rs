@@ -540,12 +540,21 @@ fn every_generated_script_passes_shellcheck() {
             .filter(|d| d["kind"] == "Workflow" || d["kind"] == "WorkflowTemplate")
         {
             for t in doc["spec"]["templates"].as_array().into_iter().flatten() {
-                let Some(source) = t["script"]["source"].as_str() else {
-                    continue;
-                };
-                let shell = match t["script"]["command"][0].as_str() {
-                    Some("bash") => "bash",
-                    _ => "sh",
+                // Generated scripts, and `sh -c` commands: the user's and the standard
+                // library's, with pipec's quoting of the values inserted into them.
+                let (source, shell) = match (
+                    t["script"]["source"].as_str(),
+                    t["container"]["command"] == json!(["sh", "-c"]),
+                ) {
+                    (Some(source), _) => match t["script"]["command"][0].as_str() {
+                        Some("bash") => (source, "bash"),
+                        _ => (source, "sh"),
+                    },
+                    (None, true) => match t["container"]["args"][0].as_str() {
+                        Some(command) => (command, "sh"),
+                        None => continue,
+                    },
+                    (None, false) => continue,
                 };
                 let file = std::env::temp_dir().join(format!(
                     "pipec-shellcheck-{}-{checked}.sh",

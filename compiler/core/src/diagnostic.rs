@@ -93,6 +93,22 @@ impl Diagnostics {
         self.items.push(diagnostic);
     }
 
+    /// How many have been reported: a mark for [`Self::annotate_since`].
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Amends every diagnostic reported after `mark`.
+    pub fn annotate_since(&mut self, mark: usize, mut amend: impl FnMut(&mut Diagnostic)) {
+        for d in self.items.iter_mut().skip(mark) {
+            amend(d);
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }

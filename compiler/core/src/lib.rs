@@ -1,7 +1,8 @@
 //! The pipec compiler: `.pipe` source → diagnostics and Argo YAML.
 //!
 //! Phases, one module each, data flowing one way:
-//! [`modules`] (load files and imports) → [`resolve`] (names) → [`typeck`] (types, into
+//! [`modules`] (load files and imports) → [`resolve`] (names) → [`expand`] (uses of
+//! definitions, inside [`typeck`]) → [`typeck`] (types, into
 //! [`hir`]) → [`lint`] (warnings) → [`lower`] (into the Argo model) → [`verify`] (the
 //! resources against each other) → [`emit`] (YAML).
 //! Diagnostics are collected along the way ([`diagnostic`], codes in [`codes`]) and rendered
@@ -14,6 +15,7 @@
 pub mod codes;
 pub mod diagnostic;
 pub mod emit;
+pub mod expand;
 pub mod hir;
 pub mod lint;
 pub mod lower;

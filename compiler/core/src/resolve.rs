@@ -74,6 +74,21 @@ pub struct AnalysisEntry<'a> {
     pub file: FileId,
 }
 
+/// A `service` or `step` definition from any loaded module.
+#[derive(Clone, Copy, Debug)]
+pub struct TemplateEntry<'a> {
+    pub def: &'a ast::TemplateDef,
+    pub file: FileId,
+}
+
+/// A module-level definition, by its index in [`Resolution::analyses`] or
+/// [`Resolution::templates`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefRef {
+    Analysis(usize),
+    Template(usize),
+}
+
 /// A resolved reference: a use site and the declaration it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reference {
@@ -88,20 +103,45 @@ pub struct Resolution<'a> {
     pub symbols: BTreeMap<String, Symbol<'a>>,
     /// Every analysis of every loaded module.
     pub analyses: Vec<AnalysisEntry<'a>>,
-    /// Analyses callable by a bare name in the entry file → index in `analyses`.
-    pub visible: BTreeMap<String, usize>,
-    /// `use std.analysis` → `analysis` → its analyses by name.
-    pub namespaces: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Every `service` and `step` definition of every loaded module.
+    pub templates: Vec<TemplateEntry<'a>>,
+    /// Definitions usable by a bare name in the entry file.
+    pub visible: BTreeMap<String, DefRef>,
+    /// `use std.analysis` → `analysis` → its definitions by name.
+    pub namespaces: BTreeMap<String, BTreeMap<String, DefRef>>,
     pub references: Vec<Reference>,
 }
 
 impl Resolution<'_> {
-    /// Looks up an analysis called as `name(…)` or `namespace.name(…)`.
-    pub fn analysis(&self, callee: &[ast::Ident]) -> Option<usize> {
+    /// The definition used as `name(…)` or `namespace.name(…)`.
+    pub fn definition(&self, callee: &[ast::Ident]) -> Option<DefRef> {
         match callee {
             [name] => self.visible.get(&name.name).copied(),
             [ns, name] => self.namespaces.get(&ns.name)?.get(&name.name).copied(),
             _ => None,
+        }
+    }
+
+    /// Looks up an analysis called as `name(…)` or `namespace.name(…)`.
+    pub fn analysis(&self, callee: &[ast::Ident]) -> Option<usize> {
+        match self.definition(callee)? {
+            DefRef::Analysis(i) => Some(i),
+            DefRef::Template(_) => None,
+        }
+    }
+
+    /// Looks up a `service` or `step` definition used as `name(…)` or `namespace.name(…)`.
+    pub fn template(&self, callee: &[ast::Ident]) -> Option<usize> {
+        match self.definition(callee)? {
+            DefRef::Template(i) => Some(i),
+            DefRef::Analysis(_) => None,
+        }
+    }
+
+    fn definition_span(&self, def: DefRef) -> Option<Span> {
+        match def {
+            DefRef::Analysis(i) => self.analyses.get(i).map(|e| e.def.name.span),
+            DefRef::Template(i) => self.templates.get(i).map(|e| e.def.name.span),
         }
     }
 }
@@ -117,38 +157,57 @@ pub fn resolve<'a>(
         return res;
     };
 
-    // Every module's analyses, and per module the name → index map for imports.
-    let mut per_module: Vec<BTreeMap<String, usize>> = Vec::new();
+    // Every module's definitions, and per module the name → definition map for imports.
+    let mut per_module: Vec<BTreeMap<String, DefRef>> = Vec::new();
     for module in &graph.modules {
-        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut names: BTreeMap<String, DefRef> = BTreeMap::new();
         for item in &module.ast.items {
-            if let Item::Analysis(def) = item {
-                let index = res.analyses.len();
-                res.analyses.push(AnalysisEntry {
-                    def,
-                    file: module.file,
-                });
-                if let Some(&prev) = names.get(&def.name.name) {
-                    duplicate(
-                        diagnostics,
+            let (name, def, what) = match item {
+                Item::Analysis(def) => {
+                    res.analyses.push(AnalysisEntry {
+                        def,
+                        file: module.file,
+                    });
+                    (
                         &def.name,
-                        res.analyses[prev].def.name.span,
+                        DefRef::Analysis(res.analyses.len() - 1),
                         "analysis",
-                    );
-                } else {
-                    names.insert(def.name.name.clone(), index);
+                    )
+                }
+                Item::Template(def) => {
+                    res.templates.push(TemplateEntry {
+                        def,
+                        file: module.file,
+                    });
+                    (
+                        &def.name,
+                        DefRef::Template(res.templates.len() - 1),
+                        def.kind(),
+                    )
+                }
+                _ => continue,
+            };
+            match names
+                .get(&name.name)
+                .and_then(|prev| res.definition_span(*prev))
+            {
+                Some(prev_span) => duplicate(diagnostics, name, prev_span, what),
+                None => {
+                    names.insert(name.name.clone(), def);
                 }
             }
         }
         per_module.push(names);
     }
 
-    // What the entry file sees: its own analyses, then its imports.
+    // What the entry file sees: its own definitions, then its imports.
     let mut origin: BTreeMap<String, Span> = BTreeMap::new();
     if let Some(own) = per_module.first() {
-        for (name, &index) in own {
-            res.visible.insert(name.clone(), index);
-            origin.insert(name.clone(), res.analyses[index].def.name.span);
+        for (name, &def) in own {
+            res.visible.insert(name.clone(), def);
+            if let Some(span) = res.definition_span(def) {
+                origin.insert(name.clone(), span);
+            }
         }
     }
     for (u, target) in &entry.imports {
@@ -202,8 +261,8 @@ pub fn resolve<'a>(
                 }
                 for item in wanted {
                     match exports.get(&item.name) {
-                        Some(&index) => {
-                            import_name(&mut res, &mut origin, diagnostics, item, index);
+                        Some(&def) => {
+                            import_name(&mut res, &mut origin, diagnostics, item, def);
                         }
                         None => {
                             let suggestion =
@@ -231,12 +290,12 @@ pub fn resolve<'a>(
                 }
             }
             UseTarget::File(_) => {
-                for (name, &index) in exports {
+                for (name, &def) in exports {
                     let ident = ast::Ident {
                         name: name.clone(),
                         span: u.span,
                     };
-                    import_name(&mut res, &mut origin, diagnostics, &ident, index);
+                    import_name(&mut res, &mut origin, diagnostics, &ident, def);
                 }
             }
         }
@@ -325,6 +384,43 @@ pub fn resolve<'a>(
         }
     }
     res.references.extend(refs);
+
+    // Definition bodies: their parameters, `run` and `git` are their whole scope.
+    let mut refs = Vec::new();
+    for entry in &res.templates {
+        let params: BTreeMap<&str, Span> = entry
+            .def
+            .params
+            .iter()
+            .map(|p| (p.name.name.as_str(), p.name.span))
+            .collect();
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for p in &entry.def.params {
+            if let Some(prev) = seen.insert(p.name.name.as_str(), p.name.span) {
+                duplicate(diagnostics, &p.name, prev, "parameter");
+            }
+            if let Some(default) = &p.default {
+                walk_expr(
+                    default,
+                    &TemplateScope {
+                        params: &BTreeMap::new(),
+                    },
+                    diagnostics,
+                    &mut refs,
+                );
+            }
+        }
+        let scope = TemplateScope { params: &params };
+        match &entry.def.body {
+            ast::TemplateBody::Service(block) => {
+                for prop in &block.properties {
+                    walk_expr(&prop.value, &scope, diagnostics, &mut refs);
+                }
+            }
+            ast::TemplateBody::Step(action) => walk_action(action, &scope, diagnostics, &mut refs),
+        }
+    }
+    res.references.extend(refs);
     res
 }
 
@@ -333,18 +429,18 @@ fn import_name(
     origin: &mut BTreeMap<String, Span>,
     diagnostics: &mut Diagnostics,
     item: &ast::Ident,
-    index: usize,
+    def: DefRef,
 ) {
     if let Some(&prev) = res.visible.get(&item.name) {
-        if prev == index {
+        if prev == def {
             return;
         }
         if let Some(prev_span) = origin.get(&item.name) {
-            duplicate(diagnostics, item, *prev_span, "analysis");
+            duplicate(diagnostics, item, *prev_span, "definition");
         }
         return;
     }
-    res.visible.insert(item.name.clone(), index);
+    res.visible.insert(item.name.clone(), def);
     origin.insert(item.name.clone(), item.span);
 }
 
@@ -431,6 +527,13 @@ trait Scope {
     fn lookup_call(&self, callee: &[ast::Ident]) -> Option<Option<Span>>;
     fn candidates(&self) -> Vec<String>;
     fn call_candidates(&self) -> Vec<String>;
+    /// The `service` or `step` definition a `NAME = CALL` instantiates, with its kind.
+    fn lookup_template(&self, _callee: &[ast::Ident]) -> Option<(Span, &'static str)> {
+        None
+    }
+    fn template_candidates(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 struct PipelineScope<'r, 'a> {
@@ -462,13 +565,81 @@ impl Scope for PipelineScope<'_, '_> {
         names
     }
 
-    fn call_candidates(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.res.visible.keys().cloned().collect();
-        names.extend(BUILTIN_FUNCTIONS.iter().map(|s| s.to_string()));
+    fn lookup_template(&self, callee: &[ast::Ident]) -> Option<(Span, &'static str)> {
+        let entry = self.res.templates.get(self.res.template(callee)?)?;
+        Some((entry.def.name.span, entry.def.kind()))
+    }
+
+    fn template_candidates(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .res
+            .visible
+            .iter()
+            .filter(|(_, d)| matches!(d, DefRef::Template(_)))
+            .map(|(n, _)| n.clone())
+            .collect();
         for (ns, items) in &self.res.namespaces {
-            names.extend(items.keys().map(|i| format!("{ns}.{i}")));
+            names.extend(
+                items
+                    .iter()
+                    .filter(|(_, d)| matches!(d, DefRef::Template(_)))
+                    .map(|(i, _)| format!("{ns}.{i}")),
+            );
         }
         names
+    }
+
+    fn call_candidates(&self) -> Vec<String> {
+        let analysis = |def: &DefRef| matches!(def, DefRef::Analysis(_));
+        let mut names: Vec<String> = self
+            .res
+            .visible
+            .iter()
+            .filter(|(_, d)| analysis(d))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.extend(BUILTIN_FUNCTIONS.iter().map(|s| s.to_string()));
+        for (ns, items) in &self.res.namespaces {
+            names.extend(
+                items
+                    .iter()
+                    .filter(|(_, d)| analysis(d))
+                    .map(|(i, _)| format!("{ns}.{i}")),
+            );
+        }
+        names
+    }
+}
+
+/// Inside a `service` or `step` definition: its parameters, the run context and the built-in
+/// functions, nothing of the pipeline that uses it.
+struct TemplateScope<'p> {
+    params: &'p BTreeMap<&'p str, Span>,
+}
+
+impl Scope for TemplateScope<'_> {
+    fn lookup(&self, name: &str) -> Option<Option<Span>> {
+        if BUILTIN_NAMESPACES.contains(&name) {
+            return Some(None);
+        }
+        self.params.get(name).map(|s| Some(*s))
+    }
+
+    fn lookup_call(&self, callee: &[ast::Ident]) -> Option<Option<Span>> {
+        match callee {
+            [one] if BUILTIN_FUNCTIONS.contains(&one.name.as_str()) => Some(None),
+            _ => None,
+        }
+    }
+
+    fn candidates(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.params.keys().map(|s| s.to_string()).collect();
+        names.extend(BUILTIN_NAMESPACES.iter().map(|s| s.to_string()));
+        names
+    }
+
+    fn call_candidates(&self) -> Vec<String> {
+        BUILTIN_FUNCTIONS.iter().map(|s| s.to_string()).collect()
     }
 }
 
@@ -516,6 +687,9 @@ fn walk_pipeline(
             Member::Secret(s) => walk_expr(&s.secret_name, scope, diagnostics, refs),
             Member::Node(n) => walk_node(n, scope, diagnostics, refs),
             Member::Service(s) => {
+                if let Some(call) = &s.from {
+                    walk_template_call(call, "service", scope, diagnostics, refs);
+                }
                 for p in &s.body.properties {
                     walk_expr(&p.value, scope, diagnostics, refs);
                 }
@@ -596,6 +770,71 @@ fn walk_node(
     match &node.value {
         NodeValue::Action(a) => walk_action(a, scope, diagnostics, refs),
         NodeValue::Expr(e) => walk_expr(e, scope, diagnostics, refs),
+        NodeValue::Template { call, body } => {
+            walk_template_call(call, "step", scope, diagnostics, refs);
+            for p in body.iter().flat_map(|b| &b.properties) {
+                walk_expr(&p.value, scope, diagnostics, refs);
+            }
+        }
+    }
+}
+
+/// `NAME(args)` as a `service` or `step` (`wanted`): the definition must exist and be of
+/// that kind; the arguments are expressions of the using scope.
+fn walk_template_call(
+    call: &ast::TemplateCall,
+    wanted: &str,
+    scope: &dyn Scope,
+    diagnostics: &mut Diagnostics,
+    refs: &mut Vec<Reference>,
+) {
+    let shown = call
+        .callee
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join(".");
+    let callee_span = match (call.callee.first(), call.callee.last()) {
+        (Some(f), Some(l)) => f.span.to(l.span),
+        _ => call.span,
+    };
+    match scope.lookup_template(&call.callee) {
+        Some((def_span, kind)) if kind == wanted => {
+            if let Some(last) = call.callee.last() {
+                refs.push(Reference {
+                    use_span: last.span,
+                    def_span,
+                });
+            }
+        }
+        Some((def_span, kind)) => diagnostics.push(
+            Diagnostic::new(
+                Code::E0201,
+                callee_span,
+                format!("`{shown}` defines a {kind}, not a {wanted}"),
+            )
+            .label(format!("a {kind} definition"))
+            .with_secondary(def_span, "defined here")
+            .help(format!("write `{kind} NAME = {shown}(…)`")),
+        ),
+        None => {
+            let candidates = scope.template_candidates();
+            let suggestion = did_you_mean(&shown, candidates.iter().map(String::as_str));
+            diagnostics.push(
+                Diagnostic::new(Code::E0101, callee_span, format!("there is no {wanted} definition `{shown}`"))
+                    .label("unknown definition")
+                    .help(match suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if candidates.is_empty() => format!(
+                            "define `{wanted} {shown}(…)` in a module and `use` it, or use one from the standard library (`use std.db.postgres`)"
+                        ),
+                        None => format!("usable here: {}", candidates.join(", ")),
+                    }),
+            );
+        }
+    }
+    for arg in &call.args {
+        walk_expr(&arg.value, scope, diagnostics, refs);
     }
 }
 

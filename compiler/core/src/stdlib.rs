@@ -2,7 +2,11 @@
 //! The sources live in `stdlib/` at the repository root so they read like any user file.
 
 /// `(module name, source)`, sorted by name.
-pub const MODULES: &[(&str, &str)] = &[("analysis", include_str!("../../../stdlib/analysis.pipe"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("analysis", include_str!("../../../stdlib/analysis.pipe")),
+    ("db", include_str!("../../../stdlib/db.pipe")),
+    ("notify", include_str!("../../../stdlib/notify.pipe")),
+];
 
 pub fn module(name: &str) -> Option<&'static str> {
     MODULES

@@ -160,7 +160,7 @@ fn parse_help(found: Option<&str>, expected: &[String], context: Option<&str>) -
     let expects = |s: &str| expected.iter().any(|e| e == s);
     match found {
         None => "the file ends too early: close every `{`, `(` and `[` that is still open".to_string(),
-        Some("`}`") if expects("`use`, `pipeline` or `analysis`") => {
+        Some("`}`") if expects(pipec_syntax::parser::TOP_LEVEL) => {
             "this `}` closes nothing: remove it, or look above for a `}` too many".to_string()
         }
         Some(_) if context == Some("release") && !expects("expression") => {

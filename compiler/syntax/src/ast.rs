@@ -27,6 +27,8 @@ pub enum Item {
     Use(Use),
     Pipeline(Pipeline),
     Analysis(AnalysisDef),
+    /// `service NAME(params) { … }` or `step NAME(params) = action`.
+    Template(TemplateDef),
     /// A top-level region the parser could not read.
     Error(Span),
 }
@@ -126,6 +128,47 @@ pub enum NodeValue {
     Action(Action),
     /// `image base = "node:20-alpine"`: a value, not an action.
     Expr(Expr),
+    /// `step alert = slack(text = "…") { when = … }`: an instance of a `step` definition,
+    /// with properties added or overridden.
+    Template {
+        call: TemplateCall,
+        body: Option<Block>,
+    },
+}
+
+/// `NAME(args)` or `module.NAME(args)`: the use of a `service` or `step` definition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateCall {
+    pub callee: Vec<Ident>,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+/// A definition instantiated with arguments: its parameters stand for the arguments'
+/// expressions wherever they appear in the body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateDef {
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub body: TemplateBody,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TemplateBody {
+    /// `service NAME(params) { properties }`.
+    Service(Block),
+    /// `step NAME(params) = VERB …`.
+    Step(Action),
+}
+
+impl TemplateDef {
+    pub fn kind(&self) -> &'static str {
+        match self.body {
+            TemplateBody::Service(_) => "service",
+            TemplateBody::Step(_) => "step",
+        }
+    }
 }
 
 /// `VERB [SUBJECT] [{ properties }]`, e.g. `build "." { repo = … }`, `exec "npm run ping"`.
@@ -158,6 +201,8 @@ pub struct Property {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceDecl {
     pub name: Ident,
+    /// `service db = postgres(…) { … }`: the definition it instantiates.
+    pub from: Option<TemplateCall>,
     pub body: Block,
     pub span: Span,
 }

@@ -55,6 +55,9 @@ pub fn is_keyword(word: &str) -> bool {
     KEYWORDS.contains(&word)
 }
 
+/// What may start a top-level item, as syntax errors name it.
+pub const TOP_LEVEL: &str = "`use`, `pipeline`, `analysis`, `service` or `step`";
+
 /// Words that can never be names because expressions give them a meaning.
 pub const RESERVED: &[&str] = &["and", "or", "not", "true", "false"];
 
@@ -774,10 +777,13 @@ where
     let action = action_parser(expr.clone())
         .filter(|a: &Action| a.subject.is_some() || a.body.is_some())
         .map(NodeValue::Action);
+    let template = template_call(expr.clone())
+        .then(block_parser(expr.clone()).or_not())
+        .map(|(call, body)| NodeValue::Template { call, body });
     keyword
         .then(name())
         .then_ignore(ctrl('='))
-        .then(action.or(expr.map(NodeValue::Expr)))
+        .then(action.or(template).or(expr.map(NodeValue::Expr)))
         .map_with(|(((keyword, keyword_span), name), value), e| NodeDecl {
             keyword,
             keyword_span,
@@ -785,6 +791,23 @@ where
             value,
             span: e.span(),
         })
+}
+
+/// `NAME(args)`: a call expression, as the use of a definition.
+fn template_call<'t, 's: 't, I>(
+    expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+) -> impl Parser<'t, I, TemplateCall, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    expr.try_map(|e: Expr, span| match e.kind {
+        ExprKind::Call { callee, args } => Ok(TemplateCall {
+            callee,
+            args,
+            span: e.span,
+        }),
+        _ => Err(Rich::custom(span, "not a call")),
+    })
 }
 
 fn type_parser<'t, 's: 't, I>() -> impl Parser<'t, I, TypeExpr, Extra<'t, 's>> + Clone
@@ -1048,14 +1071,25 @@ where
                 span: e.span(),
             })
         });
+    let instance = ctrl('=')
+        .ignore_then(template_call(expr.clone()))
+        .then(block_parser(expr.clone()).or_not())
+        .map(|(call, body)| (Some(call), body));
+    let plain = block_parser(expr.clone()).map(|body| (None, Some(body)));
     let service = kw("service")
         .ignore_then(name())
-        .then(block_parser(expr.clone()))
-        .map_with(|(name, body), e| {
+        .then(instance.or(plain))
+        .map_with(|(name, (from, body)), e| {
+            let span: Span = e.span();
             Member::Service(ServiceDecl {
                 name,
-                body,
-                span: e.span(),
+                from,
+                body: body.unwrap_or(Block {
+                    properties: Vec::new(),
+                    span: Span::new(span.file, span.end as usize..span.end as usize),
+                    recovered: false,
+                }),
+                span,
             })
         });
     let environment = kw("environment")
@@ -1159,7 +1193,7 @@ where
         .delimited_by(ctrl('('), ctrl(')'));
     let analysis = kw("analysis")
         .ignore_then(name())
-        .then(params)
+        .then(params.clone())
         .then(
             entry(metric, '}')
                 .then_ignore(seps())
@@ -1177,7 +1211,35 @@ where
         })
         .labelled("analysis");
 
-    let item = choice((use_, pipeline, analysis)).labelled("`use`, `pipeline` or `analysis`");
+    let service_def = kw("service")
+        .ignore_then(name())
+        .then(params.clone())
+        .then(block_parser(expr.clone()))
+        .map_with(|((name, params), body), e| {
+            Item::Template(TemplateDef {
+                name,
+                params,
+                body: TemplateBody::Service(body),
+                span: e.span(),
+            })
+        })
+        .labelled("service definition");
+    let step_def = kw("step")
+        .ignore_then(name())
+        .then(params.clone())
+        .then_ignore(ctrl('='))
+        .then(action_parser(expr.clone()))
+        .map_with(|((name, params), action), e| {
+            Item::Template(TemplateDef {
+                name,
+                params,
+                body: TemplateBody::Step(action),
+                span: e.span(),
+            })
+        })
+        .labelled("step definition");
+
+    let item = choice((use_, pipeline, analysis, service_def, step_def)).labelled(TOP_LEVEL);
     // At the top level there is no enclosing brace: skip anything, stray closers included.
     let skip_any = skip_unit().or(any().ignored());
     let top = end().not().ignore_then(

@@ -9,6 +9,7 @@ mod environment;
 mod nodes;
 mod release;
 mod service;
+mod template;
 mod triggers;
 mod value;
 
@@ -72,6 +73,8 @@ pub(crate) struct Checker<'r, 'a> {
     /// The environment of the service being checked: its references to services in the same
     /// environment use their short names. `None` for steps, which run where the Workflow runs.
     current_env: Option<hir::EnvId>,
+    /// Declarations expanded from a definition's use, by name.
+    instances: BTreeMap<String, crate::expand::Instance>,
 }
 
 /// Where a service is reached: its name, its environment and the port of its Service.
@@ -133,6 +136,8 @@ pub struct Checked {
 
 /// Checks the resolved compilation. The program is `None` when there is no pipeline.
 pub fn check(res: &Resolution<'_>, diags: &mut Diagnostics) -> Checked {
+    // Uses of `service`/`step` definitions become plain declarations first.
+    let expanded = res.pipeline.map(|p| crate::expand::expand(p, res));
     let mut checker = Checker {
         res,
         diags,
@@ -156,11 +161,18 @@ pub fn check(res: &Resolution<'_>, diags: &mut Diagnostics) -> Checked {
         env_up: Vec::new(),
         service_hosts: BTreeMap::new(),
         current_env: None,
+        instances: expanded
+            .as_ref()
+            .map(|e| e.instances.clone())
+            .unwrap_or_default(),
     };
+    checker.check_template_defs();
     for index in 0..res.analyses.len() {
         checker.check_analysis_def(index);
     }
-    let pipeline = res.pipeline.map(|p| checker.check_pipeline(p));
+    let pipeline = expanded
+        .as_ref()
+        .map(|e| checker.check_pipeline(&e.pipeline));
     let analyses = std::mem::take(&mut checker.analyses);
     let used_analyses = checker.analyses_used.clone();
     let program = pipeline.map(|mut pipeline| {

@@ -72,6 +72,8 @@ impl Checker<'_, '_> {
                 "push" => self.push_image_name(action),
                 _ => None,
             },
+            // A use of a definition that could not be expanded; reported by the resolver.
+            NodeValue::Template { .. } => None,
         };
         self.referenced = saved;
         self.resolving.remove(&id);
@@ -131,10 +133,30 @@ impl Checker<'_, '_> {
     }
 
     /// Checks one declaration; `None` for image aliases (they are not DAG nodes) and errors.
+    /// A declaration expanded from a `step` definition has its arguments checked first.
     pub(super) fn check_node(&mut self, id: NodeId) -> Option<hir::Node> {
+        let (decl, _) = *self.node_decls.get(id.0)?;
+        let Some(instance) = self.instances.get(&decl.name.name).cloned() else {
+            return self.check_node_decl(id);
+        };
+        if !self.check_instance_args(&instance) {
+            return None;
+        }
+        let mark = self.diags.len();
+        let node = self.check_node_decl(id);
+        self.blame_use(mark, &instance);
+        node
+    }
+
+    fn check_node_decl(&mut self, id: NodeId) -> Option<hir::Node> {
         let (decl, in_handler) = *self.node_decls.get(id.0)?;
         let action = match &decl.value {
             NodeValue::Action(a) => a,
+            NodeValue::Template { call, .. } => {
+                // Not expanded: its definition is unknown or not a step (reported).
+                self.mark_used(&call.args);
+                return None;
+            }
             NodeValue::Expr(e) => {
                 if decl.keyword == NodeKeyword::Step {
                     self.diags.push(

@@ -13,7 +13,27 @@ use crate::hir::{self, Exposure, ExposureKind, Probe, ProbeKind};
 use crate::schema;
 
 impl Checker<'_, '_> {
+    /// Checks a service; one expanded from a `service` definition has its arguments checked
+    /// first.
     pub(super) fn check_service(&mut self, decl: &ast::ServiceDecl) -> Option<hir::Service> {
+        let Some(instance) = self.instances.get(&decl.name.name).cloned() else {
+            return self.check_service_decl(decl);
+        };
+        if !self.check_instance_args(&instance) {
+            return None;
+        }
+        let mark = self.diags.len();
+        let service = self.check_service_decl(decl);
+        self.blame_use(mark, &instance);
+        service
+    }
+
+    fn check_service_decl(&mut self, decl: &ast::ServiceDecl) -> Option<hir::Service> {
+        if let Some(call) = &decl.from {
+            // Not expanded: its definition is unknown or not a service (reported).
+            self.mark_used(&call.args);
+            return None;
+        }
         let id = *self.service_ids.get(&decl.name.name)?;
         let k8s_name = self.k8s_name(&decl.name, "service");
         let fields = self.fields(
