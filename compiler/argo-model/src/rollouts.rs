@@ -58,6 +58,18 @@ pub struct CanaryStrategy {
     pub stable_metadata: Option<PodMetadata>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<CanaryStep>,
+    /// Background analysis: runs from `starting_step` until the update completes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<BackgroundAnalysis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackgroundAnalysis {
+    pub templates: Vec<AnalysisTemplateRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisRunArgument>,
+    pub starting_step: i64,
 }
 
 /// Ephemeral pod metadata, applied in place as pods change roles.

@@ -475,13 +475,25 @@ pub struct Release {
     /// How long the workflow waits for the Rollout to reach each state.
     pub timeout: u64,
     pub stages: Vec<Stage>,
+    /// `background_analysis = NAME(args)`: runs through the whole update.
+    pub background: Option<AnalysisUse>,
+}
+
+/// An analysis with the argument values it runs with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisUse {
+    pub analysis: AnalysisId,
+    /// `(parameter, value)`, as AnalysisTemplate args.
+    pub args: Vec<(String, String)>,
 }
 
 impl Release {
     pub fn uses_analysis(&self, id: AnalysisId) -> bool {
-        self.stages
-            .iter()
-            .any(|s| matches!(&s.kind, StageKind::Analyze { analysis, .. } if *analysis == id))
+        self.background.as_ref().is_some_and(|b| b.analysis == id)
+            || self
+                .stages
+                .iter()
+                .any(|s| matches!(&s.kind, StageKind::Analyze { analysis, .. } if *analysis == id))
     }
 }
 

@@ -257,6 +257,11 @@ pub const SIZING: &[Field] = &[
         "int | percent",
         "Pods below the desired count during an update; defaults to 0.",
     ),
+    opt(
+        "background_analysis",
+        "analysis call",
+        "An analysis that runs from the first traffic shift to the end; its failure aborts the release.",
+    ),
 ];
 
 /// `release X canary { … }` settings.

@@ -175,21 +175,27 @@ impl Verifier<'_, '_> {
             );
         }
         let mut services: Vec<&str> = Vec::new();
-        let mut analyses: Vec<&RolloutAnalysis> = Vec::new();
+        let mut analyses: Vec<RolloutAnalysis> = Vec::new();
         match &rollout.spec.strategy {
             RolloutStrategy::Canary(c) => {
                 services.extend(c.canary_service.as_deref());
                 for step in &c.steps {
                     if let CanaryStep::Analysis(a) = step {
-                        analyses.push(a);
+                        analyses.push(a.clone());
                     }
+                }
+                if let Some(b) = &c.analysis {
+                    analyses.push(RolloutAnalysis {
+                        templates: b.templates.clone(),
+                        args: b.args.clone(),
+                    });
                 }
             }
             RolloutStrategy::BlueGreen(b) => {
                 services.push(&b.active_service);
                 services.push(&b.preview_service);
-                analyses.extend(b.pre_promotion_analysis.as_ref());
-                analyses.extend(b.post_promotion_analysis.as_ref());
+                analyses.extend(b.pre_promotion_analysis.clone());
+                analyses.extend(b.post_promotion_analysis.clone());
             }
         }
         for service in services {
@@ -201,7 +207,7 @@ impl Verifier<'_, '_> {
                 );
             }
         }
-        for analysis in analyses {
+        for analysis in &analyses {
             self.analysis((namespace, name), analysis, span);
         }
     }

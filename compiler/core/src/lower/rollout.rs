@@ -13,9 +13,9 @@ use pipec_argo_model::k8s::{
     TcpSocketAction,
 };
 use pipec_argo_model::rollouts::{
-    AnalysisRunArgument, AnalysisTemplateRef, BlueGreenStrategy, CanaryStep, CanaryStrategy,
-    PodMetadata, RollbackWindow, Rollout, RolloutAnalysis, RolloutPause, RolloutSpec,
-    RolloutStrategy,
+    AnalysisRunArgument, AnalysisTemplateRef, BackgroundAnalysis, BlueGreenStrategy, CanaryStep,
+    CanaryStrategy, PodMetadata, RollbackWindow, Rollout, RolloutAnalysis, RolloutPause,
+    RolloutSpec, RolloutStrategy,
 };
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString, ObjectMeta};
 use pipec_syntax::Span;
@@ -306,13 +306,29 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
         }
         Some(r) => {
             let isolated = r.strategy == Strategy::Canary { isolated: true };
+            let steps = plan(ctx, service, r).steps;
+            // The analysis starts once the first traffic shift is done, when there is a
+            // new version to measure.
+            let analysis = r.background.as_ref().map(|b| {
+                let first_shift = steps
+                    .iter()
+                    .position(|s| matches!(s, CanaryStep::SetWeight(_)))
+                    .unwrap_or(0);
+                let step = analysis_step(ctx, b.analysis, &b.args);
+                BackgroundAnalysis {
+                    templates: step.templates,
+                    args: step.args,
+                    starting_step: i64::try_from(first_shift + 1).unwrap_or(i64::MAX),
+                }
+            });
             RolloutStrategy::Canary(CanaryStrategy {
                 canary_service: canary_service_name(ctx, service),
                 max_surge: sizing_value(r.max_surge),
                 max_unavailable: sizing_value(r.max_unavailable),
                 canary_metadata: if isolated { serving("false") } else { None },
                 stable_metadata: if isolated { serving("true") } else { None },
-                steps: plan(ctx, service, r).steps,
+                steps,
+                analysis,
             })
         }
         None => RolloutStrategy::Canary(CanaryStrategy {
@@ -322,6 +338,7 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
             canary_metadata: None,
             stable_metadata: None,
             steps: Vec::new(),
+            analysis: None,
         }),
     };
     Lowered {

@@ -152,6 +152,25 @@ impl Checker<'_, '_> {
         if let (Some(service), Some(surge), Some(strategy)) = (service, max_surge, &strategy) {
             self.check_stage_order(&stages, service, surge, strategy);
         }
+        let background = match fields.get("background_analysis") {
+            Some(p) => match self.check_analyze(&p.value)? {
+                StageKind::Analyze { analysis, args } => Some(hir::AnalysisUse { analysis, args }),
+                _ => None,
+            },
+            None => None,
+        };
+        if background.is_some()
+            && !stages
+                .iter()
+                .any(|s| matches!(s.kind, StageKind::Weight(_) | StageKind::Replicas(_)))
+            && let Some(p) = fields.get("background_analysis")
+        {
+            self.diags.push(
+                Diagnostic::new(Code::E0306, p.value.span, "a background analysis needs traffic on the new version")
+                    .label("no `weight` or `replicas` stage starts it")
+                    .help("add a stage such as `weight 20%`: the analysis starts there and runs to the end of the update"),
+            );
+        }
         Some(hir::Release {
             service: service_id?,
             span: r.service.span,
@@ -162,6 +181,7 @@ impl Checker<'_, '_> {
             min_ready: min_ready?,
             timeout: timeout?,
             stages,
+            background,
         })
     }
 
