@@ -123,6 +123,8 @@ pub struct Pipeline {
     pub span: Span,
     /// The git repository the builds check out (`repo = …`).
     pub repo: Option<Template>,
+    /// What the builds check out (`revision = …`); by default `git.sha`.
+    pub revision: Option<Template>,
     pub service_account: Option<String>,
     pub params: Vec<Param>,
     pub secrets: Vec<Secret>,
@@ -467,6 +469,8 @@ pub struct Release {
     pub span: Span,
     /// Steps that must succeed before the release starts, beyond the image's own step.
     pub after: Vec<NodeId>,
+    /// Services whose release must be complete before this one starts.
+    pub after_releases: Vec<ServiceId>,
     pub strategy: Strategy,
     pub max_surge: Sizing,
     pub max_unavailable: Sizing,

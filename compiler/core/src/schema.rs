@@ -38,6 +38,11 @@ pub const PIPELINE: &[Field] = &[
         "Git URL the builds check out; becomes the `git-repo` workflow parameter.",
     ),
     opt(
+        "revision",
+        "string",
+        "Branch, tag or commit the builds check out; defaults to `git.sha` (`HEAD` unless a trigger or the submitter sets `git-sha`).",
+    ),
+    opt(
         "service_account",
         "string",
         "Kubernetes ServiceAccount the workflow's pods run as.",

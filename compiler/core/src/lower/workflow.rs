@@ -98,6 +98,13 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
                     .iter()
                     .map(|id| format!("{}.Succeeded", ctx.task_name(*id))),
             );
+            first.extend(
+                release
+                    .after_releases
+                    .iter()
+                    .filter_map(|id| ctx.service(*id))
+                    .map(|s| format!("{}-complete.Succeeded", s.k8s_name)),
+            );
         }
         tasks.extend(release_tasks(ctx, service, join_depends(first)));
     }
@@ -269,6 +276,7 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             inputs,
         } => {
             let mut template = build_template(
+                ctx,
                 node,
                 context,
                 dockerfile,
@@ -343,7 +351,7 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             container_env.extend(env.iter().map(env_var));
             let mut artifacts: Vec<Artifact> = Vec::new();
             if *checkout {
-                artifacts.push(source_artifact());
+                artifacts.push(source_artifact(ctx));
             }
             artifacts.extend(input_artifacts(ctx, inputs));
             Template {
@@ -423,6 +431,7 @@ fi
 
 #[allow(clippy::too_many_arguments)]
 fn build_template(
+    ctx: &Ctx<'_>,
     node: &hir::Node,
     context: &hir::Template,
     dockerfile: &hir::Template,
@@ -470,7 +479,7 @@ fn build_template(
     Template {
         name: node.name.clone(),
         inputs: Some(Inputs {
-            artifacts: vec![source_artifact()],
+            artifacts: vec![source_artifact(ctx)],
         }),
         script: Some(ScriptTemplate {
             image: tools::BUILDKIT.to_string(),
@@ -483,14 +492,19 @@ fn build_template(
     }
 }
 
-/// The pipeline's repository at the run's commit, checked out into the workspace.
-fn source_artifact() -> Artifact {
+/// The pipeline's repository at the run's `revision` (by default its commit), checked out
+/// into the workspace.
+fn source_artifact(ctx: &Ctx<'_>) -> Artifact {
+    let revision = match &ctx.pipeline().revision {
+        Some(r) => argo_text(r),
+        None => format!("{{{{workflow.parameters.{GIT_SHA_PARAM}}}}}"),
+    };
     Artifact {
         name: "source".to_string(),
         path: WORKSPACE.to_string(),
         git: Some(GitArtifact {
             repo: format!("{{{{workflow.parameters.{GIT_REPO_PARAM}}}}}"),
-            revision: format!("{{{{workflow.parameters.{GIT_SHA_PARAM}}}}}"),
+            revision,
         }),
     }
 }
@@ -570,7 +584,9 @@ pub(super) fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
     );
     git(
         GIT_SHA_PARAM,
-        checks_out || vars.contains(&Var::GitSha) || vars.contains(&Var::GitShortSha),
+        (checks_out && pipeline.revision.is_none())
+            || vars.contains(&Var::GitSha)
+            || vars.contains(&Var::GitShortSha),
         "HEAD".to_string(),
         "commit to build; set it to the commit that triggered the run",
     );
@@ -606,6 +622,9 @@ fn used_vars(pipeline: &hir::Pipeline) -> BTreeSet<Var> {
     };
     if let Some(repo) = &pipeline.repo {
         add(repo);
+    }
+    if let Some(revision) = &pipeline.revision {
+        add(revision);
     }
     for node in &pipeline.nodes {
         match &node.kind {

@@ -243,6 +243,7 @@ impl<'a> Checker<'_, 'a> {
             name: p.name.name.clone(),
             span: p.name.span,
             repo: None,
+            revision: None,
             service_account: None,
             params: Vec::new(),
             secrets: Vec::new(),
@@ -275,6 +276,12 @@ impl<'a> Checker<'_, 'a> {
         {
             self.check_no_template_tags(&t, prop.value.span);
             pipeline.repo = Some(t);
+        }
+        if let Some(prop) = fields.get("revision")
+            && let Some(t) = self.expect_text(&prop.value, &Scope::Pipeline)
+        {
+            self.check_no_template_tags(&t, prop.value.span);
+            pipeline.revision = Some(t);
         }
         if let Some(prop) = fields.get("service_account")
             && let Some(name) =
@@ -396,26 +403,102 @@ impl<'a> Checker<'_, 'a> {
         pipeline
     }
 
-    /// A release that waits for a step which itself waits for that release could never start.
+    /// Releases wait for steps and other releases, steps for releases: a cycle through a
+    /// release could never start. (Cycles of steps alone are `check_cycles`'.)
     fn check_release_cycles(&mut self, pipeline: &hir::Pipeline) {
-        for release in &pipeline.releases {
-            for node in pipeline
-                .nodes
-                .iter()
-                .filter(|n| release.after.contains(&n.id))
-            {
-                if node.after_releases.contains(&release.service) {
-                    let service = pipeline
-                        .services
-                        .iter()
-                        .find(|s| s.id == release.service)
-                        .map_or("the service", |s| s.name.as_str());
-                    self.diags.push(
-                        Diagnostic::new(Code::E0304, node.span, format!("`{}` and the release of `{service}` wait for each other", node.name))
-                            .label(format!("waits for the release of `{service}`"))
-                            .with_secondary(release.span, format!("this release waits for `{}`", node.name))
-                            .help("remove the step from the release's `after`, or stop the step waiting for the release"),
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum Task {
+            Node(NodeId),
+            Release(ServiceId),
+        }
+        let releases: BTreeMap<ServiceId, &hir::Release> =
+            pipeline.releases.iter().map(|r| (r.service, r)).collect();
+        let nodes: BTreeMap<NodeId, &hir::Node> =
+            pipeline.nodes.iter().map(|n| (n.id, n)).collect();
+        let edges = |task: Task| -> Vec<Task> {
+            match task {
+                Task::Node(id) => nodes.get(&id).map_or_else(Vec::new, |n| {
+                    let mut out: Vec<Task> =
+                        dependencies(Some(n)).into_iter().map(Task::Node).collect();
+                    out.extend(
+                        n.after_releases
+                            .iter()
+                            .filter(|s| releases.contains_key(s))
+                            .map(|s| Task::Release(*s)),
                     );
+                    out
+                }),
+                Task::Release(service) => releases.get(&service).map_or_else(Vec::new, |r| {
+                    let mut out: Vec<Task> = r.after.iter().map(|n| Task::Node(*n)).collect();
+                    out.extend(
+                        r.after_releases
+                            .iter()
+                            .filter(|s| releases.contains_key(s))
+                            .map(|s| Task::Release(*s)),
+                    );
+                    out
+                }),
+            }
+        };
+        let name = |task: Task| match task {
+            Task::Node(id) => nodes
+                .get(&id)
+                .map_or_else(String::new, |n| format!("`{}`", n.name)),
+            Task::Release(s) => pipeline
+                .services
+                .iter()
+                .find(|x| x.id == s)
+                .map_or_else(String::new, |x| format!("the release of `{}`", x.name)),
+        };
+        let span = |task: Task| match task {
+            Task::Node(id) => nodes.get(&id).map(|n| n.span),
+            Task::Release(s) => releases.get(&s).map(|r| r.span),
+        };
+        // Iterative DFS from each release: 1 = on the stack, 2 = done.
+        let mut state: BTreeMap<Task, u8> = BTreeMap::new();
+        for start in releases.keys().map(|s| Task::Release(*s)) {
+            if state.contains_key(&start) {
+                continue;
+            }
+            let mut stack: Vec<(Task, usize)> = vec![(start, 0)];
+            state.insert(start, 1);
+            while let Some((task, next)) = stack.last().copied() {
+                let out = edges(task);
+                if let Some(&child) = out.get(next) {
+                    if let Some(top) = stack.last_mut() {
+                        top.1 += 1;
+                    }
+                    match state.get(&child) {
+                        None => {
+                            state.insert(child, 1);
+                            stack.push((child, 0));
+                        }
+                        Some(1) => {
+                            let from = stack.iter().position(|(t, _)| *t == child).unwrap_or(0);
+                            let cycle: Vec<Task> = stack[from..].iter().map(|(t, _)| *t).collect();
+                            let Some(primary) = span(child) else { return };
+                            let chain: Vec<String> =
+                                cycle.iter().chain([&child]).map(|t| name(*t)).collect();
+                            let mut d = Diagnostic::new(Code::E0304, primary, format!("{} waits for itself", name(child)))
+                                .label("part of a cycle")
+                                .help("remove one of the `after` entries or references so everything can run in some order")
+                                .note(format!("cycle: {}", chain.join(" → ")));
+                            for t in cycle.iter().skip(1) {
+                                if let Some(sp) = span(*t) {
+                                    d = d.with_secondary(
+                                        sp,
+                                        format!("{} is part of the cycle", name(*t)),
+                                    );
+                                }
+                            }
+                            self.diags.push(d);
+                            return;
+                        }
+                        Some(_) => {}
+                    }
+                } else {
+                    state.insert(task, 2);
+                    stack.pop();
                 }
             }
         }

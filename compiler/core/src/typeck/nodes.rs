@@ -243,7 +243,7 @@ impl Checker<'_, '_> {
         let scope = Scope::Pipeline;
         let mut after_releases = std::mem::take(&mut self.released);
         if let Some(after) = fields.get("after") {
-            let (steps, services) = self.expect_after(&after.value, &scope, true);
+            let (steps, services) = self.expect_after(&after.value, &scope);
             needs.extend(steps);
             after_releases.extend(services);
         }

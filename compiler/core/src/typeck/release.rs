@@ -116,9 +116,18 @@ impl Checker<'_, '_> {
         };
         let timeout = duration(self, "timeout").map(|t| t.unwrap_or(DEFAULT_RELEASE_TIMEOUT));
         let min_ready = duration(self, "min_ready");
-        let after = match fields.get("after") {
-            Some(p) => self.expect_steps(&p.value, &scope),
-            None => Vec::new(),
+        let (after, after_releases) = match fields.get("after") {
+            Some(p) => {
+                let (steps, services) = self.expect_after(&p.value, &scope);
+                // A service without a release is deployed by its own task; an ephemeral one is
+                // not waited for by releases.
+                let services = services
+                    .into_iter()
+                    .filter(|s| self.ephemeral_env_of(*s).is_none() && Some(*s) != service_id)
+                    .collect();
+                (steps, services)
+            }
+            None => (Vec::new(), Vec::new()),
         };
         let strategy = match strategy_name {
             "bluegreen" => duration(self, "scale_down_delay")
@@ -175,6 +184,7 @@ impl Checker<'_, '_> {
             service: service_id?,
             span: r.service.span,
             after,
+            after_releases,
             strategy: strategy?,
             max_surge: max_surge?,
             max_unavailable: max_unavailable?,

@@ -1044,20 +1044,11 @@ impl Checker<'_, '_> {
         }
     }
 
-    /// A list of steps, for `after`.
-    pub(super) fn expect_steps(&mut self, expr: &Expr, scope: &Scope) -> Vec<NodeId> {
-        let (steps, services) = self.expect_after(expr, scope, false);
-        debug_assert!(services.is_empty());
-        steps
-    }
-
-    /// An `after` list: steps, and (where `services` allows) services whose release must be
-    /// complete.
+    /// An `after` list: steps, and services whose release must be complete.
     pub(super) fn expect_after(
         &mut self,
         expr: &Expr,
         scope: &Scope,
-        services: bool,
     ) -> (Vec<NodeId>, Vec<ServiceId>) {
         let value = self.eval(expr, scope);
         let items = match value.val {
@@ -1070,10 +1061,9 @@ impl Checker<'_, '_> {
         for item in items {
             match item.val {
                 Val::Step(id) | Val::Image(ImageRef::Node(id)) => steps.push(id),
-                Val::Service(id) if services => released.push(id),
+                Val::Service(id) => released.push(id),
                 Val::Error => {}
-                _ if services => self.mismatch(&item, "a step or a service"),
-                _ => self.mismatch(&item, "a step"),
+                _ => self.mismatch(&item, "a step or a service"),
             }
         }
         (steps, released)
