@@ -10,6 +10,8 @@ struct Output {
     service: Value,
     rollout: Value,
     workflow: Value,
+    /// The manual rollback, `addressbook-rollback`.
+    rollback: Value,
     warnings: Vec<pipec_core::Diagnostic>,
 }
 
@@ -23,6 +25,7 @@ fn compiled() -> Output {
         service: get("Service"),
         rollout: get("Rollout"),
         workflow: get("Workflow"),
+        rollback: get("WorkflowTemplate"),
         warnings: compilation.diagnostics.clone(),
     }
 }
@@ -296,6 +299,37 @@ fn behaviour_9_on_failure_diagnostics_first_then_rollback() {
 }
 
 #[test]
+fn behaviour_9_a_person_can_trigger_the_same_rollback_by_hand() {
+    let manual = compiled().rollback;
+    assert_eq!(manual["metadata"]["name"], "addressbook-rollback");
+    let params = manual["spec"]["arguments"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert_eq!(params[0]["name"], "service");
+    assert_eq!(params[0]["enum"], serde_json::json!(["addressbook"]));
+    assert_eq!(params[0]["value"], "addressbook");
+    let tasks = template(&manual, "main")["dag"]["tasks"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = tasks.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["addressbook-diagnostics", "addressbook-rollback"],
+        "diagnostics first, as in the automatic rollback"
+    );
+    let env: Vec<&str> = template(&manual, "addressbook-rollback")["script"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"MANUAL"),
+        "acts whichever run changed the Rollout"
+    );
+}
+
+#[test]
 fn behaviour_10_the_migration_is_flagged_as_not_undone_by_rollback() {
     let out = compiled();
     let w = out
@@ -304,12 +338,25 @@ fn behaviour_10_the_migration_is_flagged_as_not_undone_by_rollback() {
         .find(|d| d.code == pipec_core::Code::W0001)
         .expect("W0001");
     assert!(w.message.contains("rollback does not undo"));
-    // Images are tagged per run, so an earlier run's image can be redeployed.
+    // Images are tagged per run, so an earlier run's image can be redeployed: the manual
+    // rollback takes it as `image`.
     assert!(
         out.workflow
             .to_string()
             .contains("docker.io/acme/addressbook:{{workflow.uid}}")
     );
+    let params = out.rollback["spec"]["arguments"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert_eq!(params[1]["name"], "image");
+    let rollback = template(&out.rollback, "addressbook-rollback");
+    let to_image = rollback["script"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "TO_IMAGE")
+        .unwrap();
+    assert_eq!(to_image["value"], "{{workflow.parameters.image}}");
 }
 
 #[test]

@@ -33,7 +33,10 @@ fn compile_prints_a_multi_document_stream_in_apply_order() {
     let yaml = String::from_utf8(out.stdout).unwrap();
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Service", "Rollout", "Workflow"]);
+    assert_eq!(
+        kinds,
+        ["Service", "Rollout", "Workflow", "WorkflowTemplate"]
+    );
     // The warning about the migration goes to stderr, the YAML stays clean for kubectl.
     assert!(String::from_utf8_lossy(&out.stderr).contains("W0001"));
     assert!(!yaml.contains("W0001"));
@@ -68,7 +71,8 @@ fn output_directory_gets_one_file_per_resource_and_no_leftovers() {
         [
             "rollout-addressbook.yaml",
             "service-addressbook.yaml",
-            "workflow-addressbook.yaml"
+            "workflow-addressbook.yaml",
+            "workflowtemplate-addressbook-rollback.yaml",
         ]
     );
     let rollout = std::fs::read_to_string(dir.join("rollout-addressbook.yaml")).unwrap();

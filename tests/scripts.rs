@@ -831,3 +831,69 @@ fn rollout_scripts_act_in_the_services_namespace() {
         "{calls:?}"
     );
 }
+
+/// The manual rollback WorkflowTemplate's template `name`.
+fn manual_rollback_template(name: &str) -> Value {
+    let path = common::root().join("examples/addressbook.pipe");
+    let compilation = common::compile_file(&path);
+    let doc = common::parsed_documents(&compilation)
+        .into_iter()
+        .find(|d| {
+            d["kind"] == "WorkflowTemplate" && d["metadata"]["name"] == "addressbook-rollback"
+        })
+        .expect("the rollback WorkflowTemplate");
+    template(&doc, name).clone()
+}
+
+#[test]
+fn a_manual_rollback_acts_whoever_changed_the_rollout() {
+    let rollback = manual_rollback_template("addressbook-rollback");
+    let fake = Fake::new("manual-rollback");
+    fake.write("replicasets", &replicasets());
+    fake.timeline(&[
+        rollout(5, 5, "Paused", Some(1), "newhash", "oldhash"),
+        rollout(5, 5, "Paused", Some(1), "newhash", "oldhash"),
+        rollout(6, 6, "Healthy", None, "oldhash", "oldhash"),
+    ]);
+    // A different run than the one that changed the Rollout, and no image: back to stable.
+    let out = fake.run(
+        &rollback,
+        &[("RUN", "addressbook-rollback-x1"), ("TO_IMAGE", "")],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let patches = fake.patches();
+    assert!(
+        patches[0].contains(r#"{"status":{"abort":true}}"#),
+        "{patches:?}"
+    );
+}
+
+#[test]
+fn a_manual_rollback_to_an_earlier_image_redeploys_it_at_once() {
+    let rollback = manual_rollback_template("addressbook-rollback");
+    let fake = Fake::new("manual-rollback-image");
+    fake.timeline(&[
+        rollout(6, 6, "Healthy", None, "newhash", "newhash"),
+        rollout(7, 7, "Paused", Some(0), "oldhash", "newhash"),
+        rollout(8, 8, "Healthy", None, "oldhash", "oldhash"),
+    ]);
+    let earlier = "docker.io/acme/addressbook:6f1c2a9e-run-of-last-week";
+    let out = fake.run(
+        &rollback,
+        &[("RUN", "addressbook-rollback-x2"), ("TO_IMAGE", earlier)],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let patches = fake.patches();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert!(patches[0].contains(earlier), "{}", patches[0]);
+    assert!(
+        patches[0].contains("addressbook-rollback-x2"),
+        "marks the Rollout as changed by the rollback run: {}",
+        patches[0]
+    );
+    assert!(
+        patches[1].contains(r#"{"status":{"promoteFull":true}}"#),
+        "no canary stages for a rollback: {}",
+        patches[1]
+    );
+}

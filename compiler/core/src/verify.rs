@@ -844,6 +844,9 @@ pipeline p {
 }
 "#;
 
+    /// A deliberate break in the lowered documents.
+    type Mutation = Box<dyn FnOnce(&mut Vec<Lowered>)>;
+
     fn lowered() -> Vec<Lowered> {
         let c = compile("p.pipe", PROGRAM.as_bytes(), &NoImports, Mode::Check);
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
@@ -913,7 +916,7 @@ pipeline p {
 
     #[test]
     fn missing_objects_are_e0401() {
-        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+        let cases: Vec<Mutation> = vec![
             Box::new(|d| d.retain(|l| l.document.kind() != "AnalysisTemplate")),
             Box::new(|d| {
                 d.retain(|l| {
@@ -932,7 +935,7 @@ pipeline p {
 
     #[test]
     fn analysis_arguments_are_e0402() {
-        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+        let cases: Vec<Mutation> = vec![
             Box::new(|d| analysis(d).args.clear()),
             Box::new(|d| analysis(d).args[0].name = "sevrice".to_string()),
             Box::new(|d| analysis(d).args[0].value.clear()),
@@ -944,7 +947,7 @@ pipeline p {
 
     #[test]
     fn selectors_that_miss_their_pods_are_e0403() {
-        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+        let cases: Vec<Mutation> = vec![
             Box::new(|d| {
                 rollout(d)
                     .spec
@@ -965,7 +968,7 @@ pipeline p {
 
     #[test]
     fn unresolved_workflow_references_are_e0404() {
-        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+        let cases: Vec<Mutation> = vec![
             Box::new(|d| main_dag(d).tasks[0].template = "nope".to_string()),
             Box::new(|d| main_dag(d).tasks[1].depends = Some("nope.Succeeded".to_string())),
             Box::new(|d| workflow(d).spec.on_exit = Some("nope".to_string())),
@@ -999,7 +1002,7 @@ pipeline p {
 
     #[test]
     fn malformed_expressions_are_e0405() {
-        let cases: Vec<Box<dyn FnOnce(&mut Vec<Lowered>)>> = vec![
+        let cases: Vec<Mutation> = vec![
             Box::new(|d| {
                 let task = main_dag(d)
                     .tasks

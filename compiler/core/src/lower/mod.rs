@@ -2,15 +2,16 @@
 //!
 //! For a pipeline this produces, in apply order: one `Service` per service (its traffic entry
 //! point), the `AnalysisTemplate`s its releases use, one `Rollout` per service, and the
-//! `Workflow` that builds, tests, pushes, deploys, gates and rolls back; with triggers, that
-//! Workflow is a `WorkflowTemplate` followed by the CronWorkflow, EventSource and Sensor that
-//! start it. How each concept maps is written in `docs/compilation.md`; this module and its
+//! `Workflow` that builds, tests, pushes, deploys, gates and rolls back (with triggers, a
+//! `WorkflowTemplate`), the `<pipeline>-rollback` WorkflowTemplate a person runs to roll a
+//! service back by hand, and the CronWorkflow, EventSource and Sensor that start runs. How each concept maps is written in `docs/compilation.md`; this module and its
 //! children are that document's code.
 
 mod analysis;
 mod condition;
 mod environment;
 mod release;
+mod rollback;
 mod rollout;
 mod scripts;
 mod shell;
@@ -196,6 +197,7 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
         out.push(rollout::rollout(&ctx, service));
     }
     out.push(workflow::workflow(&ctx));
+    out.extend(rollback::rollback_template(&ctx));
     out.extend(triggers::triggers(&ctx));
     out
 }

@@ -179,10 +179,49 @@ exit 0
 /// progress (traffic and pods go back to the stable version, the canary is scaled down), then
 /// restores the stable pod template so the Rollout is healthy again rather than degraded. If
 /// the new version was already fully promoted, returns to the previous revision.
+///
+/// Run by hand (`MANUAL=1`, from the pipeline's rollback WorkflowTemplate) it acts whoever
+/// changed the Rollout last, and with `TO_IMAGE` it redeploys that earlier image instead,
+/// promoted at once: a rollback does not go through canary stages again.
 const ROLLBACK: &str = r#"changed_by=$(kubectl get rollout "$ROLLOUT" -o json | jq -r '.metadata.annotations["pipec.dev/run"] // ""')
-if [ "$changed_by" != "$RUN" ]; then
+if [ -z "${MANUAL:-}" ] && [ "$changed_by" != "$RUN" ]; then
   echo "rollout/$ROLLOUT was not changed by this run: nothing to roll back"
   exit 0
+fi
+wait_healthy() {
+  deadline=$((SECONDS + TIMEOUT))
+  while :; do
+    read_status
+    if [ "$observed" = "$generation" ] && [ "$phase" = Healthy ] && [ "$current" = "$stable" ]; then
+      echo "rollout/$ROLLOUT: rolled back, healthy on $stable"
+      exit 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "rollout/$ROLLOUT did not become healthy within ${TIMEOUT}s after the rollback (phase ${phase:-unknown})" >&2
+      exit 1
+    fi
+    sleep 5
+  done
+}
+if [ -n "${TO_IMAGE:-}" ]; then
+  patch=$(jq -cn --arg image "$TO_IMAGE" --arg run "$RUN" '[
+    {op: "add", path: "/spec/template/spec/containers/0/image", value: $image},
+    {op: "add", path: "/metadata/annotations/pipec.dev~1run", value: $run}
+  ]')
+  kubectl patch rollout "$ROLLOUT" --type=json -p "$patch"
+  echo "rollout/$ROLLOUT: redeploying $TO_IMAGE"
+  deadline=$((SECONDS + TIMEOUT))
+  read_status
+  until [ "$observed" = "$generation" ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "rollout/$ROLLOUT: the controller did not pick up the change within ${TIMEOUT}s" >&2
+      exit 1
+    fi
+    sleep 2
+    read_status
+  done
+  kubectl patch rollout "$ROLLOUT" --subresource=status --type=merge -p '{"status":{"promoteFull":true}}'
+  wait_healthy
 fi
 read_status
 replicasets=$(kubectl get replicasets -l "$SELECTOR" -o json)
@@ -210,19 +249,7 @@ if [ -z "$template" ]; then
   exit 1
 fi
 kubectl patch rollout "$ROLLOUT" --type=json -p "[{\"op\":\"replace\",\"path\":\"/spec/template\",\"value\":$template}]"
-deadline=$((SECONDS + TIMEOUT))
-while :; do
-  read_status
-  if [ "$observed" = "$generation" ] && [ "$phase" = Healthy ] && [ "$current" = "$stable" ]; then
-    echo "rollout/$ROLLOUT: rolled back, healthy on $stable"
-    exit 0
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "rollout/$ROLLOUT did not become healthy within ${TIMEOUT}s after the rollback (phase ${phase:-unknown})" >&2
-    exit 1
-  fi
-  sleep 5
-done
+wait_healthy
 "#;
 
 /// What a Rollout script does.

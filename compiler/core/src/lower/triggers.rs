@@ -163,6 +163,7 @@ fn sensor(ctx: &Ctx<'_>, name: &str, origin: pipec_syntax::Span) -> Lowered {
             name: param.to_string(),
             value: Some(String::new()),
             description: None,
+            enum_values: Vec::new(),
         });
     }
     let mut run_metadata = ctx.metadata(None, Some(format!("{}-", ctx.pipeline_name())), origin);

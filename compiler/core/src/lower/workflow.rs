@@ -559,6 +559,7 @@ pub(super) fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
             name: p.name.clone(),
             value: p.default.clone(),
             description: None,
+            enum_values: Vec::new(),
         })
         .collect();
     let checks_out = pipeline.nodes.iter().any(|n| {
@@ -573,6 +574,7 @@ pub(super) fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
                 name: name.to_string(),
                 value: Some(value),
                 description: Some(description.to_string()),
+                enum_values: Vec::new(),
             });
         }
     };

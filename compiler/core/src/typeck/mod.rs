@@ -399,7 +399,7 @@ impl<'a> Checker<'_, 'a> {
         if let Some(prop) = webhook_token {
             self.check_webhook_token(prop, &mut pipeline.triggers);
         }
-        self.check_trigger_names(&p.name, &pipeline.triggers);
+        self.check_trigger_names(&p.name, &pipeline);
         pipeline
     }
 

@@ -900,6 +900,17 @@ fn valid_env_name(name: &str) -> bool {
         && !name.as_bytes()[0].is_ascii_digit()
 }
 
+/// The tag of a literal image name (`nginx:1.27` → `1.27`), if it has one.
+fn split_tag(image: &Template) -> Option<Template> {
+    let text = image.as_static()?;
+    let last = text.rsplit('/').next()?;
+    let (_, tag) = last.split_once(':')?;
+    if tag.is_empty() {
+        return None;
+    }
+    Some(Template::lit(tag))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,15 +938,4 @@ mod tests {
         assert_eq!(working_dir(Some(None), true), None);
         assert_eq!(working_dir(None, true), Some("/workspace".to_string()));
     }
-}
-
-/// The tag of a literal image name (`nginx:1.27` → `1.27`), if it has one.
-fn split_tag(image: &Template) -> Option<Template> {
-    let text = image.as_static()?;
-    let last = text.rsplit('/').next()?;
-    let (_, tag) = last.split_once(':')?;
-    if tag.is_empty() {
-        return None;
-    }
-    Some(Template::lit(tag))
 }

@@ -116,6 +116,8 @@ const MAX_CRON_NAME: usize = 52;
 /// Argo Events serves the `<pipeline>-push` EventSource as `<pipeline>-push-eventsource-svc`,
 /// a Service name of at most 63 characters.
 const MAX_PUSH_NAME: usize = 63 - "-push-eventsource-svc".len();
+/// The manual rollback is the WorkflowTemplate `<pipeline>-rollback`.
+const MAX_ROLLBACK_NAME: usize = 63 - "-rollback".len();
 
 impl Checker<'_, '_> {
     /// `webhook_token = SECRET.KEY`: only a secret key, so the token never reaches YAML.
@@ -138,8 +140,10 @@ impl Checker<'_, '_> {
         }
     }
 
-    /// Triggers name objects after the pipeline; Argo's suffixes must still fit.
-    pub(super) fn check_trigger_names(&mut self, name: &ast::Ident, triggers: &hir::Triggers) {
+    /// Triggers and the rollback WorkflowTemplate are named after the pipeline; Argo's
+    /// suffixes must still fit.
+    pub(super) fn check_trigger_names(&mut self, name: &ast::Ident, pipeline: &hir::Pipeline) {
+        let triggers = &pipeline.triggers;
         let kebab = super::kebab(&name.name);
         let limit = [
             (
@@ -152,6 +156,11 @@ impl Checker<'_, '_> {
                 MAX_PUSH_NAME,
                 "`on push` (an EventSource's Service)",
             ),
+            (
+                !pipeline.services.is_empty(),
+                MAX_ROLLBACK_NAME,
+                "the rollback WorkflowTemplate `<pipeline>-rollback`",
+            ),
         ]
         .into_iter()
         .filter(|(used, max, _)| *used && kebab.len() > *max)
@@ -161,10 +170,7 @@ impl Checker<'_, '_> {
                 Diagnostic::new(
                     Code::E0109,
                     name.span,
-                    format!(
-                        "the pipeline name `{}` is too long for its triggers",
-                        name.name
-                    ),
+                    format!("the pipeline name `{}` is too long", name.name),
                 )
                 .label(format!("{} characters; {what} allows {max}", kebab.len()))
                 .help(format!(
