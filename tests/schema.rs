@@ -79,6 +79,7 @@ fn load() -> Option<Schemas> {
     for (kind, file) in [
         ("Service", "k8s-v1.33-service-strict.json"),
         ("Deployment", "k8s-v1.33-deployment-strict.json"),
+        ("Ingress", "k8s-v1.33-ingress-strict.json"),
     ] {
         let path = common::root().join("tests/schemas").join(file);
         let schema: Value = serde_json::from_str(

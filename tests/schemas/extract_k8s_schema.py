@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Regenerates the strict Kubernetes schemas here from the kubernetes-validate wheel.
 
-The core Kubernetes types pipec emits (Service, and the Deployments an ephemeral environment
-deploys) are not in ../shared/argo/crds, so the schema test validates them against the
+The core Kubernetes types pipec emits (Service, Ingress, and the Deployments an ephemeral
+environment deploys) are not in ../shared/argo/crds, so the schema test validates them against the
 official Kubernetes OpenAPI, as converted to strict JSON Schema (additionalProperties: false)
 by the kubernetes-validate project (Apache-2.0).
 
@@ -21,6 +21,7 @@ ROOT = f"kubernetes_validate/kubernetes-json-schema/{VERSION}"
 KINDS = {
     "service": "service-v1.json",
     "deployment": "deployment-apps-v1.json",
+    "ingress": "ingress-networking-v1.json",
 }
 
 

@@ -55,6 +55,7 @@ pub struct ObjectMeta {
 #[serde(untagged)]
 pub enum Document {
     Service(Box<k8s::Service>),
+    Ingress(Box<k8s::Ingress>),
     AnalysisTemplate(Box<rollouts::AnalysisTemplate>),
     Rollout(Box<rollouts::Rollout>),
     Workflow(Box<workflows::Workflow>),
@@ -68,6 +69,7 @@ impl Document {
     pub fn kind(&self) -> &'static str {
         match self {
             Document::Service(_) => "Service",
+            Document::Ingress(_) => "Ingress",
             Document::AnalysisTemplate(_) => "AnalysisTemplate",
             Document::Rollout(_) => "Rollout",
             Document::Workflow(_) => "Workflow",
@@ -81,6 +83,7 @@ impl Document {
     pub fn api_version(&self) -> &'static str {
         match self {
             Document::Service(_) => "v1",
+            Document::Ingress(_) => "networking.k8s.io/v1",
             _ => ARGO_API_VERSION,
         }
     }
@@ -88,6 +91,7 @@ impl Document {
     pub fn metadata(&self) -> &ObjectMeta {
         match self {
             Document::Service(d) => &d.metadata,
+            Document::Ingress(d) => &d.metadata,
             Document::AnalysisTemplate(d) => &d.metadata,
             Document::Rollout(d) => &d.metadata,
             Document::Workflow(d) | Document::WorkflowTemplate(d) => &d.metadata,
@@ -100,6 +104,7 @@ impl Document {
     pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
         match self {
             Document::Service(d) => &mut d.metadata,
+            Document::Ingress(d) => &mut d.metadata,
             Document::AnalysisTemplate(d) => &mut d.metadata,
             Document::Rollout(d) => &mut d.metadata,
             Document::Workflow(d) | Document::WorkflowTemplate(d) => &mut d.metadata,

@@ -48,6 +48,9 @@ pub struct CanaryStrategy {
     /// A Service the controller points at the new version's pods only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary_service: Option<String>,
+    /// With a traffic router: the Service the controller points at the stable pods only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable_service: Option<String>,
     pub max_surge: IntOrString,
     pub max_unavailable: IntOrString,
     /// Labels the new version's pods carry while they are the canary.
@@ -61,6 +64,31 @@ pub struct CanaryStrategy {
     /// Background analysis: runs from `starting_step` until the update completes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<BackgroundAnalysis>,
+    /// Exact weights through a router instead of pod counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_routing: Option<TrafficRouting>,
+}
+
+/// Exactly one router is set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum TrafficRouting {
+    Nginx {
+        stable_ingress: String,
+    },
+    Istio {
+        virtual_service: IstioVirtualService,
+    },
+    /// Argo Rollouts creates and updates the TrafficSplit.
+    Smi {},
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioVirtualService {
+    pub name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -481,6 +481,26 @@ pub struct Release {
     pub stages: Vec<Stage>,
     /// `background_analysis = NAME(args)`: runs through the whole update.
     pub background: Option<AnalysisUse>,
+    /// `traffic = nginx(…)`: exact traffic weights through a router instead of pod counts.
+    pub traffic: Option<TrafficRouter>,
+}
+
+/// Where a canary's traffic share is set.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrafficRouter {
+    /// NGINX Ingress: pipec makes the Ingress for `host`, or uses the existing `ingress`.
+    Nginx {
+        host: Option<String>,
+        class: String,
+        ingress: Option<String>,
+    },
+    /// Istio: an existing VirtualService and the HTTP routes in it to split.
+    Istio {
+        virtual_service: String,
+        routes: Vec<String>,
+    },
+    /// SMI: Argo Rollouts creates the TrafficSplit.
+    Smi,
 }
 
 /// An analysis with the argument values it runs with.

@@ -26,6 +26,9 @@ pub const BUILTIN_FUNCTIONS: &[&str] = &[
     "exec",
     "cluster_ip",
     "load_balancer",
+    "nginx",
+    "istio",
+    "smi",
     "node_port",
 ];
 

@@ -270,11 +270,18 @@ pub const SIZING: &[Field] = &[
 ];
 
 /// `release X canary { … }` settings.
-pub const CANARY: &[Field] = &[opt(
-    "isolated",
-    "bool",
-    "The canary gets no production traffic (only its own Service reaches it) until a `join` stage.",
-)];
+pub const CANARY: &[Field] = &[
+    opt(
+        "isolated",
+        "bool",
+        "The canary gets no production traffic (only its own Service reaches it) until a `join` stage.",
+    ),
+    opt(
+        "traffic",
+        "traffic router",
+        "Exact weights through `nginx(host = …)`, `nginx(ingress = …)`, `istio(virtual_service = …)` or `smi()`.",
+    ),
+];
 
 /// `release X rolling { … }` settings.
 pub const ROLLING: &[Field] = &[

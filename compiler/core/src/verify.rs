@@ -103,7 +103,7 @@ pub fn verify(lowered: &[Lowered], diags: &mut Diagnostics) {
                     }
                 }
             }
-            Document::AnalysisTemplate(_) | Document::EventSource(_) => {}
+            Document::AnalysisTemplate(_) | Document::EventSource(_) | Document::Ingress(_) => {}
         }
     }
 }
@@ -179,6 +179,7 @@ impl Verifier<'_, '_> {
         match &rollout.spec.strategy {
             RolloutStrategy::Canary(c) => {
                 services.extend(c.canary_service.as_deref());
+                services.extend(c.stable_service.as_deref());
                 for step in &c.steps {
                     if let CanaryStep::Analysis(a) = step {
                         analyses.push(a.clone());

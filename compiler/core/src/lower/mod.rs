@@ -177,6 +177,9 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
     for service in &lasting {
         out.extend(rollout::service_objects(&ctx, service));
     }
+    for service in &lasting {
+        out.extend(rollout::ingress(&ctx, service));
+    }
     for (i, analysis) in program.analyses.iter().enumerate() {
         let id = hir::AnalysisId(i);
         // An AnalysisTemplate must be in the namespace of the Rollouts that run it.

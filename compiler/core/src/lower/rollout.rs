@@ -8,14 +8,15 @@
 use std::collections::BTreeMap;
 
 use pipec_argo_model::k8s::{
-    Container, ContainerPort, EnvVar, ExecAction, HttpGetAction, LabelSelector, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
-    TcpSocketAction,
+    Container, ContainerPort, EnvVar, ExecAction, HttpGetAction, HttpIngressPath,
+    HttpIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
+    LabelSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service,
+    ServiceBackendPort, ServicePort, ServiceSpec, TcpSocketAction,
 };
 use pipec_argo_model::rollouts::{
     AnalysisRunArgument, AnalysisTemplateRef, BackgroundAnalysis, BlueGreenStrategy, CanaryStep,
-    CanaryStrategy, PodMetadata, RollbackWindow, Rollout, RolloutAnalysis, RolloutPause,
-    RolloutSpec, RolloutStrategy,
+    CanaryStrategy, IstioVirtualService, PodMetadata, RollbackWindow, Rollout, RolloutAnalysis,
+    RolloutPause, RolloutSpec, RolloutStrategy, TrafficRouting,
 };
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString, ObjectMeta};
 use pipec_syntax::Span;
@@ -50,7 +51,42 @@ pub fn canary_service_name(ctx: &Ctx<'_>, service: &hir::Service) -> Option<Stri
         .stages
         .iter()
         .any(|s| matches!(s.kind, StageKind::Test { .. }));
-    (isolated || tests).then(|| format!("{}-canary", service.k8s_name))
+    (isolated || tests || release.traffic.is_some()).then(|| format!("{}-canary", service.k8s_name))
+}
+
+/// With a traffic router the controller points this Service at the stable pods only, and the
+/// router splits between it and the canary Service.
+pub fn stable_service_name(service: &hir::Service) -> String {
+    format!("{}-stable", service.k8s_name)
+}
+
+/// The Ingress pipec makes for `nginx(host = …)`, named after the service.
+pub fn ingress_name(service: &hir::Service, router: &hir::TrafficRouter) -> Option<String> {
+    match router {
+        hir::TrafficRouter::Nginx { host: Some(_), .. } => Some(service.k8s_name.clone()),
+        _ => None,
+    }
+}
+
+fn traffic_routing(service: &hir::Service, router: &hir::TrafficRouter) -> TrafficRouting {
+    match router {
+        hir::TrafficRouter::Nginx { ingress, .. } => TrafficRouting::Nginx {
+            stable_ingress: ingress
+                .clone()
+                .or_else(|| ingress_name(service, router))
+                .unwrap_or_default(),
+        },
+        hir::TrafficRouter::Istio {
+            virtual_service,
+            routes,
+        } => TrafficRouting::Istio {
+            virtual_service: IstioVirtualService {
+                name: virtual_service.clone(),
+                routes: routes.clone(),
+            },
+        },
+        hir::TrafficRouter::Smi => TrafficRouting::Smi {},
+    }
 }
 
 pub fn preview_service_name(ctx: &Ctx<'_>, service: &hir::Service) -> Option<String> {
@@ -92,8 +128,10 @@ pub fn service_objects(ctx: &Ctx<'_>, service: &hir::Service) -> Vec<Lowered> {
         selector,
     )];
     let origin = ctx.release_of(service.id).map_or(service.span, |r| r.span);
+    let router = ctx.release_of(service.id).and_then(|r| r.traffic.as_ref());
     for extra in [
         canary_service_name(ctx, service),
+        router.map(|_| stable_service_name(service)),
         preview_service_name(ctx, service),
     ]
     .into_iter()
@@ -105,6 +143,54 @@ pub fn service_objects(ctx: &Ctx<'_>, service: &hir::Service) -> Vec<Lowered> {
         out.push(lowered);
     }
     out
+}
+
+/// The Ingress of `nginx(host = …)`: all paths of the host to the stable Service, which Argo
+/// Rollouts mirrors into a canary Ingress with the canary's weight.
+pub fn ingress(ctx: &Ctx<'_>, service: &hir::Service) -> Option<Lowered> {
+    let release = ctx.release_of(service.id)?;
+    let router = release.traffic.as_ref()?;
+    let hir::TrafficRouter::Nginx {
+        host: Some(host),
+        class,
+        ..
+    } = router
+    else {
+        return None;
+    };
+    let mut metadata = ctx.metadata(ingress_name(service, router), None, release.span);
+    metadata
+        .labels
+        .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+    metadata.namespace = ctx.namespace_of(service);
+    Some(Lowered {
+        document: Document::Ingress(Box::new(Ingress {
+            api_version: "networking.k8s.io/v1",
+            kind: "Ingress",
+            metadata,
+            spec: IngressSpec {
+                ingress_class_name: class.clone(),
+                rules: vec![IngressRule {
+                    host: host.clone(),
+                    http: HttpIngressRuleValue {
+                        paths: vec![HttpIngressPath {
+                            path: "/".to_string(),
+                            path_type: "Prefix".to_string(),
+                            backend: IngressBackend {
+                                service: IngressServiceBackend {
+                                    name: stable_service_name(service),
+                                    port: ServiceBackendPort {
+                                        name: PORT_NAME.to_string(),
+                                    },
+                                },
+                            },
+                        }],
+                    },
+                }],
+            },
+        })),
+        origin: release.span,
+    })
 }
 
 pub(super) fn service_object(
@@ -323,6 +409,8 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
             });
             RolloutStrategy::Canary(CanaryStrategy {
                 canary_service: canary_service_name(ctx, service),
+                stable_service: r.traffic.as_ref().map(|_| stable_service_name(service)),
+                traffic_routing: r.traffic.as_ref().map(|t| traffic_routing(service, t)),
                 max_surge: sizing_value(r.max_surge),
                 max_unavailable: sizing_value(r.max_unavailable),
                 canary_metadata: if isolated { serving("false") } else { None },
@@ -333,6 +421,8 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
         }
         None => RolloutStrategy::Canary(CanaryStrategy {
             canary_service: None,
+            stable_service: None,
+            traffic_routing: None,
             max_surge: IntOrString::Int(1),
             max_unavailable: IntOrString::Int(0),
             canary_metadata: None,

@@ -161,6 +161,47 @@ impl Checker<'_, '_> {
         if let (Some(service), Some(surge), Some(strategy)) = (service, max_surge, &strategy) {
             self.check_stage_order(&stages, service, surge, strategy);
         }
+        let traffic = match fields.get("traffic") {
+            Some(p) => {
+                let value = self.eval(&p.value, &scope);
+                match value.val {
+                    Val::Traffic(t) => Some(t),
+                    Val::Error => return None,
+                    _ => {
+                        self.mismatch(
+                            &value,
+                            "a traffic router: `nginx(…)`, `istio(…)` or `smi()`",
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        if let (Some(_), Some(p)) = (&traffic, fields.get("traffic")) {
+            if matches!(strategy, Some(hir::Strategy::Canary { isolated: true })) {
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, p.span, "a traffic router and `isolated` do not go together")
+                        .label("the router decides the canary's share")
+                        .help("remove `isolated`: with a router the canary gets exactly what `weight` sends it, none before the first weight"),
+                );
+            }
+            for stage in stages
+                .iter()
+                .filter(|s| matches!(s.kind, StageKind::Replicas(_)))
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0306,
+                        stage.span,
+                        "`replicas` sizes a canary by pods, which a traffic router does not need",
+                    )
+                    .label("not with `traffic`")
+                    .with_secondary(p.span, "the router sets exact weights")
+                    .help("write the share the canary gets: `weight 10%`"),
+                );
+            }
+        }
         let background = match fields.get("background_analysis") {
             Some(p) => match self.check_analyze(&p.value)? {
                 StageKind::Analyze { analysis, args } => Some(hir::AnalysisUse { analysis, args }),
@@ -192,6 +233,7 @@ impl Checker<'_, '_> {
             timeout: timeout?,
             stages,
             background,
+            traffic,
         })
     }
 

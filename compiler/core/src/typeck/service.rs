@@ -290,6 +290,113 @@ impl Checker<'_, '_> {
         Some(Exposure { kind, port })
     }
 
+    /// `nginx(host = "…", class = "nginx")`, `nginx(ingress = "…")`,
+    /// `istio(virtual_service = "…", routes = ["…"])`, `smi()`.
+    pub(super) fn traffic_router(
+        &mut self,
+        name: &str,
+        args: &[ast::Arg],
+        span: Span,
+        scope: &Scope,
+    ) -> Option<hir::TrafficRouter> {
+        let dns = |this: &mut Self, expr: &ast::Expr, what: &str| -> Option<String> {
+            let text = this.expect_static_text(expr, scope, what)?;
+            if super::valid_dns_subdomain(&text) {
+                Some(text)
+            } else {
+                this.invalid_name(expr.span, &text, what);
+                None
+            }
+        };
+        match name {
+            "nginx" => {
+                let bound = self.bind_args(
+                    name,
+                    &[("host", false), ("class", false), ("ingress", false)],
+                    args,
+                    span,
+                    None,
+                )?;
+                let host = match bound.get("host") {
+                    Some(e) => Some(dns(self, e, "an Ingress host")?),
+                    None => None,
+                };
+                let ingress = match bound.get("ingress") {
+                    Some(e) => Some(dns(self, e, "an Ingress name")?),
+                    None => None,
+                };
+                let class = match bound.get("class") {
+                    Some(e) => dns(self, e, "an IngressClass name")?,
+                    None => "nginx".to_string(),
+                };
+                if ingress.is_some()
+                    && let Some(class_arg) = bound.get("class")
+                {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0208, class_arg.span, "`class` applies to the Ingress pipec makes")
+                            .label("the existing Ingress keeps its own class")
+                            .help("remove `class`, or give `host` instead of `ingress` to have pipec make the Ingress"),
+                    );
+                    return None;
+                }
+                if host.is_some() == ingress.is_some() {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0208, span, "`nginx` takes a `host` or an `ingress`")
+                            .label(if host.is_some() { "both given" } else { "neither given" })
+                            .help("`nginx(host = \"api.example.com\")` makes the Ingress; `nginx(ingress = \"api\")` uses one that exists"),
+                    );
+                    return None;
+                }
+                Some(hir::TrafficRouter::Nginx {
+                    host,
+                    class,
+                    ingress,
+                })
+            }
+            "istio" => {
+                let bound = self.bind_args(
+                    name,
+                    &[("virtual_service", true), ("routes", false)],
+                    args,
+                    span,
+                    None,
+                )?;
+                let virtual_service =
+                    dns(self, bound.get("virtual_service")?, "a VirtualService name")?;
+                let routes = match bound.get("routes") {
+                    Some(e) => {
+                        let value = self.eval(e, scope);
+                        let Val::List(items) = value.val else {
+                            self.mismatch(&value, "a list of route names");
+                            return None;
+                        };
+                        let mut routes = Vec::new();
+                        for item in items {
+                            match &item.val {
+                                Val::Str(t) => match t.as_static() {
+                                    Some(r) => routes.push(r),
+                                    None => self.needs_static(&item, "a route name"),
+                                },
+                                Val::Error => {}
+                                _ => self.mismatch(&item, "a route name in quotes"),
+                            }
+                        }
+                        routes
+                    }
+                    None => Vec::new(),
+                };
+                Some(hir::TrafficRouter::Istio {
+                    virtual_service,
+                    routes,
+                })
+            }
+            _ => {
+                self.bind_args(name, &[], args, span, None)?;
+                Some(hir::TrafficRouter::Smi)
+            }
+        }
+    }
+
     /// Matches call arguments to parameters `(name, required)`: positional first, then named.
     pub(super) fn bind_args<'e>(
         &mut self,

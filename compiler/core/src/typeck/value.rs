@@ -37,6 +37,7 @@ pub enum Ty {
     Step,
     Probe,
     Exposure,
+    Traffic,
     Condition,
     Namespace,
     Output,
@@ -73,6 +74,7 @@ impl Ty {
             Ty::Step => "step",
             Ty::Probe => "probe",
             Ty::Exposure => "exposure",
+            Ty::Traffic => "traffic router",
             Ty::Condition => "condition",
             Ty::Namespace => "namespace",
             Ty::Output => "output",
@@ -121,6 +123,7 @@ pub enum Val {
     Output(hir::InputFile),
     Probe(Probe),
     Exposure(Exposure),
+    Traffic(hir::TrafficRouter),
     Cond(Condition),
     /// A value of type `ty` known only at run time (a param, an analysis argument).
     Runtime(Template),
@@ -648,6 +651,10 @@ impl Checker<'_, '_> {
                     None => Typed::error(span),
                 }
             }
+            "nginx" | "istio" | "smi" => match self.traffic_router(name, args, span, scope) {
+                Some(t) => Typed::new(Val::Traffic(t), Ty::Traffic, span),
+                None => Typed::error(span),
+            },
             _ => {
                 if self.res.analysis(callee).is_some() {
                     self.diags.push(
