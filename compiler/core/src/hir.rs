@@ -176,7 +176,7 @@ pub struct Secret {
 }
 
 /// A reference to a key of a Kubernetes Secret.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SecretKeyRef {
     pub secret_name: String,
     pub key: String,
@@ -410,8 +410,12 @@ pub struct Environment {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum EnvKind {
-    /// A long-lived namespace; its services are emitted as documents there.
-    Named { namespace: String },
+    /// A long-lived namespace; its services are emitted as documents there. With a
+    /// `kubeconfig`, in another cluster, which the Workflow's steps reach with it.
+    Named {
+        namespace: String,
+        kubeconfig: Option<SecretKeyRef>,
+    },
     /// A namespace made for one run (`<run name>-<environment>`), its services deployed by
     /// the Workflow, and deleted when the run ends, whatever its outcome.
     Ephemeral,

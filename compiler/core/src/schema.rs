@@ -229,6 +229,11 @@ pub const ENVIRONMENT: &[Field] = &[
         "bool",
         "Make a fresh namespace for each run and delete it when the run ends, whatever its outcome.",
     ),
+    opt(
+        "kubeconfig",
+        "secret key",
+        "A kubeconfig for another cluster: the environment lives there, and the steps acting on it use it.",
+    ),
 ];
 
 /// Settings every release accepts.

@@ -44,6 +44,8 @@ pub mod tools {
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pipec");
 /// The annotation that points back at the `.pipe` source of a generated object or step.
 pub const SOURCE_ANNOTATION: &str = "pipec.dev/source";
+/// The annotation naming the environment, in another cluster, an object belongs to.
+pub const ENVIRONMENT_ANNOTATION: &str = "pipec.dev/environment";
 /// The annotation the deploy step sets on a Rollout: the run that last changed it.
 pub const RUN_ANNOTATION: &str = "pipec.dev/run";
 
@@ -52,12 +54,6 @@ pub const RUN_ANNOTATION: &str = "pipec.dev/run";
 pub struct Lowered {
     pub document: Document,
     pub origin: Span,
-}
-
-impl Lowered {
-    fn set_namespace(&mut self, namespace: Option<String>) {
-        self.document.metadata_mut().namespace = namespace;
-    }
 }
 
 /// Shared context of one lowering, with the program's nodes, services and releases indexed
@@ -107,7 +103,29 @@ impl Ctx<'_> {
     /// The namespace of a service in a long-lived environment.
     pub fn namespace_of(&self, service: &hir::Service) -> Option<String> {
         match &self.environment(service.environment?)?.kind {
-            hir::EnvKind::Named { namespace } => Some(namespace.clone()),
+            hir::EnvKind::Named { namespace, .. } => Some(namespace.clone()),
+            hir::EnvKind::Ephemeral => None,
+        }
+    }
+
+    /// Puts an object of a service where the service runs: its environment's namespace, and
+    /// for an environment in another cluster the annotation saying which, so whoever applies
+    /// the YAML knows where each object goes.
+    pub fn place(&self, metadata: &mut ObjectMeta, service: &hir::Service) {
+        metadata.namespace = self.namespace_of(service);
+        if self.kubeconfig_of(service).is_some()
+            && let Some(env) = service.environment.and_then(|id| self.environment(id))
+        {
+            metadata
+                .annotations
+                .insert(ENVIRONMENT_ANNOTATION.to_string(), env.name.clone());
+        }
+    }
+
+    /// The kubeconfig of a service whose environment is in another cluster.
+    pub fn kubeconfig_of(&self, service: &hir::Service) -> Option<&hir::SecretKeyRef> {
+        match &self.environment(service.environment?)?.kind {
+            hir::EnvKind::Named { kubeconfig, .. } => kubeconfig.as_ref(),
             hir::EnvKind::Ephemeral => None,
         }
     }
@@ -182,17 +200,23 @@ pub fn lower(program: &hir::Program, sources: &SourceDb) -> Vec<Lowered> {
     }
     for (i, analysis) in program.analyses.iter().enumerate() {
         let id = hir::AnalysisId(i);
-        // An AnalysisTemplate must be in the namespace of the Rollouts that run it.
-        let namespaces: std::collections::BTreeSet<Option<String>> = pipeline
+        // An AnalysisTemplate must be beside the Rollouts that run it: one per namespace and
+        // cluster.
+        let mut placed: BTreeMap<(Option<String>, Option<&hir::SecretKeyRef>), &hir::Service> =
+            BTreeMap::new();
+        for service in pipeline
             .releases
             .iter()
             .filter(|r| r.uses_analysis(id))
             .filter_map(|r| ctx.service(r.service))
-            .map(|s| ctx.namespace_of(s))
-            .collect();
-        for namespace in namespaces {
+        {
+            placed
+                .entry((ctx.namespace_of(service), ctx.kubeconfig_of(service)))
+                .or_insert(service);
+        }
+        for service in placed.into_values() {
             let mut lowered = analysis::analysis_template(&ctx, id, analysis);
-            lowered.set_namespace(namespace);
+            ctx.place(lowered.document.metadata_mut(), service);
             out.push(lowered);
         }
     }

@@ -12,7 +12,7 @@ use pipec_argo_model::workflows::{
 use pipec_syntax::Span;
 
 use super::rollout::{self, NAME_LABEL, SERVING_LABEL, env_var, plan, release_origin};
-use super::scripts::{RolloutScript, source};
+use super::scripts::{RolloutScript, Target, source};
 use super::shell;
 use super::text::argo_text;
 use super::{Ctx, SOURCE_ANNOTATION, tools};
@@ -36,9 +36,16 @@ fn rollout_env(ctx: &Ctx<'_>, service: &hir::Service, timeout: u64) -> Vec<EnvVa
         EnvVar::value("RUN", "{{workflow.name}}"),
         EnvVar::value("TIMEOUT", timeout.to_string()),
     ];
-    // The scripts' `kubectl` then acts in the service's namespace.
+    // The scripts' `kubectl` then acts in the service's namespace, and cluster.
     if let Some(namespace) = ctx.namespace_of(service) {
         env.push(EnvVar::value("NAMESPACE", namespace));
+    }
+    if let Some(kubeconfig) = ctx.kubeconfig_of(service) {
+        env.push(EnvVar::secret(
+            "KUBECONFIG_DATA",
+            &kubeconfig.secret_name,
+            &kubeconfig.key,
+        ));
     }
     env
 }
@@ -59,7 +66,12 @@ fn script_template(
     origin: Span,
     deadline: Option<u64>,
 ) -> Template {
-    let namespaced = env.iter().any(|e| e.name == "NAMESPACE");
+    let has = |name: &str| env.iter().any(|e| e.name == name);
+    let target = match (has("KUBECONFIG_DATA"), has("NAMESPACE")) {
+        (true, _) => Target::Cluster,
+        (false, true) => Target::Namespace,
+        (false, false) => Target::Here,
+    };
     Template {
         name,
         metadata: annotated(ctx, origin),
@@ -69,7 +81,7 @@ fn script_template(
             image: tools::KUBECTL.to_string(),
             command: vec!["bash".to_string()],
             env,
-            source: format!("{}{extra}", source(kind, namespaced)),
+            source: format!("{}{extra}", source(kind, target)),
             ..ScriptTemplate::default()
         }),
         ..Template::default()

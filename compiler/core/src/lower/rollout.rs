@@ -162,7 +162,7 @@ pub fn ingress(ctx: &Ctx<'_>, service: &hir::Service) -> Option<Lowered> {
     metadata
         .labels
         .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
-    metadata.namespace = ctx.namespace_of(service);
+    ctx.place(&mut metadata, service);
     Some(Lowered {
         document: Document::Ingress(Box::new(Ingress {
             api_version: "networking.k8s.io/v1",
@@ -204,7 +204,7 @@ pub(super) fn service_object(
     metadata
         .labels
         .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
-    metadata.namespace = ctx.namespace_of(service);
+    ctx.place(&mut metadata, service);
     Lowered {
         document: Document::Service(Box::new(Service {
             api_version: "v1",
@@ -370,7 +370,7 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
         .labels
         .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
     let template = pod_template(&metadata, service);
-    metadata.namespace = ctx.namespace_of(service);
+    ctx.place(&mut metadata, service);
 
     let strategy = match release {
         Some(

@@ -265,9 +265,9 @@ pub enum RolloutScript {
     Rollback,
 }
 
-/// The full bash source of a script: strict mode, for a Rollout in a namespace of its own the
-/// `kubectl` that acts there, the status helper, the body.
-pub fn source(kind: RolloutScript, namespaced: bool) -> String {
+/// The full bash source of a script: strict mode, what makes `kubectl` act at the Rollout's
+/// `target`, the status helper, the body.
+pub fn source(kind: RolloutScript, target: Target) -> String {
     let body = match kind {
         RolloutScript::Deploy => DEPLOY,
         RolloutScript::WaitPaused => WAIT_PAUSED,
@@ -278,10 +278,31 @@ pub fn source(kind: RolloutScript, namespaced: bool) -> String {
         RolloutScript::Diagnostics => DIAGNOSTICS,
         RolloutScript::Rollback => ROLLBACK,
     };
-    let namespace = if namespaced { IN_NAMESPACE } else { "" };
-    format!("set -euo pipefail\n{namespace}{STATUS}{body}")
+    let target = match target {
+        Target::Here => String::new(),
+        Target::Namespace => IN_NAMESPACE.to_string(),
+        Target::Cluster => format!("{IN_CLUSTER}{IN_NAMESPACE}"),
+    };
+    format!("set -euo pipefail\n{target}{STATUS}{body}")
 }
 
 /// Every `kubectl` of the script acts in `$NAMESPACE`, the Rollout's.
 const IN_NAMESPACE: &str = r#"kubectl() { command kubectl --namespace "$NAMESPACE" "$@"; }
 "#;
+
+/// For an environment in another cluster: its kubeconfig, from a Secret (never the YAML).
+const IN_CLUSTER: &str = r#"umask 077
+printf '%s' "$KUBECONFIG_DATA" > /tmp/kubeconfig
+export KUBECONFIG=/tmp/kubeconfig
+"#;
+
+/// Where a script's `kubectl` acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The namespace the resources were applied to, in the Workflow's cluster.
+    Here,
+    /// `$NAMESPACE`.
+    Namespace,
+    /// `$NAMESPACE` of the cluster `$KUBECONFIG_DATA` reaches.
+    Cluster,
+}

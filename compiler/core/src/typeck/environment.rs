@@ -36,6 +36,28 @@ impl Checker<'_, '_> {
             None => false,
         };
         let namespace = fields.get("namespace");
+        let kubeconfig = match fields.get("kubeconfig") {
+            Some(p) => {
+                let value = self.eval(&p.value, &scope);
+                match value.val {
+                    super::value::Val::SecretKey(key) if !ephemeral => Some(key),
+                    super::value::Val::SecretKey(_) => {
+                        self.diags.push(
+                            Diagnostic::new(Code::E0212, p.span, "an ephemeral environment lives in the Workflow's cluster")
+                                .label("not with `ephemeral`")
+                                .help("its namespace, Secrets and tests are all made where the run runs; give `kubeconfig` to a long-lived environment"),
+                        );
+                        return None;
+                    }
+                    super::value::Val::Error => return None,
+                    _ => {
+                        self.mismatch(&value, "a secret key (`SECRET.KEY`) holding a kubeconfig");
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
         let kind = match (namespace, ephemeral) {
             (Some(ns), true) => {
                 self.diags.push(
@@ -52,7 +74,10 @@ impl Checker<'_, '_> {
                     self.invalid_name(ns.value.span, &name, "a namespace");
                     return None;
                 }
-                EnvKind::Named { namespace: name }
+                EnvKind::Named {
+                    namespace: name,
+                    kubeconfig,
+                }
             }
             (None, true) => {
                 let length = kebab(pipeline_name).len() + EPHEMERAL_OVERHEAD + k8s_name.len();
@@ -89,6 +114,19 @@ impl Checker<'_, '_> {
     pub(super) fn ephemeral_env_of(&self, service: ServiceId) -> Option<EnvId> {
         let env = *self.service_envs.get(&service)?;
         (self.env_kinds.get(env.0) == Some(&Some(EnvKind::Ephemeral))).then_some(env)
+    }
+
+    /// The environment in another cluster a service runs in, if any.
+    pub(super) fn remote_env_of(&self, service: ServiceId) -> Option<EnvId> {
+        let env = *self.service_envs.get(&service)?;
+        matches!(
+            self.env_kinds.get(env.0),
+            Some(Some(EnvKind::Named {
+                kubeconfig: Some(_),
+                ..
+            }))
+        )
+        .then_some(env)
     }
 
     /// Which environment each service declares, before services are checked.

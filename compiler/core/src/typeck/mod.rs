@@ -110,7 +110,7 @@ fn service_address(
         .and_then(|id| envs.iter().find(|e| e.id == id))
         .map(|e| (&e.kind, &e.k8s_name))
     {
-        Some((hir::EnvKind::Named { namespace }, _)) => {
+        Some((hir::EnvKind::Named { namespace, .. }, _)) => {
             qualifier.push_lit(&format!(".{namespace}"))
         }
         Some((hir::EnvKind::Ephemeral, env_name)) => {

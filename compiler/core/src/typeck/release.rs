@@ -161,6 +161,20 @@ impl Checker<'_, '_> {
         if let (Some(service), Some(surge), Some(strategy)) = (service, max_surge, &strategy) {
             self.check_stage_order(&stages, service, surge, strategy);
         }
+        if let Some(id) = service_id
+            && self.remote_env_of(id).is_some()
+        {
+            for stage in stages
+                .iter()
+                .filter(|s| matches!(s.kind, StageKind::Test { .. }))
+            {
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, stage.span, "a test pod cannot reach a service in another cluster")
+                        .label("test pods run in the Workflow's cluster")
+                        .help("check from inside the new version with `check exec \"…\"`, or analyse it with `analyze`"),
+                );
+            }
+        }
         let traffic = match fields.get("traffic") {
             Some(p) => {
                 let value = self.eval(&p.value, &scope);

@@ -605,6 +605,14 @@ impl Checker<'_, '_> {
                     // The service's port is not a literal; its own check reports that.
                     return Typed::error(span);
                 };
+                if name != "port" && self.remote_env_of(id).is_some() {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0212, field.span, format!("`{name}` of a service in another cluster"))
+                            .label("its Service is not reachable by name from the Workflow's cluster")
+                            .help("reach it through an address it is exposed at (a load balancer or Ingress host), written as text"),
+                    );
+                    return Typed::error(span);
+                }
                 let mut host = Template::lit(&address.name);
                 if address.env != self.current_env {
                     host.pieces.extend(address.qualifier.pieces);
