@@ -264,3 +264,56 @@ fn untriggered_pipelines_still_create_a_run() {
         assert!(kind(&docs, k).is_none(), "{k} without a trigger");
     }
 }
+
+#[test]
+fn a_webhook_post_starts_a_run_with_the_parameters_of_its_body() {
+    let path = common::root().join("tests/cases/compile/webhook.pipe");
+    let compilation = common::compile_file(&path);
+    common::expect_clean(&path, &compilation);
+    let docs = common::parsed_documents(&compilation);
+    let source = docs.iter().find(|d| d["kind"] == "EventSource").unwrap();
+    assert_eq!(source["metadata"]["name"], "deploy-on-demand-webhook");
+    assert_eq!(
+        source["spec"]["webhook"]["run"]["authSecret"],
+        serde_json::json!({"name": "deploy-hook", "key": "token"})
+    );
+    let sensor = kind(&docs, "Sensor").unwrap();
+    let trigger = &sensor["spec"]["triggers"][0]["template"]["argoWorkflow"];
+    let params = trigger["parameters"].as_array().unwrap();
+    let args = trigger["source"]["resource"]["spec"]["arguments"]["parameters"]
+        .as_array()
+        .unwrap();
+    // Each parameter comes from the body field of its name, its default when absent.
+    let sources: Vec<(String, String, String)> = params
+        .iter()
+        .map(|p| {
+            let index: usize = p["dest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("spec.arguments.parameters.")
+                .trim_end_matches(".value")
+                .parse()
+                .unwrap();
+            (
+                args[index]["name"].as_str().unwrap().to_string(),
+                p["src"]["dataKey"].as_str().unwrap().to_string(),
+                p["src"]["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("version".into(), "body.version".into(), "latest".into()),
+            ("dry_run".into(), "body.dry_run".into(), "false".into()),
+        ]
+    );
+    // Bodies with `{{` never reach a run.
+    let filter = &sensor["spec"]["dependencies"][0]["filters"]["data"][0];
+    assert_eq!(filter["path"], "body");
+    let re = Regex::new(filter["value"][0].as_str().unwrap()).unwrap();
+    assert!(re.is_match(r#"{"version": "v1.4", "dry_run": true}"#));
+    assert!(re.is_match(r#"{"nested": {"a": 1}}"#));
+    assert!(!re.is_match(r#"{"version": "{{workflow.name}}"}"#));
+    assert!(!re.is_match(r#"{"version": "x{{"}"#));
+}

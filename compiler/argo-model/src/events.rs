@@ -88,8 +88,10 @@ pub struct EventDependency {
 #[serde(rename_all = "camelCase")]
 pub struct EventDependencyFilter {
     /// All must hold (Argo Events' default `and`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exprs: Vec<ExprFilter>,
     /// All must hold (Argo Events' default `and`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<DataFilter>,
 }
 
@@ -162,4 +164,7 @@ pub struct TriggerParameterSource {
     /// A Go template over the event (`.Input.body.ref`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_template: Option<String>,
+    /// The value when the event has nothing at `data_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }

@@ -149,14 +149,17 @@ pub struct Triggers {
     pub timezone_span: Option<Span>,
     /// The bearer token the push webhook requires, from `webhook_token`.
     pub webhook_token: Option<SecretKeyRef>,
-    /// The first `on push` and the first `on schedule`, for source annotations.
+    /// `on webhook`: a POST with the parameters as JSON starts a run.
+    pub webhook: bool,
+    /// The first `on push`, `on schedule` and `on webhook`, for source annotations.
     pub push_span: Option<Span>,
     pub schedule_span: Option<Span>,
+    pub webhook_span: Option<Span>,
 }
 
 impl Triggers {
     pub fn any(&self) -> bool {
-        !self.push.is_empty() || !self.schedules.is_empty()
+        !self.push.is_empty() || !self.schedules.is_empty() || self.webhook
     }
 }
 

@@ -758,6 +758,7 @@ fn walk_pipeline(
                         walk_expr(tz, scope, diagnostics, refs);
                     }
                 }
+                ast::TriggerKind::Webhook => {}
             },
             Member::Error(_) => {}
         }

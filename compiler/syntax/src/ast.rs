@@ -274,6 +274,8 @@ pub enum TriggerKind {
     Push { filter: Option<RefFilter> },
     /// `on schedule "0 3 * * *"` with an optional `timezone "Europe/Paris"`.
     Schedule { cron: Expr, timezone: Option<Expr> },
+    /// `on webhook`: a POST starts a run, its JSON body giving the parameters.
+    Webhook,
 }
 
 /// `branch "main"` (exact) or `tag ~ /^v/` (pattern).

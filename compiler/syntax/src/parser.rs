@@ -989,7 +989,7 @@ where
         })
 }
 
-/// `on push [branch|tag [~] VALUE]`, `on schedule CRON [timezone TZ]`.
+/// `on push [branch|tag [~] VALUE]`, `on schedule CRON [timezone TZ]`, `on webhook`.
 fn trigger_parser<'t, 's: 't, I>(
     expr: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
 ) -> impl Parser<'t, I, Trigger, Extra<'t, 's>> + Clone
@@ -1032,8 +1032,9 @@ where
         .ignore_then(expr.clone())
         .then(kw("timezone").ignore_then(expr).or_not())
         .map(|(cron, timezone)| TriggerKind::Schedule { cron, timezone });
+    let webhook = kw("webhook").to(TriggerKind::Webhook);
     kw("on")
-        .ignore_then(push.or(schedule))
+        .ignore_then(choice((push, schedule, webhook)))
         .map_with(|kind, e| Trigger {
             kind,
             span: e.span(),

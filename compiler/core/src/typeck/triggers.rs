@@ -13,6 +13,7 @@ impl Checker<'_, '_> {
         match trigger.kind {
             TriggerKind::Push { .. } => out.push_span.get_or_insert(trigger.span),
             TriggerKind::Schedule { .. } => out.schedule_span.get_or_insert(trigger.span),
+            TriggerKind::Webhook => out.webhook_span.get_or_insert(trigger.span),
         };
         let scope = Scope::Pipeline;
         match &trigger.kind {
@@ -66,6 +67,7 @@ impl Checker<'_, '_> {
                     out.push.push(regex);
                 }
             }
+            TriggerKind::Webhook => out.webhook = true,
             TriggerKind::Schedule { cron, timezone } => {
                 if let Some(text) = self.expect_static_text(cron, &scope, "a schedule") {
                     match validate_cron(&text) {
@@ -114,8 +116,9 @@ impl Checker<'_, '_> {
 /// Argo appends an 11-character timestamp to a CronWorkflow's name for each run.
 const MAX_CRON_NAME: usize = 52;
 /// Argo Events serves the `<pipeline>-push` EventSource as `<pipeline>-push-eventsource-svc`,
-/// a Service name of at most 63 characters.
+/// a Service name of at most 63 characters; likewise `<pipeline>-webhook`.
 const MAX_PUSH_NAME: usize = 63 - "-push-eventsource-svc".len();
+const MAX_WEBHOOK_NAME: usize = 63 - "-webhook-eventsource-svc".len();
 /// The manual rollback is the WorkflowTemplate `<pipeline>-rollback`.
 const MAX_ROLLBACK_NAME: usize = 63 - "-rollback".len();
 
@@ -124,11 +127,13 @@ impl Checker<'_, '_> {
     pub(super) fn check_webhook_token(&mut self, prop: &ast::Property, out: &mut hir::Triggers) {
         let value = self.eval(&prop.value, &Scope::Pipeline);
         match value.val {
-            Val::SecretKey(key) if !out.push.is_empty() => out.webhook_token = Some(key),
+            Val::SecretKey(key) if !out.push.is_empty() || out.webhook => {
+                out.webhook_token = Some(key)
+            }
             Val::SecretKey(_) => self.diags.push(
                 Diagnostic::new(Code::W0002, prop.name.span, "`webhook_token` is never used")
-                    .label("no `on push` trigger listens for webhooks")
-                    .help("add `on push …`, or remove the setting"),
+                    .label("no `on push` or `on webhook` trigger listens for webhooks")
+                    .help("add `on push …` or `on webhook`, or remove the setting"),
             ),
             Val::Error => {}
             Val::Str(_) => self.diags.push(
@@ -155,6 +160,11 @@ impl Checker<'_, '_> {
                 !triggers.push.is_empty(),
                 MAX_PUSH_NAME,
                 "`on push` (an EventSource's Service)",
+            ),
+            (
+                triggers.webhook,
+                MAX_WEBHOOK_NAME,
+                "`on webhook` (an EventSource's Service)",
             ),
             (
                 !pipeline.services.is_empty(),
