@@ -8,69 +8,10 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use common::{depends, env, find, task, template};
+
 fn docs(file: &str) -> Vec<Value> {
-    let path = common::root().join("examples").join(file);
-    let compilation = common::compile_file(&path);
-    common::expect_clean(&path, &compilation);
-    common::parsed_documents(&compilation)
-}
-
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| {
-            d["kind"] == kind
-                && (d["metadata"]["name"] == name || d["metadata"]["generateName"] == name)
-        })
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
-}
-
-fn template<'a>(wf: &'a Value, name: &str) -> &'a Value {
-    wf["spec"]["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no template {name}"))
-}
-
-fn task<'a>(wf: &'a Value, dag: &str, name: &str) -> &'a Value {
-    template(wf, dag)["dag"]["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no task {name}"))
-}
-
-fn depends(wf: &Value, name: &str) -> Vec<String> {
-    task(wf, "main", name)["depends"]
-        .as_str()
-        .unwrap_or("")
-        .split(" && ")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn env<'a>(t: &'a Value, name: &str) -> &'a Value {
-    let body = if t["script"].is_object() {
-        &t["script"]
-    } else {
-        &t["container"]
-    };
-    body["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .map(|e| {
-            if e["value"].is_null() {
-                &e["valueFrom"]
-            } else {
-                &e["value"]
-            }
-        })
-        .unwrap_or_else(|| panic!("no env {name} in {}", t["name"]))
+    common::documents(&format!("examples/{file}"))
 }
 
 const VARIANTS: [&str; 2] = ["go-auth.pipe", "go-auth-bluegreen.pipe"];

@@ -6,30 +6,14 @@ mod common;
 
 use serde_json::{Value, json};
 
-fn docs(program: &str) -> Vec<Value> {
-    let path = common::root().join(program);
-    let compilation = common::compile_file(&path);
-    common::expect_clean(&path, &compilation);
-    common::parsed_documents(&compilation)
-}
+use common::{find, template};
 
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
+fn docs(program: &str) -> Vec<Value> {
+    common::documents(program)
 }
 
 fn workflow(docs: &[Value]) -> &Value {
     docs.iter().find(|d| d["kind"] == "Workflow").unwrap()
-}
-
-fn template<'a>(wf: &'a Value, name: &str) -> &'a Value {
-    wf["spec"]["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no template {name}"))
 }
 
 fn task_names(wf: &Value) -> Vec<String> {

@@ -23,12 +23,7 @@ fn workflow(program: &str) -> Value {
         .expect("a Workflow")
 }
 
-fn template<'a>(workflow: &'a Value, name: &str) -> &'a Value {
-    workflow["spec"]["templates"]
-        .as_array()
-        .and_then(|ts| ts.iter().find(|t| t["name"] == name))
-        .unwrap_or_else(|| panic!("no template {name}"))
-}
+use common::template;
 
 /// The `name=value` environment of a template's script or container, values as Argo would
 /// substitute them: `{{workflow.parameters.P}}` → `params[P]`, `{{workflow.name}}` → `run-1`.

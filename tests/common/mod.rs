@@ -102,3 +102,76 @@ pub fn all_valid_programs() -> Vec<PathBuf> {
     files.extend(pipe_files("tests/cases/compile"));
     files
 }
+
+/// The documents of an example or case (path from the repository root), which must compile
+/// without errors.
+pub fn documents(relative: &str) -> Vec<serde_json::Value> {
+    let path = root().join(relative);
+    let compilation = compile_file(&path);
+    expect_clean(&path, &compilation);
+    parsed_documents(&compilation)
+}
+
+/// The document of `kind` named (or generate-named) `name`.
+pub fn find<'a>(docs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| {
+            d["kind"] == kind
+                && (d["metadata"]["name"] == name || d["metadata"]["generateName"] == name)
+        })
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// A template of a Workflow or WorkflowTemplate.
+pub fn template<'a>(workflow: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    workflow["spec"]["templates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no template {name}"))
+}
+
+/// A task of the DAG template `dag`.
+pub fn task<'a>(workflow: &'a serde_json::Value, dag: &str, name: &str) -> &'a serde_json::Value {
+    template(workflow, dag)["dag"]["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no task {name} in {dag}"))
+}
+
+/// The `depends` of a task of `main`, split at `&&`.
+pub fn depends(workflow: &serde_json::Value, name: &str) -> Vec<String> {
+    task(workflow, "main", name)["depends"]
+        .as_str()
+        .unwrap_or("")
+        .split(" && ")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// An environment variable of a script or container template: its `value`, or its
+/// `valueFrom` for a secret.
+pub fn env<'a>(template: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let body = if template["script"].is_object() {
+        &template["script"]
+    } else {
+        &template["container"]
+    };
+    body["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == name)
+        .map(|e| {
+            if e["value"].is_null() {
+                &e["valueFrom"]
+            } else {
+                &e["value"]
+            }
+        })
+        .unwrap_or_else(|| panic!("no env {name} in {}", template["name"]))
+}
