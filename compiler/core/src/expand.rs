@@ -26,6 +26,18 @@ pub struct Instance {
     pub call: TemplateCall,
 }
 
+impl Instance {
+    /// `postgres`, `db.postgres`: the definition as the use names it.
+    pub fn name(&self) -> String {
+        self.call
+            .callee
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
 /// The entry pipeline with every instance expanded.
 #[derive(Debug)]
 pub struct Expanded {

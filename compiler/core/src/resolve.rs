@@ -367,18 +367,7 @@ pub fn resolve<'a>(
     // Analysis bodies: their parameters are their whole scope.
     let mut refs = Vec::new();
     for entry in &res.analyses {
-        let params: BTreeMap<&str, Span> = entry
-            .def
-            .params
-            .iter()
-            .map(|p| (p.name.name.as_str(), p.name.span))
-            .collect();
-        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
-        for p in &entry.def.params {
-            if let Some(prev) = seen.insert(p.name.name.as_str(), p.name.span) {
-                duplicate(diagnostics, &p.name, prev, "parameter");
-            }
-        }
+        let params = parameter_scope(&entry.def.params, diagnostics);
         let scope = AnalysisScope { params: &params };
         for metric in &entry.def.metrics {
             for prop in &metric.body.properties {
@@ -391,17 +380,8 @@ pub fn resolve<'a>(
     // Definition bodies: their parameters, `run` and `git` are their whole scope.
     let mut refs = Vec::new();
     for entry in &res.templates {
-        let params: BTreeMap<&str, Span> = entry
-            .def
-            .params
-            .iter()
-            .map(|p| (p.name.name.as_str(), p.name.span))
-            .collect();
-        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        let params = parameter_scope(&entry.def.params, diagnostics);
         for p in &entry.def.params {
-            if let Some(prev) = seen.insert(p.name.name.as_str(), p.name.span) {
-                duplicate(diagnostics, &p.name, prev, "parameter");
-            }
             if let Some(default) = &p.default {
                 walk_expr(
                     default,
@@ -425,6 +405,20 @@ pub fn resolve<'a>(
     }
     res.references.extend(refs);
     res
+}
+
+/// The names of a definition's parameters, each reported if declared twice.
+fn parameter_scope<'p>(
+    params: &'p [ast::Param],
+    diagnostics: &mut Diagnostics,
+) -> BTreeMap<&'p str, Span> {
+    let mut scope: BTreeMap<&str, Span> = BTreeMap::new();
+    for p in params {
+        if let Some(prev) = scope.insert(p.name.name.as_str(), p.name.span) {
+            duplicate(diagnostics, &p.name, prev, "parameter");
+        }
+    }
+    scope
 }
 
 fn import_name(

@@ -57,6 +57,15 @@ fn ephemeral<'c>(ctx: &'c Ctx<'_>) -> Vec<(&'c hir::Environment, Vec<&'c hir::Se
         .collect()
 }
 
+/// The environment's Deployments, for the scripts' `$DEPLOYMENTS`.
+fn deployments(services: &[&hir::Service]) -> String {
+    services
+        .iter()
+        .map(|s| s.k8s_name.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Run-time values of the manifest, replaced by `\u{1}N\u{1}` placeholders.
 #[derive(Default)]
 struct Values(Vec<String>);
@@ -151,14 +160,7 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
             EnvVar::value("NAMESPACE", namespace(env)),
             EnvVar::value("RUN", tag(&hir::Var::RunName)),
             EnvVar::value("SECRETS", secrets.join(" ")),
-            EnvVar::value(
-                "DEPLOYMENTS",
-                services
-                    .iter()
-                    .map(|s| s.k8s_name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
+            EnvVar::value("DEPLOYMENTS", deployments(&services)),
             EnvVar::value("TIMEOUT", READY_TIMEOUT.to_string()),
             // Pretty, so it reads as a block in the YAML.
             EnvVar::value(
@@ -218,14 +220,7 @@ pub(super) fn down_templates(ctx: &Ctx<'_>) -> Vec<Template> {
                         EnvVar::value("NAMESPACE", namespace(env)),
                         EnvVar::value("RUN", tag(&hir::Var::RunName)),
                         EnvVar::value("STATUS", "{{workflow.status}}"),
-                        EnvVar::value(
-                            "DEPLOYMENTS",
-                            services
-                                .iter()
-                                .map(|s| s.k8s_name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" "),
-                        ),
+                        EnvVar::value("DEPLOYMENTS", deployments(&services)),
                     ],
                     source: DOWN.to_string(),
                     ..ScriptTemplate::default()

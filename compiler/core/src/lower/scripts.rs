@@ -25,6 +25,22 @@ read_status() {
 }
 "#;
 
+/// Waits until the controller has seen the latest change of the spec; for the scripts that
+/// change it.
+const WAIT_OBSERVED: &str = r#"wait_observed() {
+  local deadline=$((SECONDS + TIMEOUT))
+  read_status
+  until [ "$observed" = "$generation" ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "rollout/$ROLLOUT: the controller did not pick up the change within ${TIMEOUT}s" >&2
+      exit 1
+    fi
+    sleep 2
+    read_status
+  done
+}
+"#;
+
 /// Sets the new image and marks the Rollout as changed by this run. On a Rollout that never
 /// ran an image (its first deploy) there is no stable version to compare a canary with, so it
 /// is promoted fully, which is what Argo Rollouts does for a newly created Rollout.
@@ -36,16 +52,7 @@ patch=$(jq -cn --arg image "$IMAGE" --arg run "$RUN" --argjson extra "${EXTRA_PA
 kubectl patch rollout "$ROLLOUT" --type=json -p "$patch"
 echo "rollout/$ROLLOUT: image set to $IMAGE"
 if [ -z "$previous" ]; then
-  deadline=$((SECONDS + TIMEOUT))
-  read_status
-  until [ "$observed" = "$generation" ]; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "rollout/$ROLLOUT: the controller did not pick up the change within ${TIMEOUT}s" >&2
-      exit 1
-    fi
-    sleep 2
-    read_status
-  done
+  wait_observed
   kubectl patch rollout "$ROLLOUT" --subresource=status --type=merge -p '{"status":{"promoteFull":true}}'
   echo "rollout/$ROLLOUT: first deploy, no earlier version to compare with: promoted fully, canary stages skipped"
 fi
@@ -210,16 +217,7 @@ if [ -n "${TO_IMAGE:-}" ]; then
   ]')
   kubectl patch rollout "$ROLLOUT" --type=json -p "$patch"
   echo "rollout/$ROLLOUT: redeploying $TO_IMAGE"
-  deadline=$((SECONDS + TIMEOUT))
-  read_status
-  until [ "$observed" = "$generation" ]; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "rollout/$ROLLOUT: the controller did not pick up the change within ${TIMEOUT}s" >&2
-      exit 1
-    fi
-    sleep 2
-    read_status
-  done
+  wait_observed
   kubectl patch rollout "$ROLLOUT" --subresource=status --type=merge -p '{"status":{"promoteFull":true}}'
   wait_healthy
 fi
@@ -268,6 +266,7 @@ pub enum RolloutScript {
 /// The full bash source of a script: strict mode, what makes `kubectl` act at the Rollout's
 /// `target`, the status helper, the body.
 pub fn source(kind: RolloutScript, target: Target) -> String {
+    let changes_spec = matches!(kind, RolloutScript::Deploy | RolloutScript::Rollback);
     let body = match kind {
         RolloutScript::Deploy => DEPLOY,
         RolloutScript::WaitPaused => WAIT_PAUSED,
@@ -283,7 +282,8 @@ pub fn source(kind: RolloutScript, target: Target) -> String {
         Target::Namespace => IN_NAMESPACE.to_string(),
         Target::Cluster => format!("{IN_CLUSTER}{IN_NAMESPACE}"),
     };
-    format!("set -euo pipefail\n{target}{STATUS}{body}")
+    let wait = if changes_spec { WAIT_OBSERVED } else { "" };
+    format!("set -euo pipefail\n{target}{STATUS}{wait}{body}")
 }
 
 /// Every `kubectl` of the script acts in `$NAMESPACE`, the Rollout's.

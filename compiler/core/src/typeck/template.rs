@@ -51,13 +51,7 @@ impl Checker<'_, '_> {
         let Some(entry) = self.res.templates.get(instance.template).copied() else {
             return false;
         };
-        let callee = instance
-            .call
-            .callee
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
+        let callee = instance.name();
         let params: Vec<(&str, bool)> = entry
             .def
             .params
@@ -151,13 +145,7 @@ impl Checker<'_, '_> {
     /// expanded it.
     pub(super) fn blame_use(&mut self, start: usize, instance: &Instance) {
         let call = instance.call.span;
-        let name = instance
-            .call
-            .callee
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
+        let name = instance.name();
         self.diags.annotate_since(start, |d| {
             if d.primary.span.file != call.file {
                 d.secondary.push(Label {
