@@ -1,7 +1,10 @@
-//! Command-line interface: `pipec check`, `pipec compile`, `pipec explain`.
+//! Command-line interface: `pipec check`, `pipec compile`, `pipec explain`, and the verbs
+//! that act on a cluster (`run`, `watch`, `status`, `approve`, `abort`, `rollback`, in
+//! `cluster_cli.rs`).
 //!
-//! Exit codes: 0 success, 1 the program has errors (or an output could not be written),
-//! 2 usage errors (bad arguments, unreadable input files).
+//! Exit codes of `check` and `compile`: 0 success, 1 the program has errors (or an output
+//! could not be written), 2 usage errors (bad arguments, unreadable input files). The cluster
+//! verbs document theirs in `cluster_cli.rs`.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -11,6 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use miette::{Context, IntoDiagnostic, miette};
 use pipec_core::render::{RenderOptions, SarifInput, render_human, render_json, render_sarif};
 use pipec_core::{Code, Compilation, FileLoader, Mode};
+
+use crate::cluster_cli::{self, ClusterArgs, Verb};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,10 +59,70 @@ enum Command {
         /// The code, such as E0101 or W0001.
         code: String,
     },
+    /// Compile, apply the Services, Rollouts and AnalysisTemplates, start the run and follow
+    /// it to its end (exit 0 succeeded, 1 failed, 2 compile error, 3 cluster unusable).
+    Run {
+        /// The `.pipe` file of the pipeline.
+        file: PathBuf,
+        /// A run parameter, e.g. `--param git-branch=master`; repeatable.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = cluster_cli::parse_pair)]
+        params: Vec<(String, String)>,
+        /// Print what would be applied; with a reachable cluster, have its API server validate
+        /// it (server-side dry run). Nothing is submitted.
+        #[arg(long)]
+        dry_run: bool,
+        /// The kubeconfig context of an environment in another cluster, e.g.
+        /// `--env-context edge=edge-admin`; repeatable.
+        #[arg(long = "env-context", value_name = "ENV=CONTEXT", value_parser = cluster_cli::parse_pair)]
+        env_contexts: Vec<(String, String)>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Follow a run again (after Ctrl-C, or one a trigger started) until it ends.
+    Watch {
+        /// The run: its Workflow's name.
+        run: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// The recent runs, or one run's steps, waiting approvals and Rollouts.
+    Status {
+        /// The run: its Workflow's name. Without it, every run pipec started.
+        run: Option<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Approve a run's waiting manual approvals (only GATE's, if given).
+    Approve {
+        run: String,
+        /// The approval step, as `pipec status` names it.
+        gate: Option<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Stop a run: its exit handler still collects diagnostics and rolls back, and the
+    /// Rollouts it changed are aborted at once.
+    Abort {
+        run: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Return a service to its previous revision, a revision number, an earlier run's image or
+    /// an image, through its pipeline's rollback template; then follow that run.
+    Rollback {
+        /// The service (its Rollout's name).
+        service: String,
+        /// A revision number, a run's name or an image reference; the previous revision by
+        /// default.
+        #[arg(long, value_name = "RUN|REVISION|IMAGE")]
+        to: Option<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     /// Annotated source snippets.
     Human,
     /// One JSON object per diagnostic, per line.
@@ -97,11 +162,42 @@ enum Failure {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    match cli.command {
+    let (verb, cluster) = match cli.command {
+        Command::Run {
+            file,
+            params,
+            dry_run,
+            env_contexts,
+            cluster,
+        } => (
+            Verb::Run {
+                file,
+                params,
+                dry_run,
+                env_contexts,
+            },
+            cluster,
+        ),
+        Command::Watch { run, cluster } => (Verb::Watch { run }, cluster),
+        Command::Status { run, cluster } => (Verb::Status { run }, cluster),
+        Command::Approve { run, gate, cluster } => (Verb::Approve { run, gate }, cluster),
+        Command::Abort { run, cluster } => (Verb::Abort { run }, cluster),
+        Command::Rollback {
+            service,
+            to,
+            cluster,
+        } => (Verb::Rollback { service, to }, cluster),
+        compiler => return compiler_verb(compiler),
+    };
+    Ok(cluster_cli::execute(verb, &cluster))
+}
+
+fn compiler_verb(command: Command) -> Result<ExitCode, Failure> {
+    match command {
         Command::Explain { code } => explain(&code),
         Command::Check { files, format } => {
             let results = compile_all(&files, Mode::Check)?;
-            Ok(report(&results, format))
+            Ok(report(&borrowed(&results), format))
         }
         Command::Compile {
             files,
@@ -109,7 +205,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             format,
         } => {
             let results = compile_all(&files, Mode::Compile)?;
-            let code = report(&results, format);
+            let code = report(&borrowed(&results), format);
             if code != ExitCode::SUCCESS {
                 return Ok(code);
             }
@@ -120,6 +216,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        _ => Ok(ExitCode::from(2)),
     }
 }
 
@@ -154,30 +251,44 @@ impl FileLoader for DiskLoader {
 }
 
 fn compile_all(files: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilation)>, Failure> {
-    let mut out = Vec::new();
-    for file in files {
-        let bytes = std::fs::read(file)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read {}", file.display()))
-            .map_err(Failure::Usage)?;
-        let name = file.file_name().map_or_else(
-            || file.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let base = file
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let loader = DiskLoader { base };
-        out.push((
-            file.clone(),
-            pipec_core::compile(&name, &bytes, &loader, mode),
-        ));
-    }
-    Ok(out)
+    files
+        .iter()
+        .map(|file| {
+            Ok((
+                file.clone(),
+                compile_file(file, mode).map_err(Failure::Usage)?,
+            ))
+        })
+        .collect()
+}
+
+/// Compiles one file from disk, its imports relative to it; the error is an unreadable file.
+pub(crate) fn compile_file(file: &Path, mode: Mode) -> miette::Result<Compilation> {
+    let bytes = std::fs::read(file)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let base = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let loader = DiskLoader { base };
+    Ok(pipec_core::compile(&name, &bytes, &loader, mode))
+}
+
+fn borrowed(results: &[(PathBuf, Compilation)]) -> Vec<(&Path, &Compilation)> {
+    results.iter().map(|(p, c)| (p.as_path(), c)).collect()
+}
+
+/// Prints one compilation's diagnostics to stderr, as `check` does.
+pub(crate) fn print_diagnostics(file: &Path, compilation: &Compilation, format: Format) {
+    let _ = report(&[(file, compilation)], format);
 }
 
 /// Prints diagnostics to stderr; returns the exit code the results deserve.
-fn report(results: &[(PathBuf, Compilation)], format: Format) -> ExitCode {
+fn report(results: &[(&Path, &Compilation)], format: Format) -> ExitCode {
     let color = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut stderr = std::io::stderr().lock();

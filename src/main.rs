@@ -1,7 +1,11 @@
 //! `pipec`: the command line. Parses arguments, reads files, calls the compiler, writes
-//! diagnostics and documents. Everything the compiler knows lives in `pipec-core`.
+//! diagnostics and documents; the cluster verbs call `pipec-runtime` and print progress.
+//! Everything the compiler knows lives in `pipec-core`, everything about clusters in
+//! `pipec-runtime`.
 
 mod cli;
+mod cluster_cli;
+mod reporter;
 
 use std::process::ExitCode;
 

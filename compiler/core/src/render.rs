@@ -50,6 +50,46 @@ pub fn render_human(
     out
 }
 
+/// A failure that happened at run time, drawn against the `.pipe` line that generated the
+/// failing object: `location` is its `pipec.dev/source` annotation. `None` when the location
+/// is not in `sources` (the file changed since, or the run came from elsewhere).
+pub fn render_at_location(
+    sources: &SourceDb,
+    location: &str,
+    title: &str,
+    label: &str,
+    help: Option<&str>,
+    options: RenderOptions,
+) -> Option<String> {
+    let span = sources.resolve_location(location)?;
+    let name = sources.get(span.file)?.name.clone();
+    let range = safe_range(span, sources);
+    let mut builder = Report::build(ReportKind::Error, (name.clone(), range.clone()))
+        .with_config(
+            Config::default()
+                .with_color(options.color)
+                .with_index_type(IndexType::Byte),
+        )
+        .with_message(title)
+        .with_label(
+            ALabel::new((name, range))
+                .with_message(label)
+                .with_color(Color::Red),
+        );
+    if let Some(help) = help {
+        builder = builder.with_help(help);
+    }
+    let mut cache = ariadne::sources(
+        sources
+            .files()
+            .iter()
+            .map(|f| (f.name.clone(), f.text.clone())),
+    );
+    let mut buf = Vec::new();
+    builder.finish().write(&mut cache, &mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
 fn severity_word(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "error",

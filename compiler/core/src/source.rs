@@ -38,6 +38,23 @@ impl SourceFile {
             .map_or(end.saturating_sub(start), |s| s.chars().count());
         (line + 1, col + 1)
     }
+
+    /// The span of a 1-based `line` from `column` (in characters) to its last non-blank
+    /// character: the inverse of [`SourceFile::line_col`], for locations read back from
+    /// generated objects.
+    pub fn line_span(&self, line: usize, column: usize) -> Option<Span> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)? as usize;
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |&e| e as usize);
+        let text = self.text.get(start..end)?.trim_end();
+        let offset = text
+            .char_indices()
+            .nth(column.checked_sub(1)?)
+            .map(|(i, _)| i)?;
+        Some(Span::new(self.id, start + offset..start + text.len()))
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -90,9 +107,40 @@ impl SourceDb {
         }
     }
 
+    /// The span a `file:line:column` location (a `pipec.dev/source` annotation) points at.
+    pub fn resolve_location(&self, location: &str) -> Option<Span> {
+        let (rest, column) = location.rsplit_once(':')?;
+        let (name, line) = rest.rsplit_once(':')?;
+        let file = self.files.iter().find(|f| f.name == name)?;
+        file.line_span(line.parse().ok()?, column.parse().ok()?)
+    }
+
     pub fn slice(&self, span: Span) -> &str {
         self.get(span.file)
             .and_then(|f| f.text.get(span.range()))
             .unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_back_to_spans() {
+        let mut db = SourceDb::default();
+        let id = db.add("a.pipe", "one\n  é two  \nthree", Origin::User);
+        let span = db.resolve_location("a.pipe:2:5");
+        assert_eq!(span.map(|s| db.slice(s)), Some("two"));
+        assert_eq!(span.map(|s| db.location(s)).as_deref(), Some("a.pipe:2:5"));
+        assert_eq!(
+            db.resolve_location("a.pipe:3:1").map(|s| db.slice(s)),
+            Some("three")
+        );
+        assert!(db.resolve_location("a.pipe:9:1").is_none());
+        assert!(db.resolve_location("a.pipe:1:40").is_none());
+        assert!(db.resolve_location("b.pipe:1:1").is_none());
+        assert!(db.resolve_location("nonsense").is_none());
+        let _ = id;
     }
 }

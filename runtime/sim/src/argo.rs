@@ -1,0 +1,686 @@
+//! A scripted stand-in for the Argo Workflows and Argo Rollouts controllers.
+//!
+//! It advances the Workflows in the simulation one step per tick, the way Argo does: a DAG's
+//! tasks start when their `depends` holds, are omitted when it cannot, a suspend node waits
+//! until someone marks it succeeded (what `argo resume` does), the exit handler runs after
+//! the main DAG with `{{workflow.status}}` known, `spec.shutdown: Stop` fails what runs and
+//! still runs the exit handler. The pods' work is not run: the [`Script`] says which steps
+//! fail and with what message. Steps that act on a Rollout (named `*-deploy`, `*-promote-N`,
+//! `*-complete`, `*-rollback`, with a `ROLLOUT` variable) change its status as the kubectl
+//! scripts and the Rollouts controller would.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{Key, RESOURCES, Sim, State, lock, store};
+
+/// What happens in a simulated run.
+#[derive(Clone, Debug)]
+pub struct Script {
+    /// Steps (task names) that fail, with the message Argo would show.
+    pub fail: Vec<(String, String)>,
+    /// Steps whose `when` is false.
+    pub skip: Vec<String>,
+    /// Time between two steps.
+    pub tick: Duration,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            fail: Vec::new(),
+            skip: Vec::new(),
+            tick: Duration::from_millis(25),
+        }
+    }
+}
+
+impl Script {
+    pub fn failing(mut self, step: &str, message: &str) -> Script {
+        self.fail.push((step.to_string(), message.to_string()));
+        self
+    }
+
+    pub fn skipping(mut self, step: &str) -> Script {
+        self.skip.push(step.to_string());
+        self
+    }
+}
+
+impl Sim {
+    /// Starts the controllers; they stop with the returned task or the simulation.
+    pub fn run_controllers(&self, script: Script) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
+        let changes = self.changes.clone();
+        tokio::spawn(async move {
+            let mut clock = 0u64;
+            loop {
+                tokio::time::sleep(script.tick).await;
+                let mut s = lock(&state);
+                let keys: Vec<Key> = s
+                    .objects
+                    .keys()
+                    .filter(|k| k.plural == "workflows")
+                    .cloned()
+                    .collect();
+                for key in keys {
+                    let Some(mut workflow) = s.objects.get(&key).cloned() else {
+                        continue;
+                    };
+                    clock += 1;
+                    let mut effects = Vec::new();
+                    let changed = advance(&mut workflow, &s, &script, clock, &mut effects);
+                    for effect in &mut effects {
+                        effect.image = effect.image.as_ref().map(|i| resolve(i, &workflow));
+                    }
+                    if changed {
+                        let resource = resource("workflows");
+                        store(
+                            &mut s,
+                            &changes,
+                            resource,
+                            key.clone(),
+                            workflow,
+                            "MODIFIED",
+                        );
+                    }
+                    for effect in effects {
+                        apply_effect(&mut s, &changes, &key.namespace, &effect, clock);
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn resource(plural: &str) -> &'static crate::Resource {
+    RESOURCES
+        .iter()
+        .find(|r| r.plural == plural)
+        .unwrap_or(&RESOURCES[0])
+}
+
+/// `2026-11-22T10:00:00Z` plus `tick` seconds: runs read the same on every machine.
+fn time(tick: u64) -> String {
+    format!("2026-11-22T10:{:02}:{:02}Z", (tick / 60) % 60, tick % 60)
+}
+
+/// A step that acted on a Rollout.
+struct Effect {
+    step: String,
+    /// The Rollout's namespace, when not the Workflow's.
+    namespace: Option<String>,
+    rollout: String,
+    image: Option<String>,
+    run: String,
+}
+
+/// Advances a Workflow by at most one step; false if nothing changed.
+fn advance(
+    workflow: &mut Value,
+    state: &State,
+    script: &Script,
+    clock: u64,
+    effects: &mut Vec<Effect>,
+) -> bool {
+    let status = &workflow["status"];
+    if matches!(
+        status["phase"].as_str(),
+        Some("Succeeded" | "Failed" | "Error")
+    ) {
+        return false;
+    }
+    let name = workflow["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let now = time(clock);
+    if status.is_null() || status["phase"].is_null() {
+        if let Some(template) = workflow["spec"]["workflowTemplateRef"]["name"].as_str() {
+            let stored = state
+                .objects
+                .iter()
+                .find(|(k, _)| k.plural == "workflowtemplates" && k.name == template)
+                .map(|(_, v)| v["spec"].clone());
+            match stored {
+                Some(spec) => workflow["status"]["storedWorkflowTemplateSpec"] = spec,
+                None => {
+                    workflow["status"] = json!({"phase": "Error", "startedAt": now,
+                        "finishedAt": now,
+                        "message": format!("workflowtemplates.argoproj.io \"{template}\" not found")});
+                    return true;
+                }
+            }
+        }
+        let entry = spec(workflow)["entrypoint"]
+            .as_str()
+            .unwrap_or("main")
+            .to_string();
+        workflow["status"]["phase"] = json!("Running");
+        workflow["status"]["startedAt"] = json!(now);
+        workflow["status"]["nodes"] = json!({ name.clone(): {
+            "id": name, "name": name, "displayName": name, "type": "DAG",
+            "templateName": entry, "phase": "Running", "startedAt": now}});
+        return true;
+    }
+    let spec = spec(workflow).clone();
+    let templates: BTreeMap<String, Value> = spec["templates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["name"].as_str()?.to_string(), t.clone())))
+        .collect();
+    let parameters = parameters(workflow);
+    let stopping = workflow["spec"]["shutdown"] == "Stop";
+    let mut nodes = workflow["status"]["nodes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+
+    let entry = spec["entrypoint"].as_str().unwrap_or("main");
+    let main_id = name.clone();
+    if nodes[&main_id]["phase"] == "Running" {
+        if stopping {
+            for node in nodes.values_mut() {
+                if node["phase"] == "Running" && node["type"] != "DAG" {
+                    node["phase"] = json!("Failed");
+                    node["finishedAt"] = json!(now);
+                    node["message"] = json!("Stopped with strategy 'Stop'");
+                }
+            }
+            finish_dag(&mut nodes, &main_id, "Failed", &now);
+            workflow["status"]["message"] = json!("Stopped with strategy 'Stop'");
+        } else {
+            let dag = &templates
+                .get(entry)
+                .map_or(Value::Null, |t| t["dag"].clone());
+            match step_dag(
+                dag,
+                &name,
+                &main_id,
+                &mut nodes,
+                &templates,
+                &parameters,
+                None,
+                script,
+                &now,
+                effects,
+            ) {
+                Progress::Changed => {}
+                Progress::Waiting => return false,
+                Progress::Done(phase) => finish_dag(&mut nodes, &main_id, &phase, &now),
+            }
+        }
+        workflow["status"]["nodes"] = Value::Object(nodes);
+        return true;
+    }
+    let main_phase = nodes[&main_id]["phase"]
+        .as_str()
+        .unwrap_or("Failed")
+        .to_string();
+    let mut phase = main_phase.clone();
+    if let Some(exit) = spec["onExit"].as_str() {
+        let exit_id = format!("{name}.onExit");
+        if !nodes.contains_key(&exit_id) {
+            nodes.insert(
+                exit_id.clone(),
+                json!({"id": exit_id, "name": exit_id,
+                "displayName": exit_id, "type": "DAG", "templateName": exit,
+                "phase": "Running", "startedAt": now}),
+            );
+            workflow["status"]["nodes"] = Value::Object(nodes);
+            return true;
+        }
+        if nodes[&exit_id]["phase"] == "Running" {
+            let dag = templates
+                .get(exit)
+                .map_or(Value::Null, |t| t["dag"].clone());
+            match step_dag(
+                &dag,
+                &name,
+                &exit_id,
+                &mut nodes,
+                &templates,
+                &parameters,
+                Some(&main_phase),
+                script,
+                &now,
+                effects,
+            ) {
+                Progress::Changed => {}
+                Progress::Waiting => return false,
+                Progress::Done(p) => finish_dag(&mut nodes, &exit_id, &p, &now),
+            }
+            workflow["status"]["nodes"] = Value::Object(nodes);
+            return true;
+        }
+        if nodes[&exit_id]["phase"] != "Succeeded" {
+            phase = "Failed".to_string();
+        }
+    }
+    workflow["status"]["phase"] = json!(phase);
+    workflow["status"]["finishedAt"] = json!(now);
+    if phase != "Succeeded" && workflow["status"]["message"].is_null() {
+        let failed = nodes
+            .values()
+            .find(|n| n["type"] == "Pod" && n["phase"] == "Failed")
+            .and_then(|n| n["displayName"].as_str())
+            .unwrap_or("main");
+        workflow["status"]["message"] = json!(format!("child '{failed}' failed"));
+    }
+    workflow["status"]["nodes"] = Value::Object(nodes);
+    true
+}
+
+fn spec(workflow: &Value) -> &Value {
+    let stored = &workflow["status"]["storedWorkflowTemplateSpec"];
+    if stored.is_null() {
+        &workflow["spec"]
+    } else {
+        stored
+    }
+}
+
+/// The run's parameter values: the template's defaults, then the run's own.
+fn parameters(workflow: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for list in [
+        &workflow["status"]["storedWorkflowTemplateSpec"]["arguments"]["parameters"],
+        &workflow["spec"]["arguments"]["parameters"],
+    ] {
+        for p in list.as_array().into_iter().flatten() {
+            if let (Some(n), Some(v)) = (p["name"].as_str(), p["value"].as_str()) {
+                out.insert(n.to_string(), v.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn finish_dag(nodes: &mut serde_json::Map<String, Value>, id: &str, phase: &str, now: &str) {
+    if let Some(node) = nodes.get_mut(id) {
+        node["phase"] = json!(phase);
+        node["finishedAt"] = json!(now);
+    }
+}
+
+enum Progress {
+    Changed,
+    /// Only approvals are running.
+    Waiting,
+    /// Every task has ended; the DAG's phase.
+    Done(String),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn step_dag(
+    dag: &Value,
+    workflow: &str,
+    parent: &str,
+    nodes: &mut serde_json::Map<String, Value>,
+    templates: &BTreeMap<String, Value>,
+    parameters: &BTreeMap<String, String>,
+    workflow_status: Option<&str>,
+    script: &Script,
+    now: &str,
+    effects: &mut Vec<Effect>,
+) -> Progress {
+    let tasks: Vec<&Value> = dag["tasks"].as_array().into_iter().flatten().collect();
+    let id_of = |task: &str| format!("{parent}.{task}");
+    let phases: BTreeMap<String, String> = tasks
+        .iter()
+        .filter_map(|t| {
+            let task = t["name"].as_str()?;
+            let node = nodes.get(&id_of(task))?;
+            Some((task.to_string(), node["phase"].as_str()?.to_string()))
+        })
+        .collect();
+    let mut waiting = false;
+    for task in &tasks {
+        let Some(task_name) = task["name"].as_str() else {
+            continue;
+        };
+        let id = id_of(task_name);
+        let template_name = task["template"].as_str().unwrap_or(task_name);
+        let template = templates.get(template_name).cloned().unwrap_or(Value::Null);
+        if let Some(node) = nodes.get_mut(&id) {
+            if node["phase"] != "Running" {
+                continue;
+            }
+            if node["type"] == "Suspend" {
+                waiting = true;
+                continue;
+            }
+            let failure = script.fail.iter().find(|(s, _)| s == task_name);
+            node["finishedAt"] = json!(now);
+            match failure {
+                Some((_, message)) => {
+                    node["phase"] = json!("Failed");
+                    node["message"] = json!(message);
+                }
+                None => {
+                    node["phase"] = json!("Succeeded");
+                    if let Some(rollout) = env(&template, "ROLLOUT") {
+                        effects.push(Effect {
+                            step: template_name.to_string(),
+                            namespace: env(&template, "NAMESPACE").map(str::to_string),
+                            rollout: rollout.to_string(),
+                            image: env(&template, "IMAGE").map(str::to_string),
+                            run: workflow.to_string(),
+                        });
+                    }
+                }
+            }
+            return Progress::Changed;
+        }
+        let Some(should_run) = depends_hold(task["depends"].as_str(), &phases) else {
+            continue;
+        };
+        let when = task["when"]
+            .as_str()
+            .is_none_or(|w| when_holds(w, workflow_status, parameters))
+            && !script.skip.iter().any(|s| s == task_name);
+        let (kind, phase, message) = if !should_run {
+            ("Skipped", "Omitted", "omitted: depends condition not met")
+        } else if !when {
+            ("Skipped", "Skipped", "when evaluated false")
+        } else if template["suspend"].is_object() {
+            ("Suspend", "Running", "")
+        } else {
+            ("Pod", "Running", "")
+        };
+        let mut node = json!({"id": id, "name": format!("{workflow}.{task_name}"),
+            "displayName": task_name, "type": kind, "templateName": template_name,
+            "phase": phase, "startedAt": now, "boundaryID": parent});
+        if !message.is_empty() {
+            node["message"] = json!(message);
+            node["finishedAt"] = json!(now);
+        }
+        nodes.insert(id, node);
+        return Progress::Changed;
+    }
+    if waiting {
+        return Progress::Waiting;
+    }
+    let all_done = tasks.iter().all(|t| {
+        t["name"]
+            .as_str()
+            .and_then(|n| nodes.get(&id_of(n)))
+            .is_some_and(|n| n["phase"] != "Running")
+    });
+    if !all_done {
+        // A task whose dependencies never end cannot start: Argo reports the DAG as failed.
+        return Progress::Done("Failed".to_string());
+    }
+    let failed = tasks.iter().any(|t| {
+        t["name"]
+            .as_str()
+            .and_then(|n| nodes.get(&id_of(n)))
+            .is_some_and(|n| matches!(n["phase"].as_str(), Some("Failed" | "Error")))
+    });
+    Progress::Done(if failed { "Failed" } else { "Succeeded" }.to_string())
+}
+
+fn env<'a>(template: &'a Value, name: &str) -> Option<&'a str> {
+    template["script"]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)?["value"]
+        .as_str()
+}
+
+/// The image a deploy step sets: Argo's variables replaced by the run's values (the ones
+/// pipec writes into image tags).
+fn resolve(text: &str, workflow: &Value) -> String {
+    let meta = &workflow["metadata"];
+    let mut out = text
+        .replace("{{workflow.uid}}", meta["uid"].as_str().unwrap_or_default())
+        .replace(
+            "{{workflow.name}}",
+            meta["name"].as_str().unwrap_or_default(),
+        );
+    let created = meta["creationTimestamp"].as_str().unwrap_or_default();
+    let digits: Vec<&str> = created
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .collect();
+    for (field, value) in ["Y", "m", "d", "H", "M", "S"].iter().zip(digits) {
+        out = out.replace(
+            &format!("{{{{workflow.creationTimestamp.{field}}}}}"),
+            value,
+        );
+    }
+    for (name, value) in parameters(workflow) {
+        out = out.replace(&format!("{{{{workflow.parameters.{name}}}}}"), &value);
+        out = out.replace(
+            &format!("{{{{=sprig.trunc(7, workflow.parameters['{name}'])}}}}"),
+            &value.chars().take(7).collect::<String>(),
+        );
+    }
+    out
+}
+
+/// Whether a task's `depends` holds: `None` while a task it names has not ended.
+fn depends_hold(depends: Option<&str>, phases: &BTreeMap<String, String>) -> Option<bool> {
+    let Some(depends) = depends else {
+        return Some(true);
+    };
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    for c in depends.chars() {
+        if matches!(c, '(' | ')' | '!' | ' ' | '&' | '|') {
+            if !word.is_empty() {
+                tokens.push(std::mem::take(&mut word));
+            }
+            if c != ' ' {
+                tokens.push(c.to_string());
+            }
+        } else {
+            word.push(c);
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    tokens.dedup_by(|a, b| (a == "&" && b == "&") || (a == "|" && b == "|"));
+    let mut position = 0;
+    let value = or(&tokens, &mut position, phases)?;
+    Some(value)
+}
+
+fn or(tokens: &[String], i: &mut usize, phases: &BTreeMap<String, String>) -> Option<bool> {
+    let mut value = and(tokens, i, phases)?;
+    while tokens.get(*i).is_some_and(|t| t == "|") {
+        *i += 1;
+        let right = and(tokens, i, phases)?;
+        value = value || right;
+    }
+    Some(value)
+}
+
+fn and(tokens: &[String], i: &mut usize, phases: &BTreeMap<String, String>) -> Option<bool> {
+    let mut value = term(tokens, i, phases)?;
+    while tokens.get(*i).is_some_and(|t| t == "&") {
+        *i += 1;
+        let right = term(tokens, i, phases)?;
+        value = value && right;
+    }
+    Some(value)
+}
+
+fn term(tokens: &[String], i: &mut usize, phases: &BTreeMap<String, String>) -> Option<bool> {
+    let token = tokens.get(*i)?.clone();
+    *i += 1;
+    match token.as_str() {
+        "!" => term(tokens, i, phases).map(|v| !v),
+        "(" => {
+            let value = or(tokens, i, phases)?;
+            *i += 1;
+            Some(value)
+        }
+        _ => {
+            let (task, result) = token.split_once('.').unwrap_or((token.as_str(), ""));
+            let phase = phases.get(task)?;
+            if phase == "Running" || phase == "Pending" {
+                return None;
+            }
+            Some(match result {
+                "" => matches!(phase.as_str(), "Succeeded" | "Skipped"),
+                "Succeeded" => phase == "Succeeded",
+                "Failed" => phase == "Failed",
+                "Errored" => phase == "Error",
+                "Skipped" => phase == "Skipped",
+                "Omitted" => phase == "Omitted",
+                _ => false,
+            })
+        }
+    }
+}
+
+/// The `when`s pipec writes around run-time values: `'A' == 'B'` and `'A' != 'B'` after
+/// substituting `{{workflow.status}}` and `{{workflow.parameters.X}}`; anything else holds.
+fn when_holds(when: &str, status: Option<&str>, parameters: &BTreeMap<String, String>) -> bool {
+    let mut text = when.replace("{{workflow.status}}", status.unwrap_or("Running"));
+    for (name, value) in parameters {
+        text = text.replace(&format!("{{{{workflow.parameters.{name}}}}}"), value);
+    }
+    for (op, equal) in [("!=", false), ("==", true)] {
+        if let Some((left, right)) = text.split_once(op) {
+            let unquote = |s: &str| s.trim().trim_matches('\'').to_string();
+            if !left.contains("{{") && !right.contains("{{") {
+                return (unquote(left) == unquote(right)) == equal;
+            }
+        }
+    }
+    true
+}
+
+/// What a step's script, and then the Rollouts controller, do to a Rollout.
+fn apply_effect(
+    state: &mut State,
+    changes: &tokio::sync::broadcast::Sender<crate::Change>,
+    namespace: &str,
+    effect: &Effect,
+    clock: u64,
+) {
+    let key = Key {
+        plural: "rollouts",
+        namespace: effect
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.to_string()),
+        name: effect.rollout.clone(),
+    };
+    let Some(mut rollout) = state.objects.get(&key).cloned() else {
+        return;
+    };
+    let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
+    let stable = rollout["status"]["stableRS"].as_str().map(str::to_string);
+    let status = &mut rollout["status"];
+    let step = effect.step.as_str();
+    if step.ends_with("-deploy") {
+        let new_hash = format!("hash{clock}");
+        let first = stable.is_none();
+        rollout["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!(effect.image.clone().unwrap_or_default());
+        rollout["metadata"]["annotations"]["pipec.dev/run"] = json!(effect.run);
+        rollout["metadata"]["generation"] = json!(generation + 1);
+        rollout["status"] = if first {
+            json!({"observedGeneration": (generation + 1).to_string(), "phase": "Healthy",
+                   "currentPodHash": new_hash, "stableRS": new_hash})
+        } else {
+            json!({"observedGeneration": (generation + 1).to_string(), "phase": "Paused",
+                   "currentStepIndex": 1, "currentPodHash": new_hash, "stableRS": stable,
+                   "canary": {"weights": {"canary": {"weight": 33}}}})
+        };
+    } else if step.contains("-promote") {
+        status["phase"] = json!("Progressing");
+        let index = status["currentStepIndex"].as_i64().unwrap_or(0);
+        status["currentStepIndex"] = json!(index + 1);
+    } else if step.ends_with("-complete") {
+        status["phase"] = json!("Healthy");
+        status["stableRS"] = status["currentPodHash"].clone();
+        if let Some(s) = status.as_object_mut() {
+            s.remove("canary");
+            s.remove("currentStepIndex");
+        }
+    } else if step.ends_with("-rollback") {
+        status["abort"] = json!(true);
+        status["phase"] = json!("Degraded");
+        status["message"] = json!("RolloutAborted: Rollout aborted update");
+        status["currentPodHash"] = status["stableRS"].clone();
+        if let Some(s) = status.as_object_mut() {
+            s.remove("canary");
+        }
+    } else {
+        return;
+    }
+    store(
+        state,
+        changes,
+        resource("rollouts"),
+        key,
+        rollout,
+        "MODIFIED",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depends_expressions() {
+        let phases: BTreeMap<String, String> =
+            [("a", "Succeeded"), ("b", "Failed"), ("c", "Running")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(depends_hold(None, &phases), Some(true));
+        assert_eq!(
+            depends_hold(Some("a.Succeeded && b.Succeeded"), &phases),
+            Some(false)
+        );
+        assert_eq!(
+            depends_hold(Some("b.Succeeded || b.Failed"), &phases),
+            Some(true)
+        );
+        assert_eq!(
+            depends_hold(Some("!(b.Succeeded) && a"), &phases),
+            Some(true)
+        );
+        assert_eq!(
+            depends_hold(Some("c.Succeeded"), &phases),
+            None,
+            "c still runs"
+        );
+        assert_eq!(depends_hold(Some("d"), &phases), None, "d has not started");
+    }
+
+    #[test]
+    fn whens() {
+        let params = BTreeMap::from([("service".to_string(), "api".to_string())]);
+        assert!(when_holds(
+            "'{{workflow.status}}' != 'Succeeded'",
+            Some("Failed"),
+            &params
+        ));
+        assert!(!when_holds(
+            "'{{workflow.status}}' != 'Succeeded'",
+            Some("Succeeded"),
+            &params
+        ));
+        assert!(when_holds(
+            "'{{workflow.parameters.service}}' == 'api'",
+            None,
+            &params
+        ));
+        assert!(!when_holds(
+            "'{{workflow.parameters.service}}' == 'web'",
+            None,
+            &params
+        ));
+    }
+}

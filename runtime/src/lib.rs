@@ -1,0 +1,447 @@
+//! The pipec runtime: puts compiled pipelines on a cluster and follows them.
+//!
+//! It takes the compiled documents as JSON and knows nothing of the language: it applies the
+//! long-lived objects (server-side apply, field manager `pipec`), creates the run (a Workflow
+//! with `generateName`), follows it with reconnecting watches and reports each step as it
+//! starts, waits and ends; it approves waiting steps, aborts runs and rolls services back.
+//! Only this crate (and the CLI) knows kube and tokio.
+//!
+//! Every request survives a flaky API server: retries with backoff on connection errors, 429
+//! and 5xx up to the patience of [`ConnectOptions`], watches that resume from the last
+//! resource version or start over after 410 Gone.
+
+pub mod cluster;
+pub mod error;
+pub mod progress;
+pub mod rollback;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+pub use cluster::{Cluster, ConnectOptions, describe};
+pub use error::RuntimeError;
+pub use progress::{Event, Step};
+
+const WORKFLOWS: &str = "argoproj.io/v1alpha1";
+
+/// What a run puts on the cluster: the objects to apply, then the Workflow to create.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub apply: Vec<Value>,
+    pub run: Value,
+}
+
+/// Splits compiled documents into what to apply and the run to create. The run is the
+/// Workflow; a pipeline installed as a WorkflowTemplate (it has triggers) is run from the
+/// template named `template`. `params` replace the run's parameters of the same names.
+pub fn plan(
+    documents: Vec<Value>,
+    template: &str,
+    params: &[(String, String)],
+) -> Result<Plan, RuntimeError> {
+    let mut apply = Vec::new();
+    let mut run = None;
+    for doc in documents {
+        if doc["kind"] == "Workflow" {
+            run = Some(doc);
+        } else {
+            apply.push(doc);
+        }
+    }
+    let mut run = match run {
+        Some(run) => run,
+        None => {
+            let Some(installed) = apply
+                .iter()
+                .find(|d| d["kind"] == "WorkflowTemplate" && d["metadata"]["name"] == template)
+            else {
+                return Err(RuntimeError::Invalid(format!(
+                    "nothing to run: no Workflow, and no WorkflowTemplate `{template}`"
+                )));
+            };
+            json!({
+                "apiVersion": WORKFLOWS,
+                "kind": "Workflow",
+                "metadata": {
+                    "generateName": format!("{template}-"),
+                    "labels": installed["metadata"]["labels"].clone(),
+                },
+                "spec": {
+                    "workflowTemplateRef": {"name": template},
+                    "arguments": installed["spec"]["arguments"].clone(),
+                },
+            })
+        }
+    };
+    let declared: Vec<String> = run["spec"]["arguments"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    for (name, value) in params {
+        let Some(index) = declared.iter().position(|d| d == name) else {
+            return Err(RuntimeError::Invalid(format!(
+                "the pipeline has no parameter `{name}`; it has: {}",
+                if declared.is_empty() {
+                    "none".to_string()
+                } else {
+                    declared.join(", ")
+                }
+            )));
+        };
+        run["spec"]["arguments"]["parameters"][index]["value"] = json!(value);
+    }
+    Ok(Plan { apply, run })
+}
+
+/// The `(apiVersion, plural)` of every Argo kind in `documents`, for [`Cluster::require`].
+pub fn required_apis(documents: &[Value]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for doc in documents {
+        let plural = match doc["kind"].as_str() {
+            Some("Workflow") => "workflows",
+            Some("WorkflowTemplate") => "workflowtemplates",
+            Some("CronWorkflow") => "cronworkflows",
+            Some("Rollout") => "rollouts",
+            Some("AnalysisTemplate") => "analysistemplates",
+            Some("EventSource") => "eventsources",
+            Some("Sensor") => "sensors",
+            _ => continue,
+        };
+        let api = doc["apiVersion"].as_str().unwrap_or(WORKFLOWS).to_string();
+        if !out.iter().any(|(a, p)| *a == api && p == plural) {
+            out.push((api, plural.to_string()));
+        }
+    }
+    out
+}
+
+/// Applies the plan's objects in order, reporting each as stored. A failure says which
+/// objects were applied before it and which were not, so a half-applied release is never
+/// silent.
+pub async fn apply_all(
+    cluster: &Cluster,
+    objects: &[Value],
+    dry_run: bool,
+    mut applied: impl FnMut(&Value),
+) -> Result<(), RuntimeError> {
+    for (i, object) in objects.iter().enumerate() {
+        let stored = match cluster.apply(object, dry_run).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                let done: Vec<String> = objects[..i].iter().map(describe).collect();
+                let left: Vec<String> = objects[i..].iter().map(describe).collect();
+                let detail = format!(
+                    "{e}\n  applied before the failure: {}\n  not applied: {}",
+                    if done.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        done.join(", ")
+                    },
+                    left.join(", ")
+                );
+                return Err(match e {
+                    RuntimeError::Unreachable { context, .. } => {
+                        RuntimeError::Unreachable { context, detail }
+                    }
+                    RuntimeError::Forbidden { context, .. } => {
+                        RuntimeError::Forbidden { context, detail }
+                    }
+                    _ => RuntimeError::Rejected {
+                        what: describe(object),
+                        detail,
+                    },
+                });
+            }
+        };
+        applied(&stored);
+    }
+    Ok(())
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// `Succeeded`, `Failed` or `Error`.
+    pub phase: String,
+    pub message: Option<String>,
+    /// Its steps at the end.
+    pub steps: Vec<Step>,
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.phase == "Succeeded"
+    }
+}
+
+/// Follows a run until it ends, calling `report` for each event: steps starting, waiting for
+/// approval and ending, and the Rollouts `rollouts` (namespace, name) moving. Watches
+/// reconnect by themselves; only when they fail for longer than the cluster's patience does
+/// this give up with [`RuntimeError::Unreachable`].
+pub async fn follow(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+    workflow: &str,
+    rollouts: &[(Option<String>, String)],
+    mut report: impl FnMut(Event),
+) -> Result<Outcome, RuntimeError> {
+    enum Seen {
+        Workflow(Result<Option<Value>, String>),
+        Rollout(String, Result<Option<Value>, String>),
+    }
+    let workflow_stream = cluster
+        .watch(WORKFLOWS, "Workflow", namespace, workflow)
+        .map(Seen::Workflow)
+        .boxed();
+    let mut streams = vec![workflow_stream];
+    for (ns, name) in rollouts {
+        let name_for_events = name.clone();
+        streams.push(
+            cluster
+                .watch(WORKFLOWS, "Rollout", ns.as_deref(), name)
+                .map(move |e| Seen::Rollout(name_for_events.clone(), e))
+                .boxed(),
+        );
+    }
+    let mut events = futures::stream::select_all(streams);
+    let mut steps: Vec<Step> = Vec::new();
+    let mut summaries: std::collections::BTreeMap<String, String> = Default::default();
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut last_error = String::new();
+    while let Some(seen) = events.next().await {
+        let result = match seen {
+            Seen::Workflow(r) => r.map(|o| (None, o)),
+            Seen::Rollout(name, r) => r.map(|o| (Some(name), o)),
+        };
+        let (rollout, object) = match result {
+            Ok(x) => {
+                failing_since = None;
+                x
+            }
+            Err(e) => {
+                last_error = e;
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() > cluster.patience() {
+                    return Err(RuntimeError::Unreachable {
+                        context: cluster.context().to_string(),
+                        detail: format!("watching {workflow}: {last_error}"),
+                    });
+                }
+                continue;
+            }
+        };
+        match (rollout, object) {
+            (Some(name), Some(object)) => {
+                let summary = progress::rollout_summary(&object);
+                if summaries.get(&name) != Some(&summary) {
+                    summaries.insert(name.clone(), summary.clone());
+                    report(Event::Rollout { name, summary });
+                }
+            }
+            (Some(_), None) => {}
+            (None, None) => {
+                return Err(RuntimeError::NotFound(format!(
+                    "workflow {workflow} (deleted while it ran)"
+                )));
+            }
+            (None, Some(object)) => {
+                let now = progress::steps(&object);
+                for event in progress::changes(&steps, &now) {
+                    report(event);
+                }
+                steps = now;
+                if let Some((phase, message)) = progress::finished(&object) {
+                    return Ok(Outcome {
+                        phase,
+                        message,
+                        steps,
+                    });
+                }
+            }
+        }
+    }
+    Err(RuntimeError::Unreachable {
+        context: cluster.context().to_string(),
+        detail: format!("the watch of {workflow} ended: {last_error}"),
+    })
+}
+
+/// The runs pipec started (of one pipeline, by its `app.kubernetes.io/part-of` label, if
+/// given), newest first.
+pub async fn runs(cluster: &Cluster, pipeline: Option<&str>) -> Result<Vec<Value>, RuntimeError> {
+    let selector = match pipeline {
+        Some(p) => format!("app.kubernetes.io/managed-by=pipec,app.kubernetes.io/part-of={p}"),
+        None => "app.kubernetes.io/managed-by=pipec".to_string(),
+    };
+    let mut runs = cluster.list(WORKFLOWS, "Workflow", None, &selector).await?;
+    let key = |w: &Value| {
+        (
+            w["metadata"]["creationTimestamp"]
+                .as_str()
+                .map(str::to_string),
+            w["metadata"]["name"].as_str().map(str::to_string),
+        )
+    };
+    runs.sort_by_key(|w| std::cmp::Reverse(key(w)));
+    Ok(runs)
+}
+
+/// Resumes the run's waiting approvals (only `gate`'s, if given), as `argo resume` does: the
+/// suspend node is marked succeeded. Returns the approved steps' names.
+pub async fn approve(
+    cluster: &Cluster,
+    workflow: &str,
+    gate: Option<&str>,
+) -> Result<Vec<String>, RuntimeError> {
+    let run = cluster.get(WORKFLOWS, "Workflow", None, workflow).await?;
+    let waiting: Vec<Step> = progress::steps(&run)
+        .into_iter()
+        .filter(Step::awaits_approval)
+        .filter(|s| gate.is_none_or(|g| s.name == g))
+        .collect();
+    if waiting.is_empty() {
+        return Err(RuntimeError::Invalid(match gate {
+            Some(g) => format!("run {workflow} has no approval `{g}` waiting"),
+            None => format!("run {workflow} has no approval waiting"),
+        }));
+    }
+    let now = now_rfc3339();
+    let mut nodes = serde_json::Map::new();
+    for step in &waiting {
+        nodes.insert(
+            step.id.clone(),
+            json!({"phase": "Succeeded", "finishedAt": now, "message": "approved with pipec"}),
+        );
+    }
+    cluster
+        .merge_patch(
+            WORKFLOWS,
+            "Workflow",
+            None,
+            workflow,
+            &json!({"status": {"nodes": nodes}}),
+            false,
+        )
+        .await?;
+    Ok(waiting.into_iter().map(|s| s.name).collect())
+}
+
+/// Stops a run: its exit handler still runs (diagnostics, rollback), and every Rollout this
+/// run changed is aborted at once, its traffic back on the stable version.
+pub async fn abort(cluster: &Cluster, workflow: &str) -> Result<Vec<String>, RuntimeError> {
+    let run = cluster.get(WORKFLOWS, "Workflow", None, workflow).await?;
+    if progress::finished(&run).is_some() {
+        return Err(RuntimeError::Invalid(format!(
+            "run {workflow} has already ended"
+        )));
+    }
+    cluster
+        .merge_patch(
+            WORKFLOWS,
+            "Workflow",
+            None,
+            workflow,
+            &json!({"spec": {"shutdown": "Stop"}}),
+            false,
+        )
+        .await?;
+    let mut aborted = Vec::new();
+    for (namespace, name) in progress::rollouts_of(&run) {
+        let rollout = match cluster
+            .get(WORKFLOWS, "Rollout", namespace.as_deref(), &name)
+            .await
+        {
+            Ok(r) => r,
+            Err(RuntimeError::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        // Only a Rollout this run changed: aborting another run's release is not ours to do.
+        if rollout["metadata"]["annotations"]["pipec.dev/run"] != workflow {
+            continue;
+        }
+        cluster
+            .merge_patch(
+                WORKFLOWS,
+                "Rollout",
+                namespace.as_deref(),
+                &name,
+                &json!({"status": {"abort": true}}),
+                true,
+            )
+            .await?;
+        aborted.push(name);
+    }
+    Ok(aborted)
+}
+
+/// Now, as `2026-11-22T10:04:05Z`.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_round_trips() {
+        let now = now_rfc3339();
+        let secs = progress::seconds(&now).unwrap_or_default();
+        let sys = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        assert!((sys - secs).abs() <= 2, "{now}");
+    }
+
+    #[test]
+    fn plans_split_apply_from_run_and_set_params() {
+        let docs = vec![
+            json!({"kind": "Service", "metadata": {"name": "api"}}),
+            json!({"kind": "Workflow", "metadata": {"generateName": "p-"},
+                   "spec": {"arguments": {"parameters": [{"name": "version", "value": "1"}]}}}),
+        ];
+        let plan = plan(docs.clone(), "p", &[("version".into(), "2".into())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.apply.len(), 1);
+        assert_eq!(plan.run["spec"]["arguments"]["parameters"][0]["value"], "2");
+        let unknown = super::plan(docs, "p", &[("nope".into(), "x".into())]);
+        assert!(matches!(unknown, Err(RuntimeError::Invalid(m)) if m.contains("version")));
+    }
+
+    #[test]
+    fn a_triggered_pipeline_runs_from_its_template() {
+        let docs = vec![
+            json!({"kind": "WorkflowTemplate", "metadata": {"name": "p"},
+            "spec": {"arguments": {"parameters": [{"name": "git-sha", "value": "HEAD"}]}}}),
+        ];
+        let plan = plan(docs, "p", &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.run["spec"]["workflowTemplateRef"]["name"], "p");
+        assert_eq!(plan.run["metadata"]["generateName"], "p-");
+        assert_eq!(plan.apply.len(), 1, "the template is applied first");
+    }
+}
