@@ -191,6 +191,10 @@ fn finished(cluster: &Cluster) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_applies_starts_and_follows_to_success() {
     let cluster = Cluster::start("happy").await;
+    // A secret the pipeline refers to: its value must never reach the output.
+    cluster.sim.put(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "ping-db", "namespace": "homelab"},
+        "stringData": {"password": "s3cr3t-value"}}));
     let _controllers = cluster.sim.run_controllers(Script::default());
     let ended = cluster
         .pipec_done(&[
@@ -245,6 +249,7 @@ async fn a_run_applies_starts_and_follows_to_success() {
         "{ended:?}"
     );
     each_step_reported_once(&ended.stdout, &run);
+    assert!(!format!("{ended:?}").contains("s3cr3t-value"));
     // The Rollout went to the new image, and pipec's apply did not fight the run over it.
     let rollout = cluster.rollout("ping");
     assert_eq!(rollout["status"]["phase"], "Healthy");
@@ -366,24 +371,19 @@ async fn an_approval_waits_until_pipec_approve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_and_expired_watches_lose_and_repeat_nothing() {
     let cluster = Cluster::start("watches").await;
-    // Every watch closes after two events; resource versions expire while the run goes on.
+    // Every watch closes after two events; three times, the version to resume from is gone.
     cluster.sim.drop_watches_after(2);
+    cluster.sim.expire_resource_versions(3);
     let _controllers = cluster.sim.run_controllers(Script::default());
-    let expiring = {
-        let sim_requests = cluster.sim.requests().len();
-        let _ = sim_requests;
-        async {
-            for _ in 0..4 {
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                cluster.sim.expire_resource_versions();
-            }
-        }
-    };
-    let (ended, ()) = tokio::join!(
-        cluster.pipec_done(&["run", "examples/homelab-ping.pipe"]),
-        expiring
-    );
+    let ended = cluster
+        .pipec_done(&["run", "examples/homelab-ping.pipe"])
+        .await;
     assert_eq!(ended.code, 0, "{ended:?}");
+    assert_eq!(
+        cluster.sim.gone_served(),
+        3,
+        "watches met 410 Gone and listed again"
+    );
     let run = finished(&cluster);
     each_step_reported_once(&ended.stdout, &run);
     let watches = cluster
@@ -507,8 +507,9 @@ async fn ctrl_c_detaches_and_watch_reattaches() {
     let waiting = cluster.wait_for_step(approval_waiting).await;
     let name = waiting["metadata"]["name"].as_str().unwrap().to_string();
     let pid = running.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+    // The shell's own `kill`, present wherever `sh` is: what a terminal's Ctrl-C sends.
+    let killed = std::process::Command::new("sh")
+        .args(["-c", "kill -INT \"$1\"", "sh", &pid])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -748,4 +749,84 @@ async fn usage_and_compile_errors_are_exit_2() {
         cluster.sim.requests().is_empty(),
         "nothing reached the cluster"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_to_a_revision_uses_its_replica_set() {
+    let cluster = Cluster::start("revision").await;
+    let _controllers = cluster.sim.run_controllers(Script::default());
+    let first = cluster
+        .pipec_done(&["run", "examples/homelab-ping.pipe"])
+        .await;
+    assert_eq!(first.code, 0, "{first:?}");
+    // Argo Rollouts keeps a ReplicaSet per revision, owned by the Rollout.
+    for (revision, image) in [
+        ("1", "registry.homelab.example/ping:v1"),
+        ("2", "registry.homelab.example/ping:v2"),
+    ] {
+        cluster.sim.put(json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": format!("ping-{revision}"), "namespace": "homelab",
+                "labels": {"app.kubernetes.io/name": "ping"},
+                "annotations": {"rollout.argoproj.io/revision": revision},
+                "ownerReferences": [{"kind": "Rollout", "name": "ping", "apiVersion": "argoproj.io/v1alpha1", "uid": "u"}]},
+            "spec": {"template": {"spec": {"containers": [{"name": "ping", "image": image}]}}},
+        }));
+    }
+    let ended = cluster.pipec_done(&["rollback", "ping", "--to", "1"]).await;
+    assert_eq!(ended.code, 0, "{ended:?}");
+    let rollback = cluster
+        .workflows()
+        .into_iter()
+        .find(|w| w["spec"]["workflowTemplateRef"]["name"] == "homelab-ping-rollback")
+        .unwrap();
+    let params = &rollback["spec"]["arguments"]["parameters"];
+    assert_eq!(
+        params[1],
+        json!({"name": "image", "value": "registry.homelab.example/ping:v1"})
+    );
+    assert!(
+        ended.stdout.contains("succeeded ping-rollback"),
+        "{ended:?}"
+    );
+    let unknown = cluster.pipec_done(&["rollback", "ping", "--to", "7"]).await;
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+    assert!(
+        unknown
+            .stderr
+            .contains("has no revision 7; it keeps revisions: 1, 2"),
+        "{unknown:?}"
+    );
+    let nothing = cluster.pipec_done(&["rollback", "nope"]).await;
+    assert_eq!(nothing.code, 1, "{nothing:?}");
+    assert!(
+        nothing.stderr.contains("offers service nope"),
+        "{nothing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_lost_mid_run_is_exit_3_and_the_run_goes_on() {
+    let cluster = Cluster::start("lost").await;
+    cluster.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
+    let _controllers = cluster.sim.run_controllers(Script::default());
+    let running = cluster
+        .pipec(&["run", "examples/addressbook.pipe", "--patience", "2"])
+        .spawn()
+        .unwrap();
+    cluster.wait_for_step(approval_waiting).await;
+    // The API server goes away, watches in flight included.
+    cluster.sim.stop();
+    let started = std::time::Instant::now();
+    let ended = finish(running).await;
+    assert_eq!(ended.code, 3, "{ended:?}");
+    assert!(
+        ended.stderr.contains("context `sim` is unreachable"),
+        "{ended:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "gave up within the patience"
+    );
+    assert!(ended.stdout.contains("waits for approval"), "{ended:?}");
 }

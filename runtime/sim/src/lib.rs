@@ -30,7 +30,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// A kind the simulation serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,8 +163,10 @@ struct State {
     objects: BTreeMap<Key, Value>,
     rv: u64,
     log: Vec<Change>,
-    /// Watches asking for a resource version at or below this get 410 Gone.
-    expired_below: u64,
+    /// How many of the next watches that resume from a resource version get 410 Gone.
+    expire_next: usize,
+    /// How many watches got 410 Gone.
+    gone_served: usize,
     missing: BTreeSet<&'static str>,
     faults: Vec<Fault>,
     requests: Vec<String>,
@@ -181,11 +183,12 @@ pub struct Sim {
     state: Arc<Mutex<State>>,
     changes: broadcast::Sender<Change>,
     server: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        self.server.abort();
+        self.stop();
     }
 }
 
@@ -206,6 +209,7 @@ impl Sim {
             ..State::default()
         }));
         let (changes, _) = broadcast::channel(4096);
+        let (stop, stopped) = watch::channel(false);
         let server = {
             let state = state.clone();
             let changes = changes.clone();
@@ -213,15 +217,20 @@ impl Sim {
                 while let Ok((stream, _)) = listener.accept().await {
                     let state = state.clone();
                     let changes = changes.clone();
+                    let mut stopped = stopped.clone();
                     tokio::spawn(async move {
                         let service = service_fn(move |req| {
                             let state = state.clone();
                             let changes = changes.clone();
                             async move { Ok::<_, Infallible>(handle(req, &state, &changes).await) }
                         });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        let connection = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service);
+                        // Stopping drops the connection mid-request, as a dead server would.
+                        tokio::select! {
+                            _ = connection => {}
+                            _ = stopped.wait_for(|s| *s) => {}
+                        }
                     });
                 }
             })
@@ -231,7 +240,15 @@ impl Sim {
             state,
             changes,
             server,
+            stop,
         })
+    }
+
+    /// The API server goes away: it stops listening and cuts every open connection, watches
+    /// included.
+    pub fn stop(&self) {
+        self.server.abort();
+        let _ = self.stop.send(true);
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -261,10 +278,15 @@ impl Sim {
         lock(&self.state).watch_event_limit = Some(events);
     }
 
-    /// Resource versions up to now are expired: watches from them get 410 Gone.
-    pub fn expire_resource_versions(&self) {
-        let mut state = lock(&self.state);
-        state.expired_below = state.rv;
+    /// The next `watches` watches that resume from a resource version find it compacted
+    /// away: they get 410 Gone, and the client has to list again.
+    pub fn expire_resource_versions(&self, watches: usize) {
+        lock(&self.state).expire_next = watches;
+    }
+
+    /// How many watches were told their resource version is gone (410).
+    pub fn gone_served(&self) -> usize {
+        lock(&self.state).gone_served
     }
 
     /// `METHOD path?query` of every request so far.
@@ -750,8 +772,12 @@ fn watch(
         .min(300);
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let (backlog, limit, expired, current_rv) = {
-        let s = lock(state);
-        let expired = from != 0 && from < s.expired_below;
+        let mut s = lock(state);
+        let expired = from != 0 && s.expire_next > 0;
+        if expired {
+            s.expire_next -= 1;
+            s.gone_served += 1;
+        }
         let backlog: Vec<Change> = s
             .log
             .iter()
