@@ -100,6 +100,7 @@ pub fn parsed_documents(compilation: &Compilation) -> Vec<serde_json::Value> {
 pub fn all_valid_programs() -> Vec<PathBuf> {
     let mut files = pipe_files("examples");
     files.extend(pipe_files("tests/cases/compile"));
+    files.extend(pipe_files("tests/e2e"));
     files
 }
 
