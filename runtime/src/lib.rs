@@ -213,13 +213,18 @@ pub async fn follow(
     let mut failing_since: Option<tokio::time::Instant> = None;
     let mut last_error = String::new();
     while let Some(seen) = events.next().await {
+        // Only the run's own watch decides whether the cluster is gone: a Rollout that cannot
+        // be watched (no rights in its namespace) must not end a run that is going well.
         let result = match seen {
             Seen::Workflow(r) => r.map(|o| (None, o)),
-            Seen::Rollout(name, r) => r.map(|o| (Some(name), o)),
+            Seen::Rollout(name, Ok(o)) => Ok((Some(name), o)),
+            Seen::Rollout(_, Err(_)) => continue,
         };
         let (rollout, object) = match result {
             Ok(x) => {
-                failing_since = None;
+                if x.0.is_none() {
+                    failing_since = None;
+                }
                 x
             }
             Err(e) => {

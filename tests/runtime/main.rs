@@ -830,3 +830,24 @@ async fn a_cluster_lost_mid_run_is_exit_3_and_the_run_goes_on() {
     );
     assert!(ended.stdout.contains("waits for approval"), "{ended:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_pipec_may_not_watch_does_not_end_the_run() {
+    let cluster = Cluster::start("rollout-forbidden").await;
+    cluster.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
+    let _controllers = cluster.sim.run_controllers(Script::default());
+    cluster.sim.fail(Some("GET"), "/rollouts?", 403, 100_000);
+    let running = cluster
+        .pipec(&["run", "examples/addressbook.pipe", "--patience", "1"])
+        .spawn()
+        .unwrap();
+    let waiting = cluster.wait_for_step(approval_waiting).await;
+    let name = waiting["metadata"]["name"].as_str().unwrap().to_string();
+    // The run is quiet for longer than the patience while only the Rollout watch fails.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let approved = cluster.pipec_done(&["approve", &name]).await;
+    assert_eq!(approved.code, 0, "{approved:?}");
+    let ended = finish(running).await;
+    assert_eq!(ended.code, 0, "{ended:?}");
+    assert_eq!(finished(&cluster)["status"]["phase"], "Succeeded");
+}
