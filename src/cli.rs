@@ -54,6 +54,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Rewrite files in the canonical layout; without FILE, standard input to standard output.
+    Fmt {
+        /// `.pipe` files, or directories to search for them.
+        files: Vec<PathBuf>,
+        /// Change nothing; list the files that are not formatted and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Explain a diagnostic code, e.g. `pipec explain E0101`.
     Explain {
         /// The code, such as E0101 or W0001.
@@ -195,6 +203,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
 fn compiler_verb(command: Command) -> Result<ExitCode, Failure> {
     match command {
         Command::Explain { code } => explain(&code),
+        Command::Fmt { files, check } => crate::fmt::run(&files, check).map_err(Failure::Usage),
         Command::Check { files, format } => {
             let results = compile_all(&files, Mode::Check)?;
             Ok(report(&borrowed(&results), format))

@@ -5,6 +5,7 @@
 
 mod cli;
 mod cluster_cli;
+mod fmt;
 mod reporter;
 
 use std::process::ExitCode;

@@ -56,21 +56,31 @@ enum Failure {
 }
 
 impl Cluster {
-    /// Reads the kubeconfig and builds a client. No request is made yet.
+    /// Reads the kubeconfig and builds a client. No request is made yet. Without a kubeconfig
+    /// (and without `--context`), a pod's own service account is used, for pipec running in a
+    /// CI job inside the cluster.
     pub async fn connect(options: &ConnectOptions) -> Result<Cluster, RuntimeError> {
-        let kubeconfig = Kubeconfig::read().map_err(|e| RuntimeError::Config(e.to_string()))?;
-        let context = options
-            .context
-            .clone()
-            .or_else(|| kubeconfig.current_context.clone())
-            .unwrap_or_default();
-        let kube_options = KubeConfigOptions {
-            context: options.context.clone(),
-            ..KubeConfigOptions::default()
+        let (mut config, context) = match Kubeconfig::read() {
+            Ok(kubeconfig) => {
+                let context = options
+                    .context
+                    .clone()
+                    .or_else(|| kubeconfig.current_context.clone())
+                    .unwrap_or_default();
+                let kube_options = KubeConfigOptions {
+                    context: options.context.clone(),
+                    ..KubeConfigOptions::default()
+                };
+                let config = Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+                    .await
+                    .map_err(|e| RuntimeError::Config(e.to_string()))?;
+                (config, context)
+            }
+            Err(no_kubeconfig) => match (&options.context, Config::incluster()) {
+                (None, Ok(config)) => (config, "in-cluster".to_string()),
+                _ => return Err(RuntimeError::Config(no_kubeconfig.to_string())),
+            },
         };
-        let mut config = Config::from_custom_kubeconfig(kubeconfig, &kube_options)
-            .await
-            .map_err(|e| RuntimeError::Config(e.to_string()))?;
         config.connect_timeout = Some(options.patience.min(Duration::from_secs(10)));
         let namespace = options
             .namespace

@@ -103,7 +103,7 @@ if kubectl argo rollouts version >/dev/null 2>&1; then
 fi
 
 step "third run: the gate fails, diagnostics are collected, the canary is rolled back (exit 1)"
-run_and_approve 1 --param tag=6.7.2 --param check=false
+run_and_approve 1 --param tag=6.7.2 --param health_path=/status/500
 jq -e 'select(.event == "step-finished" and .step.step == "hello-diagnostics")' "$LAST_OUT" >/dev/null \
   || fail "diagnostics did not run"
 image=$(kubectl get rollout hello -n "$NS" -o jsonpath='{.spec.template.spec.containers[0].image}')

@@ -4,6 +4,7 @@
 //! declarations so the editor keeps working on half-typed files); this crate knows nothing of
 //! types, YAML, diagnostics codes or the language server.
 
+pub mod format;
 pub mod lexer;
 pub mod span;
 pub mod token;
