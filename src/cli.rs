@@ -62,6 +62,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the language server on standard input and output (LSP 3.17), for editors.
+    Lsp,
     /// Explain a diagnostic code, e.g. `pipec explain E0101`.
     Explain {
         /// The code, such as E0101 or W0001.
@@ -203,6 +205,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
 fn compiler_verb(command: Command) -> Result<ExitCode, Failure> {
     match command {
         Command::Explain { code } => explain(&code),
+        Command::Lsp => match pipec_lsp::run_stdio() {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(Failure::Failed(miette!("language server: {e}"))),
+        },
         Command::Fmt { files, check } => crate::fmt::run(&files, check).map_err(Failure::Usage),
         Command::Check { files, format } => {
             let results = compile_all(&files, Mode::Check)?;

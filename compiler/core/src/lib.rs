@@ -17,6 +17,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod expand;
 pub mod hir;
+pub mod ide;
 pub mod lint;
 pub mod lower;
 pub mod modules;
@@ -59,6 +60,8 @@ pub struct Compilation {
     pub documents: Vec<Emitted>,
     /// A failure inside the compiler itself, not in the user's program.
     pub internal_error: Option<String>,
+    /// Definitions and uses of names, for the editor.
+    pub index: ide::Index,
 }
 
 impl Compilation {
@@ -80,6 +83,7 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
     let mut diags = Diagnostics::default();
     let graph = modules::load(entry_name, entry, loader, &mut sources, &mut diags);
     let resolution = resolve::resolve(&graph, &mut diags, mode == Mode::Compile);
+    let index = ide::index(&graph, &resolution, &sources);
     let checked = typeck::check(&resolution, &mut diags);
     if let Some(program) = &checked.program {
         lint::lint(program, &resolution, &checked.used, &mut diags);
@@ -107,5 +111,6 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
         lowered,
         documents,
         internal_error,
+        index,
     }
 }

@@ -1,0 +1,460 @@
+//! `pipec lsp`: the language server. It runs the compiler itself (`pipec-core`), so the
+//! editor shows exactly what `pipec check` reports, and answers hover, definition, references,
+//! symbols, completion, rename, code actions and formatting from the same compilation.
+//!
+//! Threads: the main loop reads messages and answers requests; a checker thread compiles the
+//! open documents after each change and publishes diagnostics, coalescing bursts of edits so
+//! typing never queues up checks. Requests queued behind a `$/cancelRequest` are answered with
+//! `RequestCanceled` without being computed.
+
+mod features;
+mod position;
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Receiver, Sender};
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
+    PublishDiagnostics,
+};
+use lsp_types::{
+    CodeActionProviderCapability, CompletionOptions, DiagnosticRelatedInformation,
+    DiagnosticSeverity, HoverProviderCapability, Location, NumberOrString, OneOf,
+    PublishDiagnosticsParams, RenameOptions, ServerCapabilities, TextDocumentSyncCapability,
+    TextDocumentSyncKind, Url,
+};
+use pipec_core::source::Origin;
+use pipec_core::{Compilation, FileLoader, Mode, Severity};
+use pipec_syntax::{FileId, Span};
+
+pub use position::LineIndex;
+
+/// Runs the server on standard input and output until the client says `exit`.
+pub fn run_stdio() -> Result<(), String> {
+    let (connection, io_threads) = Connection::stdio();
+    let capabilities = serde_json::to_value(capabilities()).map_err(|e| e.to_string())?;
+    connection
+        .initialize(capabilities)
+        .map_err(|e| format!("initialize: {e}"))?;
+    let result = main_loop(&connection);
+    drop(connection);
+    io_threads.join().map_err(|e| format!("stdio: {e}"))?;
+    result
+}
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(false),
+            work_done_progress_options: Default::default(),
+        })),
+        code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec![".".to_string()]),
+            ..CompletionOptions::default()
+        }),
+        ..ServerCapabilities::default()
+    }
+}
+
+/// An open document.
+#[derive(Clone, Debug)]
+struct Document {
+    version: i32,
+    text: Arc<String>,
+}
+
+/// One document compiled as an entry file, with what the features need to answer.
+pub struct Analysis {
+    pub url: Url,
+    pub text: Arc<String>,
+    pub lines: LineIndex,
+    pub compilation: Compilation,
+    /// The directory imports are relative to, when the document is a file.
+    pub dir: Option<PathBuf>,
+}
+
+impl Analysis {
+    /// The URL of a file of the compilation: the document itself, an imported file beside it,
+    /// or a standard library module written out to a cache directory.
+    pub fn url_of(&self, file: FileId) -> Option<Url> {
+        if file == FileId(0) {
+            return Some(self.url.clone());
+        }
+        let source = self.compilation.sources.get(file)?;
+        match &source.origin {
+            Origin::User => Url::from_file_path(self.dir.as_ref()?.join(&source.name)).ok(),
+            Origin::Std(module) => stdlib_url(module, &source.text),
+        }
+    }
+
+    /// The LSP range of a span, in its own file's text.
+    pub fn range_of(&self, span: Span) -> Option<lsp_types::Range> {
+        let source = self.compilation.sources.get(span.file)?;
+        let lines = LineIndex::new(&source.text);
+        Some(lines.range(&source.text, span.start as usize, span.end as usize))
+    }
+
+    pub fn location_of(&self, span: Span) -> Option<Location> {
+        Some(Location::new(self.url_of(span.file)?, self.range_of(span)?))
+    }
+}
+
+/// Standard library modules have no file on disk; definitions in them open from a copy in
+/// the temporary directory, one per pipec version.
+fn stdlib_url(module: &str, text: &str) -> Option<Url> {
+    let dir = std::env::temp_dir().join(format!("pipec-stdlib-{}", env!("CARGO_PKG_VERSION")));
+    let path = dir.join(format!("{module}.pipe"));
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::write(&path, text).ok()?;
+    }
+    Url::from_file_path(path).ok()
+}
+
+/// Imports come from open documents first, then from disk.
+struct OverlayLoader<'a> {
+    base: Option<PathBuf>,
+    open: &'a BTreeMap<PathBuf, Arc<String>>,
+}
+
+impl FileLoader for OverlayLoader<'_> {
+    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
+        let Some(base) = &self.base else {
+            return Err("an unsaved document cannot import files".to_string());
+        };
+        let full = base.join(path);
+        if let Some(text) = self.open.get(&full) {
+            return Ok(text.as_bytes().to_vec());
+        }
+        std::fs::read(&full).map_err(|e| e.to_string())
+    }
+}
+
+/// Compiles a document as an entry file.
+fn analyze(url: &Url, text: Arc<String>, open: &BTreeMap<PathBuf, Arc<String>>) -> Analysis {
+    let path = url.to_file_path().ok();
+    let name = path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .or_else(|| {
+            url.path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_string))
+        })
+        .unwrap_or_else(|| "untitled.pipe".to_string());
+    let dir = path.as_ref().and_then(|p| p.parent().map(PathBuf::from));
+    let loader = OverlayLoader {
+        base: dir.clone(),
+        open,
+    };
+    let compilation = pipec_core::compile(&name, text.as_bytes(), &loader, Mode::Check);
+    Analysis {
+        url: url.clone(),
+        lines: LineIndex::new(&text),
+        text,
+        compilation,
+        dir,
+    }
+}
+
+/// The diagnostics of a compilation, per file URL, as the protocol wants them.
+fn diagnostics(analysis: &Analysis) -> BTreeMap<Url, Vec<lsp_types::Diagnostic>> {
+    let mut out: BTreeMap<Url, Vec<lsp_types::Diagnostic>> = BTreeMap::new();
+    out.insert(analysis.url.clone(), Vec::new());
+    for d in &analysis.compilation.diagnostics {
+        let file = d.primary.span.file;
+        let user = matches!(
+            analysis.compilation.sources.get(file).map(|f| &f.origin),
+            Some(Origin::User)
+        );
+        let (Some(url), Some(range), true) = (
+            analysis.url_of(file),
+            analysis.range_of(d.primary.span),
+            user,
+        ) else {
+            continue;
+        };
+        let mut message = d.message.clone();
+        if !d.primary.message.is_empty() && d.primary.message != d.message {
+            message.push_str(&format!("\n{}", d.primary.message));
+        }
+        message.push_str(&format!("\nhelp: {}", d.help));
+        for note in &d.notes {
+            message.push_str(&format!("\nnote: {note}"));
+        }
+        let related: Vec<DiagnosticRelatedInformation> = d
+            .secondary
+            .iter()
+            .filter_map(|l| {
+                Some(DiagnosticRelatedInformation {
+                    location: analysis.location_of(l.span)?,
+                    message: l.message.clone(),
+                })
+            })
+            .collect();
+        out.entry(url).or_default().push(lsp_types::Diagnostic {
+            range,
+            severity: Some(match d.severity() {
+                Severity::Error => DiagnosticSeverity::ERROR,
+                Severity::Warning => DiagnosticSeverity::WARNING,
+            }),
+            code: Some(NumberOrString::String(d.code.as_str().to_string())),
+            source: Some("pipec".to_string()),
+            message,
+            related_information: (!related.is_empty()).then_some(related),
+            ..lsp_types::Diagnostic::default()
+        });
+    }
+    out
+}
+
+/// What the checker is asked to do: check these documents as they are now.
+struct CheckJob {
+    documents: Vec<(Url, Document)>,
+}
+
+/// State shared by the main loop and the checker.
+#[derive(Default)]
+struct Shared {
+    /// The last analysis of each open document, by URL, with the version it was made from.
+    analyses: BTreeMap<Url, (i32, Arc<Analysis>)>,
+}
+
+fn open_files(documents: &[(Url, Document)]) -> BTreeMap<PathBuf, Arc<String>> {
+    documents
+        .iter()
+        .filter_map(|(url, doc)| Some((url.to_file_path().ok()?, doc.text.clone())))
+        .collect()
+}
+
+/// The checker thread: compiles every open document, publishes each file's diagnostics, and
+/// clears the files whose errors are gone.
+fn checker(jobs: Receiver<CheckJob>, sender: Sender<Message>, shared: Arc<Mutex<Shared>>) {
+    // How many diagnostics each URL showed last time.
+    let mut shown: BTreeMap<Url, usize> = BTreeMap::new();
+    while let Ok(mut job) = jobs.recv() {
+        // Only the newest state matters.
+        while let Ok(newer) = jobs.try_recv() {
+            job = newer;
+        }
+        let open = open_files(&job.documents);
+        let mut per_url: BTreeMap<Url, Vec<lsp_types::Diagnostic>> = BTreeMap::new();
+        for (url, doc) in &job.documents {
+            let analysis = Arc::new(analyze(url, doc.text.clone(), &open));
+            // An imported file's errors show wherever it is imported from, once.
+            for (target, diags) in diagnostics(&analysis) {
+                let list = per_url.entry(target).or_default();
+                for d in diags {
+                    if !list.contains(&d) {
+                        list.push(d);
+                    }
+                }
+            }
+            if let Ok(mut s) = shared.lock() {
+                s.analyses
+                    .insert(url.clone(), (doc.version, analysis.clone()));
+            }
+        }
+        for url in shown.keys() {
+            per_url.entry(url.clone()).or_default();
+        }
+        for (url, diags) in per_url {
+            let before = shown.get(&url).copied();
+            let is_open = job.documents.iter().any(|(u, _)| *u == url);
+            if diags.is_empty() && before.unwrap_or(0) == 0 && !(is_open && before.is_none()) {
+                continue;
+            }
+            shown.insert(url.clone(), diags.len());
+            let version = job
+                .documents
+                .iter()
+                .find(|(u, _)| *u == url)
+                .map(|(_, d)| d.version);
+            let params = PublishDiagnosticsParams {
+                uri: url,
+                diagnostics: diags,
+                version,
+            };
+            let note = Notification::new(PublishDiagnostics::METHOD.to_string(), params);
+            if sender.send(Message::Notification(note)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct Server {
+    documents: BTreeMap<Url, Document>,
+    shared: Arc<Mutex<Shared>>,
+    jobs: Sender<CheckJob>,
+}
+
+impl Server {
+    fn schedule_check(&self) {
+        let documents = self
+            .documents
+            .iter()
+            .map(|(u, d)| (u.clone(), d.clone()))
+            .collect();
+        let _ = self.jobs.send(CheckJob { documents });
+    }
+
+    /// The analysis of a document at its current version: the checker's, or made now.
+    fn analysis(&self, url: &Url) -> Option<Arc<Analysis>> {
+        let doc = self.documents.get(url)?;
+        if let Ok(s) = self.shared.lock()
+            && let Some((version, analysis)) = s.analyses.get(url)
+            && *version == doc.version
+        {
+            return Some(analysis.clone());
+        }
+        let documents: Vec<(Url, Document)> = self
+            .documents
+            .iter()
+            .map(|(u, d)| (u.clone(), d.clone()))
+            .collect();
+        let analysis = Arc::new(analyze(url, doc.text.clone(), &open_files(&documents)));
+        if let Ok(mut s) = self.shared.lock() {
+            s.analyses
+                .insert(url.clone(), (doc.version, analysis.clone()));
+        }
+        Some(analysis)
+    }
+
+    fn notification(&mut self, note: Notification) {
+        match note.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(note.params)
+                {
+                    self.documents.insert(
+                        p.text_document.uri,
+                        Document {
+                            version: p.text_document.version,
+                            text: Arc::new(p.text_document.text),
+                        },
+                    );
+                    self.schedule_check();
+                }
+            }
+            DidChangeTextDocument::METHOD => {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(note.params)
+                    && let Some(change) = p.content_changes.into_iter().next_back()
+                {
+                    self.documents.insert(
+                        p.text_document.uri,
+                        Document {
+                            version: p.text_document.version,
+                            text: Arc::new(change.text),
+                        },
+                    );
+                    self.schedule_check();
+                }
+            }
+            DidCloseTextDocument::METHOD => {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(note.params)
+                {
+                    self.documents.remove(&p.text_document.uri);
+                    if let Ok(mut s) = self.shared.lock() {
+                        s.analyses.remove(&p.text_document.uri);
+                    }
+                    self.schedule_check();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn main_loop(connection: &Connection) -> Result<(), String> {
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let checker_thread = {
+        let sender = connection.sender.clone();
+        let shared = shared.clone();
+        std::thread::spawn(move || checker(jobs_rx, sender, shared))
+    };
+    let mut server = Server {
+        documents: BTreeMap::new(),
+        shared,
+        jobs: jobs_tx,
+    };
+    let mut queue: VecDeque<Message> = VecDeque::new();
+    let mut cancelled: HashSet<RequestId> = HashSet::new();
+    loop {
+        if queue.is_empty() {
+            match connection.receiver.recv() {
+                Ok(m) => queue.push_back(m),
+                Err(_) => break,
+            }
+        }
+        // Take in everything already waiting, so cancellations are seen before the work.
+        while let Ok(m) = connection.receiver.try_recv() {
+            queue.push_back(m);
+        }
+        for m in &queue {
+            if let Message::Notification(n) = m
+                && n.method == "$/cancelRequest"
+                && let Ok(p) = serde_json::from_value::<lsp_types::CancelParams>(n.params.clone())
+            {
+                cancelled.insert(match p.id {
+                    NumberOrString::Number(n) => RequestId::from(n),
+                    NumberOrString::String(s) => RequestId::from(s),
+                });
+            }
+        }
+        let Some(message) = queue.pop_front() else {
+            continue;
+        };
+        match message {
+            Message::Request(request) => {
+                if connection
+                    .handle_shutdown(&request)
+                    .map_err(|e| e.to_string())?
+                {
+                    break;
+                }
+                let response = if cancelled.remove(&request.id) {
+                    Response::new_err(
+                        request.id,
+                        ErrorCode::RequestCanceled as i32,
+                        "canceled".to_string(),
+                    )
+                } else {
+                    answer(&server, request)
+                };
+                connection
+                    .sender
+                    .send(Message::Response(response))
+                    .map_err(|e| e.to_string())?;
+            }
+            Message::Notification(note) => server.notification(note),
+            Message::Response(_) => {}
+        }
+    }
+    drop(server);
+    let _ = checker_thread.join();
+    Ok(())
+}
+
+/// Answers one request; a request the server does not know, or with parameters it cannot
+/// read, gets an error response, never a crash.
+fn answer(server: &Server, request: Request) -> Response {
+    let id = request.id.clone();
+    match features::answer(server, request) {
+        Ok(value) => Response::new_ok(id, value),
+        Err((code, message)) => Response::new_err(id, code as i32, message),
+    }
+}
