@@ -218,6 +218,12 @@ fn diagnostics(analysis: &Analysis) -> BTreeMap<Url, Vec<lsp_types::Diagnostic>>
     out
 }
 
+/// What the checker does for one document after an edit, without the protocol around it:
+/// compile it and convert its diagnostics. Public for the benchmark of edit latency.
+pub fn check_document(url: &Url, text: &str) -> BTreeMap<Url, Vec<lsp_types::Diagnostic>> {
+    diagnostics(&analyze(url, Arc::new(text.to_string()), &BTreeMap::new()))
+}
+
 /// What the checker is asked to do: check these documents as they are now.
 struct CheckJob {
     documents: Vec<(Url, Document)>,

@@ -1,0 +1,106 @@
+//! What a keystroke costs in the editor: the diagnostics of a 2,000-line file after a
+//! one-character edit, the same work the language server's checker does (compile in check
+//! mode, convert positions to UTF-16), plus completion and formatting on that file. Run with
+//! `cargo bench -p pipec-lsp --bench edit`; results are kept in BENCHMARKS.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use lsp_types::Url;
+use pipec_core::ide;
+use pipec_syntax::FileId;
+
+fn main() {
+    divan::main();
+}
+
+/// A pipeline of `blocks` services, about 40 lines each (65 blocks: just over 2,000 lines).
+fn pipeline(blocks: usize) -> String {
+    let mut src = String::from(
+        "pipeline bench {\n  repo = \"https://git.example.com/bench.git\"\n  secret hub = \"hub\" { username, password }\n  secret db = \"db\" { USER, PASSWORD }\n",
+    );
+    for i in 0..blocks {
+        src.push_str(&format!(
+            r#"
+  image app_{i} = build "services/s{i}" {{
+    repo  = "registry.example.com/s{i}"
+    tag   = git.short_sha
+    cache = "registry.example.com/s{i}:latest"
+  }}
+  step test_{i} = run app_{i} {{
+    command = "npm test -- --shard {i}"
+    retries = 2
+  }}
+  image ship_{i} = push app_{i} {{
+    to   = "docker.io/acme/s{i}"
+    auth = hub
+    when = test_{i}.passed and (git.branch == "main" or git.tag ~ /^v[0-9]+/)
+  }}
+  service svc_{i} {{
+    image    = ship_{i}
+    replicas = 4
+    port     = 8080
+    ready    = http_get("/ready", every = 5s)
+    env      = {{ DB_USER = db.USER, DB_PASSWORD = db.PASSWORD, MODE = "prod" }}
+    expose   = load_balancer(80)
+  }}
+  release svc_{i} canary {{
+    max_surge = 1
+    replicas 1 of 4
+    check exec "./smoke {i}"
+    pause 5m
+    weight 50%
+    approve
+  }}
+"#
+        ));
+    }
+    src.push_str("\n  on failure { collect diagnostics }\n}\n");
+    src
+}
+
+/// The file after a one-character edit in its middle: `image = ship_25` → `image = ship_2x`
+/// (an unknown name: the edit produces a diagnostic, as typing does).
+fn edited() -> String {
+    pipeline(65).replacen("image    = ship_25\n", "image    = ship_2x\n", 1)
+}
+
+#[divan::bench]
+fn diagnostics_after_one_character_edit(bencher: divan::Bencher) {
+    let url = Url::parse("file:///bench/pipeline.pipe").unwrap();
+    let text = edited();
+    assert!(
+        text.lines().count() >= 2000,
+        "{} lines",
+        text.lines().count()
+    );
+    bencher.bench(|| {
+        let published = pipec_lsp::check_document(divan::black_box(&url), divan::black_box(&text));
+        assert!(published.values().any(|d| !d.is_empty()));
+        published
+    });
+}
+
+#[divan::bench]
+fn completion_in_the_last_service(bencher: divan::Bencher) {
+    let text = pipeline(65);
+    let compilation = pipec_core::compile(
+        "p.pipe",
+        text.as_bytes(),
+        &pipec_core::NoImports,
+        pipec_core::Mode::Check,
+    );
+    let offset = text.rfind("replicas = 4").unwrap();
+    bencher.bench(|| {
+        ide::completions(
+            divan::black_box(&text),
+            offset,
+            &compilation.index,
+            FileId(0),
+        )
+    });
+}
+
+#[divan::bench]
+fn format_the_file(bencher: divan::Bencher) {
+    let text = pipeline(65);
+    bencher.bench(|| pipec_syntax::format::format(divan::black_box(&text)).unwrap());
+}
