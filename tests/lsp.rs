@@ -420,6 +420,48 @@ fn an_imported_files_errors_show_and_stdlib_definitions_open() {
         json!({"textDocument": {"uri": file}, "position": position(main, "ok_rate", 0)}),
     );
     assert_eq!(local["uri"], gates);
+    // Inside a call: the definition's parameters.
+    let mut inside = position(main, "service = \"api\")", 0);
+    inside["character"] = json!(inside["character"].as_i64().unwrap());
+    let params = server.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": file}, "position": inside}),
+    );
+    let labels: Vec<&str> = params
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"service") && labels.contains(&"min"),
+        "{labels:?}"
+    );
+
+    // A standard library analysis used without its import: the quick fix adds the `use`.
+    let other = uri(&dir.join("other.pipe"));
+    let missing = "pipeline q {\n  image app = \"nginx:1\"\n  service api {\n    image = app\n    port  = 80\n  }\n  release api canary {\n    weight 50%\n    analyze success_rate(service = \"api\")\n  }\n}\n";
+    server.open(&other, missing);
+    let diagnostics = server.diagnostics(&other, |d| !d.is_empty());
+    let unknown = diagnostics
+        .iter()
+        .find(|d| d["message"].as_str().unwrap().contains("success_rate"))
+        .unwrap_or_else(|| panic!("{diagnostics:#?}"));
+    let actions = server.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": other}, "range": unknown["range"],
+               "context": {"diagnostics": [unknown]}}),
+    );
+    let import = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "Import `success_rate` from std.analysis")
+        .unwrap_or_else(|| panic!("{actions}"));
+    assert_eq!(
+        import["edit"]["changes"][&other][0]["newText"],
+        "use std.analysis.success_rate\n"
+    );
     server.shutdown();
 }
 

@@ -653,6 +653,22 @@ pub fn completions(src: &str, offset: usize, index: &Index, file: FileId) -> Vec
         }
         return out;
     }
+    // Inside `name(` … of an analysis or a definition: its parameters.
+    if (head.ends_with('(') || head.ends_with(','))
+        && let Some(callee) = open_call(head)
+        && let Some(def) = index.definitions.iter().position(|d| {
+            d.name == callee
+                && matches!(
+                    d.kind,
+                    "analysis" | "service definition" | "step definition"
+                )
+        })
+    {
+        for p in index.definitions.iter().filter(|p| p.parent == Some(def)) {
+            complete(&mut out, &p.name, CompletionKind::Property, &p.signature);
+        }
+        return out;
+    }
     let context = context_at(src, typed_start);
     let value_position = head.ends_with('=')
         || head.ends_with('(')
@@ -708,6 +724,29 @@ pub fn completions(src: &str, offset: usize, index: &Index, file: FileId) -> Vec
         complete(&mut out, field.name, CompletionKind::Property, field.ty);
     }
     out
+}
+
+/// The name called by the innermost unclosed `(` at the end of `head`: `success_rate` in
+/// `analyze analysis.success_rate(min = 95%, `.
+fn open_call(head: &str) -> Option<&str> {
+    let mut depth = 0i32;
+    for (i, c) in head.char_indices().rev() {
+        match c {
+            ')' | ']' | '}' => depth += 1,
+            '(' | '[' | '{' if depth > 0 => depth -= 1,
+            '(' => {
+                let before = head[..i].trim_end();
+                let start = before
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map_or(0, |j| j + 1);
+                let name = &before[start..];
+                return (!name.is_empty()).then_some(name);
+            }
+            '[' | '{' => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether a file is the user's (not a standard library module): only those get diagnostics
@@ -779,5 +818,8 @@ mod tests {
             Some(true)
         );
         assert!(hover_word(SRC, at("build") + 2).is_some_and(|h| h.contains("BuildKit")));
+        assert_eq!(open_call("analyze analysis.rate(min = 5%, "), Some("rate"));
+        assert_eq!(open_call("x = f(a, [b, "), None);
+        assert_eq!(open_call("x = f(g(1), "), Some("f"));
     }
 }
