@@ -270,7 +270,10 @@ fn code_actions(analysis: &Analysis, p: &CodeActionParams) -> Vec<CodeActionOrCo
         let start = lines.offset(&analysis.text, diagnostic.range.start);
         let end = lines.offset(&analysis.text, diagnostic.range.end);
         let name = analysis.text.get(start..end).unwrap_or_default();
-        if let Some(module) = stdlib_module_defining(name) {
+        if let Some(module) = (!name.is_empty())
+            .then(|| pipec_core::stdlib::module_defining(name))
+            .flatten()
+        {
             let line = format!("use std.{module}.{name}\n");
             if !analysis.text.contains(line.trim_end()) {
                 let top = Range::new(Position::new(0, 0), Position::new(0, 0));
@@ -303,26 +306,4 @@ fn quick_fix(
         is_preferred: Some(true),
         ..CodeAction::default()
     })
-}
-
-/// The standard library module that defines `name` (an analysis, service or step), if any.
-fn stdlib_module_defining(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        return None;
-    }
-    pipec_core::stdlib::MODULES
-        .iter()
-        .find_map(|(module, text)| {
-            let parsed = pipec_syntax::parse(text, FileId(0));
-            parsed
-                .module
-                .items
-                .iter()
-                .any(|item| match item {
-                    pipec_syntax::ast::Item::Analysis(a) => a.name.name == name,
-                    pipec_syntax::ast::Item::Template(t) => t.name.name == name,
-                    _ => false,
-                })
-                .then_some(*module)
-        })
 }

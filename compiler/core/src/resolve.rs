@@ -818,15 +818,19 @@ fn walk_template_call(
         None => {
             let candidates = scope.template_candidates();
             let suggestion = did_you_mean(&shown, candidates.iter().map(String::as_str));
+            let in_std = crate::stdlib::module_defining(&shown);
             diagnostics.push(
                 Diagnostic::new(Code::E0101, callee_span, format!("there is no {wanted} definition `{shown}`"))
                     .label("unknown definition")
-                    .help(match suggestion {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None if candidates.is_empty() => format!(
+                    .help(match (suggestion, in_std) {
+                        (Some(s), _) => format!("did you mean `{s}`?"),
+                        (None, Some(module)) => format!(
+                            "`{shown}` is in the standard library: add `use std.{module}.{shown}` at the top of the file"
+                        ),
+                        (None, None) if candidates.is_empty() => format!(
                             "define `{wanted} {shown}(…)` in a module and `use` it, or use one from the standard library (`use std.db.postgres`)"
                         ),
-                        None => format!("usable here: {}", candidates.join(", ")),
+                        (None, None) => format!("usable here: {}", candidates.join(", ")),
                     }),
             );
         }
@@ -902,6 +906,7 @@ fn walk_expr(
                     });
                     let candidates = scope.call_candidates();
                     let suggestion = did_you_mean(&shown, candidates.iter().map(String::as_str));
+                    let in_std = crate::stdlib::module_defining(&shown);
                     diagnostics.push(
                         Diagnostic::new(
                             Code::E0101,
@@ -909,12 +914,15 @@ fn walk_expr(
                             format!("there is no function or analysis `{shown}`"),
                         )
                         .label("unknown name")
-                        .help(match suggestion {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None if candidates.is_empty() => {
+                        .help(match (suggestion, in_std) {
+                            (Some(s), _) => format!("did you mean `{s}`?"),
+                            (None, Some(module)) => format!(
+                                "`{shown}` is in the standard library: add `use std.{module}.{shown}` at the top of the file"
+                            ),
+                            (None, None) if candidates.is_empty() => {
                                 "nothing can be called here".to_string()
                             }
-                            None => format!("callable here: {}", candidates.join(", ")),
+                            (None, None) => format!("callable here: {}", candidates.join(", ")),
                         }),
                     );
                 }

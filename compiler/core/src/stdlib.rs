@@ -14,3 +14,21 @@ pub fn module(name: &str) -> Option<&'static str> {
         .find(|(n, _)| *n == name)
         .map(|(_, src)| *src)
 }
+
+/// The module that defines `name` (an analysis, or a service or step definition), for the
+/// help of an unknown name and the editor's "import it" fix. Only called on the error path.
+pub fn module_defining(name: &str) -> Option<&'static str> {
+    MODULES.iter().find_map(|(module, text)| {
+        let parsed = pipec_syntax::parse(text, pipec_syntax::FileId(0));
+        parsed
+            .module
+            .items
+            .iter()
+            .any(|item| match item {
+                pipec_syntax::ast::Item::Analysis(a) => a.name.name == name,
+                pipec_syntax::ast::Item::Template(t) => t.name.name == name,
+                _ => false,
+            })
+            .then_some(*module)
+    })
+}
