@@ -350,6 +350,8 @@ fn completion_knows_the_block_and_the_names() {
         value.contains(&"app".to_string()) && value.contains(&"http_get".to_string()),
         "{value:?}"
     );
+    let keys = labels(&at(&mut server, "username", "hub.username", 0));
+    assert_eq!(keys, ["username", "password"], "the secret's declared keys");
     let run_fields = labels(&at(&mut server, "id }", "run.id", 0));
     assert!(
         run_fields.contains(&"timestamp".to_string()),
@@ -403,6 +405,21 @@ fn an_imported_files_errors_show_and_stdlib_definitions_open() {
             .any(|d| d["message"].as_str().unwrap().contains("bogus")),
         "{in_gates:#?}"
     );
+    // …and in the importer, on the `use` line, pointing at it.
+    let in_main = server.diagnostics(&file, |d| !d.is_empty());
+    let pointer = &in_main[0];
+    assert!(
+        pointer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("in gates.pipe: "),
+        "{pointer}"
+    );
+    assert_eq!(
+        pointer["range"]["start"],
+        json!({"line": 0, "character": 0})
+    );
+    assert_eq!(pointer["relatedInformation"][0]["location"]["uri"], gates);
     let definition = server.request(
         "textDocument/definition",
         json!({"textDocument": {"uri": file}, "position": position(main, "success_rate", 0)}),

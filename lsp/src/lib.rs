@@ -202,12 +202,34 @@ fn diagnostics(analysis: &Analysis) -> BTreeMap<Url, Vec<lsp_types::Diagnostic>>
                 })
             })
             .collect();
+        // An error in an imported file also shows in the importer, on its `use` line.
+        if file != FileId(0)
+            && let Some(name) = analysis
+                .compilation
+                .sources
+                .get(file)
+                .map(|f| f.name.clone())
+            && let Some(use_range) = use_line(analysis, &name)
+        {
+            let location = Location::new(url.clone(), range);
+            out.entry(analysis.url.clone())
+                .or_default()
+                .push(lsp_types::Diagnostic {
+                    range: use_range,
+                    severity: Some(severity(d.severity())),
+                    code: Some(NumberOrString::String(d.code.as_str().to_string())),
+                    source: Some("pipec".to_string()),
+                    message: format!("in {name}: {}", d.message),
+                    related_information: Some(vec![DiagnosticRelatedInformation {
+                        location,
+                        message: d.primary.message.clone(),
+                    }]),
+                    ..lsp_types::Diagnostic::default()
+                });
+        }
         out.entry(url).or_default().push(lsp_types::Diagnostic {
             range,
-            severity: Some(match d.severity() {
-                Severity::Error => DiagnosticSeverity::ERROR,
-                Severity::Warning => DiagnosticSeverity::WARNING,
-            }),
+            severity: Some(severity(d.severity())),
             code: Some(NumberOrString::String(d.code.as_str().to_string())),
             source: Some("pipec".to_string()),
             message,
@@ -216,6 +238,36 @@ fn diagnostics(analysis: &Analysis) -> BTreeMap<Url, Vec<lsp_types::Diagnostic>>
         });
     }
     out
+}
+
+fn severity(severity: Severity) -> DiagnosticSeverity {
+    match severity {
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+    }
+}
+
+/// The range of the entry file's `use` line that imports the file called `name` (its path
+/// relative to the entry file).
+fn use_line(analysis: &Analysis, name: &str) -> Option<lsp_types::Range> {
+    let text = analysis.text.as_str();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("use")
+            && trimmed
+                .trim_start_matches("use")
+                .trim()
+                .trim_matches('"')
+                .trim_start_matches("./")
+                == name
+        {
+            let start = offset + (line.len() - line.trim_start().len());
+            return Some(analysis.lines.range(text, start, start + trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// What the checker does for one document after an edit, without the protocol around it:
@@ -420,6 +472,10 @@ fn main_loop(connection: &Connection) -> Result<(), String> {
                     NumberOrString::String(s) => RequestId::from(s),
                 });
             }
+        }
+        // Cancellations of requests already answered are never matched; do not keep them.
+        if cancelled.len() > 1024 {
+            cancelled.clear();
         }
         let Some(message) = queue.pop_front() else {
             continue;
