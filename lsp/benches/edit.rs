@@ -8,53 +8,12 @@ use lsp_types::Url;
 use pipec_core::ide;
 use pipec_syntax::FileId;
 
+#[path = "../../compiler/core/benches/support/mod.rs"]
+mod support;
+use support::pipeline;
+
 fn main() {
     divan::main();
-}
-
-/// A pipeline of `blocks` services, about 40 lines each (65 blocks: just over 2,000 lines).
-fn pipeline(blocks: usize) -> String {
-    let mut src = String::from(
-        "pipeline bench {\n  repo = \"https://git.example.com/bench.git\"\n  secret hub = \"hub\" { username, password }\n  secret db = \"db\" { USER, PASSWORD }\n",
-    );
-    for i in 0..blocks {
-        src.push_str(&format!(
-            r#"
-  image app_{i} = build "services/s{i}" {{
-    repo  = "registry.example.com/s{i}"
-    tag   = git.short_sha
-    cache = "registry.example.com/s{i}:latest"
-  }}
-  step test_{i} = run app_{i} {{
-    command = "npm test -- --shard {i}"
-    retries = 2
-  }}
-  image ship_{i} = push app_{i} {{
-    to   = "docker.io/acme/s{i}"
-    auth = hub
-    when = test_{i}.passed and (git.branch == "main" or git.tag ~ /^v[0-9]+/)
-  }}
-  service svc_{i} {{
-    image    = ship_{i}
-    replicas = 4
-    port     = 8080
-    ready    = http_get("/ready", every = 5s)
-    env      = {{ DB_USER = db.USER, DB_PASSWORD = db.PASSWORD, MODE = "prod" }}
-    expose   = load_balancer(80)
-  }}
-  release svc_{i} canary {{
-    max_surge = 1
-    replicas 1 of 4
-    check exec "./smoke {i}"
-    pause 5m
-    weight 50%
-    approve
-  }}
-"#
-        ));
-    }
-    src.push_str("\n  on failure { collect diagnostics }\n}\n");
-    src
 }
 
 /// The file after a one-character edit in its middle: `image = ship_25` → `image = ship_2x`
