@@ -149,7 +149,7 @@ async fn dispatch(verb: Verb, args: &ClusterArgs) -> Result<u8, Stop> {
         Verb::Watch { run } => {
             let cluster = connect(args, None).await?;
             let mut reporter = Reporter::new(args.output, None);
-            reporter.attached(&run);
+            reporter.attached(&run, cluster.namespace());
             let rollouts = rollouts_of_run(&cluster, &run).await?;
             follow(&cluster, &run, &rollouts, &mut reporter).await
         }

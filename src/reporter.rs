@@ -36,6 +36,8 @@ pub struct Reporter {
     sources: Option<SourceDb>,
     /// The run, for the hints (`pipec approve RUN`).
     run: String,
+    /// The run's namespace, for the hints that name it.
+    namespace: String,
 }
 
 impl Reporter {
@@ -50,6 +52,7 @@ impl Reporter {
             color: terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             sources,
             run: String::new(),
+            namespace: String::new(),
         }
     }
 
@@ -91,6 +94,7 @@ impl Reporter {
 
     pub fn submitted(&mut self, run: &str, namespace: &str) {
         self.run = run.to_string();
+        self.namespace = namespace.to_string();
         self.emit(
             &format!(
                 "run {run} started in namespace {namespace}; Ctrl-C detaches, `pipec watch {run}` re-attaches"
@@ -99,8 +103,9 @@ impl Reporter {
         );
     }
 
-    pub fn attached(&mut self, run: &str) {
+    pub fn attached(&mut self, run: &str, namespace: &str) {
         self.run = run.to_string();
+        self.namespace = namespace.to_string();
         self.emit(
             &format!("following run {run}"),
             json!({"event": "attached", "run": run}),
@@ -190,9 +195,10 @@ impl Reporter {
     fn failure(&self, step: &Step) -> String {
         let title = format!("step `{}` {}", step.name, step.phase.to_lowercase());
         let label = step.message.as_deref().unwrap_or("this step failed");
-        let help =
-            "its logs: `kubectl logs -l workflows.argoproj.io/workflow=RUN --all-containers`"
-                .replace("RUN", &self.run);
+        let help = format!(
+            "its logs: `kubectl logs -n {} -l workflows.argoproj.io/workflow={} --all-containers`",
+            self.namespace, self.run
+        );
         let drawn = step.source.as_deref().and_then(|location| {
             let from_disk;
             let sources = match &self.sources {
@@ -225,6 +231,10 @@ impl Reporter {
     pub fn run_status(&mut self, run: &Value, steps: &[Step], rollouts: &[Value]) {
         let name = run["metadata"]["name"].as_str().unwrap_or_default();
         self.run = name.to_string();
+        self.namespace = run["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let phase = run["status"]["phase"].as_str().unwrap_or("Pending");
         if self.json {
             let steps: Vec<Value> = steps.iter().map(Step::to_json).collect();

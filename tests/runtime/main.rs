@@ -286,6 +286,12 @@ async fn a_failed_gate_fails_the_run_against_its_source_line() {
         ended.stdout.contains("check exec \"npm run ping\""),
         "{ended:?}"
     );
+    assert!(
+        ended
+            .stdout
+            .contains("kubectl logs -n ci -l workflows.argoproj.io/workflow=addressbook-"),
+        "{ended:?}"
+    );
     let run = finished(&cluster);
     assert_eq!(run["status"]["phase"], "Failed");
     let nodes = run["status"]["nodes"].as_object().unwrap();
