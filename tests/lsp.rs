@@ -229,8 +229,17 @@ fn diagnostics_appear_with_utf16_ranges_and_clear_when_fixed() {
     assert_eq!(actions[0]["title"], "Replace with `app`", "{actions}");
     let edit = &actions[0]["edit"]["changes"][&file][0];
     assert_eq!(edit["newText"], "app");
-    // Fixed: the diagnostics are cleared.
-    server.change(&file, 2, GOOD);
+    // Fixed by an incremental edit of just the name: the diagnostics are cleared.
+    server.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": file, "version": 2},
+               "contentChanges": [{"range": unknown["range"], "text": "app"}]}),
+    );
+    server.diagnostics(&file, <[Value]>::is_empty);
+    // A full replacement that breaks it again, then a full one that fixes it.
+    server.change(&file, 3, &broken);
+    server.diagnostics(&file, |d| !d.is_empty());
+    server.change(&file, 4, GOOD);
     server.diagnostics(&file, <[Value]>::is_empty);
     server.shutdown();
 }

@@ -408,13 +408,20 @@ impl Server {
             DidChangeTextDocument::METHOD => {
                 if let Ok(p) =
                     serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(note.params)
-                    && let Some(change) = p.content_changes.into_iter().next_back()
                 {
+                    let mut text = self
+                        .documents
+                        .get(&p.text_document.uri)
+                        .map(|d| d.text.as_str().to_string())
+                        .unwrap_or_default();
+                    for change in p.content_changes {
+                        apply_change(&mut text, change);
+                    }
                     self.documents.insert(
                         p.text_document.uri,
                         Document {
                             version: p.text_document.version,
-                            text: Arc::new(change.text),
+                            text: Arc::new(text),
                         },
                     );
                     self.schedule_check();
@@ -433,6 +440,19 @@ impl Server {
             }
             _ => {}
         }
+    }
+}
+
+/// Applies one change of `didChange`, in order: a range replaced, or the whole text.
+fn apply_change(text: &mut String, change: lsp_types::TextDocumentContentChangeEvent) {
+    match change.range {
+        Some(range) => {
+            let lines = LineIndex::new(text);
+            let start = lines.offset(text, range.start);
+            let end = lines.offset(text, range.end).max(start);
+            text.replace_range(start..end, &change.text);
+        }
+        None => *text = change.text,
     }
 }
 
@@ -518,5 +538,39 @@ fn answer(server: &Server, request: Request) -> Response {
     match features::answer(server, request) {
         Ok(value) => Response::new_ok(id, value),
         Err((code, message)) => Response::new_err(id, code as i32, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsp_types::{Position, Range, TextDocumentContentChangeEvent};
+
+    #[test]
+    fn incremental_changes_apply_in_order() {
+        let mut text = "pipeline p {\n  // é𝄞 x\n}\n".to_string();
+        let change = |range: Option<Range>, text: &str| TextDocumentContentChangeEvent {
+            range,
+            range_length: None,
+            text: text.to_string(),
+        };
+        // Replace `x` (after 3 + 1 + 2 + 1 UTF-16 units on line 1) with `yz`, then insert.
+        apply_change(
+            &mut text,
+            change(
+                Some(Range::new(Position::new(1, 9), Position::new(1, 10))),
+                "yz",
+            ),
+        );
+        apply_change(
+            &mut text,
+            change(
+                Some(Range::new(Position::new(0, 11), Position::new(0, 11))),
+                "!",
+            ),
+        );
+        assert_eq!(text, "pipeline p !{\n  // é𝄞 yz\n}\n");
+        apply_change(&mut text, change(None, "all new"));
+        assert_eq!(text, "all new");
     }
 }
