@@ -296,6 +296,17 @@ fn hover_definition_references_symbols_and_rename() {
     );
     assert_eq!(references.as_array().unwrap().len(), 3, "{references}");
 
+    // Semantic tokens: five numbers per token, the first one the comment on line 0, whose
+    // length counts UTF-16 units (`𝄞` is two).
+    let tokens = server.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": doc}),
+    );
+    let data = tokens["data"].as_array().unwrap();
+    assert!(!data.is_empty() && data.len().is_multiple_of(5));
+    let comment_units: usize = "// Café 𝄞 pipeline".chars().map(char::len_utf16).sum();
+    assert_eq!(data[..3], [json!(0), json!(0), json!(comment_units)]);
+
     let symbols = server.request("textDocument/documentSymbol", json!({"textDocument": doc}));
     assert_eq!(symbols[0]["name"], "shop");
     let children: Vec<&str> = symbols[0]["children"]

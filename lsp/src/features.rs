@@ -134,6 +134,17 @@ pub(crate) fn answer(server: &Server, request: Request) -> Answer {
             let (analysis, offset) = at(server, &doc.text_document.uri, doc.position)?;
             json(rename(&analysis, offset, &p.new_name)?)
         }
+        "textDocument/semanticTokens/full" => {
+            let p: lsp_types::SemanticTokensParams = params(&request)?;
+            let doc = server
+                .documents
+                .get(&p.text_document.uri)
+                .ok_or((ErrorCode::InvalidParams, "not open".to_string()))?;
+            json(lsp_types::SemanticTokens {
+                result_id: None,
+                data: crate::semantic::tokens(&doc.text),
+            })
+        }
         "textDocument/codeAction" => {
             let p: CodeActionParams = params(&request)?;
             let analysis = server
