@@ -174,6 +174,13 @@ fn advance(
         .collect();
     let parameters = parameters(workflow);
     let stopping = workflow["spec"]["shutdown"] == "Stop";
+    let tick = Tick {
+        workflow: &name,
+        templates: &templates,
+        parameters: &parameters,
+        script,
+        now: &now,
+    };
     let mut nodes = workflow["status"]["nodes"]
         .as_object()
         .cloned()
@@ -196,18 +203,7 @@ fn advance(
             let dag = &templates
                 .get(entry)
                 .map_or(Value::Null, |t| t["dag"].clone());
-            match step_dag(
-                dag,
-                &name,
-                &main_id,
-                &mut nodes,
-                &templates,
-                &parameters,
-                None,
-                script,
-                &now,
-                effects,
-            ) {
+            match step_dag(&tick, dag, &main_id, &mut nodes, None, effects) {
                 Progress::Changed => {}
                 Progress::Waiting => return false,
                 Progress::Done(phase) => finish_dag(&mut nodes, &main_id, &phase, &now),
@@ -238,15 +234,11 @@ fn advance(
                 .get(exit)
                 .map_or(Value::Null, |t| t["dag"].clone());
             match step_dag(
+                &tick,
                 &dag,
-                &name,
                 &exit_id,
                 &mut nodes,
-                &templates,
-                &parameters,
                 Some(&main_phase),
-                script,
-                &now,
                 effects,
             ) {
                 Progress::Changed => {}
@@ -314,19 +306,31 @@ enum Progress {
     Done(String),
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What one tick of a Workflow knows: its name, templates and parameters, the script, the time.
+struct Tick<'a> {
+    workflow: &'a str,
+    templates: &'a BTreeMap<String, Value>,
+    parameters: &'a BTreeMap<String, String>,
+    script: &'a Script,
+    now: &'a str,
+}
+
+/// Advances one DAG (the entrypoint's, or the exit handler's) by at most one task.
 fn step_dag(
+    tick: &Tick<'_>,
     dag: &Value,
-    workflow: &str,
     parent: &str,
     nodes: &mut serde_json::Map<String, Value>,
-    templates: &BTreeMap<String, Value>,
-    parameters: &BTreeMap<String, String>,
     workflow_status: Option<&str>,
-    script: &Script,
-    now: &str,
     effects: &mut Vec<Effect>,
 ) -> Progress {
+    let Tick {
+        workflow,
+        templates,
+        parameters,
+        script,
+        now,
+    } = *tick;
     let tasks: Vec<&Value> = dag["tasks"].as_array().into_iter().flatten().collect();
     let id_of = |task: &str| format!("{parent}.{task}");
     let phases: BTreeMap<String, String> = tasks
