@@ -40,6 +40,10 @@ pub struct ClusterArgs {
     /// How to print progress.
     #[arg(long, value_enum, default_value_t = Output::Human, global = true)]
     pub output: Output,
+    /// Where the run's `.pipe` files are (the directory of the file `pipec run` was given), to
+    /// draw failed steps on their lines; the working directory by default.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub source: Option<std::path::PathBuf>,
 }
 
 /// A verb and its own arguments.
@@ -148,7 +152,7 @@ async fn dispatch(verb: Verb, args: &ClusterArgs) -> Result<u8, Stop> {
         } => run(&file, &params, dry_run, &env_contexts, args).await,
         Verb::Watch { run } => {
             let cluster = connect(args, None).await?;
-            let mut reporter = Reporter::new(args.output, None);
+            let mut reporter = Reporter::new(args, None);
             reporter.attached(&run, cluster.namespace());
             let rollouts = rollouts_of_run(&cluster, &run).await?;
             follow(&cluster, &run, &rollouts, &mut reporter).await
@@ -157,7 +161,7 @@ async fn dispatch(verb: Verb, args: &ClusterArgs) -> Result<u8, Stop> {
         Verb::Approve { run, gate } => {
             let cluster = connect(args, None).await?;
             let approved = pipec_runtime::approve(&cluster, &run, gate.as_deref()).await?;
-            let reporter = Reporter::new(args.output, None);
+            let reporter = Reporter::new(args, None);
             for step in approved {
                 reporter.note(&format!("approved {step} of run {run}"));
             }
@@ -166,7 +170,7 @@ async fn dispatch(verb: Verb, args: &ClusterArgs) -> Result<u8, Stop> {
         Verb::Abort { run } => {
             let cluster = connect(args, None).await?;
             let aborted = pipec_runtime::abort(&cluster, &run).await?;
-            let reporter = Reporter::new(args.output, None);
+            let reporter = Reporter::new(args, None);
             reporter.note(&format!(
                 "run {run} stopped; its exit handler still runs (diagnostics, rollback)"
             ));
@@ -186,7 +190,7 @@ async fn dispatch(verb: Verb, args: &ClusterArgs) -> Result<u8, Stop> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let mut reporter = Reporter::new(args.output, None);
+            let mut reporter = Reporter::new(args, None);
             reporter.submitted(&name, cluster.namespace());
             let rollouts = rollouts_of_run(&cluster, &name).await?;
             follow(&cluster, &name, &rollouts, &mut reporter).await
@@ -258,7 +262,7 @@ async fn run(
             }
         }
     }
-    let mut reporter = Reporter::new(args.output, Some(compilation.sources));
+    let mut reporter = Reporter::new(args, Some(compilation.sources));
     if dry_run {
         return dry_run_plan(&here, &elsewhere, &plan.run, &apis, args, &reporter).await;
     }
@@ -400,7 +404,7 @@ async fn follow(
 
 async fn status(run: Option<String>, args: &ClusterArgs) -> Result<u8, Stop> {
     let cluster = connect(args, None).await?;
-    let mut reporter = Reporter::new(args.output, None);
+    let mut reporter = Reporter::new(args, None);
     match run {
         None => {
             let runs = pipec_runtime::runs(&cluster, None).await?;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -38,10 +39,13 @@ pub struct Reporter {
     run: String,
     /// The run's namespace, for the hints that name it.
     namespace: String,
+    /// Where to read the `.pipe` files annotations name, without `sources`.
+    source_dir: PathBuf,
 }
 
 impl Reporter {
-    pub fn new(output: Output, sources: Option<SourceDb>) -> Reporter {
+    pub fn new(args: &crate::cluster_cli::ClusterArgs, sources: Option<SourceDb>) -> Reporter {
+        let output = args.output;
         let terminal = std::io::stdout().is_terminal();
         let json = output == Output::Json;
         Reporter {
@@ -53,6 +57,7 @@ impl Reporter {
             sources,
             run: String::new(),
             namespace: String::new(),
+            source_dir: args.source.clone().unwrap_or_else(|| PathBuf::from(".")),
         }
     }
 
@@ -204,7 +209,7 @@ impl Reporter {
             let sources = match &self.sources {
                 Some(sources) => sources,
                 None => {
-                    from_disk = sources_from_disk(location)?;
+                    from_disk = sources_from_disk(&self.source_dir, location)?;
                     &from_disk
                 }
             };
@@ -336,10 +341,10 @@ fn seconds(total: i64) -> String {
     }
 }
 
-/// The `.pipe` file a location names, read from the working directory.
-fn sources_from_disk(location: &str) -> Option<SourceDb> {
+/// The `.pipe` file a location names, read from `dir`.
+fn sources_from_disk(dir: &Path, location: &str) -> Option<SourceDb> {
     let name = location.rsplitn(3, ':').nth(2)?;
-    let text = std::fs::read_to_string(name).ok()?;
+    let text = std::fs::read_to_string(dir.join(name)).ok()?;
     let mut sources = SourceDb::default();
     sources.add(name, text, pipec_core::source::Origin::User);
     Some(sources)

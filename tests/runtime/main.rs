@@ -634,7 +634,9 @@ async fn status_lists_runs_and_shows_steps() {
         list.stdout.contains(name) && list.stdout.contains("Failed"),
         "{list:?}"
     );
-    let one = cluster.pipec_done(&["status", name]).await;
+    let one = cluster
+        .pipec_done(&["status", name, "--source", "examples"])
+        .await;
     assert_eq!(one.code, 1, "a failed run: {one:?}");
     assert!(
         one.stdout.contains(&format!("run {name}: Failed")),
@@ -642,6 +644,13 @@ async fn status_lists_runs_and_shows_steps() {
     );
     assert!(one.stdout.contains("staging-tests"), "{one:?}");
     assert!(one.stdout.contains("2 tests failed"), "{one:?}");
+    // Drawn on its line, read from --source.
+    assert!(one.stdout.contains("homelab-ping.pipe:76:8"), "{one:?}");
+    assert!(
+        one.stdout
+            .contains("step staging_tests = run pipeline_image {"),
+        "{one:?}"
+    );
     assert!(one.stdout.contains("rollout ping:"), "{one:?}");
     let json_status = cluster
         .pipec_done(&["status", name, "--output", "json"])
