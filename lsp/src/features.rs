@@ -163,7 +163,7 @@ fn hover(analysis: &Analysis, offset: usize) -> Option<Hover> {
     let index = &analysis.compilation.index;
     let text = match index.definition_at(FileId(0), offset as u32) {
         Some(d) => index.describe(d)?,
-        None => ide::hover_word(&analysis.text, offset)?,
+        None => ide::hover_word(&analysis.text, offset, index)?,
     };
     Some(Hover {
         contents: HoverContents::Markup(MarkupContent {

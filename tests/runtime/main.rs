@@ -866,3 +866,57 @@ async fn a_rollout_pipec_may_not_watch_does_not_end_the_run() {
     assert_eq!(ended.code, 0, "{ended:?}");
     assert_eq!(finished(&cluster)["status"]["phase"], "Succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_of_a_remote_environment_go_to_its_context() {
+    let here = Cluster::start("remote-here").await;
+    let edge = Sim::start().await.unwrap();
+    let _controllers = here.sim.run_controllers(Script::default());
+    // The kubeconfig knows both clusters; `sim` is the current context.
+    let kubeconfig = here.dir.join("two-clusters");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: sim\n\
+             clusters:\n- name: sim\n  cluster:\n    server: {}\n- name: edge\n  cluster:\n    server: {}\n\
+             contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: tester\n    namespace: {NAMESPACE}\n\
+             - name: edge\n  context:\n    cluster: edge\n    user: tester\n\
+             users:\n- name: tester\n  user: {{}}\n",
+            here.sim.url(),
+            edge.url()
+        ),
+    )
+    .unwrap();
+    let file = "tests/cases/compile/environments.pipe";
+    // Without saying which context reaches `edge`: refused before anything is sent.
+    let refused = finish(pipec_with(&kubeconfig, &["run", file]).spawn().unwrap()).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("--env-context edge=CONTEXT"),
+        "{refused:?}"
+    );
+    assert!(here.sim.requests().is_empty() && edge.requests().is_empty());
+
+    let ended = finish(
+        pipec_with(&kubeconfig, &["run", file, "--env-context", "edge=edge"])
+            .spawn()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ended.code, 0, "{ended:?}");
+    assert!(
+        edge.get("services", "ping", "ping-edge").is_some(),
+        "applied to the edge cluster"
+    );
+    assert!(edge.get("rollouts", "ping", "ping-edge").is_some());
+    assert!(
+        here.sim.get("rollouts", "ping", "ping-edge").is_none(),
+        "not to the run's cluster"
+    );
+    assert!(here.sim.get("rollouts", "ping-prod", "ping").is_some());
+    assert!(
+        edge.list("workflows").is_empty(),
+        "the run itself is created here"
+    );
+    assert_eq!(here.workflows().len(), 1);
+}

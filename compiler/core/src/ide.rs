@@ -353,8 +353,30 @@ impl DocComments {
 }
 
 /// Hover for the word at the cursor when it is not a name: a keyword, or a property.
-pub fn hover_word(src: &str, offset: usize) -> Option<String> {
+pub fn hover_word(src: &str, offset: usize, index: &Index) -> Option<String> {
     let (word, start) = word_at(src, offset)?;
+    // A field: `git.branch`, `run.id`, `db.password`, `api.url`.
+    if let Some(owner) = src[..start]
+        .strip_suffix('.')
+        .and_then(|before| word_at(before, before.len()))
+    {
+        let field = |fields: &[(&str, &'static str)]| {
+            fields
+                .iter()
+                .find(|(f, _)| *f == word)
+                .map(|(f, d)| format!("`{}.{f}`: {d}", owner.0))
+        };
+        return match owner.0 {
+            "git" => field(schema::GIT_FIELDS),
+            "run" => field(schema::RUN_FIELDS),
+            name => match index.secret_keys.get(name) {
+                Some(keys) if keys.iter().any(|k| k == word) => Some(format!(
+                    "key `{word}` of secret `{name}`: passed as a `secretKeyRef`, never copied into the YAML"
+                )),
+                _ => None,
+            },
+        };
+    }
     if let Some(doc) = keyword_doc(word) {
         return Some(format!("`{word}`: {doc}"));
     }
@@ -613,6 +635,18 @@ pub fn completions(src: &str, offset: usize, index: &Index, file: FileId) -> Vec
             .rsplit(|c: char| !is_word(c))
             .next()
             .unwrap_or_default();
+        // `use std.analysis.`: what the module defines, imported or not.
+        if qualifier[..qualifier.len() - owner.len()].ends_with("std.") {
+            for name in crate::stdlib::definitions(owner) {
+                complete(
+                    &mut out,
+                    &name,
+                    CompletionKind::Function,
+                    &format!("std.{owner}"),
+                );
+            }
+            return out;
+        }
         match owner {
             "git" => schema::GIT_FIELDS
                 .iter()
@@ -814,10 +848,19 @@ mod tests {
         let members = labels(at("step unit"));
         assert!(members.contains(&"release".to_string()));
         assert_eq!(
-            hover_word(SRC, at("port") + 1).map(|h| h.contains("Port the container listens on")),
+            hover_word(SRC, at("port") + 1, &c.index)
+                .map(|h| h.contains("Port the container listens on")),
             Some(true)
         );
-        assert!(hover_word(SRC, at("build") + 2).is_some_and(|h| h.contains("BuildKit")));
+        assert!(hover_word(SRC, at("build") + 2, &c.index).is_some_and(|h| h.contains("BuildKit")));
+        assert!(hover_word(SRC, at("id }") + 1, &c.index).is_some_and(|h| h.contains("`run.id`")));
+        let modules = completions("use std.an", 8, &c.index, FileId(0));
+        assert!(modules.iter().any(|c| c.label == "analysis"));
+        let analyses = completions("use std.analysis.", 17, &c.index, FileId(0));
+        assert!(
+            analyses.iter().any(|c| c.label == "success_rate"),
+            "{analyses:?}"
+        );
         assert_eq!(open_call("analyze analysis.rate(min = 5%, "), Some("rate"));
         assert_eq!(open_call("x = f(a, [b, "), None);
         assert_eq!(open_call("x = f(g(1), "), Some("f"));

@@ -15,20 +15,28 @@ pub fn module(name: &str) -> Option<&'static str> {
         .map(|(_, src)| *src)
 }
 
+/// The names a module defines (analyses, service and step definitions), in source order.
+pub fn definitions(module_name: &str) -> Vec<String> {
+    let Some(text) = module(module_name) else {
+        return Vec::new();
+    };
+    pipec_syntax::parse(text, pipec_syntax::FileId(0))
+        .module
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            pipec_syntax::ast::Item::Analysis(a) => Some(a.name.name.clone()),
+            pipec_syntax::ast::Item::Template(t) => Some(t.name.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The module that defines `name` (an analysis, or a service or step definition), for the
 /// help of an unknown name and the editor's "import it" fix. Only called on the error path.
 pub fn module_defining(name: &str) -> Option<&'static str> {
-    MODULES.iter().find_map(|(module, text)| {
-        let parsed = pipec_syntax::parse(text, pipec_syntax::FileId(0));
-        parsed
-            .module
-            .items
-            .iter()
-            .any(|item| match item {
-                pipec_syntax::ast::Item::Analysis(a) => a.name.name == name,
-                pipec_syntax::ast::Item::Template(t) => t.name.name == name,
-                _ => false,
-            })
-            .then_some(*module)
-    })
+    MODULES
+        .iter()
+        .map(|(module, _)| *module)
+        .find(|module| definitions(module).iter().any(|d| d == name))
 }
