@@ -40,8 +40,9 @@ pub struct ClusterArgs {
     /// How to print progress.
     #[arg(long, value_enum, default_value_t = Output::Human, global = true)]
     pub output: Output,
-    /// Where the run's `.pipe` files are (the directory of the file `pipec run` was given), to
-    /// draw failed steps on their lines; the working directory by default.
+    /// For `watch`, `status` and `rollback`: where the run's `.pipe` files are (the directory of
+    /// the file `pipec run` was given), to draw failed steps on their lines; the working
+    /// directory by default. `run` has them already.
     #[arg(long, value_name = "DIR", global = true)]
     pub source: Option<std::path::PathBuf>,
 }
