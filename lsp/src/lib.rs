@@ -318,13 +318,15 @@ fn checker(jobs: Receiver<CheckJob>, sender: Sender<Message>, shared: Arc<Mutex<
         }
         let open = open_files(&job.documents);
         let mut per_url: BTreeMap<Url, Vec<lsp_types::Diagnostic>> = BTreeMap::new();
+        // An imported file's errors show wherever it is imported from, once.
+        let mut seen: HashSet<(Url, String)> = HashSet::new();
         for (url, doc) in &job.documents {
             let analysis = Arc::new(analyze(url, doc.text.clone(), &open));
-            // An imported file's errors show wherever it is imported from, once.
             for (target, diags) in diagnostics(&analysis) {
-                let list = per_url.entry(target).or_default();
+                let list = per_url.entry(target.clone()).or_default();
                 for d in diags {
-                    if !list.contains(&d) {
+                    let key = serde_json::to_string(&d).unwrap_or_default();
+                    if seen.insert((target.clone(), key)) {
                         list.push(d);
                     }
                 }
