@@ -63,3 +63,16 @@ fn format_the_file(bencher: divan::Bencher) {
     let text = pipeline(65);
     bencher.bench(|| pipec_syntax::format::format(divan::black_box(&text)).unwrap());
 }
+
+/// Many diagnostics at once (every service names an unknown image: 65 errors): converting
+/// them must stay linear in the file, not in errors × file size.
+#[divan::bench]
+fn diagnostics_of_a_file_with_an_error_per_block(bencher: divan::Bencher) {
+    let url = Url::parse("file:///bench/pipeline.pipe").unwrap();
+    let text = pipeline(65).replace("image    = ship_", "image    = shipx_");
+    bencher.bench(|| {
+        let published = pipec_lsp::check_document(divan::black_box(&url), divan::black_box(&text));
+        assert!(published.values().map(Vec::len).sum::<usize>() >= 65);
+        published
+    });
+}

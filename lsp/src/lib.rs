@@ -92,6 +92,8 @@ pub struct Analysis {
     pub compilation: Compilation,
     /// The directory imports are relative to, when the document is a file.
     pub dir: Option<PathBuf>,
+    /// The line index of every file of the compilation, by `FileId`.
+    file_lines: Vec<LineIndex>,
 }
 
 impl Analysis {
@@ -111,7 +113,7 @@ impl Analysis {
     /// The LSP range of a span, in its own file's text.
     pub fn range_of(&self, span: Span) -> Option<lsp_types::Range> {
         let source = self.compilation.sources.get(span.file)?;
-        let lines = LineIndex::new(&source.text);
+        let lines = self.file_lines.get(span.file.0 as usize)?;
         Some(lines.range(&source.text, span.start as usize, span.end as usize))
     }
 
@@ -169,12 +171,19 @@ fn analyze(url: &Url, text: Arc<String>, open: &BTreeMap<PathBuf, Arc<String>>) 
         open,
     };
     let compilation = pipec_core::compile(&name, text.as_bytes(), &loader, Mode::Check);
+    let file_lines = compilation
+        .sources
+        .files()
+        .iter()
+        .map(|f| LineIndex::new(&f.text))
+        .collect();
     Analysis {
         url: url.clone(),
         lines: LineIndex::new(&text),
         text,
         compilation,
         dir,
+        file_lines,
     }
 }
 
