@@ -200,15 +200,24 @@ fn symbols(analysis: &Analysis) -> Vec<DocumentSymbol> {
         })
     };
     let in_file = |i: &usize| index.definitions[*i].name_span.file == FileId(0);
+    // Children by parent, in one pass.
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, d) in index.definitions.iter().enumerate() {
+        if let Some(parent) = d.parent {
+            children.entry(parent).or_default().push(i);
+        }
+    }
     (0..index.definitions.len())
         .filter(in_file)
         .filter(|i| index.definitions[*i].parent.is_none())
         .filter_map(|top| {
-            let children: Vec<DocumentSymbol> = (0..index.definitions.len())
-                .filter(|i| index.definitions[*i].parent == Some(top))
-                .filter_map(|i| symbol(i, None))
+            let nested: Vec<DocumentSymbol> = children
+                .get(&top)
+                .into_iter()
+                .flatten()
+                .filter_map(|&i| symbol(i, None))
                 .collect();
-            symbol(top, Some(children))
+            symbol(top, Some(nested))
         })
         .collect()
 }
