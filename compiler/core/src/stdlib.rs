@@ -16,24 +16,35 @@ pub fn module(name: &str) -> Option<&'static str> {
 }
 
 /// The names a module defines (analyses, service and step definitions), in source order.
-pub fn definitions(module_name: &str) -> Vec<String> {
-    let Some(text) = module(module_name) else {
-        return Vec::new();
-    };
-    pipec_syntax::parse(text, pipec_syntax::FileId(0))
-        .module
-        .items
-        .iter()
-        .filter_map(|item| match item {
-            pipec_syntax::ast::Item::Analysis(a) => Some(a.name.name.clone()),
-            pipec_syntax::ast::Item::Template(t) => Some(t.name.name.clone()),
-            _ => None,
-        })
-        .collect()
+/// Parsed once per process: unknown names ask on every check of a broken file.
+pub fn definitions(module_name: &str) -> &'static [String] {
+    static DEFINED: std::sync::OnceLock<Vec<(&'static str, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    let all = DEFINED.get_or_init(|| {
+        MODULES
+            .iter()
+            .map(|(name, text)| {
+                let names = pipec_syntax::parse(text, pipec_syntax::FileId(0))
+                    .module
+                    .items
+                    .iter()
+                    .filter_map(|item| match item {
+                        pipec_syntax::ast::Item::Analysis(a) => Some(a.name.name.clone()),
+                        pipec_syntax::ast::Item::Template(t) => Some(t.name.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                (*name, names)
+            })
+            .collect()
+    });
+    all.iter()
+        .find(|(name, _)| *name == module_name)
+        .map_or(&[], |(_, names)| names.as_slice())
 }
 
-/// The module that defines `name` (an analysis, or a service or step definition), for the
-/// help of an unknown name and the editor's "import it" fix. Only called on the error path.
+/// The module that defines `name`, for the help of an unknown name and the editor's "import
+/// it" fix.
 pub fn module_defining(name: &str) -> Option<&'static str> {
     MODULES
         .iter()
