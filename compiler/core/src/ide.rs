@@ -640,7 +640,7 @@ pub fn completions(src: &str, offset: usize, index: &Index, file: FileId) -> Vec
             for name in crate::stdlib::definitions(owner) {
                 complete(
                     &mut out,
-                    &name,
+                    name,
                     CompletionKind::Function,
                     &format!("std.{owner}"),
                 );
