@@ -708,8 +708,10 @@ pub fn completions(src: &str, offset: usize, index: &Index, file: FileId) -> Vec
         || head.ends_with('(')
         || head.ends_with(',')
         || head.ends_with('[')
-        || head.ends_with("and")
-        || head.ends_with("or");
+        || matches!(
+            head.rsplit(|c: char| !is_word(c)).next(),
+            Some("and" | "or" | "not")
+        );
     let in_record = matches!(&context, Context::Block(b) if b.is_empty());
     if value_position || in_record && head.ends_with('{') {
         for d in &index.definitions {
@@ -856,6 +858,9 @@ mod tests {
         assert!(hover_word(SRC, at("id }") + 1, &c.index).is_some_and(|h| h.contains("`run.id`")));
         let modules = completions("use std.an", 8, &c.index, FileId(0));
         assert!(modules.iter().any(|c| c.label == "analysis"));
+        let after_and = "pipeline p {\n  step s = run \"x\" { when = u.passed and ";
+        let names = completions(after_and, after_and.len(), &c.index, FileId(0));
+        assert!(names.iter().any(|c| c.label == "git"), "{names:?}");
         let analyses = completions("use std.analysis.", 17, &c.index, FileId(0));
         assert!(
             analyses.iter().any(|c| c.label == "success_rate"),
