@@ -440,6 +440,12 @@ fn an_imported_files_errors_show_and_stdlib_definitions_open() {
         json!({"line": 0, "character": 0})
     );
     assert_eq!(pointer["relatedInformation"][0]["location"]["uri"], gates);
+    // Opening the imported file and fixing it there re-checks the importer too.
+    let gates_text = std::fs::read_to_string(dir.join("gates.pipe")).unwrap();
+    server.open(&gates, &gates_text);
+    server.change(&gates, 2, &gates_text.replace("    bogus = 1\n", ""));
+    server.diagnostics(&gates, <[Value]>::is_empty);
+    server.diagnostics(&file, <[Value]>::is_empty);
     let definition = server.request(
         "textDocument/definition",
         json!({"textDocument": {"uri": file}, "position": position(main, "success_rate", 0)}),

@@ -117,6 +117,19 @@ impl Analysis {
         Some(lines.range(&source.text, span.start as usize, span.end as usize))
     }
 
+    /// The user files the compilation read: the document and the files it imports.
+    fn user_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.url.to_file_path().ok().into_iter().collect();
+        if let Some(dir) = &self.dir {
+            for f in self.compilation.sources.files().iter().skip(1) {
+                if matches!(f.origin, Origin::User) {
+                    out.push(dir.join(&f.name));
+                }
+            }
+        }
+        out
+    }
+
     pub fn location_of(&self, span: Span) -> Option<Location> {
         Some(Location::new(self.url_of(span.file)?, self.range_of(span)?))
     }
@@ -296,6 +309,14 @@ pub fn check_document(url: &Url, text: &str) -> BTreeMap<Url, Vec<lsp_types::Dia
     diagnostics(&analyze(url, Arc::new(text.to_string()), &BTreeMap::new()))
 }
 
+/// The checker's memory of one document's last compilation.
+struct Checked {
+    version: i32,
+    /// The user files it read (the document itself and its imports).
+    reads: Vec<PathBuf>,
+    diagnostics: BTreeMap<Url, Vec<lsp_types::Diagnostic>>,
+}
+
 /// What the checker is asked to do: check these documents as they are now.
 struct CheckJob {
     documents: Vec<(Url, Document)>,
@@ -320,29 +341,61 @@ fn open_files(documents: &[(Url, Document)]) -> BTreeMap<PathBuf, Arc<String>> {
 fn checker(jobs: Receiver<CheckJob>, sender: Sender<Message>, shared: Arc<Mutex<Shared>>) {
     // How many diagnostics each URL showed last time.
     let mut shown: BTreeMap<Url, usize> = BTreeMap::new();
+    // Each open document's last check: its version, the files it read, its diagnostics.
+    let mut checked: BTreeMap<Url, Checked> = BTreeMap::new();
     while let Ok(mut job) = jobs.recv() {
         // Only the newest state matters.
         while let Ok(newer) = jobs.try_recv() {
             job = newer;
         }
         let open = open_files(&job.documents);
+        // Files that changed, opened or closed since the last check: a document is compiled
+        // again only if it is one of them or imports one; a keystroke in one file does not
+        // recompile every open file.
+        let mut changed: HashSet<PathBuf> = checked
+            .keys()
+            .filter(|u| !job.documents.iter().any(|(d, _)| d == *u))
+            .filter_map(|u| u.to_file_path().ok())
+            .collect();
+        for (url, doc) in &job.documents {
+            if checked.get(url).is_none_or(|c| c.version != doc.version) {
+                changed.extend(url.to_file_path().ok());
+            }
+        }
+        checked.retain(|u, _| job.documents.iter().any(|(d, _)| d == u));
         let mut per_url: BTreeMap<Url, Vec<lsp_types::Diagnostic>> = BTreeMap::new();
         // An imported file's errors show wherever it is imported from, once.
         let mut seen: HashSet<(Url, String)> = HashSet::new();
         for (url, doc) in &job.documents {
-            let analysis = Arc::new(analyze(url, doc.text.clone(), &open));
-            for (target, diags) in diagnostics(&analysis) {
+            let current = checked.get(url).is_some_and(|c| {
+                c.version == doc.version && !c.reads.iter().any(|p| changed.contains(p))
+            });
+            if !current {
+                let analysis = Arc::new(analyze(url, doc.text.clone(), &open));
+                if let Ok(mut s) = shared.lock() {
+                    s.analyses
+                        .insert(url.clone(), (doc.version, analysis.clone()));
+                }
+                checked.insert(
+                    url.clone(),
+                    Checked {
+                        version: doc.version,
+                        reads: analysis.user_files(),
+                        diagnostics: diagnostics(&analysis),
+                    },
+                );
+            }
+            let Some(check) = checked.get(url) else {
+                continue;
+            };
+            for (target, diags) in &check.diagnostics {
                 let list = per_url.entry(target.clone()).or_default();
                 for d in diags {
-                    let key = serde_json::to_string(&d).unwrap_or_default();
+                    let key = serde_json::to_string(d).unwrap_or_default();
                     if seen.insert((target.clone(), key)) {
-                        list.push(d);
+                        list.push(d.clone());
                     }
                 }
-            }
-            if let Ok(mut s) = shared.lock() {
-                s.analyses
-                    .insert(url.clone(), (doc.version, analysis.clone()));
             }
         }
         for url in shown.keys() {

@@ -322,16 +322,8 @@ pub async fn approve(
             json!({"phase": "Succeeded", "finishedAt": now, "message": "approved with pipec"}),
         );
     }
-    cluster
-        .merge_patch(
-            WORKFLOWS,
-            "Workflow",
-            None,
-            workflow,
-            &json!({"status": {"nodes": nodes}}),
-            false,
-        )
-        .await?;
+    // Workflows have no status subresource: the node phases change with the object.
+    patch_run(cluster, workflow, &json!({"status": {"nodes": nodes}})).await?;
     Ok(waiting.into_iter().map(|s| s.name).collect())
 }
 
@@ -344,16 +336,7 @@ pub async fn abort(cluster: &Cluster, workflow: &str) -> Result<Vec<String>, Run
             "run {workflow} has already ended"
         )));
     }
-    cluster
-        .merge_patch(
-            WORKFLOWS,
-            "Workflow",
-            None,
-            workflow,
-            &json!({"spec": {"shutdown": "Stop"}}),
-            false,
-        )
-        .await?;
+    patch_run(cluster, workflow, &json!({"spec": {"shutdown": "Stop"}})).await?;
     let mut aborted = Vec::new();
     for (namespace, name) in progress::rollouts_of(&run) {
         let rollout = match cluster
@@ -381,6 +364,17 @@ pub async fn abort(cluster: &Cluster, workflow: &str) -> Result<Vec<String>, Run
         aborted.push(name);
     }
     Ok(aborted)
+}
+
+/// A merge patch of a run's Workflow.
+async fn patch_run(
+    cluster: &Cluster,
+    workflow: &str,
+    patch: &Value,
+) -> Result<Value, RuntimeError> {
+    cluster
+        .merge_patch(WORKFLOWS, "Workflow", None, workflow, patch, false)
+        .await
 }
 
 /// Now, as `2026-11-22T10:04:05Z`.

@@ -322,17 +322,34 @@ fn approval_waiting(node: &Value) -> bool {
     node["type"] == "Suspend" && node["phase"] == "Running"
 }
 
+/// A run of the addressbook (a release, not a first deploy) that waits at its approval.
+struct Waiting {
+    running: Child,
+    name: String,
+}
+
+impl Cluster {
+    /// Starts the controllers and `pipec run examples/addressbook.pipe EXTRA…`, and returns
+    /// once the run waits for its manual approval.
+    async fn addressbook_waiting_for_approval(&self, extra: &[&str]) -> Waiting {
+        self.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
+        // The controllers run on (a dropped handle detaches, it does not stop the task).
+        drop(self.sim.run_controllers(Script::default()));
+        let mut args = vec!["run", "examples/addressbook.pipe"];
+        args.extend_from_slice(extra);
+        let running = self.pipec(&args).spawn().unwrap();
+        let waiting = self.wait_for_step(approval_waiting).await;
+        Waiting {
+            running,
+            name: waiting["metadata"]["name"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_waits_until_pipec_approve() {
     let cluster = Cluster::start("approve").await;
-    cluster.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
-    let _controllers = cluster.sim.run_controllers(Script::default());
-    let running = cluster
-        .pipec(&["run", "examples/addressbook.pipe"])
-        .spawn()
-        .unwrap();
-    let waiting = cluster.wait_for_step(approval_waiting).await;
-    let name = waiting["metadata"]["name"].as_str().unwrap().to_string();
+    let Waiting { running, name } = cluster.addressbook_waiting_for_approval(&[]).await;
     // Nothing moves while it waits.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let still = &cluster.workflows()[0];
@@ -504,14 +521,7 @@ async fn a_refusal_names_the_context_and_is_exit_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_detaches_and_watch_reattaches() {
     let cluster = Cluster::start("detach").await;
-    cluster.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
-    let _controllers = cluster.sim.run_controllers(Script::default());
-    let running = cluster
-        .pipec(&["run", "examples/addressbook.pipe"])
-        .spawn()
-        .unwrap();
-    let waiting = cluster.wait_for_step(approval_waiting).await;
-    let name = waiting["metadata"]["name"].as_str().unwrap().to_string();
+    let Waiting { running, name } = cluster.addressbook_waiting_for_approval(&[]).await;
     let pid = running.id().unwrap().to_string();
     // The shell's own `kill`, present wherever `sh` is: what a terminal's Ctrl-C sends.
     let killed = std::process::Command::new("sh")
@@ -550,14 +560,7 @@ async fn ctrl_c_detaches_and_watch_reattaches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_stops_the_run_and_the_rollout() {
     let cluster = Cluster::start("abort").await;
-    cluster.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
-    let _controllers = cluster.sim.run_controllers(Script::default());
-    let running = cluster
-        .pipec(&["run", "examples/addressbook.pipe"])
-        .spawn()
-        .unwrap();
-    let waiting = cluster.wait_for_step(approval_waiting).await;
-    let name = waiting["metadata"]["name"].as_str().unwrap().to_string();
+    let Waiting { running, name } = cluster.addressbook_waiting_for_approval(&[]).await;
     let aborted = cluster.pipec_done(&["abort", &name]).await;
     assert_eq!(aborted.code, 0, "{aborted:?}");
     assert!(
@@ -823,13 +826,9 @@ async fn rollback_to_a_revision_uses_its_replica_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_lost_mid_run_is_exit_3_and_the_run_goes_on() {
     let cluster = Cluster::start("lost").await;
-    cluster.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
-    let _controllers = cluster.sim.run_controllers(Script::default());
-    let running = cluster
-        .pipec(&["run", "examples/addressbook.pipe", "--patience", "2"])
-        .spawn()
-        .unwrap();
-    cluster.wait_for_step(approval_waiting).await;
+    let Waiting { running, .. } = cluster
+        .addressbook_waiting_for_approval(&["--patience", "2"])
+        .await;
     // The API server goes away, watches in flight included.
     cluster.sim.stop();
     let started = std::time::Instant::now();
@@ -849,15 +848,10 @@ async fn a_cluster_lost_mid_run_is_exit_3_and_the_run_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_pipec_may_not_watch_does_not_end_the_run() {
     let cluster = Cluster::start("rollout-forbidden").await;
-    cluster.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
-    let _controllers = cluster.sim.run_controllers(Script::default());
     cluster.sim.fail(Some("GET"), "/rollouts?", 403, 100_000);
-    let running = cluster
-        .pipec(&["run", "examples/addressbook.pipe", "--patience", "1"])
-        .spawn()
-        .unwrap();
-    let waiting = cluster.wait_for_step(approval_waiting).await;
-    let name = waiting["metadata"]["name"].as_str().unwrap().to_string();
+    let Waiting { running, name } = cluster
+        .addressbook_waiting_for_approval(&["--patience", "1"])
+        .await;
     // The run is quiet for longer than the patience while only the Rollout watch fails.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let approved = cluster.pipec_done(&["approve", &name]).await;

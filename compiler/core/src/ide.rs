@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use pipec_syntax::ast;
 use pipec_syntax::lexer::lex;
+use pipec_syntax::parser;
 use pipec_syntax::token::Token;
 use pipec_syntax::{FileId, Span};
 
@@ -91,112 +92,21 @@ impl Index {
 
 /// Builds the index of a compilation from its modules and its resolution.
 pub(crate) fn index(graph: &ModuleGraph, resolution: &Resolution<'_>, sources: &SourceDb) -> Index {
-    let mut out = Index::default();
-    let mut by_span: BTreeMap<Span, usize> = BTreeMap::new();
+    let mut builder = Builder {
+        sources,
+        docs: DocComments::default(),
+        out: Index::default(),
+        by_span: BTreeMap::new(),
+    };
     for module in &graph.modules {
-        let docs = DocComments::new(&module.ast);
-        let mut add = |out: &mut Index, def: Definition| -> usize {
-            let i = out.definitions.len();
-            by_span.insert(def.name_span, i);
-            out.definitions.push(def);
-            i
-        };
+        builder.docs = DocComments::new(&module.ast);
         for item in &module.ast.items {
-            match item {
-                ast::Item::Pipeline(p) => {
-                    let parent = add(
-                        &mut out,
-                        definition(
-                            sources,
-                            &docs,
-                            "pipeline",
-                            &p.name,
-                            p.span,
-                            None,
-                            "one Workflow (or WorkflowTemplate, when triggered) plus the resources of its services",
-                        ),
-                    );
-                    for member in &p.members {
-                        if let Some(def) = member_definition(sources, &docs, member, parent) {
-                            if let ast::Member::Secret(s) = member {
-                                out.secret_keys.insert(
-                                    s.name.name.clone(),
-                                    s.keys.iter().flatten().map(|k| k.name.clone()).collect(),
-                                );
-                            }
-                            add(&mut out, def);
-                        }
-                        if let ast::Member::Handler(h) = member {
-                            for action in &h.actions {
-                                if let ast::HandlerAction::Node(n) = action {
-                                    add(&mut out, node_definition(sources, &docs, n, parent));
-                                }
-                            }
-                        }
-                    }
-                }
-                ast::Item::Analysis(a) => {
-                    let parent = add(
-                        &mut out,
-                        definition(
-                            sources,
-                            &docs,
-                            "analysis",
-                            &a.name,
-                            a.span,
-                            None,
-                            "an AnalysisTemplate whose args are its parameters",
-                        ),
-                    );
-                    for p in &a.params {
-                        add(
-                            &mut out,
-                            definition(
-                                sources,
-                                &docs,
-                                "parameter",
-                                &p.name,
-                                p.span,
-                                Some(parent),
-                                "an argument of the AnalysisTemplate",
-                            ),
-                        );
-                    }
-                }
-                ast::Item::Template(t) => {
-                    let (kind, becomes) = match t.body {
-                        ast::TemplateBody::Service(_) => (
-                            "service definition",
-                            "each use becomes a service, its arguments in place of the parameters",
-                        ),
-                        ast::TemplateBody::Step(_) => (
-                            "step definition",
-                            "each use becomes a step of the Workflow, its arguments in place of the parameters",
-                        ),
-                    };
-                    let parent = add(
-                        &mut out,
-                        definition(sources, &docs, kind, &t.name, t.span, None, becomes),
-                    );
-                    for p in &t.params {
-                        add(
-                            &mut out,
-                            definition(
-                                sources,
-                                &docs,
-                                "parameter",
-                                &p.name,
-                                p.span,
-                                Some(parent),
-                                "replaced by the argument of each use",
-                            ),
-                        );
-                    }
-                }
-                ast::Item::Use(_) | ast::Item::Error(_) => {}
-            }
+            builder.item(item);
         }
     }
+    let Builder {
+        mut out, by_span, ..
+    } = builder;
     for reference in &resolution.references {
         if let Some(&definition) = by_span.get(&reference.def_span) {
             out.uses.push(Use {
@@ -212,101 +122,147 @@ pub(crate) fn index(graph: &ModuleGraph, resolution: &Resolution<'_>, sources: &
     out
 }
 
-fn member_definition(
-    sources: &SourceDb,
-    docs: &DocComments,
-    member: &ast::Member,
-    parent: usize,
-) -> Option<Definition> {
-    let p = Some(parent);
-    Some(match member {
-        ast::Member::Param(x) => definition(
-            sources,
-            docs,
-            "param",
-            &x.name,
-            x.span,
-            p,
-            "a Workflow parameter, set with `pipec run --param NAME=VALUE`",
-        ),
-        ast::Member::Secret(x) => definition(
-            sources,
-            docs,
-            "secret",
-            &x.name,
-            x.span,
-            p,
-            "a Kubernetes Secret read by key (`secretKeyRef`); its values never appear in the YAML",
-        ),
-        ast::Member::Node(n) => node_definition(sources, docs, n, parent),
-        ast::Member::Service(x) => definition(
-            sources,
-            docs,
-            "service",
-            &x.name,
-            x.span,
-            p,
-            "a Service and a Rollout (a Deployment in an ephemeral environment), deployed by the Workflow",
-        ),
-        ast::Member::Environment(x) => definition(
-            sources,
-            docs,
-            "environment",
-            &x.name,
-            x.span,
-            p,
-            "a namespace the services in it are applied to; an ephemeral one is made and deleted by each run",
-        ),
-        _ => return None,
-    })
+/// Collects the definitions of one module after another.
+struct Builder<'a> {
+    sources: &'a SourceDb,
+    /// The `///` comments of the module being read.
+    docs: DocComments,
+    out: Index,
+    /// Definitions by the span of their name, to attach the resolver's references.
+    by_span: BTreeMap<Span, usize>,
 }
 
-fn node_definition(
-    sources: &SourceDb,
-    docs: &DocComments,
-    n: &ast::NodeDecl,
-    parent: usize,
-) -> Definition {
-    let (kind, becomes) = match (&n.keyword, &n.value) {
-        (ast::NodeKeyword::Image, ast::NodeValue::Action(a)) if a.verb.name == "build" => (
-            "image",
-            "a Workflow step that builds and pushes the image with rootless BuildKit",
-        ),
-        (ast::NodeKeyword::Image, ast::NodeValue::Action(_)) => (
-            "image",
-            "a Workflow step that copies the image to another registry with crane, without rebuilding",
-        ),
-        (ast::NodeKeyword::Image, _) => ("image", "an existing image, used as it is"),
-        (ast::NodeKeyword::Step, ast::NodeValue::Action(a)) if a.verb.name == "exec" => (
-            "step",
-            "a Workflow step running a command inside a pod of the service",
-        ),
-        (ast::NodeKeyword::Step, _) => (
-            "step",
-            "a Workflow step (a pod) running a command in an image",
-        ),
-    };
-    definition(sources, docs, kind, &n.name, n.span, Some(parent), becomes)
-}
+impl Builder<'_> {
+    fn add(
+        &mut self,
+        kind: &'static str,
+        name: &ast::Ident,
+        span: Span,
+        parent: Option<usize>,
+        becomes: &'static str,
+    ) -> usize {
+        let i = self.out.definitions.len();
+        self.by_span.insert(name.span, i);
+        self.out.definitions.push(Definition {
+            name: name.name.clone(),
+            kind,
+            name_span: name.span,
+            span,
+            signature: signature(self.sources.slice(span)),
+            doc: self.docs.before(span.start),
+            becomes,
+            parent,
+        });
+        i
+    }
 
-fn definition(
-    sources: &SourceDb,
-    docs: &DocComments,
-    kind: &'static str,
-    name: &ast::Ident,
-    span: Span,
-    parent: Option<usize>,
-    becomes: &'static str,
-) -> Definition {
-    Definition {
-        name: name.name.clone(),
-        kind,
-        name_span: name.span,
-        span,
-        signature: signature(sources.slice(span)),
-        doc: docs.before(span.start),
-        becomes,
-        parent,
+    /// The parameters of an analysis or a definition.
+    fn params(&mut self, params: &[ast::Param], parent: usize, becomes: &'static str) {
+        for p in params {
+            self.add("parameter", &p.name, p.span, Some(parent), becomes);
+        }
+    }
+
+    fn item(&mut self, item: &ast::Item) {
+        match item {
+            ast::Item::Pipeline(p) => {
+                let parent = self.add(
+                    "pipeline",
+                    &p.name,
+                    p.span,
+                    None,
+                    "one Workflow (or WorkflowTemplate, when triggered) plus the resources of its services",
+                );
+                for member in &p.members {
+                    self.member(member, parent);
+                }
+            }
+            ast::Item::Analysis(a) => {
+                let parent = self.add(
+                    "analysis",
+                    &a.name,
+                    a.span,
+                    None,
+                    "an AnalysisTemplate whose args are its parameters",
+                );
+                self.params(&a.params, parent, "an argument of the AnalysisTemplate");
+            }
+            ast::Item::Template(t) => {
+                let (kind, becomes) = match t.body {
+                    ast::TemplateBody::Service(_) => (
+                        "service definition",
+                        "each use becomes a service, its arguments in place of the parameters",
+                    ),
+                    ast::TemplateBody::Step(_) => (
+                        "step definition",
+                        "each use becomes a step of the Workflow, its arguments in place of the parameters",
+                    ),
+                };
+                let parent = self.add(kind, &t.name, t.span, None, becomes);
+                self.params(&t.params, parent, "replaced by the argument of each use");
+            }
+            ast::Item::Use(_) | ast::Item::Error(_) => {}
+        }
+    }
+
+    fn member(&mut self, member: &ast::Member, parent: usize) {
+        let p = Some(parent);
+        match member {
+            ast::Member::Param(x) => {
+                self.add(
+                    "param",
+                    &x.name,
+                    x.span,
+                    p,
+                    "a Workflow parameter, set with `pipec run --param NAME=VALUE`",
+                );
+            }
+            ast::Member::Secret(x) => {
+                self.out.secret_keys.insert(
+                    x.name.name.clone(),
+                    x.keys.iter().flatten().map(|k| k.name.clone()).collect(),
+                );
+                self.add("secret", &x.name, x.span, p, "a Kubernetes Secret read by key (`secretKeyRef`); its values never appear in the YAML");
+            }
+            ast::Member::Node(n) => self.node(n, parent),
+            ast::Member::Service(x) => {
+                self.add("service", &x.name, x.span, p, "a Service and a Rollout (a Deployment in an ephemeral environment), deployed by the Workflow");
+            }
+            ast::Member::Environment(x) => {
+                self.add("environment", &x.name, x.span, p, "a namespace the services in it are applied to; an ephemeral one is made and deleted by each run");
+            }
+            ast::Member::Handler(h) => {
+                for action in &h.actions {
+                    if let ast::HandlerAction::Node(n) = action {
+                        self.node(n, parent);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn node(&mut self, n: &ast::NodeDecl, parent: usize) {
+        let (kind, becomes) = match (&n.keyword, &n.value) {
+            (ast::NodeKeyword::Image, ast::NodeValue::Action(a)) if a.verb.name == "build" => (
+                "image",
+                "a Workflow step that builds and pushes the image with rootless BuildKit",
+            ),
+            (ast::NodeKeyword::Image, ast::NodeValue::Action(_)) => (
+                "image",
+                "a Workflow step that copies the image to another registry with crane, without rebuilding",
+            ),
+            (ast::NodeKeyword::Image, _) => ("image", "an existing image, used as it is"),
+            (ast::NodeKeyword::Step, ast::NodeValue::Action(a)) if a.verb.name == "exec" => (
+                "step",
+                "a Workflow step running a command inside a pod of the service",
+            ),
+            (ast::NodeKeyword::Step, _) => (
+                "step",
+                "a Workflow step (a pod) running a command in an image",
+            ),
+        };
+        self.add(kind, &n.name, n.span, Some(parent), becomes);
     }
 }
 
@@ -320,6 +276,7 @@ fn signature(text: &str) -> String {
 }
 
 /// The `///` comments of a file, by the line they end before.
+#[derive(Default)]
 struct DocComments {
     /// (start of the comment run, end of the run, text).
     runs: Vec<(u32, u32, String)>,
@@ -730,18 +687,9 @@ pub fn completions(src: &str, offset: usize, index: &Index, file: FileId) -> Vec
         return out;
     }
     let keywords: &[&str] = match &context {
-        Context::TopLevel => &["use", "pipeline", "analysis", "service", "step"],
-        Context::Pipeline => &[
-            "param",
-            "secret",
-            "image",
-            "step",
-            "service",
-            "environment",
-            "release",
-            "on",
-        ],
-        Context::Handler => &["collect", "rollback", "step", "image"],
+        Context::TopLevel => parser::TOP_LEVEL_KEYWORDS,
+        Context::Pipeline => parser::MEMBER_KEYWORDS,
+        Context::Handler => parser::HANDLER_KEYWORDS,
         Context::Block(b) if b == "release canary" => schema::CANARY_STAGES,
         Context::Block(b) if b == "release rolling" => schema::ROLLING_STAGES,
         Context::Block(b) if b == "release bluegreen" => schema::BLUEGREEN_STAGES,

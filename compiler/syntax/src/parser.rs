@@ -55,6 +55,21 @@ pub fn is_keyword(word: &str) -> bool {
     KEYWORDS.contains(&word)
 }
 
+/// The keywords that start an item at the top of a file, a member of a pipeline, and an
+/// action of `on failure { … }` (what completion offers in each place).
+pub const TOP_LEVEL_KEYWORDS: &[&str] = &["use", "pipeline", "analysis", "service", "step"];
+pub const MEMBER_KEYWORDS: &[&str] = &[
+    "param",
+    "secret",
+    "image",
+    "step",
+    "service",
+    "environment",
+    "release",
+    "on",
+];
+pub const HANDLER_KEYWORDS: &[&str] = &["collect", "rollback", "step", "image"];
+
 /// What may start a top-level item, as syntax errors name it.
 pub const TOP_LEVEL: &str = "`use`, `pipeline`, `analysis`, `service` or `step`";
 
