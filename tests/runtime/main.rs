@@ -815,6 +815,16 @@ async fn rollback_to_a_revision_uses_its_replica_set() {
             .contains("has no revision 7; it keeps revisions: 1, 2"),
         "{unknown:?}"
     );
+    // Without --to: the previous revision, which the template's script finds itself.
+    let previous = cluster.pipec_done(&["rollback", "ping"]).await;
+    assert_eq!(previous.code, 0, "{previous:?}");
+    assert!(
+        cluster.workflows().iter().any(|w| {
+            w["spec"]["workflowTemplateRef"]["name"] == "homelab-ping-rollback"
+                && w["spec"]["arguments"]["parameters"][1] == json!({"name": "image", "value": ""})
+        }),
+        "a rollback run with no image: the previous revision"
+    );
     let nothing = cluster.pipec_done(&["rollback", "nope"]).await;
     assert_eq!(nothing.code, 1, "{nothing:?}");
     assert!(
