@@ -265,16 +265,15 @@ impl FileLoader for DiskLoader {
     }
 }
 
+/// Compiles each file, then checks what they emit together: objects two files would both
+/// generate are errors of the later file, in `check` as in `compile`.
 fn compile_all(files: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilation)>, Failure> {
-    files
+    let mut compilations = files
         .iter()
-        .map(|file| {
-            Ok((
-                file.clone(),
-                compile_file(file, mode).map_err(Failure::Usage)?,
-            ))
-        })
-        .collect()
+        .map(|file| compile_file(file, mode).map_err(Failure::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    pipec_core::check_across(&mut compilations);
+    Ok(files.iter().cloned().zip(compilations).collect())
 }
 
 /// Compiles one file from disk, its imports relative to it; the error is an unreadable file.

@@ -240,3 +240,66 @@ fn sarif_output_validates_against_the_sarif_schema() {
         .remove("message");
     assert!(!validator.is_valid(&broken));
 }
+
+/// Two files compiled together that would both emit an object: `check` and `compile` give
+/// the same coded, located error, and nothing is written.
+#[test]
+fn files_compiled_together_never_emit_one_object_twice() {
+    let dir = temp_dir("together");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipeline = |name: &str| {
+        format!(
+            "pipeline {name} {{\n  service api {{ image = \"nginx:1.27\", port = 80, replicas = 2 }}\n}}\n"
+        )
+    };
+    std::fs::write(dir.join("a.pipe"), pipeline("shop")).unwrap();
+    std::fs::write(dir.join("b.pipe"), pipeline("shop")).unwrap();
+    std::fs::write(dir.join("c.pipe"), pipeline("store")).unwrap();
+    let out_dir = dir.join("out");
+    let out_arg = out_dir.to_str().unwrap();
+    for args in [
+        vec!["check", "a.pipe", "b.pipe"],
+        vec!["compile", "a.pipe", "b.pipe", "-o", out_arg],
+        vec!["compile", "a.pipe", "b.pipe"],
+    ] {
+        let out = pipec(&args, &dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed YAML");
+        assert!(stderr.contains("[E0313]"), "{args:?}: {stderr}");
+        // The second file is at fault; the first file's location is named.
+        assert!(stderr.contains("b.pipe:1:10"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("a.pipe:1:10 also generates it"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("Service `api` is generated twice"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("error: a.pipe"),
+            "a.pipe is not at fault: {stderr}"
+        );
+    }
+    assert!(!out_dir.exists(), "files were written");
+    // Each file alone is fine.
+    for file in ["a.pipe", "b.pipe"] {
+        assert_eq!(pipec(&["check", file], &dir).status.code(), Some(0));
+    }
+    // Different pipelines with one service name: the Services (and Rollouts) clash, the
+    // Workflows do not.
+    let out = pipec(&["check", "a.pipe", "c.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Service `api` is generated twice"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Rollout `api` is generated twice"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("WorkflowTemplate"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -523,6 +523,47 @@ nor remove one and the update could never progress. Set at least one above zero.
 "Two things would get the same template name in the generated Workflow, for example a step
 called `api_deploy` and the deploy task pipec generates for service `api`. Rename the step.";
 
+    E0312 => "generated name breaks a Kubernetes or Argo naming rule",
+"pipec makes names from yours: a service `api` gets a Service `api`, and for its release
+`api-canary`, `api-stable` or `api-preview`, tasks `api-deploy`, `api-wait-1`, `api-check-2`;
+a pipeline `shop` gets the WorkflowTemplate `shop-rollback`, the CronWorkflow `shop`, the
+EventSource `shop-push` (whose Service is `shop-push-eventsource-svc`) and AnalysisTemplates
+`shop-ANALYSIS`. Each must meet the rule of the field it lands in, or the API server (or Argo)
+refuses the object, often only when a run reaches it:
+
+- Service names are DNS-1035 labels: at most 63 lowercase letters, digits and `-`, starting
+  with a letter.
+- Workflow and WorkflowTemplate names at most 63 characters, CronWorkflow names at most 52
+  (Argo's `maxCharsInObjectName`, `maxCharsInCronWorkflowName`).
+- Label values (`app.kubernetes.io/name`, `app.kubernetes.io/part-of`) at most 63.
+- Namespaces are DNS-1123 labels; other object names DNS-1123 subdomains (at most 253).
+- Workflow template and task names at most 128 letters, digits and `-`.
+
+pipec never shortens a name (a name you read in `kubectl get` must be one you wrote): it
+refuses the file at the declaration the name is made from. Shorten that name.
+
+Example:
+
+    service payments_reconciliation_ledger_settlement_api_gateway { … }
+    release payments_reconciliation_ledger_settlement_api_gateway canary { isolated = true … }
+
+makes a Service `payments-reconciliation-ledger-settlement-api-gateway-canary` of 64
+characters.";
+
+    E0313 => "two generated objects share a name",
+"Two declarations would make objects of the same kind with the same name in the same
+namespace, so applying them would make one silently overwrite the other. This happens with a
+service `api` whose canary gets the Service `api-canary` and a service `api_canary`; a
+blue-green service `web` (Service `web-preview`) and a service `web_preview`; or two files
+compiled together (`pipec check a.pipe b.pipe`) that both declare a pipeline `shop`. Rename
+one of them.
+
+Example:
+
+    service api { … }
+    release api canary { isolated = true … }
+    service api_canary { … }    # Service `api-canary` again";
+
     E0401 => "generated resource refers to one that is not generated",
 "After lowering, pipec checks the resources against each other before writing any. A Rollout
 names its Services and AnalysisTemplates, a Sensor or CronWorkflow the WorkflowTemplate it

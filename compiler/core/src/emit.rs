@@ -8,17 +8,22 @@ use pipec_argo_model::Document;
 pub struct Emitted {
     pub kind: &'static str,
     pub name: String,
+    /// `None`: the namespace the documents are applied to.
+    pub namespace: Option<String>,
     pub yaml: String,
 }
 
 impl Emitted {
-    /// A file name for `-o DIR`: `workflow-addressbook.yaml`, `rollout-addressbook.yaml`.
+    /// A file name for `-o DIR`: `workflow-addressbook.yaml`, `rollout-addressbook.yaml`, and
+    /// `rollout-api.prod.yaml` for a Rollout in namespace `prod`. Namespaces are DNS labels,
+    /// so the `.` keeps objects of one name in two namespaces apart; the final-names pass
+    /// ([`crate::names`]) has made sure no two documents share a kind, namespace and name.
     pub fn file_name(&self) -> String {
-        format!(
-            "{}-{}.yaml",
-            self.kind.to_ascii_lowercase(),
-            self.name.trim_end_matches('-')
-        )
+        let name = self.name.trim_end_matches('-');
+        match &self.namespace {
+            Some(ns) => format!("{}-{name}.{ns}.yaml", self.kind.to_ascii_lowercase()),
+            None => format!("{}-{name}.yaml", self.kind.to_ascii_lowercase()),
+        }
     }
 }
 
@@ -42,6 +47,7 @@ pub fn emit(documents: &[Document]) -> Result<Vec<Emitted>, String> {
             Ok(Emitted {
                 kind: d.kind(),
                 name: d.name().to_string(),
+                namespace: d.metadata().namespace.clone(),
                 yaml: to_yaml(d).map_err(|e| format!("{} {}: {e}", d.kind(), d.name()))?,
             })
         })

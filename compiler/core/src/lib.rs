@@ -18,9 +18,11 @@ pub mod emit;
 pub mod expand;
 pub mod hir;
 pub mod ide;
+pub mod k8s_rules;
 pub mod lint;
 pub mod lower;
 pub mod modules;
+pub mod names;
 pub mod render;
 pub mod resolve;
 pub mod rollout_math;
@@ -35,6 +37,7 @@ pub use codes::Code;
 pub use diagnostic::{Diagnostic, Severity};
 pub use emit::Emitted;
 pub use modules::{FileLoader, NoImports};
+pub use names::check_across;
 pub use source::SourceDb;
 
 use diagnostic::Diagnostics;
@@ -97,6 +100,7 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
     {
         lowered = lower::lower(program, &sources);
         verify::verify(&lowered, &mut diags);
+        names::check(&lowered, &sources, &mut diags);
         if mode == Mode::Compile && !diags.has_errors() {
             let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
             match emit::emit(&docs) {

@@ -21,16 +21,17 @@ use super::text::tag;
 use super::workflow::retry_strategy;
 use super::{Ctx, tools};
 use crate::hir::{self, EnvKind, EnvValue, ImageRef, NodeKind, Piece, Template as Text};
+use crate::names;
 
 /// How long `up` waits for the environment's Deployments, in seconds.
 const READY_TIMEOUT: u64 = 10 * 60;
 
 pub fn up_task_name(env: &hir::Environment) -> String {
-    format!("{}-up", env.k8s_name)
+    names::environment_up(&env.k8s_name)
 }
 
 fn down_task_name(env: &hir::Environment) -> String {
-    format!("{}-down", env.k8s_name)
+    names::environment_down(&env.k8s_name)
 }
 
 /// `{{workflow.name}}-staging`.

@@ -72,7 +72,7 @@ impl Ctx<'_> {
     }
 
     pub fn pipeline_name(&self) -> String {
-        crate::typeck::kebab(&self.program.pipeline.name)
+        crate::names::kebab(&self.program.pipeline.name)
     }
 
     /// `file.pipe:12:3` of a span.
@@ -146,7 +146,7 @@ impl Ctx<'_> {
             .analyses
             .get(id.0)
             .map_or("analysis", |a| a.k8s_name.as_str());
-        format!("{}-{analysis}", self.pipeline_name())
+        crate::names::analysis_template(&self.pipeline_name(), analysis)
     }
 
     /// Metadata for a generated object: managed-by and part-of labels plus the source

@@ -17,6 +17,7 @@ use super::shell;
 use super::text::argo_text;
 use super::{Ctx, SOURCE_ANNOTATION, tools};
 use crate::hir::{self, ImageRef, StageKind, Strategy};
+use crate::names::ReleaseTask;
 use crate::typeck::format_duration;
 
 /// Default time the workflow waits for a Rollout without a release block.
@@ -150,7 +151,7 @@ pub(super) fn release_tasks(
     }
     chain.push(script_template(
         ctx,
-        format!("{name}-deploy"),
+        ReleaseTask::Deploy.name(name),
         RolloutScript::Deploy,
         env,
         "",
@@ -167,15 +168,11 @@ pub(super) fn release_tasks(
                 .pause_index
                 .map(|i| i.to_string())
                 .unwrap_or_default();
-            let suffix = segment
-                .pause_index
-                .map(|i| format!("-{i}"))
-                .unwrap_or_default();
             let mut env = rollout_env(ctx, service, timeout);
             env.push(EnvVar::value("STEP", &step));
             chain.push(script_template(
                 ctx,
-                format!("{name}-wait{suffix}"),
+                ReleaseTask::Wait(segment.pause_index).name(name),
                 RolloutScript::WaitPaused,
                 env,
                 "",
@@ -192,7 +189,7 @@ pub(super) fn release_tasks(
             env.push(EnvVar::value("STEP", &step));
             chain.push(script_template(
                 ctx,
-                format!("{name}-promote{suffix}"),
+                ReleaseTask::Promote(segment.pause_index).name(name),
                 RolloutScript::Promote,
                 env,
                 "",
@@ -204,7 +201,7 @@ pub(super) fn release_tasks(
     }
     chain.push(script_template(
         ctx,
-        format!("{name}-complete"),
+        ReleaseTask::Complete.name(name),
         RolloutScript::Complete,
         rollout_env(ctx, service, timeout),
         "",
@@ -240,7 +237,7 @@ fn stage_template(
                 ctx,
                 service,
                 timeout,
-                format!("{name}-check-{}", counters.checks),
+                ReleaseTask::Check(counters.checks).name(name),
                 command,
                 stage.span,
             );
@@ -259,7 +256,7 @@ fn stage_template(
             let mut template = test_template(
                 ctx,
                 service,
-                format!("{name}-check-{}", counters.checks),
+                ReleaseTask::Check(counters.checks).name(name),
                 image,
                 command,
                 env,
@@ -271,11 +268,7 @@ fn stage_template(
         }
         StageKind::Approve { .. } => {
             counters.approvals += 1;
-            let template_name = if counters.approvals == 1 {
-                format!("{name}-approve")
-            } else {
-                format!("{name}-approve-{}", counters.approvals)
-            };
+            let template_name = ReleaseTask::Approve(counters.approvals).name(name);
             Some(Template {
                 name: template_name,
                 metadata: annotated(ctx, stage.span),
@@ -289,7 +282,7 @@ fn stage_template(
             env.push(EnvVar::value("SERVING_LABEL", SERVING_LABEL));
             Some(script_template(
                 ctx,
-                format!("{name}-join"),
+                ReleaseTask::Join.name(name),
                 RolloutScript::Join,
                 env,
                 "",
@@ -405,13 +398,13 @@ pub(super) fn handler_template(
     let timeout = ctx
         .release_of(service.id)
         .map_or(DEFAULT_TIMEOUT, |r| r.timeout);
-    let suffix = match kind {
-        RolloutScript::Rollback => "rollback",
-        _ => "diagnostics",
+    let task = match kind {
+        RolloutScript::Rollback => ReleaseTask::Rollback,
+        _ => ReleaseTask::Diagnostics,
     };
     script_template(
         ctx,
-        format!("{}-{suffix}", service.k8s_name),
+        task.name(&service.k8s_name),
         kind,
         rollout_env(ctx, service, timeout),
         "",

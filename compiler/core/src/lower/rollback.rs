@@ -21,7 +21,7 @@ pub const IMAGE_PARAM: &str = "image";
 
 /// The rollback WorkflowTemplate's name.
 pub fn template_name(pipeline: &str) -> String {
-    format!("{pipeline}-rollback")
+    crate::names::rollback_template(pipeline)
 }
 
 pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {

@@ -24,6 +24,7 @@ use pipec_syntax::Span;
 use super::text::argo_text;
 use super::{Ctx, Lowered};
 use crate::hir::{self, ExposureKind, ImageRef, ProbeKind, Sizing, StageKind, Strategy};
+use crate::names;
 use crate::rollout_math::{surge_pods, weight_for_replicas};
 use crate::typeck::format_duration;
 
@@ -51,13 +52,14 @@ pub fn canary_service_name(ctx: &Ctx<'_>, service: &hir::Service) -> Option<Stri
         .stages
         .iter()
         .any(|s| matches!(s.kind, StageKind::Test { .. }));
-    (isolated || tests || release.traffic.is_some()).then(|| format!("{}-canary", service.k8s_name))
+    (isolated || tests || release.traffic.is_some())
+        .then(|| names::canary_service(&service.k8s_name))
 }
 
 /// With a traffic router the controller points this Service at the stable pods only, and the
 /// router splits between it and the canary Service.
 pub fn stable_service_name(service: &hir::Service) -> String {
-    format!("{}-stable", service.k8s_name)
+    names::stable_service(&service.k8s_name)
 }
 
 /// The Ingress pipec makes for `nginx(host = …)`, named after the service.
@@ -92,7 +94,7 @@ fn traffic_routing(service: &hir::Service, router: &hir::TrafficRouter) -> Traff
 pub fn preview_service_name(ctx: &Ctx<'_>, service: &hir::Service) -> Option<String> {
     let release = ctx.release_of(service.id)?;
     matches!(release.strategy, Strategy::BlueGreen { .. })
-        .then(|| format!("{}-preview", service.k8s_name))
+        .then(|| names::preview_service(&service.k8s_name))
 }
 
 fn isolated(ctx: &Ctx<'_>, service: &hir::Service) -> bool {

@@ -83,13 +83,13 @@ pub fn triggers(ctx: &Ctx<'_>) -> Vec<Lowered> {
     }
     if !triggers.push.is_empty() {
         let origin = triggers.push_span.unwrap_or(pipeline.span);
-        let name = format!("{}-push", ctx.pipeline_name());
+        let name = crate::names::push_trigger(&ctx.pipeline_name());
         out.push(event_source(ctx, &name, PUSH, origin));
         out.push(push_sensor(ctx, &name, origin));
     }
     if triggers.webhook {
         let origin = triggers.webhook_span.unwrap_or(pipeline.span);
-        let name = format!("{}-webhook", ctx.pipeline_name());
+        let name = crate::names::webhook_trigger(&ctx.pipeline_name());
         out.push(event_source(ctx, &name, RUN, origin));
         out.push(webhook_sensor(ctx, &name, origin));
     }
@@ -157,7 +157,11 @@ fn sensor(
             enum_values: Vec::new(),
         });
     }
-    let mut run_metadata = ctx.metadata(None, Some(format!("{}-", ctx.pipeline_name())), origin);
+    let mut run_metadata = ctx.metadata(
+        None,
+        Some(crate::names::run_prefix(&ctx.pipeline_name())),
+        origin,
+    );
     run_metadata.annotations.clear();
     let run = Workflow {
         api_version: ARGO_API_VERSION,

@@ -20,10 +20,10 @@ use super::{Ctx, Lowered, environment, tools};
 use crate::hir::{
     self, Condition, HandlerAction, ImageRef, NodeKind, Operand, Piece, Var, WORKSPACE,
 };
+use crate::names::ReleaseTask;
 use crate::typeck::format_duration;
 
-pub const ENTRYPOINT: &str = "main";
-pub const EXIT_HANDLER: &str = "on-exit";
+pub use crate::names::{ENTRYPOINT, EXIT_HANDLER};
 
 impl Ctx<'_> {
     /// The image a node makes, as Argo text.
@@ -65,7 +65,7 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
             node.after_releases
                 .iter()
                 .filter_map(|id| ctx.service(*id))
-                .map(|s| format!("{}-complete.Succeeded", s.k8s_name)),
+                .map(|s| format!("{}.Succeeded", ReleaseTask::Complete.name(&s.k8s_name))),
         );
         depends.extend(
             node.after_envs
@@ -103,7 +103,7 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
                     .after_releases
                     .iter()
                     .filter_map(|id| ctx.service(*id))
-                    .map(|s| format!("{}-complete.Succeeded", s.k8s_name)),
+                    .map(|s| format!("{}.Succeeded", ReleaseTask::Complete.name(&s.k8s_name))),
             );
         }
         tasks.extend(release_tasks(ctx, service, join_depends(first)));
@@ -159,7 +159,7 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
             kind: "Workflow",
             metadata: ctx.metadata(
                 None,
-                Some(format!("{}-", ctx.pipeline_name())),
+                Some(crate::names::run_prefix(&ctx.pipeline_name())),
                 pipeline.span,
             ),
             spec,

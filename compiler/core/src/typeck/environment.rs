@@ -3,10 +3,11 @@
 
 use pipec_syntax::ast;
 
-use super::{Checker, Scope, kebab, valid_dns_label};
+use super::{Checker, Scope, kebab};
 use crate::codes::Code;
 use crate::diagnostic::Diagnostic;
 use crate::hir::{self, EnvId, EnvKind, ServiceId};
+use crate::k8s_rules::dns1123_label;
 use crate::schema;
 
 /// Room an ephemeral namespace name `<run name>-<environment>` needs beyond the two names: a
@@ -70,7 +71,7 @@ impl Checker<'_, '_> {
             (Some(ns), false) => {
                 let name =
                     self.expect_static_text(&ns.value, &scope, "an environment's namespace")?;
-                if !valid_dns_label(&name) {
+                if !dns1123_label(&name) {
                     self.invalid_name(ns.value.span, &name, "a namespace");
                     return None;
                 }

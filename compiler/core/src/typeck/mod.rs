@@ -21,6 +21,9 @@ use pipec_syntax::ast::{self, Member};
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::hir::{self, AnalysisId, ImageName, ImageRef, NodeId, ServiceId, Template, Var};
+use crate::k8s_rules;
+use crate::names;
+pub use crate::names::kebab;
 use crate::resolve::{Resolution, Symbol};
 use crate::schema::{self, Field};
 
@@ -287,7 +290,7 @@ impl<'a> Checker<'_, 'a> {
             && let Some(name) =
                 self.expect_static_text(&prop.value, &Scope::Pipeline, "the service account")
         {
-            if valid_dns_subdomain(&name) {
+            if k8s_rules::dns1123_subdomain(&name) {
                 pipeline.service_account = Some(name);
             } else {
                 self.invalid_name(prop.value.span, &name, "a ServiceAccount name");
@@ -513,14 +516,12 @@ impl<'a> Checker<'_, 'a> {
             .map(|s| (s.k8s_name.as_str(), s.name.as_str()))
             .collect();
         for node in &pipeline.nodes {
-            let clash = if node.name == crate::lower::ENTRYPOINT
-                || node.name == crate::lower::EXIT_HANDLER
-            {
+            let clash = if node.name == names::ENTRYPOINT || node.name == names::EXIT_HANDLER {
                 Some(format!("the workflow's `{}` template", node.name))
             } else if let Some(env) = pipeline.environments.iter().find(|e| {
                 e.kind == hir::EnvKind::Ephemeral
-                    && (node.name == format!("{}-up", e.k8s_name)
-                        || node.name == format!("{}-down", e.k8s_name))
+                    && (node.name == names::environment_up(&e.k8s_name)
+                        || node.name == names::environment_down(&e.k8s_name))
             }) {
                 Some(format!(
                     "a step pipec generates to set up or tear down environment `{}`",
@@ -530,7 +531,7 @@ impl<'a> Checker<'_, 'a> {
                 // Every `-` could end a service name: `api-deploy`, `my-api-check-2`.
                 node.name.match_indices('-').find_map(|(i, _)| {
                     let service = services.get(&node.name[..i])?;
-                    generated_suffix(&node.name[i + 1..])
+                    names::ReleaseTask::is_suffix(&node.name[i + 1..])
                         .then(|| format!("a step pipec generates to release `{service}`"))
                 })
             };
@@ -638,7 +639,7 @@ impl<'a> Checker<'_, 'a> {
 
     fn secret_name(&mut self, s: &ast::SecretDecl) -> Option<String> {
         let name = self.expect_static_text(&s.secret_name, &Scope::Pipeline, "a secret's name")?;
-        if !valid_dns_subdomain(&name) {
+        if !k8s_rules::dns1123_subdomain(&name) {
             self.invalid_name(s.secret_name.span, &name, "a Kubernetes Secret name");
             return None;
         }
@@ -705,7 +706,7 @@ impl<'a> Checker<'_, 'a> {
     /// The Kubernetes / Argo name for a declaration: kebab case, validated.
     fn k8s_name(&mut self, ident: &ast::Ident, what: &str) -> String {
         let name = kebab(&ident.name);
-        if !valid_dns_label(&name) {
+        if !k8s_rules::dns1035_label(&name) {
             self.diags.push(
                 Diagnostic::new(Code::E0109, ident.span, format!("`{}` cannot name a {what} in Kubernetes", ident.name))
                     .label(format!("becomes `{name}`, which is not a valid name"))
@@ -819,66 +820,11 @@ pub(crate) fn collect_step_results(c: &hir::Condition, out: &mut Vec<NodeId>) {
     }
 }
 
-/// Suffixes of the templates generated for a service's release (`api-deploy`, `api-check-2`).
-fn generated_suffix(suffix: &str) -> bool {
-    let numbered = |prefix: &str| {
-        suffix
-            .strip_prefix(prefix)
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    };
-    matches!(
-        suffix,
-        "deploy" | "complete" | "approve" | "diagnostics" | "rollback"
-    ) || numbered("wait-")
-        || numbered("check-")
-        || numbered("promote-")
-        || numbered("approve-")
-}
-
-/// `release_image` → `release-image`.
-pub fn kebab(name: &str) -> String {
-    name.replace('_', "-")
-}
-
-/// RFC 1123 label: what Services and most names must be.
-pub fn valid_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-        && !name.ends_with('-')
-}
-
-/// RFC 1123 subdomain: Secret and ServiceAccount names.
-pub fn valid_dns_subdomain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && part
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphanumeric())
-                && part
-                    .bytes()
-                    .last()
-                    .is_some_and(|b| b.is_ascii_alphanumeric())
-        })
-}
-
-/// Argo parameter names: `^[-a-zA-Z0-9_]+$`.
+/// Argo parameter names: `^[-a-zA-Z0-9_]+$` ([`k8s_rules::argo_parameter_name`]).
 fn argo_parameter_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err("only letters, digits, `_` and `-` are allowed");
+    if k8s_rules::argo_parameter_name(name) {
+        Ok(())
+    } else {
+        Err("only letters, digits, `_` and `-` are allowed")
     }
-    Ok(())
 }

@@ -301,7 +301,7 @@ impl Checker<'_, '_> {
     ) -> Option<hir::TrafficRouter> {
         let dns = |this: &mut Self, expr: &ast::Expr, what: &str| -> Option<String> {
             let text = this.expect_static_text(expr, scope, what)?;
-            if super::valid_dns_subdomain(&text) {
+            if crate::k8s_rules::dns1123_subdomain(&text) {
                 Some(text)
             } else {
                 this.invalid_name(expr.span, &text, what);

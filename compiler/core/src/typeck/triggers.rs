@@ -1,5 +1,6 @@
 //! Checking triggers: `on push …` and `on schedule …`.
 
+use crate::{k8s_rules, names};
 use pipec_syntax::ast::{self, TriggerKind};
 
 use super::value::{Val, validate_regex};
@@ -113,14 +114,13 @@ impl Checker<'_, '_> {
     }
 }
 
-/// Argo appends an 11-character timestamp to a CronWorkflow's name for each run.
-const MAX_CRON_NAME: usize = 52;
-/// Argo Events serves the `<pipeline>-push` EventSource as `<pipeline>-push-eventsource-svc`,
-/// a Service name of at most 63 characters; likewise `<pipeline>-webhook`.
-const MAX_PUSH_NAME: usize = 63 - "-push-eventsource-svc".len();
-const MAX_WEBHOOK_NAME: usize = 63 - "-webhook-eventsource-svc".len();
-/// The manual rollback is the WorkflowTemplate `<pipeline>-rollback`.
-const MAX_ROLLBACK_NAME: usize = 63 - "-rollback".len();
+/// The longest pipeline name that leaves room for what `name` adds to it, within `max`.
+/// Argo appends an 11-character timestamp to a CronWorkflow's name for each run; Argo Events
+/// serves the `<pipeline>-push` EventSource as `<pipeline>-push-eventsource-svc`, a Service
+/// name; the manual rollback is the WorkflowTemplate `<pipeline>-rollback`.
+fn room(max: usize, name: fn(&str) -> String, service_suffix: &str) -> usize {
+    max.saturating_sub(name("").len() + service_suffix.len())
+}
 
 impl Checker<'_, '_> {
     /// `webhook_token = SECRET.KEY`: only a secret key, so the token never reaches YAML.
@@ -153,22 +153,34 @@ impl Checker<'_, '_> {
         let limit = [
             (
                 !triggers.schedules.is_empty(),
-                MAX_CRON_NAME,
+                k8s_rules::CRON_WORKFLOW_NAME_MAX,
                 "`on schedule` (a CronWorkflow)",
             ),
             (
                 !triggers.push.is_empty(),
-                MAX_PUSH_NAME,
+                room(
+                    k8s_rules::DNS1123_LABEL_MAX,
+                    names::push_trigger,
+                    k8s_rules::EVENT_SOURCE_SERVICE_SUFFIX,
+                ),
                 "`on push` (an EventSource's Service)",
             ),
             (
                 triggers.webhook,
-                MAX_WEBHOOK_NAME,
+                room(
+                    k8s_rules::DNS1123_LABEL_MAX,
+                    names::webhook_trigger,
+                    k8s_rules::EVENT_SOURCE_SERVICE_SUFFIX,
+                ),
                 "`on webhook` (an EventSource's Service)",
             ),
             (
                 !pipeline.services.is_empty(),
-                MAX_ROLLBACK_NAME,
+                room(
+                    k8s_rules::ARGO_OBJECT_NAME_MAX,
+                    names::rollback_template,
+                    "",
+                ),
                 "the rollback WorkflowTemplate `<pipeline>-rollback`",
             ),
         ]

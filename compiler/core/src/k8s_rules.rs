@@ -1,0 +1,325 @@
+//! The rules Kubernetes and Argo apply on top of the CRD schemas, in one place.
+//!
+//! A schema says what shape an object has; the API server and the controllers then apply
+//! rules of their own (name syntax and lengths, label values, …) and reject what breaks them,
+//! often only when a run reaches that object. Each function here implements one upstream rule,
+//! named in its doc comment, with the limits as constants, so the type checker and the
+//! final-names pass ([`crate::names`]) refuse at compile time what the cluster would refuse.
+
+/// `validation.DNS1123LabelMaxLength` (k8s.io/apimachinery `pkg/util/validation`).
+pub const DNS1123_LABEL_MAX: usize = 63;
+/// `validation.DNS1123SubdomainMaxLength`.
+pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
+/// `validation.LabelValueMaxLength`.
+pub const LABEL_VALUE_MAX: usize = 63;
+/// Argo Workflows `maxCharsInObjectName` (`workflow/validate/validate.go`): Workflow and
+/// WorkflowTemplate names become label values, so at most 63 characters.
+pub const ARGO_OBJECT_NAME_MAX: usize = 63;
+/// Argo Workflows `maxCharsInCronWorkflowName`: a CronWorkflow's runs are named after it plus
+/// `-<unix time>`, which must still fit in 63 characters.
+pub const CRON_WORKFLOW_NAME_MAX: usize = 52;
+/// Argo Workflows `workflowFieldMaxLength`: template and task names.
+pub const ARGO_FIELD_NAME_MAX: usize = 128;
+/// Kubernetes' `SimpleNameGenerator` (`apiserver/pkg/storage/names`): a `generateName`
+/// longer than this is cut before the 5 random characters are appended.
+pub const GENERATED_NAME_PREFIX_MAX: usize = 58;
+/// The Service an Argo Events EventSource gets (`eventsources/resource.go` in Argo Events:
+/// `<name>-eventsource-svc`), itself a DNS-1035 label.
+pub const EVENT_SOURCE_SERVICE_SUFFIX: &str = "-eventsource-svc";
+
+/// Why a name breaks a rule, in words for a diagnostic's label.
+pub type Reason = String;
+
+/// The naming rules of the fields pipec fills with generated names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// `IsDNS1035Label`: Service names (`ValidateServiceName`). Lowercase letters, digits and
+    /// `-`, starting with a letter, ending with a letter or digit, at most 63.
+    Dns1035Label,
+    /// `IsDNS1123Label`: namespace names. As DNS-1035, but may start with a digit.
+    Dns1123Label,
+    /// `IsDNS1123Subdomain`: most object names. DNS-1123 labels joined by `.`, at most 253.
+    Dns1123Subdomain,
+    /// `IsValidLabelValue`: at most 63 characters, alphanumerics with `-`, `_` and `.` inside,
+    /// beginning and ending with an alphanumeric; or empty.
+    LabelValue,
+    /// Workflow and WorkflowTemplate names: a DNS-1123 subdomain of at most 63 characters
+    /// (Argo's `maxCharsInObjectName`).
+    ArgoObject,
+    /// CronWorkflow names: a DNS-1123 subdomain of at most 52 characters.
+    CronWorkflow,
+    /// Argo template and task names (`isValidWorkflowFieldName`):
+    /// `^[a-zA-Z0-9][-a-zA-Z0-9]*$`, at most 128.
+    ArgoField,
+    /// Argo parameter and artifact names (`paramOrArtifactNameRegex`): `^[-a-zA-Z0-9_]+$`.
+    ArgoParameter,
+}
+
+impl NameRule {
+    /// The rule as a user reads it in a diagnostic.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NameRule::Dns1035Label => {
+                "a DNS-1035 label: at most 63 lowercase letters, digits and `-`, starting with a letter"
+            }
+            NameRule::Dns1123Label => {
+                "a DNS-1123 label: at most 63 lowercase letters, digits and `-`"
+            }
+            NameRule::Dns1123Subdomain => {
+                "a DNS-1123 subdomain: at most 253 lowercase letters, digits, `-` and `.`"
+            }
+            NameRule::LabelValue => "a label value: at most 63 letters, digits, `-`, `_` and `.`",
+            NameRule::ArgoObject => {
+                "an Argo Workflows object name: a DNS-1123 subdomain of at most 63 characters"
+            }
+            NameRule::CronWorkflow => {
+                "a CronWorkflow name: a DNS-1123 subdomain of at most 52 characters"
+            }
+            NameRule::ArgoField => {
+                "an Argo template or task name: at most 128 letters, digits and `-`"
+            }
+            NameRule::ArgoParameter => "an Argo parameter name: letters, digits, `_` and `-`",
+        }
+    }
+
+    /// The longest name the rule allows.
+    pub fn max_len(self) -> usize {
+        match self {
+            NameRule::Dns1035Label | NameRule::Dns1123Label => DNS1123_LABEL_MAX,
+            NameRule::Dns1123Subdomain => DNS1123_SUBDOMAIN_MAX,
+            NameRule::LabelValue => LABEL_VALUE_MAX,
+            NameRule::ArgoObject => ARGO_OBJECT_NAME_MAX,
+            NameRule::CronWorkflow => CRON_WORKFLOW_NAME_MAX,
+            NameRule::ArgoField => ARGO_FIELD_NAME_MAX,
+            NameRule::ArgoParameter => usize::MAX,
+        }
+    }
+
+    /// Checks a name; the error says what is wrong with it.
+    pub fn check(self, name: &str) -> Result<(), Reason> {
+        if name.len() > self.max_len() {
+            return Err(format!(
+                "{} characters, at most {} allowed",
+                name.chars().count(),
+                self.max_len()
+            ));
+        }
+        let ok = match self {
+            NameRule::Dns1035Label => dns1035_label(name),
+            NameRule::Dns1123Label => dns1123_label(name),
+            NameRule::Dns1123Subdomain | NameRule::ArgoObject | NameRule::CronWorkflow => {
+                dns1123_subdomain(name)
+            }
+            NameRule::LabelValue => label_value(name),
+            NameRule::ArgoField => argo_field_name(name),
+            NameRule::ArgoParameter => argo_parameter_name(name),
+        };
+        if ok {
+            Ok(())
+        } else if name.is_empty() {
+            Err("empty".to_string())
+        } else {
+            Err("has characters the rule does not allow".to_string())
+        }
+    }
+}
+
+fn lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// `IsDNS1123Label`: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63.
+pub fn dns1123_label(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= DNS1123_LABEL_MAX
+        && b.iter().all(|&c| lower_alnum(c) || c == b'-')
+        && b.first().is_some_and(|&c| lower_alnum(c))
+        && b.last().is_some_and(|&c| lower_alnum(c))
+}
+
+/// `IsDNS1035Label`: `[a-z]([-a-z0-9]*[a-z0-9])?`, at most 63.
+pub fn dns1035_label(name: &str) -> bool {
+    dns1123_label(name) && name.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+}
+
+/// `IsDNS1123Subdomain`: DNS-1123 labels joined by `.`, at most 253 in all.
+pub fn dns1123_subdomain(name: &str) -> bool {
+    !name.is_empty() && name.len() <= DNS1123_SUBDOMAIN_MAX && name.split('.').all(dns1123_label)
+}
+
+/// A `generateName` prefix: the API server masks one trailing `-` before checking it as a
+/// subdomain (`ValidateObjectMeta` with `prefix = true`, `maskTrailingDash`).
+pub fn generate_name_prefix(prefix: &str) -> bool {
+    let masked = prefix
+        .strip_suffix('-')
+        .map_or_else(|| prefix.to_string(), |p| format!("{p}a"));
+    dns1123_subdomain(&masked)
+}
+
+/// `IsValidLabelValue`: `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`, at most 63.
+pub fn label_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.is_empty()
+        || (b.len() <= LABEL_VALUE_MAX
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric))
+}
+
+/// Argo Workflows `isValidWorkflowFieldName`: `^[a-zA-Z0-9][-a-zA-Z0-9]*$`, at most 128.
+pub fn argo_field_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= ARGO_FIELD_NAME_MAX
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+/// Argo Workflows `paramOrArtifactNameRegex`: `^[-a-zA-Z0-9_]+$`.
+pub fn argo_parameter_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Cases from k8s.io/apimachinery `pkg/util/validation/validation_test.go`
+    // (TestIsDNS1123Label, TestIsDNS1035Label, TestIsDNS1123Subdomain, TestIsValidLabelValue).
+    #[test]
+    fn dns_labels_as_apimachinery_tests_them() {
+        for good in [
+            "a",
+            "ab",
+            "abc",
+            "a1",
+            "a-1",
+            "a--1--2--b",
+            "0",
+            "01",
+            "012",
+            "1a",
+            "1-a",
+            "1--a--b--2",
+        ] {
+            assert!(dns1123_label(good), "{good}");
+        }
+        let long = "a".repeat(63);
+        assert!(dns1123_label(&long));
+        for bad in [
+            "", "A", "ABC", "aBc", "A1", "A-1", "1-A", "-", "a-", "-a", "1-", "-1", "_", "a_",
+            "_a", "a_b", "1_", "_1", "1_2", ".", "a.", ".a", "a.b", "1.", ".1", "1.2", " ", "a ",
+            " a", "a b", "1 ", " 1", "1 2",
+        ] {
+            assert!(!dns1123_label(bad), "{bad}");
+        }
+        assert!(!dns1123_label(&"a".repeat(64)));
+        for good in ["a", "ab", "abc", "a1", "a-1", "a--1--2--b"] {
+            assert!(dns1035_label(good), "{good}");
+        }
+        for bad in ["0", "01", "1a", "1-a", "A", "a-", "-a", "a_b", "a.b"] {
+            assert!(!dns1035_label(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subdomains_as_apimachinery_tests_them() {
+        for good in [
+            "a",
+            "ab",
+            "a1",
+            "a-1",
+            "0",
+            "1a",
+            "a.a",
+            "a.1",
+            "1.a",
+            "0.0",
+            "a-1.a-1.a-1",
+            "11.22.33.44.55",
+        ] {
+            assert!(dns1123_subdomain(good), "{good}");
+        }
+        let longest = format!("{}a", "a.".repeat(126));
+        assert_eq!(longest.len(), 253);
+        assert!(dns1123_subdomain(&longest));
+        assert!(!dns1123_subdomain(&format!("a{longest}")));
+        for bad in [
+            "", "A", "a.B", "a-.b", "-a.b", "a.-b", "a..b", "a_b", ".a", "a.", "a@b",
+        ] {
+            assert!(!dns1123_subdomain(bad), "{bad}");
+        }
+        assert!(
+            !dns1123_subdomain(&"a".repeat(64)),
+            "a label of the subdomain is too long"
+        );
+        assert!(generate_name_prefix("addressbook-"));
+        assert!(!generate_name_prefix("Addressbook-"));
+    }
+
+    #[test]
+    fn label_values_as_apimachinery_tests_them() {
+        for good in [
+            "simple",
+            "now-with-dashes",
+            "1-starts-with-num",
+            "end-with-num-1",
+            "1234",
+            "-".repeat(0).as_str(),
+            "A.B.C",
+            "a_b",
+            "a-_-b",
+        ] {
+            assert!(label_value(good), "{good}");
+        }
+        assert!(label_value(&"a".repeat(63)));
+        for bad in [
+            "nospecialchars%^=@",
+            "Tama-nui-te-rā.is.Māori.sun",
+            "\\backslashes\\are\\bad",
+            "-starts-with-dash",
+            "ends-with-dash-",
+            ".starts.with.dot",
+            "ends.with.dot.",
+        ] {
+            assert!(!label_value(bad), "{bad}");
+        }
+        assert!(!label_value(&"a".repeat(64)));
+    }
+
+    // Cases from argo-workflows `workflow/validate/validate_test.go` (template and parameter
+    // names) and the rule's regexes.
+    #[test]
+    fn argo_names() {
+        for good in ["whalesay", "My-name1-2", "123-NAME", "a"] {
+            assert!(argo_field_name(good), "{good}");
+        }
+        for bad in ["", "-a", "a_b", "a.b", "a b", "ä"] {
+            assert!(!argo_field_name(bad), "{bad}");
+        }
+        assert!(!argo_field_name(&"a".repeat(129)));
+        for good in ["my_param_1", "MY-PARAM-1", "-x"] {
+            assert!(argo_parameter_name(good), "{good}");
+        }
+        for bad in ["", "a.b", "a b", "a/b"] {
+            assert!(!argo_parameter_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rules_say_why() {
+        assert_eq!(
+            NameRule::Dns1035Label.check(&"a".repeat(70)),
+            Err("70 characters, at most 63 allowed".to_string())
+        );
+        assert!(NameRule::CronWorkflow.check(&"a".repeat(53)).is_err());
+        assert!(NameRule::CronWorkflow.check(&"a".repeat(52)).is_ok());
+        assert!(NameRule::Dns1035Label.check("1abc").is_err());
+        assert!(NameRule::Dns1123Label.check("1abc").is_ok());
+    }
+}
