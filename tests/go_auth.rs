@@ -75,9 +75,10 @@ fn behaviour_2_the_image_is_tagged_with_the_version_parameter() {
             .unwrap();
         assert_eq!(version["value"], "develop");
         let app = template(wf, "app");
+        // What the build sees, for a run with `version = v1.2.3`.
         assert_eq!(
-            env(app, "IMAGE"),
-            "registry.example.com/acme/auth:{{workflow.parameters.version}}"
+            common::kube::seen(app, "IMAGE", &[("version", "v1.2.3")]),
+            "registry.example.com/acme/auth:v1.2.3"
         );
         assert_eq!(env(app, "DOCKERFILE"), "Dockerfile.package");
     }
@@ -95,7 +96,7 @@ fn api_check_passes(check: &Value, codes: &str) -> bool {
     std::fs::write(dir.join("http_codes"), codes).unwrap();
     let out = Command::new("sh")
         .arg("-c")
-        .arg(check["container"]["args"][0].as_str().unwrap())
+        .arg(&common::kube::container_args(&check["container"], &[])[0])
         .env(
             "PATH",
             format!(
@@ -206,15 +207,23 @@ fn behaviour_5_tagged_versions_are_pushed_under_their_name_and_released() {
             "{{=workflow.parameters['version'] matches '^v[0-9]'}}"
         );
         assert_eq!(
-            env(template(wf, "release-image"), "TARGET"),
-            "docker.io/acme/auth:{{workflow.parameters.version}}"
+            common::kube::seen(
+                template(wf, "release-image"),
+                "TARGET",
+                &[("version", "v2.0.0")]
+            ),
+            "docker.io/acme/auth:v2.0.0"
         );
         let deploy = depends(wf, "go-auth-deploy");
         assert!(deploy.contains(&"release-image.Succeeded".to_string()));
         assert!(deploy.contains(&"integration-auth-complete.Succeeded".to_string()));
         assert_eq!(
-            env(template(wf, "go-auth-deploy"), "IMAGE"),
-            "docker.io/acme/auth:{{workflow.parameters.version}}"
+            common::kube::seen(
+                template(wf, "go-auth-deploy"),
+                "IMAGE",
+                &[("version", "v2.0.0")]
+            ),
+            "docker.io/acme/auth:v2.0.0"
         );
     }
 }

@@ -42,15 +42,16 @@ fn env<'a>(t: &'a Value, name: &str) -> Option<&'a Value> {
 fn behaviour_1_two_images_from_one_commit_tagged_with_the_short_sha() {
     let docs = docs("examples/ornithology.pipe");
     let wf = workflow(&docs);
-    let sha = "{{=sprig.trunc(7, workflow.parameters['git-sha'])}}";
+    // What the build sees for a push of commit 0123456789abcdef.
+    let run = [("git-sha", "0123456789abcdef")];
     assert_eq!(
-        env(template(wf, "app"), "IMAGE").unwrap(),
-        &json!(format!("registry.example.com/ornithology:{sha}"))
+        common::kube::seen(template(wf, "app"), "IMAGE", &run),
+        "registry.example.com/ornithology:0123456"
     );
     let tests = template(wf, "tests");
     assert_eq!(
-        env(tests, "IMAGE").unwrap(),
-        &json!(format!("registry.example.com/ornithology-tests:{sha}"))
+        common::kube::seen(tests, "IMAGE", &run),
+        "registry.example.com/ornithology-tests:0123456"
     );
     assert_eq!(env(tests, "DOCKERFILE").unwrap(), "Dockerfile.test");
     for image in ["app", "tests"] {
@@ -113,9 +114,10 @@ fn behaviour_4_the_test_image_against_the_canary_only_service() {
     let docs = docs("examples/ornithology.pipe");
     let wf = workflow(&docs);
     let gate = template(wf, "ornithology-check-1");
+    let run = [("git-sha", "0123456789abcdef")];
     assert_eq!(
-        gate["container"]["image"],
-        env(template(wf, "tests"), "IMAGE").unwrap().clone()
+        common::kube::argo_substitute(gate["container"]["image"].as_str().unwrap(), &run),
+        common::kube::seen(template(wf, "tests"), "IMAGE", &run)
     );
     assert_eq!(gate["container"]["args"][0], "./canarytest.sh");
     assert_eq!(

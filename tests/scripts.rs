@@ -25,32 +25,16 @@ fn workflow(program: &str) -> Value {
 
 use common::template;
 
-/// The `name=value` environment of a template's script or container, values as Argo would
-/// substitute them: `{{workflow.parameters.P}}` → `params[P]`, `{{workflow.name}}` → `run-1`.
+/// The `name=value` environment a template's process sees: Argo substitutes the run's
+/// parameters (`params`) and `{{workflow.name}}` (`run-1`), then Kubernetes expands
+/// `$(VAR)` ([`common::kube`]).
 fn env_of(template: &Value, params: &[(&str, &str)]) -> Vec<(String, String)> {
     let body = if template["script"].is_object() {
         &template["script"]
     } else {
         &template["container"]
     };
-    body["env"]
-        .as_array()
-        .map(|vars| {
-            vars.iter()
-                .filter_map(|v| {
-                    let mut value = v["value"].as_str()?.to_string();
-                    for (name, replacement) in params {
-                        value = value
-                            .replace(&format!("{{{{workflow.parameters.{name}}}}}"), replacement);
-                    }
-                    Some((
-                        v["name"].as_str()?.to_string(),
-                        value.replace("{{workflow.name}}", "run-1"),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    common::kube::container_env(body, params)
 }
 
 struct Fake {
@@ -443,7 +427,9 @@ fn diagnostics_never_fail() {
     }
 }
 
-const HOSTILE: &str = r#"a b'"; touch "$PWNED"; echo '$(touch "$PWNED")` `touch "$PWNED"`"#;
+/// Shell and Kubernetes syntax: quotes, command substitutions, and `$$` and `$(VAR)`, which
+/// Kubernetes' expansion would turn into `$` and another variable's value.
+const HOSTILE: &str = r#"a b'"; touch "$PWNED"; echo '$(touch "$PWNED")` `touch "$PWNED"` $$ $(PIPEC_VALUE_0) $(PWNED)"#;
 
 fn expect_data(out: &Output, pwned: &Path, times: usize) {
     assert!(out.status.success(), "{}", stderr(out));
@@ -464,7 +450,8 @@ fn expect_data(out: &Output, pwned: &Path, times: usize) {
 fn hostile_values_stay_data_in_run_steps() {
     let wf = workflow("tests/cases/compile/injection.pipe");
     let step = template(&wf, "echo-all");
-    let script = step["container"]["args"][0].as_str().expect("sh -c script");
+    let args = common::kube::container_args(&step["container"], &[("value", HOSTILE)]);
+    let script = args[0].as_str();
     let pwned = std::env::temp_dir().join(format!("pipec-pwned-run-{}", std::process::id()));
     let mut command = Command::new("sh");
     command.arg("-c").arg(script).env("PWNED", &pwned);
@@ -537,6 +524,8 @@ fn every_generated_script_passes_shellcheck() {
             for t in doc["spec"]["templates"].as_array().into_iter().flatten() {
                 // Generated scripts, and `sh -c` commands: the user's and the standard
                 // library's, with pipec's quoting of the values inserted into them.
+                // A container's `args` are what Kubernetes expands them to.
+                let args = common::kube::container_args(&t["container"], &[]);
                 let (source, shell) = match (
                     t["script"]["source"].as_str(),
                     t["container"]["command"] == json!(["sh", "-c"]),
@@ -545,8 +534,8 @@ fn every_generated_script_passes_shellcheck() {
                         Some("bash") => (source, "bash"),
                         _ => (source, "sh"),
                     },
-                    (None, true) => match t["container"]["args"][0].as_str() {
-                        Some(command) => (command, "sh"),
+                    (None, true) => match args.first() {
+                        Some(command) => (command.as_str(), "sh"),
                         None => continue,
                     },
                     (None, false) => continue,

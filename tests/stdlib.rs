@@ -110,6 +110,14 @@ fn mysql_takes_its_version_and_keeps_root_out_of_reach() {
 
 /// Runs a container template's `sh -c` command with its environment, Argo's tags replaced
 /// by `tags`, secret references by `secrets`, and the fake curl first on PATH.
+/// The `sh -c` script of a container as Kubernetes hands it to `sh`.
+fn args(container: &Value) -> String {
+    common::kube::container_args(container, &[])
+        .into_iter()
+        .next()
+        .expect("sh -c script")
+}
+
 fn run_step(template: &Value, tags: &[(&str, &str)], secrets: &[(&str, &str)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "pipec-stdlib-{}-{}",
@@ -122,7 +130,7 @@ fn run_step(template: &Value, tags: &[(&str, &str)], secrets: &[(&str, &str)]) -
     let mut command = Command::new("sh");
     command
         .arg("-c")
-        .arg(container["args"][0].as_str().unwrap())
+        .arg(args(container))
         .env(
             "PATH",
             format!(
@@ -132,12 +140,17 @@ fn run_step(template: &Value, tags: &[(&str, &str)], secrets: &[(&str, &str)]) -
             ),
         )
         .env("FAKE", &dir);
+    // Each value as Argo substitutes `tags`, then as Kubernetes expands it ([`common::kube`]).
+    let mut defined = std::collections::BTreeMap::new();
     for var in container["env"].as_array().unwrap() {
         let name = var["name"].as_str().unwrap();
         let value = match var["value"].as_str() {
-            Some(v) => tags
-                .iter()
-                .fold(v.to_string(), |acc, (tag, value)| acc.replace(tag, value)),
+            Some(v) => common::kube::kubernetes_expand(
+                &tags
+                    .iter()
+                    .fold(v.to_string(), |acc, (tag, value)| acc.replace(tag, value)),
+                &defined,
+            ),
             None => {
                 let key = var["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();
                 secrets
@@ -147,6 +160,7 @@ fn run_step(template: &Value, tags: &[(&str, &str)], secrets: &[(&str, &str)]) -
                     .unwrap_or_else(|| panic!("no secret value for {key}"))
             }
         };
+        defined.insert(name.to_string(), value.clone());
         command.env(name, value);
     }
     let out = command.output().expect("sh runs");

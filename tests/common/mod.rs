@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use pipec_core::{Compilation, FileLoader, Mode};
 
+pub mod kube;
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -6,6 +6,84 @@ use std::collections::BTreeMap;
 
 use crate::{IntOrString, ObjectMeta};
 
+/// Kubernetes expands variable references in a container's `command`, `args` and `env[].value`
+/// before the process sees them (`third_party/forked/golang/expansion/expand.go`, used by the
+/// kubelet's `ExpandContainerCommandAndArgs`, env resolution and exec probes): `$$` becomes `$`,
+/// `$(NAME)` becomes the value of another variable of the container, and any other `$` stays
+/// with the byte after it (Go's `string(input[0])` turns that byte into a code point, so a `$`
+/// before a multi-byte character is mangled). The model holds the text the container must see;
+/// serialization doubles each `$` the expansion would otherwise change — one before `$`, `(`,
+/// a non-ASCII character or an Argo tag — so the expansion gives the text back exactly
+/// (`echo $$` stays `echo $$`, a `$(WEBHOOK)` written by a user never reads a secret) and
+/// `"$TEXT"` or `"${VALUE}"` stay as readable as a person would write them.
+///
+/// Argo tags (`{{…}}`) are copied as they are: Argo replaces them before Kubernetes expands,
+/// so the lowering spells run-time values that may hold a `$` as
+/// `{{=sprig.replace('$', '$$', …)}}` (`pipec-core`'s `lower/text.rs`), and a `$` just before a
+/// tag is doubled since the value may start with one. Text of the user's containing `{{` never
+/// reaches these fields (it is refused or carried base64-encoded).
+pub mod expansion {
+    use serde::Serializer;
+
+    /// `text` escaped so that Kubernetes' expansion yields it unchanged.
+    pub fn escape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(tail) = rest.strip_prefix("{{")
+                && let Some(end) = tail.find("}}")
+            {
+                out.push_str(&rest[..end + 4]);
+                rest = &tail[end + 2..];
+                continue;
+            }
+            let mut chars = rest.chars();
+            let c = chars.next().unwrap_or_default();
+            let after = chars.as_str();
+            if c == '$'
+                && (after.starts_with(['$', '('])
+                    || after.starts_with("{{")
+                    || after.chars().next().is_some_and(|n| !n.is_ascii()))
+            {
+                out.push('$');
+            }
+            out.push(c);
+            rest = after;
+        }
+        out
+    }
+
+    pub fn serialize_all<S: Serializer>(items: &[String], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(items.iter().map(|t| escape(t)))
+    }
+
+    pub fn serialize_some<S: Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(t) => s.serialize_str(&escape(t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::escape;
+
+        #[test]
+        fn dollars_the_expansion_would_change_are_doubled() {
+            assert_eq!(escape("echo $$"), "echo $$$");
+            assert_eq!(escape("pa$$word"), "pa$$$word");
+            assert_eq!(escape("$(WEBHOOK)"), "$$(WEBHOOK)");
+            assert_eq!(escape("${HOME} $1 \"$TEXT\" $"), "${HOME} $1 \"$TEXT\" $");
+            assert_eq!(
+                escape("v$$${{=sprig.replace('$', '$$', workflow.parameters['x'])}}-$("),
+                "v$$$$$${{=sprig.replace('$', '$$', workflow.parameters['x'])}}-$$("
+            );
+            assert_eq!(escape("{{ unclosed $("), "{{ unclosed $$(");
+            assert_eq!(escape("ünï$çødé"), "ünï$$çødé");
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
@@ -137,9 +215,16 @@ pub struct Container {
     /// Absent in a Rollout whose image is produced by the pipeline: the Workflow sets it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Written escaped for Kubernetes' `$(VAR)` expansion ([`expansion`]).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "expansion::serialize_all"
+    )]
     pub command: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "expansion::serialize_all"
+    )]
     pub args: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
@@ -169,7 +254,12 @@ pub struct ContainerPort {
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The text the container sees; written escaped for Kubernetes' `$(VAR)` expansion
+    /// ([`expansion`]).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expansion::serialize_some"
+    )]
     pub value: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_from: Option<EnvVarSource>,
@@ -289,5 +379,8 @@ pub struct TcpSocketAction {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecAction {
+    /// The kubelet expands probe commands too (`ExpandContainerCommandOnlyStatic` in
+    /// `pkg/kubelet/prober`).
+    #[serde(serialize_with = "expansion::serialize_all")]
     pub command: Vec<String>,
 }

@@ -205,6 +205,9 @@ pub struct DagTask {
 #[serde(rename_all = "camelCase")]
 pub struct ScriptTemplate {
     pub image: String,
+    /// The container's command, expanded by Kubernetes like any other
+    /// ([`crate::k8s::expansion`]); the `source` is a file and is not.
+    #[serde(serialize_with = "crate::k8s::expansion::serialize_all")]
     pub command: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,

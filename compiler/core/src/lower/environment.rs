@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::release::{Task, annotated};
 use super::rollout::{NAME_LABEL, pod_template_with_image, selector, service_object};
-use super::text::tag;
+use super::text::{expanded_tag, tag};
 use super::workflow::retry_strategy;
 use super::{Ctx, tools};
 use crate::hir::{self, EnvKind, EnvValue, ImageRef, NodeKind, Piece, Template as Text};
@@ -72,14 +72,16 @@ fn deployments(services: &[&hir::Service]) -> String {
 struct Values(Vec<String>);
 
 impl Values {
-    fn text(&mut self, template: &Text) -> String {
+    /// `expanded`: the placeholder is in an env value of the manifest, which Kubernetes expands
+    /// once more after the `VALUE_N` variable itself.
+    fn text(&mut self, template: &Text, expanded: bool) -> String {
         template
             .pieces
             .iter()
             .map(|piece| match piece {
                 Piece::Lit(text) => text.clone(),
                 Piece::Var(var) => {
-                    self.0.push(tag(var));
+                    self.0.push(expanded_tag(var, 1 + u32::from(expanded)));
                     format!("\u{1}{}\u{1}", self.0.len() - 1)
                 }
             })
@@ -97,7 +99,7 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
         let mut depends: Vec<String> = Vec::new();
         for service in &services {
             let image = match &service.image {
-                ImageRef::External(t) => values.text(t),
+                ImageRef::External(t) => values.text(t, false),
                 ImageRef::Node(id) => {
                     let node = ctx.node(*id);
                     depends.push(format!(
@@ -106,7 +108,7 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
                     ));
                     match node.map(|n| &n.kind) {
                         Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => {
-                            values.text(&target.reference())
+                            values.text(&target.reference(), false)
                         }
                         _ => String::new(),
                     }
@@ -122,7 +124,7 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
                     .env
                     .iter()
                     .map(|var| match &var.value {
-                        EnvValue::Text(t) => EnvVar::value(&var.name, values.text(t)),
+                        EnvValue::Text(t) => EnvVar::value(&var.name, values.text(t, true)),
                         EnvValue::Secret(key) => {
                             secrets.push(&key.secret_name);
                             EnvVar::secret(&var.name, &key.secret_name, &key.key)

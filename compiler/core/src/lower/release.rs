@@ -14,7 +14,7 @@ use pipec_syntax::Span;
 use super::rollout::{self, NAME_LABEL, SERVING_LABEL, env_var, plan, release_origin};
 use super::scripts::{RolloutScript, Target, source};
 use super::shell;
-use super::text::argo_text;
+use super::text::{argo_text, expanded_text};
 use super::{Ctx, SOURCE_ANNOTATION, tools};
 use crate::hir::{self, ImageRef, StageKind, Strategy};
 use crate::names::ReleaseTask;
@@ -137,8 +137,8 @@ pub(super) fn release_tasks(
 
     let mut env = rollout_env(ctx, service, timeout);
     let image = match &service.image {
-        ImageRef::External(t) => argo_text(t),
-        ImageRef::Node(id) => ctx.node_image_text(*id),
+        ImageRef::External(t) => expanded_text(t),
+        ImageRef::Node(id) => ctx.node_image_env(*id),
     };
     env.push(EnvVar::value("IMAGE", image));
     if release.is_some_and(|r| r.strategy == Strategy::Canary { isolated: true }) {

@@ -47,7 +47,8 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
             script.env.push(EnvVar::value("MANUAL", "1"));
             script.env.push(EnvVar::value(
                 "TO_IMAGE",
-                format!("{{{{workflow.parameters.{IMAGE_PARAM}}}}}"),
+                // The person running the rollback types it: it may hold a `$`.
+                super::text::expanded_tag(&crate::hir::Var::Param(IMAGE_PARAM.to_string()), 1),
             ));
         }
         let first = diagnostics.name.clone();

@@ -21,7 +21,7 @@ use pipec_argo_model::rollouts::{
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString, ObjectMeta};
 use pipec_syntax::Span;
 
-use super::text::argo_text;
+use super::text::expanded_text;
 use super::{Ctx, Lowered};
 use crate::hir::{self, ExposureKind, ImageRef, ProbeKind, Sizing, StageKind, Strategy};
 use crate::names;
@@ -499,7 +499,7 @@ pub(super) fn pod_template_with_image(
 
 pub(super) fn env_var(var: &hir::EnvVar) -> EnvVar {
     match &var.value {
-        hir::EnvValue::Text(t) => EnvVar::value(&var.name, argo_text(t)),
+        hir::EnvValue::Text(t) => EnvVar::value(&var.name, expanded_text(t)),
         hir::EnvValue::Secret(key) => EnvVar::secret(&var.name, &key.secret_name, &key.key),
     }
 }

@@ -11,14 +11,14 @@
 
 use crate::hir::{Piece, Template, Var};
 
-use super::text::tag;
+use super::text::expanded_tag;
 
 /// A script and the environment it reads its inserted values from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShellScript {
     /// The script text, referring to the values through `env`.
     pub script: String,
-    /// `(variable, value as Argo text)`.
+    /// `(variable, value as Argo text)`, spelt for an `env[].value` (which Kubernetes expands).
     pub env: Vec<(String, String)>,
 }
 
@@ -86,7 +86,7 @@ pub fn script(command: &Template, prefix: &str) -> ShellScript {
                     Some(i) => i,
                     None => {
                         vars.push(var);
-                        env.push((format!("{prefix}{}", vars.len() - 1), tag(var)));
+                        env.push((format!("{prefix}{}", vars.len() - 1), expanded_tag(var, 1)));
                         vars.len() - 1
                     }
                 };
@@ -151,7 +151,8 @@ mod tests {
             s.env,
             vec![(
                 "V0".to_string(),
-                "{{workflow.parameters.git-branch}}".to_string()
+                // Doubled `$`s: Kubernetes expands env values (`text::expanded_tag`).
+                "{{=sprig.replace('$', '$$', workflow.parameters['git-branch'])}}".to_string()
             )]
         );
     }

@@ -32,6 +32,44 @@ pub fn tag(var: &Var) -> String {
     }
 }
 
+/// A variable as Argo text for a field that Kubernetes then expands `levels` times (an env
+/// value is expanded once; an env value of a manifest that a step applies, twice). Values a
+/// person or a webhook chooses (branches, tags, parameters) may hold `$`: Argo doubles each
+/// one per level (`sprig.replace`), so Kubernetes' `$$` → `$` gives the value back and a branch
+/// named `$(WEBHOOK)` never reads another variable. Literal text is escaped by the model
+/// (`pipec_argo_model::k8s::expansion`).
+pub fn expanded_tag(var: &Var, levels: u32) -> String {
+    let may_hold_dollar = matches!(
+        var,
+        Var::GitSha
+            | Var::GitShortSha
+            | Var::GitBranch
+            | Var::GitTag
+            | Var::GitRepo
+            | Var::Param(_)
+    );
+    if !may_hold_dollar || levels == 0 {
+        return tag(var);
+    }
+    let dollars = "$".repeat(1 << levels);
+    format!(
+        "{{{{=sprig.replace('$', '{dollars}', {})}}}}",
+        expr_var(var)
+    )
+}
+
+/// A template as Argo text for a field Kubernetes expands once (`env[].value`, `args`).
+pub fn expanded_text(template: &Template) -> String {
+    template
+        .pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit(t) => t.clone(),
+            Piece::Var(v) => expanded_tag(v, 1),
+        })
+        .collect()
+}
+
 /// A template as text for a field Argo substitutes.
 pub fn argo_text(template: &Template) -> String {
     template
@@ -112,6 +150,20 @@ mod tests {
         assert_eq!(expr_string("a}}b"), "'a}' + '}b'");
         assert_eq!(expr_string("{{x}}"), "'{' + '{x}' + '}'");
         assert_eq!(expr_string("it's"), "'it\\'s'");
+    }
+
+    #[test]
+    fn values_that_may_hold_a_dollar_are_doubled_per_expansion() {
+        assert_eq!(
+            expanded_tag(&Var::GitBranch, 1),
+            "{{=sprig.replace('$', '$$', workflow.parameters['git-branch'])}}"
+        );
+        assert_eq!(
+            expanded_tag(&Var::Param("v".into()), 2),
+            "{{=sprig.replace('$', '$$$$', workflow.parameters['v'])}}"
+        );
+        assert_eq!(expanded_tag(&Var::RunName, 1), "{{workflow.name}}");
+        assert_eq!(expanded_tag(&Var::GitBranch, 0), tag(&Var::GitBranch));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use super::release::{Task, annotated, check_template, handler_template, release_
 use super::rollout::env_var;
 use super::scripts::RolloutScript;
 use super::shell;
-use super::text::{GIT_BRANCH_PARAM, GIT_REPO_PARAM, GIT_SHA_PARAM, GIT_TAG_PARAM, argo_text};
+use super::text::{
+    GIT_BRANCH_PARAM, GIT_REPO_PARAM, GIT_SHA_PARAM, GIT_TAG_PARAM, argo_text, expanded_text,
+};
 use super::{Ctx, Lowered, environment, tools};
 use crate::hir::{
     self, Condition, HandlerAction, ImageRef, NodeKind, Operand, Piece, Var, WORKSPACE,
@@ -33,6 +35,24 @@ impl Ctx<'_> {
                 argo_text(&target.reference())
             }
             _ => String::new(),
+        }
+    }
+
+    /// The image a node makes, for an `env[].value` (which Kubernetes expands).
+    pub fn node_image_env(&self, id: hir::NodeId) -> String {
+        match self.node(id).map(|n| &n.kind) {
+            Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => {
+                expanded_text(&target.reference())
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// An image for an `env[].value` (which Kubernetes expands).
+    fn image_env(&self, image: &ImageRef) -> String {
+        match image {
+            ImageRef::External(t) => expanded_text(t),
+            ImageRef::Node(id) => self.node_image_env(*id),
         }
     }
 
@@ -297,8 +317,8 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             source_auth,
         } => {
             let mut env = vec![
-                EnvVar::value("SOURCE", ctx.image_text(source)),
-                EnvVar::value("TARGET", argo_text(&target.reference())),
+                EnvVar::value("SOURCE", ctx.image_env(source)),
+                EnvVar::value("TARGET", expanded_text(&target.reference())),
             ];
             if let Some(a) = source_auth {
                 env.push(EnvVar::secret(
@@ -448,19 +468,19 @@ fn build_template(
     let mut env = vec![
         EnvVar::value("BUILDKITD_FLAGS", "--oci-worker-no-process-sandbox"),
         EnvVar::value("CONTEXT", context_dir),
-        EnvVar::value("DOCKERFILE", argo_text(dockerfile)),
-        EnvVar::value("IMAGE", argo_text(&target.reference())),
+        EnvVar::value("DOCKERFILE", expanded_text(dockerfile)),
+        EnvVar::value("IMAGE", expanded_text(&target.reference())),
     ];
     let mut command = String::from(
         "buildctl-daemonless.sh build \\\n  --frontend dockerfile.v0 \\\n  --local \"context=$CONTEXT\" \\\n  --local \"dockerfile=$CONTEXT\" \\\n  --opt \"filename=$DOCKERFILE\" \\\n  --output \"type=image,name=$IMAGE,push=true\" \\\n",
     );
     if let Some(cache) = cache {
-        env.push(EnvVar::value("CACHE", argo_text(cache)));
+        env.push(EnvVar::value("CACHE", expanded_text(cache)));
         command.push_str("  --import-cache \"type=registry,ref=$CACHE\" \\\n");
     }
     for (i, (name, value)) in args.iter().enumerate() {
         let var = format!("BUILD_ARG_{i}");
-        env.push(EnvVar::value(&var, argo_text(value)));
+        env.push(EnvVar::value(&var, expanded_text(value)));
         command.push_str(&format!("  --opt \"build-arg:{name}=${var}\" \\\n"));
     }
     command.push_str("  --export-cache type=inline\n");

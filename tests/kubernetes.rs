@@ -1,0 +1,110 @@
+//! pipec's output against Kubernetes' own rules, with Kubernetes' algorithms as the oracle
+//! ([`common::kube`]): what a container sees of the text pipec writes.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use pipec_argo_model::k8s::expansion::escape;
+
+/// A small deterministic generator (xorshift), so the property runs the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn escaped_text_survives_kubernetes_expansion_unchanged() {
+    // The pieces expansion reacts to, and names that are defined.
+    let alphabet = [
+        "$", "$", "(", ")", "A", "VAR", "ü", " ", "{", "}", "\\", "'", "\"",
+    ];
+    let env: BTreeMap<String, String> = [("A", "secret"), ("VAR", "other"), ("", "empty")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..20_000 {
+        let len = (rng.next() % 12) as usize;
+        let text: String = (0..len)
+            .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+            .collect();
+        // `{{…}}` is Argo's; user text with it never reaches these fields.
+        if text.contains("{{") {
+            continue;
+        }
+        assert_eq!(
+            common::kube::kubernetes_expand(&escape(&text), &env),
+            text,
+            "escaped as {:?}",
+            escape(&text)
+        );
+    }
+}
+
+#[test]
+fn run_time_values_survive_both_argo_and_kubernetes() {
+    use common::kube::{argo_substitute, kubernetes_expand};
+    let env: BTreeMap<String, String> = [("WEBHOOK".to_string(), "secret".to_string())].into();
+    // A run-time value between literal `$`s, spelt as the lowering spells it.
+    let spelt = format!(
+        "${}$(",
+        pipec_core::lower::text::expanded_tag(&pipec_core::hir::Var::GitBranch, 1)
+    );
+    for branch in ["$(WEBHOOK)", "$$", "a$", "$", "ü$ü", "plain"] {
+        let argo = argo_substitute(&escape(&spelt), &[("git-branch", branch)]);
+        assert_eq!(
+            kubernetes_expand(&argo, &env),
+            format!("${branch}$("),
+            "{branch}"
+        );
+    }
+}
+
+/// The cases of issue 9: `echo $$`, an env value `pa$$word`, a branch named `$(WEBHOOK)`.
+#[test]
+fn what_the_pipe_says_is_what_the_container_gets() {
+    let source = r#"
+pipeline p {
+  param note: string = "n"
+  secret hook = "hook" { url }
+  service api {
+    image = "nginx:1.27"
+    port  = 80
+    env   = { PASSWORD = "pa$$word", WEBHOOK = hook.url, GREETING = "$(WEBHOOK) $$" }
+  }
+  step say = run "alpine:3.20" { command = "echo $$ $(date) ${git.branch} ${note}" }
+}
+"#;
+    let compilation = common::compile_source("p.pipe", source, &[]);
+    assert!(
+        !compilation.has_errors(),
+        "{}",
+        common::rendered(&compilation)
+    );
+    let docs = common::parsed_documents(&compilation);
+    let params = [("git-branch", "$(WEBHOOK)"), ("note", "$$")];
+    let rollout = docs.iter().find(|d| d["kind"] == "Rollout").unwrap();
+    let container = &rollout["spec"]["template"]["spec"]["containers"][0];
+    let env: BTreeMap<String, String> = common::kube::container_env(container, &params)
+        .into_iter()
+        .collect();
+    assert_eq!(env["PASSWORD"], "pa$$word");
+    assert_eq!(env["GREETING"], "$(WEBHOOK) $$");
+    let workflow = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
+    let say = common::template(workflow, "say");
+    let args = common::kube::container_args(&say["container"], &params);
+    let env = common::kube::container_env(&say["container"], &params);
+    // The shell receives the script as written; the values arrive as written.
+    assert!(args[0].starts_with("echo $$ $(date) "), "{args:?}");
+    let values: Vec<&str> = env.iter().map(|(_, v)| v.as_str()).collect();
+    assert!(values.contains(&"$(WEBHOOK)"), "{env:?}");
+    assert!(values.contains(&"$$"), "{env:?}");
+}
