@@ -185,6 +185,109 @@ pub fn argo_parameter_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
+/// A timezone as Go's `time.LoadLocation` (Argo's CronWorkflow validation) accepts it: a name
+/// of the IANA tz database, matched exactly (the database is a directory tree, so case
+/// matters). The error suggests the name meant, if only the case was wrong.
+pub fn timezone(name: &str) -> Result<(), Option<&'static str>> {
+    if name.parse::<chrono_tz::Tz>().is_ok() {
+        return Ok(());
+    }
+    Err(chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .find(|known| known.eq_ignore_ascii_case(name)))
+}
+
+/// Go's `time.ParseDuration`, as robfig/cron reads `@every`: a sequence of decimal numbers,
+/// each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), optionally signed; `None` if it is
+/// not one or overflows an int64 of nanoseconds. Negative durations give `Some` below zero.
+pub fn go_duration_nanos(text: &str) -> Option<i128> {
+    let (sign, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let number = &rest[..digits];
+        rest = &rest[digits..];
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return None;
+        }
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale: i128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let whole: i128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let mut value = whole.checked_mul(scale)?;
+        let mut divisor = 1i128;
+        for d in fraction.bytes().take(18) {
+            divisor *= 10;
+            value += i128::from(d - b'0') * scale / divisor;
+        }
+        total = total.checked_add(value)?;
+        if total > i128::from(i64::MAX) {
+            return None;
+        }
+    }
+    Some(sign * total)
+}
+
+/// Words of expr-lang (v1.17, as pinned by Argo Workflows v4.1) that cannot be identifiers:
+/// its word operators, literals and keywords (`parser/lexer` and `parser/operator` in
+/// expr-lang/expr). Argo evaluates a DAG task's `depends` with expr-lang after replacing `-`
+/// by `_` in task names (`evaluateDependsLogic` in `workflow/controller/dag.go`), so a task
+/// named after one of these breaks every `depends` that mentions it.
+pub const EXPR_RESERVED: &[&str] = &[
+    "not",
+    "and",
+    "or",
+    "in",
+    "matches",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "let",
+    "if",
+    "else",
+    "nil",
+    "true",
+    "false",
+];
+
+/// Whether an Argo task name can appear in `depends`: after Argo's `-` → `_`, an expr-lang
+/// identifier that is not a reserved word.
+pub fn depends_identifier(task: &str) -> bool {
+    let name = task.replace('-', "_");
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !EXPR_RESERVED.contains(&name.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +411,81 @@ mod tests {
         }
         for bad in ["", "a.b", "a b", "a/b"] {
             assert!(!argo_parameter_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timezones_as_go_loads_them() {
+        for good in [
+            "UTC",
+            "Europe/Paris",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+2",
+            "US/Eastern",
+        ] {
+            assert!(timezone(good).is_ok(), "{good}");
+        }
+        assert_eq!(timezone("europe/paris"), Err(Some("Europe/Paris")));
+        for bad in ["Mars/Olympus", "GMT+2", "", "Local", "Europe/Paris "] {
+            assert!(timezone(bad).is_err(), "{bad}");
+        }
+    }
+
+    // Cases from Go's `time/time_test.go` (parseDurationTests).
+    #[test]
+    fn durations_as_go_parses_them() {
+        for (text, nanos) in [
+            ("0", 0i128),
+            ("5s", 5_000_000_000),
+            ("30s", 30_000_000_000),
+            ("1478s", 1_478_000_000_000),
+            ("-5s", -5_000_000_000),
+            ("+5s", 5_000_000_000),
+            ("5.0s", 5_000_000_000),
+            ("5.6s", 5_600_000_000),
+            ("5.s", 5_000_000_000),
+            (".5s", 500_000_000),
+            ("1.004s", 1_004_000_000),
+            ("100.00100s", 100_001_000_000),
+            ("10ns", 10),
+            ("11us", 11_000),
+            ("12µs", 12_000),
+            ("13ms", 13_000_000),
+            ("15m", 900_000_000_000),
+            ("16h", 57_600_000_000_000),
+            ("3h30m", 12_600_000_000_000),
+            ("10.5s4m", 250_500_000_000),
+            ("1h1m1s1ms1us1ns", 3_661_001_001_001),
+            ("9223372036854775807ns", 9_223_372_036_854_775_807),
+        ] {
+            assert_eq!(go_duration_nanos(text), Some(nanos), "{text}");
+        }
+        for bad in [
+            "",
+            "3",
+            "-",
+            "s",
+            ".",
+            "-.",
+            ".s",
+            "+.s",
+            "1d",
+            "9223372036854775808ns",
+            "3000000h",
+        ] {
+            assert_eq!(go_duration_nanos(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn task_names_in_depends() {
+        for good in ["build", "run-tests", "in-place", "not_yet", "android"] {
+            assert!(depends_identifier(good), "{good}");
+        }
+        for bad in [
+            "in", "not", "and", "or", "matches", "contains", "let", "if", "nil", "true", "1st",
+        ] {
+            assert!(!depends_identifier(bad), "{bad}");
         }
     }
 

@@ -535,6 +535,21 @@ impl<'a> Checker<'_, 'a> {
                         .then(|| format!("a step pipec generates to release `{service}`"))
                 })
             };
+            if !k8s_rules::depends_identifier(&node.name) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0109,
+                        node.span,
+                        format!("`{}` cannot name a step", node.name),
+                    )
+                    .label("a word of expr-lang, the language of Argo's `depends`")
+                    .help(format!(
+                        "rename the step, for example `{}_step`; reserved: {}",
+                        node.name,
+                        k8s_rules::EXPR_RESERVED.join(", ")
+                    )),
+                );
+            }
             if let Some(what) = clash {
                 self.diags.push(
                     Diagnostic::new(

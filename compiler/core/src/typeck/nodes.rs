@@ -261,6 +261,16 @@ impl Checker<'_, '_> {
         after_releases.dedup();
         // Conditions may test step results; those become `depends`, not data needs.
         let when = fields.get("when").and_then(|w| {
+            if in_handler {
+                // The exit handler runs its steps in order whatever failed; a condition would
+                // have to be dropped, and a step that silently always runs is worse than an error.
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, w.name.span, "a step in `on failure` cannot have `when`")
+                        .label("the failure handler runs each of its steps, in order")
+                        .help("remove `when`, or declare the step outside `on failure` with `when = …failed`"),
+                );
+                return None;
+            }
             let c = self.condition_of(&w.value, &scope)?;
             self.check_condition_shape(&c, w.value.span).then_some(c)
         });

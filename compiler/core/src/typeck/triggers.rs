@@ -73,25 +73,30 @@ impl Checker<'_, '_> {
                 if let Some(text) = self.expect_static_text(cron, &scope, "a schedule") {
                     match validate_cron(&text) {
                         Ok(()) => out.schedules.push(text),
-                        Err(reason) => self.diags.push(
+                        Err(CronError::Malformed(reason)) => self.diags.push(
                             Diagnostic::new(Code::E0212, cron.span, format!("`{text}` is not a cron schedule"))
                                 .label(reason)
                                 .help("write five fields, minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\", or @daily, @hourly, @every 30m"),
+                        ),
+                        Err(CronError::Useless(reason)) => self.diags.push(
+                            Diagnostic::new(Code::E0212, cron.span, format!("the schedule `{text}` cannot be what you mean"))
+                                .label(reason)
+                                .help("check the day and month fields (February has at most 29 days) or the `@every` duration"),
                         ),
                     }
                 }
                 if let Some(tz) = timezone
                     && let Some(text) = self.expect_static_text(tz, &scope, "a timezone")
                 {
-                    let valid = !text.is_empty()
-                        && text
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+                    let known = k8s_rules::timezone(&text);
                     match &out.timezone {
-                        _ if !valid => self.diags.push(
+                        _ if known.is_err() => self.diags.push(
                             Diagnostic::new(Code::E0212, tz.span, format!("`{text}` is not a timezone name"))
-                                .label("not an IANA timezone")
-                                .help("write a name from the tz database, such as \"Europe/Paris\" or \"UTC\""),
+                                .label("Argo's CronWorkflow would refuse it: not in the IANA tz database")
+                                .help(match known {
+                                    Err(Some(name)) => format!("did you mean \"{name}\"?"),
+                                    _ => "write a name from the tz database, such as \"Europe/Paris\" or \"UTC\"".to_string(),
+                                }),
                         ),
                         Some(other) if *other != text => {
                             let mut d = Diagnostic::new(Code::E0212, tz.span, "all schedules of a pipeline share one timezone")
@@ -242,9 +247,25 @@ fn escape_regex(text: &str) -> String {
     out
 }
 
-/// Checks a cron expression the way Argo's CronWorkflow reads it: five fields (minute, hour,
-/// day of month, month, day of week) or a descriptor (`@daily`, `@every 30m`).
-pub fn validate_cron(text: &str) -> Result<(), String> {
+/// Why a schedule is refused.
+#[derive(Debug)]
+pub enum CronError {
+    /// robfig/cron (Argo's parser) would refuse it.
+    Malformed(String),
+    /// Accepted, but it never runs or runs every second.
+    Useless(String),
+}
+
+impl From<String> for CronError {
+    fn from(reason: String) -> Self {
+        CronError::Malformed(reason)
+    }
+}
+
+/// Checks a cron expression the way Argo's CronWorkflow reads it (robfig/cron's
+/// `ParseStandard`): five fields (minute, hour, day of month, month, day of week) or a
+/// descriptor (`@daily`, `@every 30m`); and that it would ever run, and not every second.
+pub fn validate_cron(text: &str) -> Result<(), CronError> {
     let text = text.trim();
     if let Some(descriptor) = text.strip_prefix('@') {
         return match descriptor {
@@ -253,31 +274,29 @@ pub fn validate_cron(text: &str) -> Result<(), String> {
             }
             d if d.starts_with("every ") => {
                 let every = d.trim_start_matches("every ").trim();
-                let ok = !every.is_empty()
-                    && every
-                        .split(|c: char| c.is_ascii_alphabetic())
-                        .any(|n| !n.is_empty())
-                    && every
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || "nsuµmh".contains(c));
-                if ok {
-                    Ok(())
-                } else {
-                    Err(format!(
+                match k8s_rules::go_duration_nanos(every) {
+                    // robfig/cron's `Every` raises anything under a second to one second.
+                    Some(n) if n < 1_000_000_000 => Err(CronError::Useless(format!(
+                        "`@every {every}` would run every second (robfig/cron raises anything shorter to 1s)"
+                    ))),
+                    Some(_) => Ok(()),
+                    None => Err(CronError::Malformed(format!(
                         "`@every` needs a duration such as 30m, not `{every}`"
-                    ))
+                    ))),
                 }
             }
-            other => Err(format!("unknown descriptor `@{other}`")),
+            other => Err(CronError::Malformed(format!(
+                "unknown descriptor `@{other}`"
+            ))),
         };
     }
     let fields: Vec<&str> = text.split_whitespace().collect();
     if fields.len() != 5 {
-        return Err(format!(
+        return Err(CronError::Malformed(format!(
             "{} field{} instead of 5",
             fields.len(),
             if fields.len() == 1 { "" } else { "s" }
-        ));
+        )));
     }
     const MONTHS: &[&str] = &[
         "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
@@ -290,19 +309,28 @@ pub fn validate_cron(text: &str) -> Result<(), String> {
         ("month", 1, 12, MONTHS),
         ("day of week", 0, 7, DAYS),
     ];
-    for (field, (what, min, max, names)) in fields.iter().zip(specs) {
+    // The values each field allows, as bits: the never-firing check needs them.
+    let mut masks = [0u64; 5];
+    for (index, (field, (what, min, max, names))) in fields.iter().zip(specs).enumerate() {
         for part in field.split(',') {
             let (range, step) = match part.split_once('/') {
                 Some((r, s)) => (r, Some(s)),
                 None => (part, None),
             };
-            if let Some(step) = step {
-                match step.parse::<u32>() {
-                    Ok(n) if n >= 1 && n <= max.max(1) => {}
-                    _ => return Err(format!("bad step `/{step}` in the {what} field")),
+            let step = match step {
+                Some(step) => match step.parse::<u32>() {
+                    Ok(n) if n >= 1 && n <= max.max(1) => n,
+                    _ => return Err(format!("bad step `/{step}` in the {what} field").into()),
+                },
+                None => 1,
+            };
+            let mut mark = |from: u32, to: u32| {
+                for v in (from..=to).step_by(step as usize) {
+                    masks[index] |= 1 << v;
                 }
-            }
+            };
             if range == "*" || (range == "?" && (what == "day of month" || what == "day of week")) {
+                mark(min, max);
                 continue;
             }
             let value = |v: &str| -> Result<u32, String> {
@@ -320,14 +348,35 @@ pub fn validate_cron(text: &str) -> Result<(), String> {
                     if a > b {
                         return Err(format!(
                             "the range `{range}` in the {what} field runs backwards"
-                        ));
+                        )
+                        .into());
                     }
+                    mark(a, b);
                 }
+                // robfig/cron reads `N/step` as `N-max/step`.
+                None if step > 1 => mark(value(range)?, max),
                 None => {
-                    value(range)?;
+                    let v = value(range)?;
+                    mark(v, v);
                 }
             }
         }
+    }
+    // With a restricted day of week, robfig/cron fires on either day field, so only a
+    // schedule that leaves the day of week open can name days that never come.
+    let day_of_week_open = fields[4] == "*" || fields[4] == "?";
+    let days_in = |month: u32| match month {
+        2 => 29,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let fires = (1..=12u32).any(|month| {
+        masks[3] & (1 << month) != 0 && (1..=days_in(month)).any(|day| masks[2] & (1 << day) != 0)
+    });
+    if day_of_week_open && !fires {
+        return Err(CronError::Useless(
+            "no month has the days it names, so it would never run".to_string(),
+        ));
     }
     Ok(())
 }
@@ -346,6 +395,11 @@ mod tests {
             "@daily",
             "@every 30m",
             "0 0 1 JAN *",
+            "0 0 29 2 *",
+            "0 3 31 2 MON",
+            "0 0 31 */2 *",
+            "@every 1h30m",
+            "@every 1s",
         ] {
             assert!(validate_cron(ok).is_ok(), "{ok}: {:?}", validate_cron(ok));
         }
@@ -359,6 +413,13 @@ mod tests {
             "@sometimes",
             "5-1 * * * *",
             "*/0 * * * *",
+            "0 3 31 2 *",
+            "0 0 30,31 2 *",
+            "0 0 31 4,6,9,11 *",
+            "@every 0s",
+            "@every 500ms",
+            "@every 30",
+            "@every -1m",
         ] {
             assert!(validate_cron(bad).is_err(), "{bad} should be rejected");
         }
