@@ -300,7 +300,14 @@ Fix:
 
     E0203 => "invalid regular expression",
 "A `/…/` literal is not a valid regular expression. pipec checks patterns with RE2 syntax,
-the syntax Argo uses when it evaluates the condition (Go's `regexp`).
+the syntax Argo uses when it evaluates the condition (Go's `regexp`). Patterns that other
+engines accept but Go refuses or reads differently are errors too:
+
+- flags other than `i`, `m`, `s`, `U` (`(?x)`, `(?u)`, `(?R)`);
+- `\\u0041` and `\\U…` escapes (Go writes `\\x{41}`), `\\<`, `\\>`, `\\b{start}`, an escaped space;
+- repeat counts over 1000, and `{,n}` (literal text in Go: write `{0,n}`);
+- inside `[…]`: `&&`, `--`, `~~` (set operations elsewhere, literal characters in Go) and a
+  nested `[` (a nested class elsewhere, a literal in Go: write `\\[`).
 
 Example:
 

@@ -255,6 +255,161 @@ pub fn go_duration_nanos(text: &str) -> Option<i128> {
     Some(sign * total)
 }
 
+/// Go's `regexp/syntax` limit on repeat counts (`maxRepeat` in `parse.go`).
+pub const GO_REGEX_MAX_REPEAT: u32 = 1000;
+
+/// A construct of a pattern that Go's `regexp` (RE2 syntax, as Argo, expr-lang's `matches` and
+/// Argo Events evaluate patterns) rejects, or reads differently from Rust's `regex-syntax`,
+/// which checks the rest. `range` is a byte range in the pattern. The table of differences is
+/// in `docs/language.md` ("Regular expressions").
+#[derive(Debug, PartialEq, Eq)]
+pub struct RegexDifference {
+    pub range: std::ops::Range<usize>,
+    pub message: String,
+}
+
+/// Checks a pattern for what Go's parser (`regexp/syntax/parse.go`, flags `Perl`) would reject
+/// or read differently from Rust's: flags other than `i m s U`, the escapes `\u`, `\U`, `\<`,
+/// `\>`, `\b{…}` and an escaped space, repeat counts over 1000, `{,n}`, and inside a class
+/// the set operations `&&` `--` `~~` and a nested `[`.
+pub fn go_regex(pattern: &str) -> Result<(), RegexDifference> {
+    let b = pattern.as_bytes();
+    let fail = |start: usize, end: usize, message: &str| {
+        Err(RegexDifference {
+            range: start..end.min(b.len()),
+            message: message.to_string(),
+        })
+    };
+    let mut i = 0;
+    // Inside `[…]`: the index after the opening bracket (and its `^`).
+    let mut class: Option<usize> = None;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                match b.get(i + 1) {
+                    Some(b'u' | b'U') => {
+                        return fail(
+                            i,
+                            i + 2,
+                            "Go has no `\\u` escape: write `\\x{41}` for a code point",
+                        );
+                    }
+                    Some(b'<' | b'>') => {
+                        return fail(
+                            i,
+                            i + 2,
+                            "Go has no `\\<` or `\\>` word boundaries: use `\\b`",
+                        );
+                    }
+                    Some(b'b') if b.get(i + 2) == Some(&b'{') => {
+                        return fail(i, i + 3, "Go has no `\\b{…}` boundaries: use `\\b`");
+                    }
+                    Some(b' ') => {
+                        return fail(
+                            i,
+                            i + 2,
+                            "Go does not allow escaping a space: write the space",
+                        );
+                    }
+                    Some(b'x' | b'p' | b'P') if b.get(i + 2) == Some(&b'{') => {
+                        // Skip the braced argument.
+                        i = pattern[i..].find('}').map_or(b.len(), |e| i + e + 1);
+                        continue;
+                    }
+                    _ => {}
+                }
+                i += 2;
+                // A multi-byte escaped character: move to the next boundary.
+                while i < b.len() && !pattern.is_char_boundary(i) {
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' if class.is_none() => {
+                let mut start = i + 1;
+                if b.get(start) == Some(&b'^') {
+                    start += 1;
+                }
+                class = Some(start);
+                // A `]` first in a class is a literal in both.
+                i = if b.get(start) == Some(&b']') {
+                    start + 1
+                } else {
+                    start
+                };
+                continue;
+            }
+            b'[' if b.get(i + 1) == Some(&b':') => {
+                // A POSIX class such as `[:alpha:]`, in both.
+                i = pattern[i..].find(":]").map_or(b.len(), |e| i + e + 2);
+                continue;
+            }
+            b'[' => {
+                return fail(
+                    i,
+                    i + 1,
+                    "a `[` inside a class nests a class in Rust but is a literal in Go: write `\\[`",
+                );
+            }
+            b']' if class.is_some() => class = None,
+            b'&' | b'-' | b'~' if class.is_some() && b.get(i + 1) == Some(&b[i]) => {
+                return fail(
+                    i,
+                    i + 2,
+                    "class set operations (`&&`, `--`, `~~`) are not in Go, which reads them as literal characters",
+                );
+            }
+            b'(' if class.is_none() && b.get(i + 1) == Some(&b'?') => {
+                let rest = &pattern[i + 2..];
+                if !(rest.starts_with("P<") || rest.starts_with('<')) {
+                    let flags_end = rest.find([')', ':']).unwrap_or(rest.len());
+                    if let Some((at, c)) = rest[..flags_end]
+                        .char_indices()
+                        .find(|(_, c)| !matches!(c, 'i' | 'm' | 's' | 'U' | '-'))
+                    {
+                        let at = i + 2 + at;
+                        return fail(
+                            at,
+                            at + c.len_utf8(),
+                            "Go knows only the flags `i`, `m`, `s` and `U`",
+                        );
+                    }
+                }
+            }
+            b'{' if class.is_none() => {
+                let rest = &pattern[i + 1..];
+                if let Some(close) = rest.find('}') {
+                    let inner = &rest[..close];
+                    let (min, max) = inner.split_once(',').unwrap_or((inner, inner));
+                    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+                    if min.is_empty() && digits(max) {
+                        return fail(
+                            i,
+                            i + close + 2,
+                            "`{,n}` repeats in Rust but is literal text in Go: write `{0,n}`",
+                        );
+                    }
+                    if digits(min) && (max.is_empty() || digits(max)) {
+                        let too_big = |t: &str| {
+                            t.parse::<u64>()
+                                .map_or(true, |n| n > u64::from(GO_REGEX_MAX_REPEAT))
+                        };
+                        if too_big(min) || (!max.is_empty() && too_big(max)) {
+                            return fail(i, i + close + 2, "Go allows repeat counts up to 1000");
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+        while i < b.len() && !pattern.is_char_boundary(i) {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Words of expr-lang (v1.17, as pinned by Argo Workflows v4.1) that cannot be identifiers:
 /// its word operators, literals and keywords (`parser/lexer` and `parser/operator` in
 /// expr-lang/expr). Argo evaluates a DAG task's `depends` with expr-lang after replacing `-`
@@ -474,6 +629,58 @@ mod tests {
             "3000000h",
         ] {
             assert_eq!(go_duration_nanos(bad), None, "{bad}");
+        }
+    }
+
+    /// One row per line of the table in `docs/language.md`: Rust's regex-syntax accepts each
+    /// pattern; Go's `regexp.Compile` rejects it or reads it differently (Go's behaviour from
+    /// `regexp/syntax/parse_test.go` and the RE2 syntax page).
+    #[test]
+    fn patterns_go_rejects_or_reads_differently() {
+        for (pattern, at) in [
+            ("(?x)a b", 2),
+            ("(?u)a", 2),
+            ("(?R)a", 2),
+            ("(?ix:a)", 3),
+            (r"\u0041", 0),
+            (r"\u{41}", 0),
+            (r"\U00000041", 0),
+            ("a{1001}", 1),
+            ("a{2,1001}", 1),
+            ("a{,3}", 1),
+            ("[a-z&&[^x]]", 4),
+            ("[a-z--x]", 4),
+            ("[a~~b]", 2),
+            ("[[a-z]]", 1),
+            (r"\<word\>", 0),
+            (r"\b{start}x", 0),
+            (r"a\ b", 1),
+        ] {
+            // `{,n}` is refused by both, with a clearer message from here.
+            assert!(
+                pattern.contains("{,") || regex_syntax::Parser::new().parse(pattern).is_ok(),
+                "{pattern}: regex-syntax should accept it for the row to matter"
+            );
+            let found = go_regex(pattern).err();
+            assert_eq!(found.map(|d| d.range.start), Some(at), "{pattern}");
+        }
+        for pattern in [
+            "^v[0-9]+\\.[0-9]+$",
+            "(?i)hotfix",
+            "(?i:a)(?-s:b)(?U)c*",
+            "(?P<major>[0-9]+)(?<minor>x)",
+            "a{2}b{3,}c{4,1000}",
+            "[]a]",
+            "[^]a]",
+            "[[:alpha:]-]",
+            "[a-z-]",
+            r"\x{41}\p{Greek}\pL\[",
+            "a&&b--c",
+            "{x}",
+            "ünï[ç-ø]",
+            r"\é",
+        ] {
+            assert_eq!(go_regex(pattern), Ok(()), "{pattern}");
         }
     }
 

@@ -64,7 +64,7 @@ impl Checker<'_, '_> {
                         return;
                     }
                 };
-                if validate_regex(&regex).is_ok() {
+                if crate::k8s_rules::go_regex(&regex).is_ok() && validate_regex(&regex).is_ok() {
                     out.push.push(regex);
                 }
             }

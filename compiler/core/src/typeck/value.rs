@@ -226,6 +226,19 @@ impl Checker<'_, '_> {
                 Typed::new(Val::Percent(value), Ty::Percent, span)
             }
             ExprKind::Regex(pattern) => {
+                if let Err(d) = crate::k8s_rules::go_regex(pattern) {
+                    // +1 for the opening slash.
+                    let start = span.start as usize + 1 + d.range.start;
+                    let end = (span.start as usize + 1 + d.range.end.max(d.range.start + 1))
+                        .min(span.end as usize);
+                    self.diags.push(
+                        Diagnostic::new(Code::E0203, Span::new(span.file, start..end), format!("invalid regular expression: {}", d.message))
+                            .label("Go's regexp, which Argo uses, would refuse or misread this")
+                            .with_secondary(span, "in this pattern")
+                            .help("patterns use Go's RE2 syntax; `pipec explain E0203` lists what differs from other engines"),
+                    );
+                    return Typed::error(span);
+                }
                 if let Err(e) = validate_regex(pattern) {
                     let (label_span, message) = regex_error_span(span, pattern, &e);
                     self.diags.push(
@@ -1123,6 +1136,8 @@ fn mismatch_help(found: Ty, wanted: &str) -> String {
 }
 
 /// Checks a pattern with RE2 rules (what Go's `regexp`, used by Argo, accepts).
+/// Parses a pattern with Rust's `regex-syntax`; what Go reads differently is checked first by
+/// [`crate::k8s_rules::go_regex`].
 pub fn validate_regex(pattern: &str) -> Result<(), Box<regex_syntax::Error>> {
     regex_syntax::ParserBuilder::new()
         .build()
