@@ -108,3 +108,34 @@ pipeline p {
     assert!(values.contains(&"$(WEBHOOK)"), "{env:?}");
     assert!(values.contains(&"$$"), "{env:?}");
 }
+
+/// Argo Rollouts approximates a weight by pod counts only without a traffic router.
+#[test]
+fn weights_without_a_router_report_the_split_argo_runs() {
+    let pipeline = |traffic: &str| {
+        format!(
+            "pipeline p {{\n  service api {{ image = \"nginx:1.27\", port = 80, replicas = 3 }}\n  release api canary {{\n    {traffic}\n    weight 10%\n    pause 5m\n  }}\n}}\n"
+        )
+    };
+    let warnings = |source: &str| -> Vec<String> {
+        let compilation = common::compile_source("p.pipe", source, &[]);
+        assert!(
+            !compilation.has_errors(),
+            "{}",
+            common::rendered(&compilation)
+        );
+        compilation
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == pipec_core::Code::W0003)
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    assert_eq!(
+        warnings(&pipeline("")),
+        ["`weight 10%` runs 1 new pod beside 3 stable: 25% of the traffic"]
+    );
+    assert!(warnings(&pipeline("traffic = nginx(ingress = \"api-public\")")).is_empty());
+    // An isolated canary takes no production traffic before `join`.
+    assert!(warnings(&pipeline("isolated = true")).is_empty());
+}

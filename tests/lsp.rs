@@ -183,7 +183,7 @@ fn uri(path: &std::path::Path) -> String {
 }
 
 /// A pipeline with non-ASCII text (é is one UTF-16 unit, 𝄞 two) before the names.
-const GOOD: &str = "// Café 𝄞 pipeline\npipeline shop {\n  repo = \"https://example.com/shop.git\"\n  secret hub = \"hub\" { username, password }\n  image app = build \".\" { repo = \"r/app\", tag = run.id }\n  step unit = run app { command = \"npm test\", env = { USER = hub.username } }\n  service api {\n    image = app\n    port  = 80\n  }\n  release api canary {\n    weight 20%\n  }\n}\n";
+const GOOD: &str = "// Café 𝄞 pipeline\npipeline shop {\n  repo = \"https://example.com/shop.git\"\n  secret hub = \"hub\" { username, password }\n  image app = build \".\" { repo = \"r/app\", tag = run.id }\n  step unit = run app { command = \"npm test\", env = { USER = hub.username } }\n  service api {\n    image = app\n    port  = 80\n  }\n  release api canary {\n    weight 50%\n  }\n}\n";
 
 /// The line and UTF-16 column of the first `needle` (after `skip` bytes).
 fn position(text: &str, needle: &str, skip: usize) -> Value {

@@ -627,6 +627,21 @@ Example:
 Keep migrations backward compatible (expand, then contract in a later release), or run the
 checks that guard the migration before it.";
 
+    W0003 => "canary weight approximated by pod counts",
+"Without a traffic router, Argo Rollouts cannot send an exact share of the traffic to the new
+version: it runs canary and stable pods side by side and the Service spreads requests over all
+of them. It picks the pod counts closest to the weight
+(`approximateWeightedCanaryStableReplicaCounts` in argo-rollouts `utils/replicaset/canary.go`),
+so `weight 10%` of 3 pods runs 1 new pod beside 3 stable ones, a quarter of the traffic.
+
+Example:
+
+    service api { replicas = 3 … }
+    release api canary { weight 10% … }
+
+Fix: say what happens with `replicas 1`, use more replicas, or route traffic with
+`traffic = nginx(…)`, `istio(…)` or `smi()` for exact weights.";
+
     W0002 => "unused declaration",
 "A secret, param or image is declared but nothing in the pipeline uses it: probably a typo
 elsewhere, or a leftover. Remove it, or use it. Names starting with `_` are exempt.

@@ -159,7 +159,8 @@ impl Checker<'_, '_> {
             stages = self.rolling_batches(&fields, service, surge, stages);
         }
         if let (Some(service), Some(surge), Some(strategy)) = (service, max_surge, &strategy) {
-            self.check_stage_order(&stages, service, surge, strategy);
+            let routed = fields.contains_key("traffic");
+            self.check_stage_order(&stages, service, surge, strategy, routed);
         }
         if let Some(id) = service_id
             && self.remote_env_of(id).is_some()
@@ -351,6 +352,39 @@ impl Checker<'_, '_> {
         stages
     }
 
+    /// Without a traffic router Argo Rollouts reaches a weight by pod counts
+    /// (`rollout_math`): say when the split it will run is not the weight written.
+    fn weight_by_pods(
+        &mut self,
+        weight: u32,
+        stage: &hir::Stage,
+        service: &hir::Service,
+        surge: u32,
+    ) {
+        let (canary, stable) =
+            crate::rollout_math::basic_canary_split(service.replicas, weight, surge);
+        let total = canary + stable;
+        let share = f64::from(canary) * 100.0 / f64::from(total.max(1));
+        // Within a percentage point is what was meant (33% of 3 pods is 1 of 3).
+        if total == 0 || share.round() as u32 == weight {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                Code::W0003,
+                stage.span,
+                format!(
+                    "`weight {weight}%` runs {canary} new pod{} beside {stable} stable: {}% of the traffic",
+                    if canary == 1 { "" } else { "s" },
+                    super::format_float((share * 10.0).round() / 10.0)
+                ),
+            )
+            .label("Argo Rollouts approximates the weight by pod counts")
+            .with_secondary(service.span, format!("`{}` has `replicas = {}`", service.name, service.replicas))
+            .help("write `replicas N` to say how many new pods run, or add `traffic = nginx(…)` (or istio, smi) for exact weights"),
+        );
+    }
+
     /// Checks that need the whole stage list: a check needs pods of the new version to run
     /// against, a replica split must be reachable by some weight, `join` needs an isolated
     /// canary, and blue-green takes one `switch` and one analysis on each side of it.
@@ -360,6 +394,7 @@ impl Checker<'_, '_> {
         service: &hir::Service,
         surge: Sizing,
         strategy: &hir::Strategy,
+        routed: bool,
     ) {
         let surge_pods = match surge {
             Sizing::Count(c) => c,
@@ -384,7 +419,12 @@ impl Checker<'_, '_> {
             };
         for stage in stages {
             match &stage.kind {
-                StageKind::Weight(w) => new_pods = *w > 0,
+                StageKind::Weight(w) => {
+                    new_pods = *w > 0;
+                    if !routed && matches!(strategy, hir::Strategy::Canary { isolated: false }) {
+                        self.weight_by_pods(*w, stage, service, surge_pods);
+                    }
+                }
                 StageKind::Replicas(k) => {
                     new_pods = true;
                     if crate::rollout_math::weight_for_replicas(*k, service.replicas, surge_pods)
