@@ -57,23 +57,21 @@ pub async fn rollback_run(
             ARGO,
             "WorkflowTemplate",
             None,
-            "app.kubernetes.io/managed-by=pipec",
+            // The label the compiler puts on its rollback templates (`names::ROLE_LABEL`).
+            "app.kubernetes.io/managed-by=pipec,pipec.dev/role=rollback",
         )
         .await?;
     let offers = |t: &&Value| {
-        t["metadata"]["name"]
-            .as_str()
-            .is_some_and(|n| n.ends_with("-rollback"))
-            && t["spec"]["arguments"]["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|p| {
-                    p["name"] == "service"
-                        && p["enum"]
-                            .as_array()
-                            .is_some_and(|e| e.iter().any(|s| s == service))
-                })
+        t["spec"]["arguments"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| {
+                p["name"] == "service"
+                    && p["enum"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|s| s == service))
+            })
     };
     let Some(template) = templates.iter().find(offers) else {
         return Err(RuntimeError::Invalid(format!(

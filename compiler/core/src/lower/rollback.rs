@@ -80,11 +80,16 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
         },
     );
     let name = template_name(&ctx.pipeline_name());
+    let mut metadata = ctx.metadata(Some(name), None, pipeline.span);
+    metadata.labels.insert(
+        crate::names::ROLE_LABEL.to_string(),
+        crate::names::ROLE_ROLLBACK.to_string(),
+    );
     Some(Lowered {
         document: Document::WorkflowTemplate(Box::new(Workflow {
             api_version: ARGO_API_VERSION,
             kind: "WorkflowTemplate",
-            metadata: ctx.metadata(Some(name), None, pipeline.span),
+            metadata,
             spec: WorkflowSpec {
                 workflow_template_ref: None,
                 entrypoint: Some(super::ENTRYPOINT.to_string()),
