@@ -410,6 +410,17 @@ pub fn go_regex(pattern: &str) -> Result<(), RegexDifference> {
     Ok(())
 }
 
+/// Environment variable prefixes pipec sets in the containers it generates
+/// (`PIPEC_VALUE_N` carries an inserted value, `PIPEC_SCRIPT_B64` an encoded script): a user's
+/// variable of such a name would silently replace one.
+pub const RESERVED_ENV_PREFIXES: &[&str] = &["PIPEC_"];
+
+/// The longest duration pipec emits, in seconds. Durations land in int32 seconds fields
+/// (`periodSeconds`, `timeoutSeconds`, `minReadySeconds`, `scaleDownDelaySeconds`, … in
+/// Kubernetes and Argo Rollouts) or in Go `time.Duration`s (pauses, timeouts: at most about 292
+/// years); the smaller bound, 2³¹−1 seconds (about 68 years), fits both.
+pub const MAX_DURATION_SECONDS: u64 = i32::MAX as u64;
+
 /// Words of expr-lang (v1.17, as pinned by Argo Workflows v4.1) that cannot be identifiers:
 /// its word operators, literals and keywords (`parser/lexer` and `parser/operator` in
 /// expr-lang/expr). Argo evaluates a DAG task's `depends` with expr-lang after replacing `-`

@@ -1,5 +1,6 @@
 //! Checking `image` and `step` declarations: the nodes of the pipeline DAG.
 
+use crate::k8s_rules;
 use pipec_syntax::ast::{self, NodeKeyword, NodeValue};
 
 use super::value::Val;
@@ -741,6 +742,23 @@ impl Checker<'_, '_> {
         };
         let mut out = Vec::new();
         for (name, v) in fields {
+            if let Some(prefix) = k8s_rules::RESERVED_ENV_PREFIXES
+                .iter()
+                .find(|p| name.name.starts_with(**p))
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0109,
+                        name.span,
+                        format!("`{}` is a name pipec uses itself", name.name),
+                    )
+                    .label(format!(
+                        "pipec passes values to commands in `{prefix}…` variables"
+                    ))
+                    .help("choose a name that does not start with `PIPEC_`"),
+                );
+                continue;
+            }
             if !valid_env_name(&name.name) {
                 self.diags.push(
                     Diagnostic::new(Code::E0109, name.span, format!("`{}` is not a valid environment variable name", name.name))

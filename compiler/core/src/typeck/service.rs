@@ -80,7 +80,26 @@ impl Checker<'_, '_> {
         let ready = fields
             .get("ready")
             .and_then(|p| self.expect_probe(&p.value));
-        let live = fields.get("live").and_then(|p| self.expect_probe(&p.value));
+        let live = fields.get("live").and_then(|p| {
+            let probe = self.expect_probe(&p.value)?;
+            // `validateProbe` in Kubernetes' `pkg/apis/core/validation`: liveness and startup
+            // probes must have `successThreshold: 1`.
+            if probe.successes.is_some_and(|n| n != 1) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0212,
+                        p.value.span,
+                        "a liveness probe cannot ask for more than one success",
+                    )
+                    .label(
+                        "the API server refuses a liveness probe whose successThreshold is not 1",
+                    )
+                    .help("remove `successes` from `live`; it belongs on the `ready` probe"),
+                );
+                return None;
+            }
+            Some(probe)
+        });
         let env = match fields.get("env") {
             Some(p) => self.env_record(&p.value, ephemeral).unwrap_or_default(),
             None => Vec::new(),

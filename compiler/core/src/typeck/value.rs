@@ -986,6 +986,23 @@ impl Checker<'_, '_> {
                 );
                 None
             }
+            Val::Duration(d) if d > crate::k8s_rules::MAX_DURATION_SECONDS => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0204,
+                        value.span,
+                        format!("{place} is longer than Kubernetes and Argo can hold"),
+                    )
+                    .label(format!(
+                        "{d} seconds; at most {} (about 68 years)",
+                        crate::k8s_rules::MAX_DURATION_SECONDS
+                    ))
+                    .help(
+                        "these durations become int32 seconds or Go durations: write a shorter one",
+                    ),
+                );
+                None
+            }
             Val::Duration(d) => Some(d),
             Val::Error => None,
             Val::Runtime(_) if value.ty == Ty::Duration => {
