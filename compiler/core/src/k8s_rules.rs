@@ -421,6 +421,169 @@ pub const RESERVED_ENV_PREFIXES: &[&str] = &["PIPEC_"];
 /// years); the smaller bound, 2³¹−1 seconds (about 68 years), fits both.
 pub const MAX_DURATION_SECONDS: u64 = i32::MAX as u64;
 
+/// The longest repository name (`NameTotalLengthMax` in distribution's `reference`).
+pub const IMAGE_NAME_MAX: usize = 255;
+/// The longest tag: `[\w][\w.-]{0,127}`.
+pub const IMAGE_TAG_MAX: usize = 128;
+
+/// What part of an image reference is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImagePart {
+    /// `name[:tag][@digest]`, as a container's `image`.
+    Reference,
+    /// `name` alone: a repository to push to (the tag is given apart).
+    Repository,
+    /// A tag alone.
+    Tag,
+}
+
+/// Checks an image reference against the grammar of distribution's `reference` package
+/// (`reference/regexp.go`, which containerd, the kubelet and registries use):
+/// `[domain[:port]/]path-component[/path-component…][:tag][@algorithm:hex]`, where path
+/// components are `[a-z0-9]+` joined by `.`, `_`, `__` or dashes, the domain is DNS-like
+/// (`[a-zA-Z0-9-]` labels joined by `.`) or `localhost`, tags are `[\w][\w.-]{0,127}` and the
+/// name is at most 255 characters. The error says what is wrong, in words for a label.
+pub fn image(text: &str, part: ImagePart) -> Result<(), String> {
+    if part == ImagePart::Tag {
+        return image_tag(text);
+    }
+    let (rest, digest) = match text.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (text, None),
+    };
+    // The tag is after the last `:` that follows the last `/` (a `:` before it is a port).
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].find(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if part == ImagePart::Repository && (tag.is_some() || digest.is_some()) {
+        return Err("names a tag or digest already; give the tag with `tag = …`".to_string());
+    }
+    if name.is_empty() {
+        return Err("has no repository name".to_string());
+    }
+    if name.len() > IMAGE_NAME_MAX {
+        return Err(format!(
+            "the name has {} characters, at most {IMAGE_NAME_MAX}",
+            name.len()
+        ));
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    // distribution's `splitDomain`: the first component is a registry if it has `.` or `:`, is
+    // `localhost`, or has an uppercase letter.
+    if components.len() > 1 {
+        let first = components[0];
+        if first.contains(['.', ':'])
+            || first == "localhost"
+            || first.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            let (host, port) = first.split_once(':').unwrap_or((first, ""));
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            if !host.split('.').all(label_ok)
+                || (first.contains(':')
+                    && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit())))
+            {
+                return Err(format!("`{first}` is not a registry host"));
+            }
+            components.remove(0);
+        }
+    }
+    for component in components {
+        if !path_component(component) {
+            return Err(if component.bytes().any(|b| b.is_ascii_uppercase()) {
+                format!("`{component}`: repository names are lowercase")
+            } else {
+                format!(
+                    "`{component}` is not a repository path component: lowercase letters and digits, joined by `.`, `_`, `__` or `-`"
+                )
+            });
+        }
+    }
+    if let Some(tag) = tag {
+        image_tag(tag)?;
+    }
+    if let Some(digest) = digest {
+        let (algorithm, hex) = digest
+            .split_once(':')
+            .ok_or_else(|| "the digest has no `algorithm:`".to_string())?;
+        // go-digest registers sha256, sha384 and sha512, in lowercase hex of their length.
+        let length = match algorithm {
+            "sha256" => 64,
+            "sha384" => 96,
+            "sha512" => 128,
+            _ => {
+                return Err(format!(
+                    "`{algorithm}` is not a digest algorithm (sha256, sha384, sha512)"
+                ));
+            }
+        };
+        if hex.len() != length
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(format!(
+                "a {algorithm} digest is {length} lowercase hex digits"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+` joined by the separators `.`, `_`, `__` or any run of `-`.
+fn path_component(component: &str) -> bool {
+    let b = component.as_bytes();
+    if b.is_empty() || !lower_alnum(b[0]) || !lower_alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if lower_alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !lower_alnum(b[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        if !(separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|c| c == b'-'))
+        {
+            return false;
+        }
+    }
+    true
+}
+
+fn image_tag(tag: &str) -> Result<(), String> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    if tag.is_empty() {
+        return Err("the tag is empty".to_string());
+    }
+    if tag.len() > IMAGE_TAG_MAX {
+        return Err(format!(
+            "the tag has {} characters, at most {IMAGE_TAG_MAX}",
+            tag.len()
+        ));
+    }
+    let b = tag.as_bytes();
+    if !word(b[0]) || !b.iter().all(|&c| word(c) || c == b'.' || c == b'-') {
+        return Err(format!(
+            "`{tag}` is not a tag: letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+        ));
+    }
+    Ok(())
+}
+
 /// Words of expr-lang (v1.17, as pinned by Argo Workflows v4.1) that cannot be identifiers:
 /// its word operators, literals and keywords (`parser/lexer` and `parser/operator` in
 /// expr-lang/expr). Argo evaluates a DAG task's `depends` with expr-lang after replacing `-`
@@ -693,6 +856,56 @@ mod tests {
         ] {
             assert_eq!(go_regex(pattern), Ok(()), "{pattern}");
         }
+    }
+
+    // Cases from distribution's `reference/reference_test.go` (TestReferenceParse).
+    #[test]
+    fn image_references_as_distribution_parses_them() {
+        let digest = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+        for good in [
+            "test_com".to_string(),
+            "test.com:tag".to_string(),
+            "test.com:5000".to_string(),
+            "test.com/repo:tag".to_string(),
+            "test:5000/repo".to_string(),
+            "test:5000/repo:tag".to_string(),
+            format!("test:5000/repo@{digest}"),
+            format!("test:5000/repo:tag@{digest}"),
+            "lowercase:Uppercase".to_string(),
+            "sub-dom1.foo.com/bar/baz/quux".to_string(),
+            "sub-dom1.foo.com/bar/baz/quux:some-long-tag".to_string(),
+            "b.gcr.io/test.example.com/my-app:test.example.com".to_string(),
+            "xn--n3h.com/myimage:xn--n3h.com".to_string(),
+            "foo_bar.com:8080".to_string(),
+            "foo/foo_bar.com:8080".to_string(),
+            "localhost:5000/a__b--c.d:v1".to_string(),
+            format!("a/b:{}", "t".repeat(128)),
+        ] {
+            assert_eq!(image(&good, ImagePart::Reference), Ok(()), "{good}");
+        }
+        for bad in [
+            "".to_string(),
+            ":justtag".to_string(),
+            "@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff".to_string(),
+            "repo@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff@x".to_string(),
+            "validname@invaliddigest:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff".to_string(),
+            "Uppercase:tag".to_string(),
+            "test:5000/Uppercase/lowercase:tag".to_string(),
+            "aa/asdf$$^/aa".to_string(),
+            "a/b:x+y".to_string(),
+            "a/b:latest:1.0".to_string(),
+            "a b".to_string(),
+            "nginх:1.27".to_string(),
+            format!("a/b:{}", "t".repeat(129)),
+            format!("{}/x", "a".repeat(255)),
+        ] {
+            assert!(image(&bad, ImagePart::Reference).is_err(), "{bad}");
+        }
+        assert!(image("docker.io/acme/auth:latest", ImagePart::Repository).is_err());
+        assert_eq!(image("docker.io/acme/auth", ImagePart::Repository), Ok(()));
+        assert!(image("feature/x", ImagePart::Tag).is_err());
+        assert!(image(".hidden", ImagePart::Tag).is_err());
+        assert_eq!(image("v1.2.3_rc-1", ImagePart::Tag), Ok(()));
     }
 
     #[test]

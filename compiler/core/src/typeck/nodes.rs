@@ -1,6 +1,6 @@
 //! Checking `image` and `step` declarations: the nodes of the pipeline DAG.
 
-use crate::k8s_rules;
+use crate::k8s_rules::{self, ImagePart};
 use pipec_syntax::ast::{self, NodeKeyword, NodeValue};
 
 use super::value::Val;
@@ -93,11 +93,13 @@ impl Checker<'_, '_> {
         let repo = Self::property(action, "repo")?;
         let repo = self
             .expect_text(&repo.value, &Scope::Pipeline)
-            .filter(|t| self.check_no_template_tags(t, repo.value.span))?;
+            .filter(|t| self.check_no_template_tags(t, repo.value.span))
+            .filter(|t| self.check_image_text(t, repo.value.span, ImagePart::Repository))?;
         let tag = match Self::property(action, "tag") {
             Some(tag) => self
                 .expect_text(&tag.value, &Scope::Pipeline)
-                .filter(|t| self.check_no_template_tags(t, tag.value.span))?,
+                .filter(|t| self.check_no_template_tags(t, tag.value.span))
+                .filter(|t| self.check_image_text(t, tag.value.span, ImagePart::Tag))?,
             None => Template::var(Var::RunId),
         };
         Some(ImageName { repo, tag })
@@ -107,11 +109,13 @@ impl Checker<'_, '_> {
         let to = Self::property(action, "to")?;
         let repo = self
             .expect_text(&to.value, &Scope::Pipeline)
-            .filter(|t| self.check_no_template_tags(t, to.value.span))?;
+            .filter(|t| self.check_no_template_tags(t, to.value.span))
+            .filter(|t| self.check_image_text(t, to.value.span, ImagePart::Repository))?;
         let tag = match Self::property(action, "tag") {
             Some(tag) => self
                 .expect_text(&tag.value, &Scope::Pipeline)
-                .filter(|t| self.check_no_template_tags(t, tag.value.span))?,
+                .filter(|t| self.check_no_template_tags(t, tag.value.span))
+                .filter(|t| self.check_image_text(t, tag.value.span, ImagePart::Tag))?,
             None => {
                 let source = action.subject.as_ref()?;
                 match self.expect_image(source, &Scope::Pipeline)? {

@@ -1035,6 +1035,9 @@ impl Checker<'_, '_> {
             Val::Image(image) => Some(image.clone()),
             Val::Str(t) => {
                 self.check_no_template_tags(t, value.span);
+                if !self.check_image_text(t, value.span, crate::k8s_rules::ImagePart::Reference) {
+                    return None;
+                }
                 Some(ImageRef::External(t.clone()))
             }
             Val::Error => None,
@@ -1043,6 +1046,34 @@ impl Checker<'_, '_> {
                 None
             }
         }
+    }
+
+    /// An image name, repository or tag known at compile time must be one the container
+    /// runtime and registries accept ([`crate::k8s_rules::image`]); text with run-time values
+    /// is checked when it runs. False if it was refused.
+    pub(super) fn check_image_text(
+        &mut self,
+        text: &Template,
+        span: Span,
+        part: crate::k8s_rules::ImagePart,
+    ) -> bool {
+        let Some(literal) = text.as_static() else {
+            return true;
+        };
+        let Err(reason) = crate::k8s_rules::image(&literal, part) else {
+            return true;
+        };
+        let what = match part {
+            crate::k8s_rules::ImagePart::Reference => "an image reference",
+            crate::k8s_rules::ImagePart::Repository => "an image repository",
+            crate::k8s_rules::ImagePart::Tag => "an image tag",
+        };
+        self.diags.push(
+            Diagnostic::new(Code::E0212, span, format!("`{literal}` is not {what}"))
+                .label(reason)
+                .help("image names follow the distribution reference grammar: `registry.example.com/team/app:1.2.3`, lowercase repositories, tags of letters, digits, `_`, `.` and `-`"),
+        );
+        false
     }
 
     /// A secret holding registry credentials.
