@@ -584,6 +584,26 @@ fn image_tag(tag: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Argo Rollouts pastes an AnalysisTemplate's `{{args.NAME}}` into the query text as it is,
+/// so an argument must not be able to leave the string it lands in. PromQL strings are
+/// delimited by `"`, `'` or `` ` `` and escape with `\` (Prometheus' `promql/parser/lex.go`);
+/// a newline ends a line comment (`#`); `{{` and `}}` would be read as Argo tags. The error
+/// names the first such character.
+pub fn query_argument(value: &str) -> Result<(), &'static str> {
+    if value.contains("{{") || value.contains("}}") {
+        return Err("`{{` or `}}`");
+    }
+    match value
+        .chars()
+        .find(|c| matches!(c, '"' | '\'' | '`' | '\\' | '\n' | '\r'))
+    {
+        Some('"' | '\'' | '`') => Err("a quote"),
+        Some('\\') => Err("a backslash"),
+        Some(_) => Err("a line break"),
+        None => Ok(()),
+    }
+}
+
 /// Words of expr-lang (v1.17, as pinned by Argo Workflows v4.1) that cannot be identifiers:
 /// its word operators, literals and keywords (`parser/lexer` and `parser/operator` in
 /// expr-lang/expr). Argo evaluates a DAG task's `depends` with expr-lang after replacing `-`
@@ -906,6 +926,18 @@ mod tests {
         assert!(image("feature/x", ImagePart::Tag).is_err());
         assert!(image(".hidden", ImagePart::Tag).is_err());
         assert_eq!(image("v1.2.3_rc-1", ImagePart::Tag), Ok(()));
+    }
+
+    #[test]
+    fn query_arguments_cannot_leave_their_string() {
+        assert_eq!(query_argument("api"), Ok(()));
+        assert_eq!(query_argument("api-v2.prod_1"), Ok(()));
+        assert_eq!(query_argument("x'}[1m])) or vector(1) #"), Err("a quote"));
+        assert_eq!(query_argument("x\"y"), Err("a quote"));
+        assert_eq!(query_argument("x`y"), Err("a quote"));
+        assert_eq!(query_argument("x\\y"), Err("a backslash"));
+        assert_eq!(query_argument("x\ny"), Err("a line break"));
+        assert_eq!(query_argument("{{args.x}}"), Err("`{{` or `}}`"));
     }
 
     #[test]

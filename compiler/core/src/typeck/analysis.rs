@@ -480,10 +480,10 @@ impl Checker<'_, '_> {
                     }
                 },
             };
-            if value_text.contains("{{") || value_text.contains('"') || value_text.contains('\\') {
+            if let Err(found) = crate::k8s_rules::query_argument(&value_text) {
                 self.diags.push(
                     Diagnostic::new(Code::E0213, bound.get(&p.name.name).map_or(span, |e| e.span), format!("`{}` would break the analysis' query", p.name.name))
-                        .label("contains `{{`, a quote or a backslash")
+                        .label(format!("contains {found}, which would end a string of the query and let the rest rewrite it"))
                         .help("analysis arguments are inserted into queries as they are: pass plain names and numbers"),
                 );
                 ok = false;
