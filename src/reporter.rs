@@ -138,10 +138,13 @@ impl Reporter {
                 }
             }
             Event::AwaitingApproval(step) => {
-                let text = format!(
+                let mut text = format!(
                     "{:<9} {} waits for approval: `pipec approve {} {}`",
                     "waiting", step.name, self.run, step.name
                 );
+                if let Some(reason) = &step.approval {
+                    text.push_str(&format!("\n{:<9} {reason}", ""));
+                }
                 if let Some(bar) = self.bars.get(&step.id) {
                     bar.set_style(
                         ProgressStyle::with_template("{spinner} {prefix:<28} {msg} {elapsed}")

@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 /// The annotation pipec puts on every generated template: `file.pipe:12:3`.
 pub const SOURCE_ANNOTATION: &str = "pipec.dev/source";
+/// The annotation of an approval's template: what the approver is asked to do.
+pub const APPROVAL_ANNOTATION: &str = "pipec.dev/approval";
 
 /// One step of a run, as a person reads it: a task of the pipeline, not Argo's bookkeeping
 /// (DAG nodes, the pods of a retried step).
@@ -24,6 +26,8 @@ pub struct Step {
     pub message: Option<String>,
     /// Where in the `.pipe` source the step comes from.
     pub source: Option<String>,
+    /// For an approval: what the person approving is asked to do.
+    pub approval: Option<String>,
 }
 
 impl Step {
@@ -60,6 +64,7 @@ impl Step {
             "durationSeconds": self.duration(None),
             "message": self.message,
             "source": self.source,
+            "approval": self.approval,
         })
     }
 }
@@ -153,6 +158,10 @@ pub fn steps(workflow: &Value) -> Vec<Step> {
                     .iter()
                     .find(|(t, _)| *t == template)
                     .map(|(_, s)| s.to_string()),
+                approval: templates(workflow)
+                    .find(|t| t["name"] == template)
+                    .and_then(|t| t["metadata"]["annotations"][APPROVAL_ANNOTATION].as_str())
+                    .map(str::to_string),
             }
         })
         .collect();

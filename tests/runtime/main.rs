@@ -377,6 +377,13 @@ async fn an_approval_waits_until_pipec_approve() {
         )),
         "{ended:?}"
     );
+    // The approver reads what the `.pipe` asks of them.
+    assert!(
+        ended
+            .stdout
+            .contains("          Watch the dashboards, then promote or abort"),
+        "{ended:?}"
+    );
     let run = finished(&cluster);
     assert_eq!(run["status"]["phase"], "Succeeded");
     each_step_reported_once(&ended.stdout, &run);

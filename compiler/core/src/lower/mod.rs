@@ -44,6 +44,10 @@ pub mod tools {
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pipec");
 /// The annotation that points back at the `.pipe` source of a generated object or step.
 pub const SOURCE_ANNOTATION: &str = "pipec.dev/source";
+/// The annotation of an approval's suspend template holding what the approver is asked to do
+/// (`approve "Watch the dashboards…"`); `pipec run`, `watch` and `status` print it, and the
+/// Argo UI shows it with the template.
+pub const APPROVAL_ANNOTATION: &str = "pipec.dev/approval";
 /// The annotation naming the environment, in another cluster, an object belongs to.
 pub const ENVIRONMENT_ANNOTATION: &str = "pipec.dev/environment";
 /// The annotation the deploy step sets on a Rollout: the run that last changed it.

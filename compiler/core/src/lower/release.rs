@@ -266,12 +266,17 @@ fn stage_template(
             template.retry_strategy = retries.map(super::workflow::retry_strategy);
             Some(template)
         }
-        StageKind::Approve { .. } => {
+        StageKind::Approve { reason } => {
             counters.approvals += 1;
             let template_name = ReleaseTask::Approve(counters.approvals).name(name);
+            let mut metadata = annotated(ctx, stage.span);
+            if let (Some(reason), Some(m)) = (reason, metadata.as_mut()) {
+                m.annotations
+                    .insert(super::APPROVAL_ANNOTATION.to_string(), reason.clone());
+            }
             Some(Template {
                 name: template_name,
-                metadata: annotated(ctx, stage.span),
+                metadata,
                 suspend: Some(SuspendTemplate::default()),
                 ..Template::default()
             })

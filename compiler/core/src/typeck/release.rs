@@ -589,7 +589,14 @@ impl Checker<'_, '_> {
                 .map(StageKind::Pause),
             AstStage::Approve(reason) => {
                 let reason = match reason {
-                    Some(r) => Some(self.expect_static_text(r, &scope, "an approval's reason")?),
+                    Some(r) => {
+                        let text = self.expect_static_text(r, &scope, "an approval's reason")?;
+                        // It lands in the Workflow, which Argo templates.
+                        if !self.check_no_template_tags(&hir::Template::lit(text.clone()), r.span) {
+                            return None;
+                        }
+                        Some(text)
+                    }
                     None => None,
                 };
                 Some(StageKind::Approve { reason })
