@@ -92,6 +92,13 @@ pub fn plan(
                 }
             )));
         };
+        // Argo substitutes the run's templates in more than one pass and has no escape for
+        // `{{`: a value holding a tag would be evaluated, not passed on.
+        if value.contains("{{") || value.contains("}}") {
+            return Err(RuntimeError::Invalid(format!(
+                "the value of `{name}` contains `{{{{` or `}}}}`, which Argo would read as a template tag; pass it without them"
+            )));
+        }
         run["spec"]["arguments"]["parameters"][index]["value"] = json!(value);
     }
     Ok(Plan { apply, run })
@@ -415,6 +422,24 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         assert!((sys - secs).abs() <= 2, "{now}");
+    }
+
+    #[test]
+    fn params_holding_argo_tags_are_refused() {
+        let docs = vec![json!({"kind": "Workflow",
+            "spec": {"arguments": {"parameters": [{"name": "version", "value": "1"}]}}})];
+        for value in ["{{workflow.name}}", "a}}b", "{{=sprig.env('X')}}"] {
+            let err = plan(
+                docs.clone(),
+                "t",
+                &[("version".to_string(), value.to_string())],
+            );
+            assert!(
+                matches!(&err, Err(RuntimeError::Invalid(m)) if m.contains("`version`")),
+                "{value}: {err:?}"
+            );
+        }
+        assert!(plan(docs, "t", &[("version".to_string(), "v{1}$".to_string())]).is_ok());
     }
 
     #[test]
