@@ -100,25 +100,9 @@ fn formatting_is_idempotent_and_keeps_every_token_and_comment() {
     }
 }
 
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
-        choices[(self.next() % choices.len() as u64) as usize]
-    }
-}
-
 /// The file with the whitespace between its tokens replaced at random: the same program,
 /// laid out badly. Strings and comments are untouched; a comment still ends its line.
-fn scramble(src: &str, rng: &mut Rng) -> String {
+fn scramble(src: &str, rng: &mut common::Rng) -> String {
     let lexed = lex(src, FileId(0));
     let mut spans: Vec<(usize, usize, bool)> = Vec::new();
     let mut depth = 0usize;
@@ -170,7 +154,7 @@ fn scramble(src: &str, rng: &mut Rng) -> String {
 
 #[test]
 fn scrambled_programs_format_to_the_same_meaning() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = common::Rng(0x9E37_79B9_7F4A_7C15);
     for path in corpus() {
         let src = std::fs::read_to_string(&path).unwrap();
         let dir = path.parent().unwrap();

@@ -8,18 +8,6 @@ use std::collections::BTreeMap;
 
 use pipec_argo_model::k8s::expansion::escape;
 
-/// A small deterministic generator (xorshift), so the property runs the same everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn escaped_text_survives_kubernetes_expansion_unchanged() {
     // The pieces expansion reacts to, and names that are defined.
@@ -30,12 +18,10 @@ fn escaped_text_survives_kubernetes_expansion_unchanged() {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = common::Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
         let len = (rng.next() % 12) as usize;
-        let text: String = (0..len)
-            .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
-            .collect();
+        let text: String = (0..len).map(|_| rng.pick(&alphabet)).collect();
         // `{{…}}` is Argo's; user text with it never reaches these fields.
         if text.contains("{{") {
             continue;

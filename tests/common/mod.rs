@@ -178,3 +178,19 @@ pub fn env<'a>(template: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         })
         .unwrap_or_else(|| panic!("no env {name} in {}", template["name"]))
 }
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
+        choices[(self.next() % choices.len() as u64) as usize]
+    }
+}
