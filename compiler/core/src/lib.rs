@@ -4,7 +4,8 @@
 //! [`modules`] (load files and imports) → [`resolve`] (names) → [`expand`] (uses of
 //! definitions, inside [`typeck`]) → [`typeck`] (types, into
 //! [`hir`]) → [`lint`] (warnings) → [`lower`] (into the Argo model) → [`verify`] (the
-//! resources against each other) → [`emit`] (YAML).
+//! resources against each other) → [`final_names`] (the cluster's naming rules) → [`emit`]
+//! (YAML).
 //! Diagnostics are collected along the way ([`diagnostic`], codes in [`codes`]) and rendered
 //! at the edge ([`render`]).
 //!
@@ -16,6 +17,7 @@ pub mod codes;
 pub mod diagnostic;
 pub mod emit;
 pub mod expand;
+pub mod final_names;
 pub mod hir;
 pub mod ide;
 pub mod k8s_rules;
@@ -36,8 +38,8 @@ pub mod verify;
 pub use codes::Code;
 pub use diagnostic::{Diagnostic, Severity};
 pub use emit::Emitted;
+pub use final_names::check_across;
 pub use modules::{FileLoader, NoImports};
-pub use names::check_across;
 pub use source::SourceDb;
 
 use diagnostic::Diagnostics;
@@ -100,7 +102,7 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
     {
         lowered = lower::lower(program, &sources);
         verify::verify(&lowered, &mut diags);
-        names::check(&lowered, &sources, &mut diags);
+        final_names::check(&lowered, &sources, &mut diags);
         if mode == Mode::Compile && !diags.has_errors() {
             let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
             match emit::emit(&docs) {
