@@ -625,6 +625,10 @@ impl<'a> Checker<'_, 'a> {
                     self.mismatch(&value, &format!("a `{}` (the param's type)", ty.name()));
                     return None;
                 };
+                // The default is the Workflow parameter's value, which Argo templates.
+                if !self.check_no_template_tags(&Template::lit(text.clone()), value.span) {
+                    return None;
+                }
                 Some(text)
             }
             None => None,
