@@ -43,7 +43,7 @@ impl Checker<'_, '_> {
                     (Val::Str(t), false) => match t.as_static() {
                         // The filter lands in the Sensor and WorkflowTemplate, which Argo
                         // templates: a name with `{{` could never match as written.
-                        Some(_) if !self.check_no_template_tags(&t, value.span) => return,
+                        Some(_) if !self.check_no_template_tags(t, value.span) => return,
                         Some(name) => format!("^{}$", escape_regex(&format!("{prefix}{name}"))),
                         None => {
                             self.needs_static_because(
