@@ -304,6 +304,16 @@ impl Checker<'_, '_> {
         let mut failed = false;
         for part in &lit.parts {
             match part {
+                // Text ends up in argv, env values, labels or annotations: none can hold a NUL
+                // (execve takes C strings; the container runtime refuses it).
+                StrPart::Text(t) if t.contains('\0') => {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0212, lit.span, "text cannot contain a NUL character")
+                            .label("contains `\\u{0}`")
+                            .help("remove it: processes receive their arguments and environment as C strings, which a NUL would cut"),
+                    );
+                    failed = true;
+                }
                 StrPart::Text(t) => template.push_lit(t),
                 StrPart::Interp(e) => {
                     let value = self.eval(e, scope);
