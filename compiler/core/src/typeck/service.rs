@@ -167,8 +167,10 @@ impl Checker<'_, '_> {
             return None;
         };
         let mut out = hir::Resources::default();
+        let mut spans: BTreeMap<String, Span> = BTreeMap::new();
         let names: Vec<&str> = schema::RESOURCES.iter().map(|f| f.name).collect();
         for (name, v) in fields {
+            spans.insert(name.name.clone(), v.span);
             let slot = match name.name.as_str() {
                 "cpu" => &mut out.cpu,
                 "memory" => &mut out.memory,
@@ -210,6 +212,38 @@ impl Checker<'_, '_> {
                 }
                 None if v.is_error() => {}
                 None => self.mismatch(&v, "a quantity string such as \"250m\" or \"256Mi\""),
+            }
+        }
+        // `ValidateResourceRequirements` (Kubernetes `pkg/apis/core/validation`): a request
+        // must not exceed its limit.
+        for (what, request, limit, request_key, limit_key) in [
+            ("cpu", &out.cpu, &out.cpu_limit, "cpu", "cpu_limit"),
+            (
+                "memory",
+                &out.memory,
+                &out.memory_limit,
+                "memory",
+                "memory_limit",
+            ),
+        ] {
+            let (Some(r), Some(l)) = (request, limit) else {
+                continue;
+            };
+            if quantity_value(r) > quantity_value(l)
+                && let Some(span) = spans.get(request_key)
+            {
+                let mut d = Diagnostic::new(
+                    Code::E0212,
+                    *span,
+                    format!("the {what} request `{r}` is above its limit `{l}`"),
+                )
+                .label("the API server refuses a request greater than the limit")
+                .help(format!("lower `{request_key}` or raise `{limit_key}`"));
+                if let Some(limit_span) = spans.get(limit_key) {
+                    d = d.with_secondary(*limit_span, "the limit");
+                }
+                self.diags.push(d);
+                return None;
             }
         }
         Some(out)
@@ -513,6 +547,32 @@ impl Checker<'_, '_> {
 }
 
 /// A Kubernetes resource quantity: a number with an optional suffix.
+/// The value of a quantity [`valid_quantity`] accepted, for comparisons (Kubernetes'
+/// `resource.Quantity`: binary suffixes Ki…Ei are powers of 1024, decimal ones m, k…E of 1000).
+fn quantity_value(q: &str) -> f64 {
+    let scales: [(&str, f64); 13] = [
+        ("Ki", 1024f64),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)),
+        ("Ei", 1024f64.powi(6)),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    for (suffix, scale) in scales {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n.parse::<f64>().unwrap_or(0.0) * scale;
+        }
+    }
+    q.parse().unwrap_or(0.0)
+}
+
 fn valid_quantity(q: &str) -> bool {
     let suffixes = [
         "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", "",
@@ -526,4 +586,19 @@ fn valid_quantity(q: &str) -> bool {
                 && !n.ends_with('.')
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantity_value;
+
+    #[test]
+    fn quantities_compare_as_kubernetes_reads_them() {
+        assert!(quantity_value("1500m") > quantity_value("1"));
+        assert!(quantity_value("2Gi") > quantity_value("2000M"));
+        assert!(quantity_value("1Gi") > quantity_value("1G"));
+        assert_eq!(quantity_value("250m"), 0.25);
+        assert_eq!(quantity_value("1Ki"), 1024.0);
+        assert_eq!(quantity_value("3"), 3.0);
+    }
 }
