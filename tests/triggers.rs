@@ -33,13 +33,18 @@ fn triggers_case() -> Vec<Value> {
 /// filter must hold; a string filter holds when one of its regexes matches).
 fn sensor_accepts(sensor: &Value, git_ref: &str, after: &str) -> bool {
     let filters = &sensor["spec"]["dependencies"][0]["filters"];
+    // Argo Events matches a string data filter's values as regexes against the field.
     let data_ok = filters["data"].as_array().unwrap().iter().all(|f| {
-        assert_eq!(f["path"], "body.ref");
+        let field = match f["path"].as_str().unwrap() {
+            "body.ref" => git_ref,
+            "body.after" => after,
+            other => panic!("a filter on {other}"),
+        };
         f["value"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|re| Regex::new(re.as_str().unwrap()).unwrap().is_match(git_ref))
+            .any(|re| Regex::new(re.as_str().unwrap()).unwrap().is_match(field))
     });
     let exprs = filters["exprs"].as_array().unwrap();
     assert_eq!(exprs.len(), 1);
@@ -146,6 +151,24 @@ fn pushes_start_runs_only_for_the_listed_refs() {
     assert!(
         !sensor_accepts(sensor, "refs/heads/main", &"0".repeat(40)),
         "deleting main starts nothing"
+    );
+    // The commit becomes the run's revision: only a hex object name does.
+    for after in [
+        "HEAD",
+        "main",
+        "4b825dc",
+        "$(rm -rf /)",
+        &"G".repeat(40),
+        &sha.to_uppercase(),
+    ] {
+        assert!(
+            !sensor_accepts(sensor, "refs/heads/main", after),
+            "commit {after:?} starts nothing"
+        );
+    }
+    assert!(
+        sensor_accepts(sensor, "refs/heads/main", &"a1".repeat(32)),
+        "SHA-256"
     );
     // The Sensor listens to the EventSource it is emitted with.
     let source = kind(&docs, "EventSource").unwrap();

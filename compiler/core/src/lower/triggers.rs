@@ -32,6 +32,9 @@ const WEBHOOK_PORT: i64 = 12000;
 /// The event (and Sensor dependency) of `on push`, and of `on webhook`.
 const PUSH: &str = "push";
 const RUN: &str = "run";
+/// The commit of a push: a full hex object name, SHA-1 (40) or SHA-256 (64), as git writes it;
+/// anything else never becomes the run's revision.
+const COMMIT_SHA: &str = "^([0-9a-f]{40}|[0-9a-f]{64})$";
 /// Refs the run may receive: no braces at all.
 const NO_BRACES: &str = "^[^{}]*$";
 /// Text without `{{` (RE2 has no lookahead: every `{` is followed by another character, or
@@ -258,6 +261,11 @@ fn push_sensor(ctx: &Ctx<'_>, name: &str, origin: Span) -> Lowered {
                 path: "body.ref".to_string(),
                 type_: "string".to_string(),
                 value: vec![NO_BRACES.to_string()],
+            },
+            DataFilter {
+                path: "body.after".to_string(),
+                type_: "string".to_string(),
+                value: vec![COMMIT_SHA.to_string()],
             },
         ],
     };
