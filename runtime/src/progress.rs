@@ -69,17 +69,17 @@ impl Step {
     }
 }
 
-/// The templates' source annotations: the Workflow's own, or for a run of a
-/// WorkflowTemplate, the copy of the template Argo stores in the status.
-fn sources(workflow: &Value) -> Vec<(&str, &str)> {
-    templates(workflow)
-        .filter_map(|t| {
-            Some((
-                t["name"].as_str()?,
-                t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str()?,
-            ))
-        })
-        .collect()
+/// The annotations of each template, by template name (the Workflow's own first, then the
+/// copy of a WorkflowTemplate Argo stores in the status): one pass, so reading the steps of a
+/// large run stays linear.
+fn annotations(workflow: &Value) -> std::collections::BTreeMap<&str, &Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in templates(workflow) {
+        if let Some(name) = t["name"].as_str() {
+            out.entry(name).or_insert(&t["metadata"]["annotations"]);
+        }
+    }
+    out
 }
 
 /// The templates of a run: its own, or for a run of a WorkflowTemplate, the copy Argo stores.
@@ -125,7 +125,7 @@ pub fn steps(workflow: &Value) -> Vec<Step> {
     let Some(nodes) = workflow["status"]["nodes"].as_object() else {
         return Vec::new();
     };
-    let sources = sources(workflow);
+    let annotations = annotations(workflow);
     // The pods of a retried step are its attempts; the step is the Retry node.
     let attempts: std::collections::BTreeSet<&str> = nodes
         .values()
@@ -154,13 +154,13 @@ pub fn steps(workflow: &Value) -> Vec<Step> {
                     .as_str()
                     .filter(|m| !m.is_empty())
                     .map(str::to_string),
-                source: sources
-                    .iter()
-                    .find(|(t, _)| *t == template)
-                    .map(|(_, s)| s.to_string()),
-                approval: templates(workflow)
-                    .find(|t| t["name"] == template)
-                    .and_then(|t| t["metadata"]["annotations"][APPROVAL_ANNOTATION].as_str())
+                source: annotations
+                    .get(template)
+                    .and_then(|a| a[SOURCE_ANNOTATION].as_str())
+                    .map(str::to_string),
+                approval: annotations
+                    .get(template)
+                    .and_then(|a| a[APPROVAL_ANNOTATION].as_str())
                     .map(str::to_string),
             }
         })
