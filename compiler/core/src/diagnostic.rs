@@ -119,23 +119,29 @@ impl Diagnostics {
 
     /// Sorted by file and position, so output is stable and reads top to bottom.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
-        self.items.sort_by(|a, b| {
-            (
-                a.primary.span.file,
-                a.primary.span.start,
-                a.primary.span.end,
-                a.code,
-            )
-                .cmp(&(
-                    b.primary.span.file,
-                    b.primary.span.start,
-                    b.primary.span.end,
-                    b.code,
-                ))
-        });
-        self.items.dedup();
+        sort(&mut self.items);
         self.items
     }
+}
+
+/// Sorts diagnostics by file and position and drops exact repeats: the order every list of
+/// diagnostics a [`crate::Compilation`] holds is in.
+pub fn sort(items: &mut Vec<Diagnostic>) {
+    items.sort_by(|a, b| {
+        (
+            a.primary.span.file,
+            a.primary.span.start,
+            a.primary.span.end,
+            a.code,
+        )
+            .cmp(&(
+                b.primary.span.file,
+                b.primary.span.start,
+                b.primary.span.end,
+                b.code,
+            ))
+    });
+    items.dedup();
 }
 
 /// The closest candidate to `name` by edit distance, if it is close enough to be a likely typo.

@@ -240,20 +240,22 @@ impl ObjectKey {
 pub fn check_across(files: &mut [crate::Compilation]) {
     let mut owners: BTreeMap<ObjectKey, String> = BTreeMap::new();
     for compilation in files.iter_mut() {
+        // A file's own clashes were reported by [`check`]; here only other files count.
+        let mut own: BTreeMap<ObjectKey, String> = BTreeMap::new();
         let mut found = Vec::new();
         for l in &compilation.lowered {
             let key = ObjectKey::of(&l.document);
-            match owners.get(&key) {
-                Some(location) => {
-                    found.push(clash(l.origin, &key, Clash::Elsewhere(location.clone())))
-                }
-                None => {
-                    owners.insert(key, compilation.sources.location(l.origin));
-                }
+            if let Some(location) = owners.get(&key) {
+                found.push(clash(l.origin, &key, Clash::Elsewhere(location.clone())));
+            } else {
+                own.entry(key)
+                    .or_insert_with(|| compilation.sources.location(l.origin));
             }
         }
+        owners.extend(own);
         if !found.is_empty() {
             compilation.diagnostics.extend(found);
+            crate::diagnostic::sort(&mut compilation.diagnostics);
             compilation.documents.clear();
         }
     }
@@ -315,5 +317,116 @@ fn duplicate_in_workflow(span: Span, what: &str, name: &str, first: Span) -> Dia
         d
     } else {
         d.with_secondary(first, "generates it first")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::NoImports;
+    use crate::{Mode, compile};
+
+    const PROGRAM: &str = r#"
+pipeline p {
+  service api { image = "nginx:1.27", port = 80, replicas = 4 }
+  release api canary { weight 50% }
+  step unit = run "alpine:3.20" { command = "true" }
+  on push branch "main"
+}
+"#;
+
+    /// What the pass says after a deliberate break of the lowered documents: each rule is
+    /// reached, not only the Service names the diagnostics suite covers.
+    fn findings(mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<String> {
+        let c = compile("p.pipe", PROGRAM.as_bytes(), &NoImports, Mode::Check);
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        let mut docs = c.lowered;
+        mutate(&mut docs);
+        let mut diags = Diagnostics::default();
+        check(&docs, &c.sources, &mut diags);
+        diags
+            .into_sorted()
+            .into_iter()
+            .map(|d| format!("{} {}", d.code, d.message))
+            .collect()
+    }
+
+    fn workflow(docs: &mut [Lowered]) -> &mut Workflow {
+        docs.iter_mut()
+            .find_map(|l| match &mut l.document {
+                Document::WorkflowTemplate(w) if w.metadata.name.as_deref() == Some("p") => {
+                    Some(w.as_mut())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no WorkflowTemplate p"))
+    }
+
+    #[test]
+    fn the_generated_names_pass() {
+        assert_eq!(findings(|_| {}), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_rule_is_checked() {
+        let long = "x".repeat(64);
+        let label = findings(|docs| {
+            docs[0]
+                .document
+                .metadata_mut()
+                .labels
+                .insert("app.kubernetes.io/part-of".into(), long.clone());
+        });
+        assert!(
+            label[0].starts_with("E0312 label `app.kubernetes.io/part-of`"),
+            "{label:?}"
+        );
+        let namespace = findings(|docs| {
+            docs[0].document.metadata_mut().namespace = Some("Prod".into());
+        });
+        assert!(
+            namespace[0].starts_with("E0312 the namespace"),
+            "{namespace:?}"
+        );
+        let template = findings(|docs| {
+            let w = workflow(docs);
+            let copy = w.spec.templates[0].clone();
+            w.spec.templates.push(copy);
+        });
+        assert!(
+            template
+                .iter()
+                .any(|f| f.starts_with("E0313 the Workflow would have two templates")),
+            "{template:?}"
+        );
+        let task = findings(|docs| {
+            workflow(docs).spec.templates[0].name = format!("a_{long}");
+        });
+        assert!(
+            task.iter()
+                .any(|f| f.starts_with("E0312 the Workflow template")),
+            "{task:?}"
+        );
+        let twice = findings(|docs| {
+            let copy = docs[0].clone();
+            docs.push(copy);
+        });
+        assert!(
+            twice[0].starts_with("E0313 Service `api` is generated twice"),
+            "{twice:?}"
+        );
+        let event_source = findings(|docs| {
+            for l in docs.iter_mut() {
+                if let Document::EventSource(_) = l.document {
+                    l.document.metadata_mut().name = Some(format!("p{}", "-x".repeat(24)));
+                }
+            }
+        });
+        assert!(
+            event_source
+                .iter()
+                .any(|f| f.contains("the Service Argo Events creates")),
+            "{event_source:?}"
+        );
     }
 }

@@ -136,11 +136,10 @@ pub(super) fn release_tasks(
     };
 
     let mut env = rollout_env(ctx, service, timeout);
-    let image = match &service.image {
-        ImageRef::External(t) => expanded_text(t),
-        ImageRef::Node(id) => ctx.node_image_env(*id),
-    };
-    env.push(EnvVar::value("IMAGE", image));
+    env.push(EnvVar::value(
+        "IMAGE",
+        ctx.image_spelt(&service.image, expanded_text),
+    ));
     if release.is_some_and(|r| r.strategy == Strategy::Canary { isolated: true }) {
         // A canary that joined production in an earlier run must start isolated again.
         let reset = format!(
@@ -375,10 +374,7 @@ fn test_template(
         ));
     }
     container_env.extend(env.iter().map(env_var));
-    let image = match image {
-        ImageRef::External(t) => argo_text(t),
-        ImageRef::Node(id) => ctx.node_image_text(*id),
-    };
+    let image = ctx.image_spelt(image, argo_text);
     Template {
         name,
         metadata: annotated(ctx, origin),

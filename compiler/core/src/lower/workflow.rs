@@ -28,38 +28,18 @@ use crate::typeck::format_duration;
 pub use crate::names::{ENTRYPOINT, EXIT_HANDLER};
 
 impl Ctx<'_> {
-    /// The image a node makes, as Argo text.
-    pub fn node_image_text(&self, id: hir::NodeId) -> String {
-        match self.node(id).map(|n| &n.kind) {
-            Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => {
-                argo_text(&target.reference())
-            }
-            _ => String::new(),
-        }
-    }
-
-    /// The image a node makes, for an `env[].value` (which Kubernetes expands).
-    pub fn node_image_env(&self, id: hir::NodeId) -> String {
-        match self.node(id).map(|n| &n.kind) {
-            Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => {
-                expanded_text(&target.reference())
-            }
-            _ => String::new(),
-        }
-    }
-
-    /// An image for an `env[].value` (which Kubernetes expands).
-    fn image_env(&self, image: &ImageRef) -> String {
+    /// An image reference spelt by `spell`: [`argo_text`] for an `image` field,
+    /// [`expanded_text`] for an `env[].value` (which Kubernetes expands). A node's image is
+    /// the one it builds or pushes.
+    pub fn image_spelt(&self, image: &ImageRef, spell: fn(&hir::Template) -> String) -> String {
         match image {
-            ImageRef::External(t) => expanded_text(t),
-            ImageRef::Node(id) => self.node_image_env(*id),
-        }
-    }
-
-    fn image_text(&self, image: &ImageRef) -> String {
-        match image {
-            ImageRef::External(t) => argo_text(t),
-            ImageRef::Node(id) => self.node_image_text(*id),
+            ImageRef::External(t) => spell(t),
+            ImageRef::Node(id) => match self.node(*id).map(|n| &n.kind) {
+                Some(NodeKind::Build { target, .. } | NodeKind::Push { target, .. }) => {
+                    spell(&target.reference())
+                }
+                _ => String::new(),
+            },
         }
     }
 
@@ -317,7 +297,7 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             source_auth,
         } => {
             let mut env = vec![
-                EnvVar::value("SOURCE", ctx.image_env(source)),
+                EnvVar::value("SOURCE", ctx.image_spelt(source, expanded_text)),
                 EnvVar::value("TARGET", expanded_text(&target.reference())),
             ];
             if let Some(a) = source_auth {
@@ -388,7 +368,7 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
                         .collect(),
                 }),
                 container: Some(Container {
-                    image: Some(ctx.image_text(image)),
+                    image: Some(ctx.image_spelt(image, argo_text)),
                     command: vec!["sh".to_string(), "-c".to_string()],
                     args: vec![script],
                     working_dir: workdir.as_ref().map(argo_text),

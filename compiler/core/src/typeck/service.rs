@@ -546,38 +546,36 @@ impl Checker<'_, '_> {
     }
 }
 
-/// A Kubernetes resource quantity: a number with an optional suffix.
-/// The value of a quantity [`valid_quantity`] accepted, for comparisons (Kubernetes'
-/// `resource.Quantity`: binary suffixes Ki…Ei are powers of 1024, decimal ones m, k…E of 1000).
+/// The suffixes of Kubernetes' `resource.Quantity` and what they multiply by: binary Ki…Ei
+/// powers of 1024, decimal m, k…E of 1000; the bare number last.
+const QUANTITY_SUFFIXES: [(&str, f64); 14] = [
+    ("Ki", 1024.0),
+    ("Mi", 1_048_576.0),
+    ("Gi", 1_073_741_824.0),
+    ("Ti", 1_099_511_627_776.0),
+    ("Pi", 1_125_899_906_842_624.0),
+    ("Ei", 1_152_921_504_606_846_976.0),
+    ("m", 1e-3),
+    ("k", 1e3),
+    ("M", 1e6),
+    ("G", 1e9),
+    ("T", 1e12),
+    ("P", 1e15),
+    ("E", 1e18),
+    ("", 1.0),
+];
+
+/// The value of a quantity [`valid_quantity`] accepted, for comparisons.
 fn quantity_value(q: &str) -> f64 {
-    let scales: [(&str, f64); 13] = [
-        ("Ki", 1024f64),
-        ("Mi", 1024f64.powi(2)),
-        ("Gi", 1024f64.powi(3)),
-        ("Ti", 1024f64.powi(4)),
-        ("Pi", 1024f64.powi(5)),
-        ("Ei", 1024f64.powi(6)),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    for (suffix, scale) in scales {
-        if let Some(n) = q.strip_suffix(suffix) {
-            return n.parse::<f64>().unwrap_or(0.0) * scale;
-        }
-    }
-    q.parse().unwrap_or(0.0)
+    QUANTITY_SUFFIXES
+        .iter()
+        .find_map(|(suffix, scale)| Some(q.strip_suffix(suffix)?.parse::<f64>().ok()? * scale))
+        .unwrap_or(0.0)
 }
 
+/// A Kubernetes resource quantity: a number with an optional suffix.
 fn valid_quantity(q: &str) -> bool {
-    let suffixes = [
-        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", "",
-    ];
-    suffixes.iter().any(|s| {
+    QUANTITY_SUFFIXES.iter().any(|(s, _)| {
         q.strip_suffix(s).is_some_and(|n| {
             !n.is_empty()
                 && n.bytes().all(|b| b.is_ascii_digit() || b == b'.')

@@ -227,12 +227,8 @@ impl Checker<'_, '_> {
             }
             ExprKind::Regex(pattern) => {
                 if let Err(d) = crate::k8s_rules::go_regex(pattern) {
-                    // +1 for the opening slash.
-                    let start = span.start as usize + 1 + d.range.start;
-                    let end = (span.start as usize + 1 + d.range.end.max(d.range.start + 1))
-                        .min(span.end as usize);
                     self.diags.push(
-                        Diagnostic::new(Code::E0203, Span::new(span.file, start..end), format!("invalid regular expression: {}", d.message))
+                        Diagnostic::new(Code::E0203, pattern_span(span, d.range), format!("invalid regular expression: {}", d.message))
                             .label("Go's regexp, which Argo uses, would refuse or misread this")
                             .with_secondary(span, "in this pattern")
                             .help("patterns use Go's RE2 syntax; `pipec explain E0203` lists what differs from other engines"),
@@ -1218,15 +1214,18 @@ fn regex_error_span(literal: Span, pattern: &str, error: &regex_syntax::Error) -
         _ => (error.to_string(), None),
     };
     match range {
-        Some(r) if r.end <= pattern.len() => {
-            // +1 for the opening slash.
-            let start = literal.start as usize + 1 + r.start;
-            let end =
-                (literal.start as usize + 1 + r.end.max(r.start + 1)).min(literal.end as usize);
-            (Span::new(literal.file, start..end), message)
-        }
+        Some(r) if r.end <= pattern.len() => (pattern_span(literal, r), message),
         _ => (literal, message),
     }
+}
+
+/// The span in the source of a byte range of a `/…/` literal's pattern (at least one byte).
+fn pattern_span(literal: Span, range: std::ops::Range<usize>) -> Span {
+    // +1 for the opening slash.
+    let start = literal.start as usize + 1 + range.start;
+    let end =
+        (literal.start as usize + 1 + range.end.max(range.start + 1)).min(literal.end as usize);
+    Span::new(literal.file, start..end)
 }
 
 pub fn format_float(f: f64) -> String {
