@@ -89,17 +89,20 @@ impl Checker<'_, '_> {
             .and_then(|b| b.properties.iter().find(|p| p.name.name == name))
     }
 
+    /// A repository or tag property of a build or push: text Argo can carry, and a valid
+    /// part of an image reference when it is known at compile time.
+    fn image_field(&mut self, prop: &ast::Property, part: ImagePart) -> Option<Template> {
+        let span = prop.value.span;
+        self.expect_text(&prop.value, &Scope::Pipeline)
+            .filter(|t| self.check_no_template_tags(t, span))
+            .filter(|t| self.check_image_text(t, span, part))
+    }
+
     fn build_image_name(&mut self, action: &ast::Action) -> Option<ImageName> {
         let repo = Self::property(action, "repo")?;
-        let repo = self
-            .expect_text(&repo.value, &Scope::Pipeline)
-            .filter(|t| self.check_no_template_tags(t, repo.value.span))
-            .filter(|t| self.check_image_text(t, repo.value.span, ImagePart::Repository))?;
+        let repo = self.image_field(repo, ImagePart::Repository)?;
         let tag = match Self::property(action, "tag") {
-            Some(tag) => self
-                .expect_text(&tag.value, &Scope::Pipeline)
-                .filter(|t| self.check_no_template_tags(t, tag.value.span))
-                .filter(|t| self.check_image_text(t, tag.value.span, ImagePart::Tag))?,
+            Some(tag) => self.image_field(tag, ImagePart::Tag)?,
             None => Template::var(Var::RunId),
         };
         Some(ImageName { repo, tag })
@@ -107,15 +110,9 @@ impl Checker<'_, '_> {
 
     fn push_image_name(&mut self, action: &ast::Action) -> Option<ImageName> {
         let to = Self::property(action, "to")?;
-        let repo = self
-            .expect_text(&to.value, &Scope::Pipeline)
-            .filter(|t| self.check_no_template_tags(t, to.value.span))
-            .filter(|t| self.check_image_text(t, to.value.span, ImagePart::Repository))?;
+        let repo = self.image_field(to, ImagePart::Repository)?;
         let tag = match Self::property(action, "tag") {
-            Some(tag) => self
-                .expect_text(&tag.value, &Scope::Pipeline)
-                .filter(|t| self.check_no_template_tags(t, tag.value.span))
-                .filter(|t| self.check_image_text(t, tag.value.span, ImagePart::Tag))?,
+            Some(tag) => self.image_field(tag, ImagePart::Tag)?,
             None => {
                 let source = action.subject.as_ref()?;
                 match self.expect_image(source, &Scope::Pipeline)? {
