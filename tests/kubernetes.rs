@@ -125,3 +125,123 @@ fn weights_without_a_router_report_the_split_argo_runs() {
     // An isolated canary takes no production traffic before `join`.
     assert!(warnings(&pipeline("isolated = true")).is_empty());
 }
+
+/// Linux's `execve` refuses an argument or environment entry of 128 KiB or more (E2BIG), so
+/// the container would start and fail: the longest text that can run is accepted, one byte
+/// more is refused at the string.
+#[test]
+fn text_longer_than_an_argument_can_be_is_refused() {
+    let with_command = |bytes: usize| {
+        let source = format!(
+            "pipeline p {{\n  step say = run \"alpine:3.20\" {{ command = \"echo {}\" }}\n}}\n",
+            "x".repeat(bytes - "echo ".len())
+        );
+        common::compile_source("p.pipe", &source, &[])
+    };
+    let longest = with_command(pipec_core::k8s_rules::MAX_TEXT_BYTES);
+    assert!(!longest.has_errors(), "{}", common::rendered(&longest));
+    let too_long = with_command(pipec_core::k8s_rules::MAX_TEXT_BYTES + 1);
+    let codes: Vec<_> = too_long.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes,
+        [pipec_core::Code::E0212],
+        "{}",
+        common::rendered(&too_long)
+    );
+    assert!(too_long.documents.is_empty());
+}
+
+/// Run-time values in an image tag: whatever branch or parameter a run gets, the reference
+/// every container receives satisfies distribution's grammar (the oracle: `k8s_rules::image`,
+/// with Argo's sprig functions evaluated by a Go-compatible regex engine in
+/// `common::kube`), and the runtime's reading of a finished run
+/// (`pipec_argo_model::image_tag::resolve`, for `pipec rollback --to RUN`) gives the same image.
+#[test]
+fn run_time_tags_are_valid_whatever_the_values() {
+    use pipec_core::k8s_rules::{ImagePart, image};
+    let source = r#"
+pipeline p {
+  repo = "https://example.com/app.git"
+  param flavour: string = "dev"
+  image app = build "." { repo = "registry.example.com/app", tag = "${git.branch}-${git.short_sha}" }
+  image released = push app { to = "docker.io/acme/app", tag = "${flavour}.${git.tag}" }
+  service api { image = app, port = 80 }
+  release api canary { weight 50% }
+}
+"#;
+    let compilation = common::compile_source("p.pipe", source, &[]);
+    assert!(
+        !compilation.has_errors(),
+        "{}",
+        common::rendered(&compilation)
+    );
+    let docs = common::parsed_documents(&compilation);
+    let workflow = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
+    let build = common::template(workflow, "app");
+    let push = common::template(workflow, "released");
+    let alphabet = [
+        "feature/",
+        "x,name=evil.io/pwn",
+        "$",
+        "$(A)",
+        ".",
+        "-",
+        "_",
+        "ü",
+        " ",
+        "+",
+        "a",
+        "B",
+        "9",
+        ":",
+        "@",
+        "\"",
+        "'",
+        "\\",
+    ];
+    let mut rng = common::Rng(0x2545_f491_4f6c_dd1d);
+    for _ in 0..2_000 {
+        let mut value = |max: u64| -> String {
+            let len = (rng.next() % max) as usize;
+            (0..len).map(|_| rng.pick(&alphabet)).collect()
+        };
+        let (branch, tag, flavour) = (value(60), value(8), value(8));
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let params = [
+            ("git-branch", branch.as_str()),
+            ("git-tag", tag.as_str()),
+            ("flavour", flavour.as_str()),
+            ("git-sha", sha),
+        ];
+        let env: BTreeMap<String, String> = common::kube::container_env(&build["script"], &params)
+            .into_iter()
+            .collect();
+        let built = &env["IMAGE"];
+        let pushed = &common::kube::container_env(&push["script"], &params)
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()["TARGET"];
+        for reference in [built, pushed] {
+            assert_eq!(
+                image(reference, ImagePart::Reference),
+                Ok(()),
+                "{reference} from {params:?}"
+            );
+        }
+        let run = pipec_argo_model::image_tag::RunValues {
+            parameters: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let spelt = build["script"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "IMAGE")
+            .unwrap()["value"]
+            .as_str()
+            .unwrap();
+        assert_eq!(&pipec_argo_model::image_tag::resolve(spelt, &run), built);
+    }
+}

@@ -499,6 +499,73 @@ fn hostile_values_stay_data_in_checks() {
     );
 }
 
+/// `check_image` lets every reference distribution's grammar accepts through and stops the
+/// ones that would turn into a tool's options (BuildKit's comma-separated `--output`, a
+/// leading `-`) before anything runs; the deploy step stops before it patches anything.
+#[test]
+fn image_references_made_of_parameters_never_become_options() {
+    use pipec_core::k8s_rules::{ImagePart, image};
+    let check = |reference: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{}check_image \"$1\" IMAGE",
+                pipec_core::lower::shell::CHECK_IMAGE
+            ))
+            .arg("sh")
+            .arg(reference)
+            .output()
+            .expect("sh runs")
+    };
+    let valid = [
+        "nginx",
+        "docker.io/acme/app:v1.2-rc_1",
+        "registry.example.com:5000/team/app:feature-x",
+        "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "localhost/app:v-",
+    ];
+    for reference in valid {
+        assert_eq!(
+            image(reference, ImagePart::Reference),
+            Ok(()),
+            "{reference}"
+        );
+        let out = check(reference);
+        assert!(out.status.success(), "{reference}: {}", stderr(&out));
+    }
+    let refused = [
+        "",
+        "registry.example.com/x,name=evil.io/pwn:v1",
+        "--insecure",
+        "app:",
+        "app v1",
+        "app:v1\"",
+        "app/",
+        "app:$(id)",
+    ];
+    for reference in refused {
+        assert!(
+            image(reference, ImagePart::Reference).is_err(),
+            "{reference}"
+        );
+        let out = check(reference);
+        assert!(!out.status.success(), "{reference} passed");
+        assert!(
+            stderr(&out).contains("IMAGE is not an image reference"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    let wf = workflow("examples/addressbook.pipe");
+    let deploy = template(&wf, "addressbook-deploy");
+    let fake = Fake::new("deploy-bad-image");
+    fake.timeline(&[rollout(5, 5, "Healthy", Some(2), "old", "old")]);
+    let out = fake.run(deploy, &[("IMAGE", "docker.io/acme/x,name=evil.io/pwn")]);
+    assert!(!out.status.success());
+    assert!(fake.patches().is_empty(), "{:?}", fake.patches());
+}
+
 #[test]
 fn every_generated_script_passes_shellcheck() {
     let available = Command::new("shellcheck")
@@ -800,7 +867,10 @@ fn rollout_scripts_act_in_the_services_namespace() {
     let deploy = template(&wf, "ping-deploy");
     let fake = Fake::new("namespaced");
     fake.timeline(&[rollout(1, 1, "Healthy", None, "a", "a")]);
-    let out = fake.run(deploy, &[]);
+    let out = fake.run(
+        deploy,
+        &[("IMAGE", "registry.example.com/acme/ping:0123456")],
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -211,69 +211,11 @@ pub fn run_image(workflow: &Value, service: &str) -> Result<String, RuntimeError
     Ok(resolved)
 }
 
-/// Replaces the Argo variables of `text` that a finished run determines.
+/// Replaces the Argo variables of `text` that a finished run determines, as Argo did when
+/// the run started (`pipec_argo_model::image_tag::resolve` knows the forms pipec writes).
 fn substitute(text: &str, workflow: &Value) -> String {
-    let mut params: Vec<(String, String)> = Vec::new();
-    for list in [
-        &workflow["status"]["storedWorkflowTemplateSpec"]["arguments"]["parameters"],
-        &workflow["spec"]["arguments"]["parameters"],
-    ] {
-        for p in list.as_array().into_iter().flatten() {
-            if let (Some(n), Some(v)) = (p["name"].as_str(), p["value"].as_str()) {
-                params.retain(|(k, _)| k != n);
-                params.push((n.to_string(), v.to_string()));
-            }
-        }
-    }
-    let meta = &workflow["metadata"];
-    let created = meta["creationTimestamp"].as_str().unwrap_or_default();
-    let digits: Vec<&str> = created
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let Some(len) = rest[start..].find("}}") else {
-            break;
-        };
-        out.push_str(&rest[..start]);
-        let tag = rest[start + 2..start + len].trim();
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let value = match tag {
-            "workflow.uid" => meta["uid"].as_str().map(str::to_string),
-            "workflow.name" => meta["name"].as_str().map(str::to_string),
-            "workflow.namespace" => meta["namespace"].as_str().map(str::to_string),
-            _ if tag.starts_with("workflow.creationTimestamp.") => {
-                let field = &tag["workflow.creationTimestamp.".len()..];
-                ["Y", "m", "d", "H", "M", "S"]
-                    .iter()
-                    .position(|f| *f == field)
-                    .and_then(|i| digits.get(i))
-                    .map(|d| d.to_string())
-            }
-            _ if tag.starts_with("workflow.parameters.") => {
-                param(&tag["workflow.parameters.".len()..])
-            }
-            _ => tag
-                .strip_prefix("=sprig.trunc(7, workflow.parameters['")
-                .and_then(|t| t.strip_suffix("'])"))
-                .and_then(param)
-                .map(|v| v.chars().take(7).collect()),
-        };
-        match value {
-            Some(v) => out.push_str(&v),
-            None => out.push_str(&rest[start..start + len + 2]),
-        }
-        rest = &rest[start + len + 2..];
-    }
-    out.push_str(rest);
-    out
+    use pipec_argo_model::image_tag::{RunValues, resolve};
+    resolve(text, &RunValues::of_workflow(workflow))
 }
 
 #[cfg(test)]
@@ -300,11 +242,12 @@ mod tests {
             "metadata": {"name": "api-abcde", "uid": "1234-5678",
                          "creationTimestamp": "2026-11-22T10:04:05Z"},
             "spec": {
-                "arguments": {"parameters": [{"name": "git-sha", "value": "0123456789abcdef"}]},
+                "arguments": {"parameters": [{"name": "git-sha", "value": "0123456789abcdef"},
+                                              {"name": "git-branch", "value": "feature/x"}]},
                 "templates": [
                     {"name": "api-deploy", "script": {"env": [
                         {"name": "ROLLOUT", "value": "api"},
-                        {"name": "IMAGE", "value": "r.io/api:{{workflow.uid}}-{{=sprig.trunc(7, workflow.parameters['git-sha'])}}-{{workflow.creationTimestamp.Y}}{{workflow.creationTimestamp.S}}"},
+                        {"name": "IMAGE", "value": "r.io/api:{{workflow.uid}}-{{=sprig.replace('$', '$$', sprig.trunc(7, workflow.parameters['git-sha']))}}-{{workflow.creationTimestamp.Y}}{{workflow.creationTimestamp.S}}-{{=sprig.trunc(30, sprig.regexReplaceAll('[^A-Za-z0-9_.-]', workflow.parameters['git-branch'], '-'))}}"},
                     ]}},
                     {"name": "web-deploy", "script": {"env": [
                         {"name": "ROLLOUT", "value": "web"},
@@ -315,7 +258,7 @@ mod tests {
         });
         assert_eq!(
             run_image(&workflow, "api").ok().as_deref(),
-            Some("r.io/api:1234-5678-0123456-202605")
+            Some("r.io/api:1234-5678-0123456-202605-feature-x")
         );
         let unknown = run_image(&workflow, "web");
         assert!(matches!(unknown, Err(RuntimeError::Invalid(m)) if m.contains("--to IMAGE")));

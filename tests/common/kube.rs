@@ -54,7 +54,8 @@ fn try_read_variable_name(input: &str) -> (String, bool, usize) {
 
 /// Argo's substitution of the tags pipec writes, for a run with these parameters (and the
 /// name `run-1`): simple tags `{{workflow.parameters.P}}`, `{{workflow.name}}`, and the
-/// expression tags `{{=sprig.replace(OLD, NEW, E)}}` and `{{=sprig.trunc(N, E)}}` over
+/// expression tags `{{=sprig.replace(OLD, NEW, E)}}`, `{{=sprig.regexReplaceAll(RE, E, NEW)}}`
+/// and `{{=sprig.trunc(N, E)}}` over
 /// `workflow.parameters['P']`. Other tags are left as they are (Argo's lenient passes).
 pub fn argo_substitute(text: &str, params: &[(&str, &str)]) -> String {
     let mut out = String::new();
@@ -106,6 +107,19 @@ fn expression(expr: &str, param: &dyn Fn(&str) -> Option<String>) -> Option<Stri
         let (new, rest) = quoted(rest.trim_start().strip_prefix(',')?.trim_start())?;
         let src = expression(rest.trim_start().strip_prefix(',')?.trim(), param)?;
         return Some(src.replace(&old, &new));
+    }
+    if let Some(args) = expr
+        .strip_prefix("sprig.regexReplaceAll(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        // sprig's `regexReplaceAll REGEX S REPL` is Go's `regexp.MustCompile(REGEX)
+        // .ReplaceAllString(S, REPL)`; the `regex` crate matches RE2 on these patterns.
+        let (pattern, rest) = quoted(args)?;
+        let (src, repl) = rest.trim_start().strip_prefix(',')?.rsplit_once(',')?;
+        let (repl, _) = quoted(repl.trim())?;
+        let src = expression(src.trim(), param)?;
+        let re = regex::Regex::new(&pattern).ok()?;
+        return Some(re.replace_all(&src, regex::NoExpand(&repl)).into_owned());
     }
     if let Some(args) = expr
         .strip_prefix("sprig.trunc(")

@@ -16,6 +16,7 @@
 //! percentage or a port name, so those are emitted as integers unless they are percentages.
 
 pub mod events;
+pub mod image_tag;
 pub mod k8s;
 pub mod rollouts;
 pub mod workflows;

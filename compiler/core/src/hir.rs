@@ -40,6 +40,23 @@ pub enum Var {
     Param(String),
     /// An analysis parameter, inside an analysis definition.
     Arg(String),
+    /// A value made a valid part of an image tag as Argo substitutes it, cut to `max` bytes;
+    /// `first` when it starts the tag (`pipec_argo_model::image_tag` has the rule).
+    TagSafe {
+        value: Box<Var>,
+        max: usize,
+        first: bool,
+    },
+}
+
+impl Var {
+    /// The value itself, without the tag-safe spelling it may be wrapped in.
+    pub fn underlying(&self) -> &Var {
+        match self {
+            Var::TagSafe { value, .. } => value.underlying(),
+            other => other,
+        }
+    }
 }
 
 /// A string made of literal text and run-time values.

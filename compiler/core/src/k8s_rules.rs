@@ -421,6 +421,12 @@ pub const RESERVED_ENV_PREFIXES: &[&str] = &["PIPEC_"];
 /// years); the smaller bound, 2³¹−1 seconds (about 68 years), fits both.
 pub const MAX_DURATION_SECONDS: u64 = i32::MAX as u64;
 
+/// The longest text pipec accepts, in bytes. Text lands in argv strings and environment
+/// entries, and Linux's `execve` refuses (E2BIG) any single one of `MAX_ARG_STRLEN` bytes or
+/// more, NUL included (`PAGE_SIZE * 32` = 128 KiB, `include/uapi/linux/binfmts.h`): the
+/// container would be created and then fail to start.
+pub const MAX_TEXT_BYTES: usize = 32 * 4096 - 1;
+
 /// The longest repository name (`NameTotalLengthMax` in distribution's `reference`).
 pub const IMAGE_NAME_MAX: usize = 255;
 /// The longest tag: `[\w][\w.-]{0,127}`.

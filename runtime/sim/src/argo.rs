@@ -435,35 +435,11 @@ fn env<'a>(template: &'a Value, name: &str) -> Option<&'a str> {
         .as_str()
 }
 
-/// The image a deploy step sets: Argo's variables replaced by the run's values (the ones
-/// pipec writes into image tags).
+/// The image a deploy step sets: Argo's variables replaced by the run's values (the forms
+/// pipec writes into image references, `pipec_argo_model::image_tag::resolve`).
 fn resolve(text: &str, workflow: &Value) -> String {
-    let meta = &workflow["metadata"];
-    let mut out = text
-        .replace("{{workflow.uid}}", meta["uid"].as_str().unwrap_or_default())
-        .replace(
-            "{{workflow.name}}",
-            meta["name"].as_str().unwrap_or_default(),
-        );
-    let created = meta["creationTimestamp"].as_str().unwrap_or_default();
-    let digits: Vec<&str> = created
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .collect();
-    for (field, value) in ["Y", "m", "d", "H", "M", "S"].iter().zip(digits) {
-        out = out.replace(
-            &format!("{{{{workflow.creationTimestamp.{field}}}}}"),
-            value,
-        );
-    }
-    for (name, value) in parameters(workflow) {
-        out = out.replace(&format!("{{{{workflow.parameters.{name}}}}}"), &value);
-        out = out.replace(
-            &format!("{{{{=sprig.trunc(7, workflow.parameters['{name}'])}}}}"),
-            &value.chars().take(7).collect::<String>(),
-        );
-    }
-    out
+    use pipec_argo_model::image_tag::{RunValues, resolve};
+    resolve(text, &RunValues::of_workflow(workflow))
 }
 
 /// Whether a task's `depends` holds: `None` while a task it names has not ended.

@@ -14,7 +14,7 @@ mod release;
 mod rollback;
 mod rollout;
 mod scripts;
-mod shell;
+pub mod shell;
 pub mod text;
 mod triggers;
 mod workflow;

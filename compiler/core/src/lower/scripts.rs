@@ -44,7 +44,8 @@ const WAIT_OBSERVED: &str = r#"wait_observed() {
 /// Sets the new image and marks the Rollout as changed by this run. On a Rollout that never
 /// ran an image (its first deploy) there is no stable version to compare a canary with, so it
 /// is promoted fully, which is what Argo Rollouts does for a newly created Rollout.
-const DEPLOY: &str = r#"previous=$(kubectl get rollout "$ROLLOUT" -o jsonpath='{.spec.template.spec.containers[0].image}')
+const DEPLOY: &str = r#"check_image "$IMAGE" IMAGE
+previous=$(kubectl get rollout "$ROLLOUT" -o jsonpath='{.spec.template.spec.containers[0].image}')
 patch=$(jq -cn --arg image "$IMAGE" --arg run "$RUN" --argjson extra "${EXTRA_PATCH:-[]}" '[
   {op: "add", path: "/spec/template/spec/containers/0/image", value: $image},
   {op: "add", path: "/metadata/annotations/pipec.dev~1run", value: $run}
@@ -211,6 +212,7 @@ wait_healthy() {
   done
 }
 if [ -n "${TO_IMAGE:-}" ]; then
+  check_image "$TO_IMAGE" TO_IMAGE
   patch=$(jq -cn --arg image "$TO_IMAGE" --arg run "$RUN" '[
     {op: "add", path: "/spec/template/spec/containers/0/image", value: $image},
     {op: "add", path: "/metadata/annotations/pipec.dev~1run", value: $run}
@@ -282,8 +284,12 @@ pub fn source(kind: RolloutScript, target: Target) -> String {
         Target::Namespace => IN_NAMESPACE.to_string(),
         Target::Cluster => format!("{IN_CLUSTER}{IN_NAMESPACE}"),
     };
-    let wait = if changes_spec { WAIT_OBSERVED } else { "" };
-    format!("set -euo pipefail\n{target}{STATUS}{wait}{body}")
+    let (wait, check) = if changes_spec {
+        (WAIT_OBSERVED, super::shell::CHECK_IMAGE)
+    } else {
+        ("", "")
+    };
+    format!("set -euo pipefail\n{target}{STATUS}{wait}{check}{body}")
 }
 
 /// Every `kubectl` of the script acts in `$NAMESPACE`, the Rollout's.

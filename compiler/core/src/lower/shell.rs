@@ -13,6 +13,24 @@ use crate::hir::{Piece, Template, Var};
 
 use super::text::expanded_tag;
 
+/// A shell function, `check_image REF WHAT`, that stops a step before an image reference made
+/// of run-time values reaches a tool: BuildKit reads `--output type=image,name=REF` as
+/// comma-separated options (a repository parameter `x,name=evil.io/pwn` would add a name),
+/// crane and kubectl read a leading `-` as a flag, and the kubelet refuses a malformed image
+/// only once the pod is scheduled. A reference starts with a letter or digit, holds only the
+/// characters of distribution's grammar (letters, digits, `.`, `_`, `-`, `/`, `:`, `@`) and
+/// does not end in a separator (`repo:` has an empty tag). Tags are made valid before
+/// (`pipec_argo_model::image_tag`); this catches repositories made of parameters.
+pub const CHECK_IMAGE: &str = r#"check_image() {
+  case "$1" in
+    '' | [!A-Za-z0-9]* | *[!A-Za-z0-9._/:@-]* | *[:/@])
+      printf '%s is not an image reference: %s\n' "$2" "$1" >&2
+      exit 1
+      ;;
+  esac
+}
+"#;
+
 /// A script and the environment it reads its inserted values from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShellScript {

@@ -29,6 +29,7 @@ pub fn tag(var: &Var) -> String {
         Var::GitRepo => format!("{{{{workflow.parameters.{GIT_REPO_PARAM}}}}}"),
         Var::Param(name) => format!("{{{{workflow.parameters.{name}}}}}"),
         Var::Arg(name) => format!("{{{{args.{name}}}}}"),
+        Var::TagSafe { .. } => format!("{{{{={}}}}}", expr_var(var)),
     }
 }
 
@@ -97,6 +98,9 @@ pub fn expr_var(var: &Var) -> String {
         Var::GitRepo => format!("workflow.parameters['{GIT_REPO_PARAM}']"),
         Var::Param(name) => format!("workflow.parameters['{name}']"),
         Var::Arg(name) => format!("args['{name}']"),
+        Var::TagSafe { value, max, first } => {
+            pipec_argo_model::image_tag::expression(&expr_var(value), *max, *first)
+        }
     }
 }
 

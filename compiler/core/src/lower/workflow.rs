@@ -330,7 +330,7 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
                     image: tools::CRANE.to_string(),
                     command: vec!["sh".to_string()],
                     env,
-                    source: PUSH_SCRIPT.to_string(),
+                    source: format!("set -eu\n{}{PUSH_SCRIPT}", shell::CHECK_IMAGE),
                     ..ScriptTemplate::default()
                 }),
                 ..Template::default()
@@ -397,14 +397,15 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
 
 /// Copies an image between registries with crane, logging in to each side that has
 /// credentials. Registry hosts come from the image names; bare names are Docker Hub.
-const PUSH_SCRIPT: &str = r#"set -eu
-registry_of() {
+const PUSH_SCRIPT: &str = r#"registry_of() {
   first=${1%%/*}
   case "$first" in
     *.*|*:*|localhost) printf '%s' "$first" ;;
     *) printf 'docker.io' ;;
   esac
 }
+check_image "$SOURCE" SOURCE
+check_image "$TARGET" TARGET
 if [ -n "${SOURCE_USERNAME:-}" ]; then
   printf '%s' "$SOURCE_PASSWORD" | crane auth login "$(registry_of "$SOURCE")" -u "$SOURCE_USERNAME" --password-stdin
 fi
@@ -454,8 +455,10 @@ fn build_template(
     let mut command = String::from(
         "buildctl-daemonless.sh build \\\n  --frontend dockerfile.v0 \\\n  --local \"context=$CONTEXT\" \\\n  --local \"dockerfile=$CONTEXT\" \\\n  --opt \"filename=$DOCKERFILE\" \\\n  --output \"type=image,name=$IMAGE,push=true\" \\\n",
     );
+    let mut checks = String::from("check_image \"$IMAGE\" IMAGE\n");
     if let Some(cache) = cache {
         env.push(EnvVar::value("CACHE", expanded_text(cache)));
+        checks.push_str("check_image \"$CACHE\" CACHE\n");
         command.push_str("  --import-cache \"type=registry,ref=$CACHE\" \\\n");
     }
     for (i, (name, value)) in args.iter().enumerate() {
@@ -485,7 +488,7 @@ fn build_template(
             image: tools::BUILDKIT.to_string(),
             command: vec!["sh".to_string()],
             env,
-            source: format!("{BUILD_LOGIN}{command}"),
+            source: format!("{BUILD_LOGIN}{}{checks}{command}", shell::CHECK_IMAGE),
             ..ScriptTemplate::default()
         }),
         ..Template::default()
@@ -613,7 +616,7 @@ fn used_vars(pipeline: &hir::Pipeline) -> BTreeSet<Var> {
     let mut add = |t: &hir::Template| {
         for piece in &t.pieces {
             if let Piece::Var(v) = piece {
-                vars.insert(v.clone());
+                vars.insert(v.underlying().clone());
             }
         }
     };

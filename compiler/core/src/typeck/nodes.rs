@@ -98,11 +98,28 @@ impl Checker<'_, '_> {
             .filter(|t| self.check_image_text(t, span, part))
     }
 
+    /// A build's or push's `tag`: checked like the other image fields, its run-time values
+    /// made tag-safe.
+    fn image_tag(&mut self, prop: &ast::Property) -> Option<Template> {
+        let tag = self.image_field(prop, ImagePart::Tag)?;
+        match tag_safe(tag) {
+            Ok(tag) => Some(tag),
+            Err(longest) => {
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, prop.value.span, "this tag can be longer than an image tag may be")
+                        .label(format!("can reach {longest} characters; a tag has at most {}", pipec_argo_model::image_tag::TAG_MAX))
+                        .help("shorten the text around the values (a commit is up to 64 characters, a run name 63)"),
+                );
+                None
+            }
+        }
+    }
+
     fn build_image_name(&mut self, action: &ast::Action) -> Option<ImageName> {
         let repo = Self::property(action, "repo")?;
         let repo = self.image_field(repo, ImagePart::Repository)?;
         let tag = match Self::property(action, "tag") {
-            Some(tag) => self.image_field(tag, ImagePart::Tag)?,
+            Some(tag) => self.image_tag(tag)?,
             None => Template::var(Var::RunId),
         };
         Some(ImageName { repo, tag })
@@ -112,7 +129,7 @@ impl Checker<'_, '_> {
         let to = Self::property(action, "to")?;
         let repo = self.image_field(to, ImagePart::Repository)?;
         let tag = match Self::property(action, "tag") {
-            Some(tag) => self.image_field(tag, ImagePart::Tag)?,
+            Some(tag) => self.image_tag(tag)?,
             None => {
                 let source = action.subject.as_ref()?;
                 match self.expect_image(source, &Scope::Pipeline)? {
@@ -518,6 +535,17 @@ impl Checker<'_, '_> {
         let base = working_dir(static_workdir.as_ref().map(|w| w.as_deref()), checkout);
         let workdir = match (&base, workdir) {
             (Some(base), _) => Some(Template::lit(base)),
+            (None, Some(workdir)) if !starts_absolute(&workdir) => {
+                let span = fields
+                    .get("workdir")
+                    .map_or(action.verb.span, |p| p.value.span);
+                self.diags.push(
+                    Diagnostic::new(Code::E0212, span, "a step's working directory must be an absolute path")
+                        .label(if checkout { "starts with a run-time value, which may not begin with `/`" } else { "relative, and the step has no checkout to be relative to" })
+                        .help(if checkout { "start it with the directory itself, e.g. \"/workspace/${…}\" (the checkout is /workspace)" } else { "write the directory from `/`, or set `checkout = true` to make a literal relative path point inside the checkout" }),
+                );
+                return None;
+            }
             (None, workdir) => workdir,
         };
         let outputs = match fields.get("outputs") {
@@ -563,6 +591,9 @@ impl Checker<'_, '_> {
                     continue;
                 }
             };
+            if !self.check_no_template_tags(&Template::lit(raw.clone()), v.span) {
+                continue;
+            }
             match output_path(&raw, base) {
                 Ok(path) => out.push(hir::Output {
                     name: name.name,
@@ -846,6 +877,13 @@ enum InputsOf {
 
 /// The absolute working directory of a step, when known at compile time: an absolute
 /// `workdir`, or one inside the checkout.
+/// Whether a run-time working directory is absolute whatever its values are: the OCI
+/// runtime spec (`config.md`, `process.cwd`) says "This value MUST be an absolute path", and
+/// runc refuses to start a container whose `workingDir` is relative.
+fn starts_absolute(workdir: &Template) -> bool {
+    matches!(workdir.pieces.first(), Some(hir::Piece::Lit(t)) if t.starts_with('/'))
+}
+
 fn working_dir(workdir: Option<Option<&str>>, checkout: bool) -> Option<String> {
     match workdir {
         Some(Some(w)) if w.starts_with('/') => normalize(w).ok(),
@@ -927,6 +965,64 @@ fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit()
+}
+
+/// The longest text a run-time value can be, for those pipec or Kubernetes bound: a UID, a
+/// Workflow name or namespace (63, Argo's `maxCharsInObjectName` and DNS-1123 labels), the
+/// run's `YYYYMMDDHHMMSS`, a commit (SHA-1 or SHA-256: the push Sensor and the checkout accept
+/// no other). Branches, tags, repositories and parameters have no bound.
+fn bounded_len(var: &Var) -> Option<usize> {
+    match var {
+        Var::RunId => Some(36),
+        Var::RunName | Var::RunNamespace => Some(k8s_rules::DNS1123_LABEL_MAX),
+        Var::RunTimestamp => Some(14),
+        Var::GitSha => Some(64),
+        Var::GitShortSha => Some(7),
+        Var::TagSafe { max, .. } => Some(*max),
+        Var::GitBranch | Var::GitTag | Var::GitRepo | Var::Param(_) | Var::Arg(_) => None,
+    }
+}
+
+/// An image tag whose unbounded run-time values (a branch, a git tag, a parameter) are made
+/// valid tag text as Argo substitutes them (`pipec_argo_model::image_tag`), each cut to an
+/// equal share of the room the rest of the tag leaves, so the tag always satisfies
+/// distribution's `[\w][\w.-]{0,127}`. Bounded values are valid as they are: UIDs, names,
+/// timestamps and commits are made of letters, digits, `.` and `-` and never start with `.`
+/// or `-`. `Err(longest)` when the tag can exceed 128 characters whatever the values.
+fn tag_safe(tag: Template) -> Result<Template, usize> {
+    let max = pipec_argo_model::image_tag::TAG_MAX;
+    let mut fixed = 0;
+    let mut unbounded = 0;
+    for piece in &tag.pieces {
+        match piece {
+            hir::Piece::Lit(t) => fixed += t.len(),
+            hir::Piece::Var(v) => match bounded_len(v) {
+                Some(n) => fixed += n,
+                None => unbounded += 1,
+            },
+        }
+    }
+    if unbounded == 0 {
+        return if fixed > max { Err(fixed) } else { Ok(tag) };
+    }
+    let share = max.saturating_sub(fixed) / unbounded;
+    if share == 0 {
+        return Err(fixed + unbounded);
+    }
+    let pieces = tag
+        .pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| match piece {
+            hir::Piece::Var(v) if bounded_len(&v).is_none() => hir::Piece::Var(Var::TagSafe {
+                value: Box::new(v),
+                max: share,
+                first: i == 0,
+            }),
+            other => other,
+        })
+        .collect();
+    Ok(Template { pieces })
 }
 
 /// The tag of a literal image name (`nginx:1.27` → `1.27`), if it has one.

@@ -79,9 +79,9 @@ impl Checker<'_, '_> {
         };
         let ready = fields
             .get("ready")
-            .and_then(|p| self.expect_probe(&p.value));
+            .and_then(|p| self.expect_probe(&p.value, ephemeral));
         let live = fields.get("live").and_then(|p| {
-            let probe = self.expect_probe(&p.value)?;
+            let probe = self.expect_probe(&p.value, ephemeral)?;
             // `validateProbe` in Kubernetes' `pkg/apis/core/validation`: liveness and startup
             // probes must have `successThreshold: 1`.
             if probe.successes.is_some_and(|n| n != 1) {
@@ -145,10 +145,26 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn expect_probe(&mut self, expr: &ast::Expr) -> Option<Probe> {
+    /// A probe. In an ephemeral environment the probe lands in a manifest the Workflow
+    /// applies, and Argo substitutes `{{…}}` in the whole manifest, so its path or command
+    /// cannot hold one.
+    fn expect_probe(&mut self, expr: &ast::Expr, ephemeral: bool) -> Option<Probe> {
         let value = self.eval(expr, &Scope::Pipeline);
         match value.val {
-            Val::Probe(p) => Some(p),
+            Val::Probe(p) => {
+                let text = match &p.kind {
+                    ProbeKind::HttpGet { path, .. } => Some(path),
+                    ProbeKind::Exec { command } => Some(command),
+                    ProbeKind::Tcp { .. } => None,
+                };
+                if ephemeral
+                    && let Some(text) = text
+                    && !self.check_no_template_tags(&hir::Template::lit(text.clone()), value.span)
+                {
+                    return None;
+                }
+                Some(p)
+            }
             Val::Error => None,
             _ => {
                 self.mismatch(

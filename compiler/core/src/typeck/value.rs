@@ -323,6 +323,22 @@ impl Checker<'_, '_> {
         if failed {
             return Typed::error(lit.span);
         }
+        let literal_bytes: usize = template
+            .pieces
+            .iter()
+            .map(|p| match p {
+                crate::hir::Piece::Lit(t) => t.len(),
+                crate::hir::Piece::Var(_) => 0,
+            })
+            .sum();
+        if literal_bytes > crate::k8s_rules::MAX_TEXT_BYTES {
+            self.diags.push(
+                Diagnostic::new(Code::E0212, lit.span, format!("text of {literal_bytes} bytes is too long for a process argument or environment variable"))
+                    .label(format!("at most {} bytes", crate::k8s_rules::MAX_TEXT_BYTES))
+                    .help("Linux refuses to start a process with a longer argument (E2BIG): put the content in a file of the repository and read it from there"),
+            );
+            return Typed::error(lit.span);
+        }
         Typed::new(Val::Str(template), Ty::Str, lit.span)
     }
 
@@ -1063,11 +1079,22 @@ impl Checker<'_, '_> {
         span: Span,
         part: crate::k8s_rules::ImagePart,
     ) -> bool {
-        let Some(literal) = text.as_static() else {
-            return true;
-        };
+        // Run-time values are made valid (tags) or checked when the step runs (repositories):
+        // here each stands for one valid character, so the text around them is checked.
+        let literal: String = text
+            .pieces
+            .iter()
+            .map(|p| match p {
+                crate::hir::Piece::Lit(t) => t.as_str(),
+                crate::hir::Piece::Var(_) => "0",
+            })
+            .collect();
         let Err(reason) = crate::k8s_rules::image(&literal, part) else {
             return true;
+        };
+        let shown = match text.as_static() {
+            Some(_) => format!("`{literal}`"),
+            None => "this text".to_string(),
         };
         let what = match part {
             crate::k8s_rules::ImagePart::Reference => "an image reference",
@@ -1075,7 +1102,7 @@ impl Checker<'_, '_> {
             crate::k8s_rules::ImagePart::Tag => "an image tag",
         };
         self.diags.push(
-            Diagnostic::new(Code::E0212, span, format!("`{literal}` is not {what}"))
+            Diagnostic::new(Code::E0212, span, format!("{shown} is not {what}"))
                 .label(reason)
                 .help("image names follow the distribution reference grammar: `registry.example.com/team/app:1.2.3`, lowercase repositories, tags of letters, digits, `_`, `.` and `-`"),
         );
