@@ -50,8 +50,12 @@ pub fn plan(
             apply.push(doc);
         }
     }
+    let types;
     let mut run = match run {
-        Some(run) => run,
+        Some(run) => {
+            types = annotation(&run, PARAM_TYPES_ANNOTATION);
+            run
+        }
         None => {
             let Some(installed) = apply
                 .iter()
@@ -61,6 +65,7 @@ pub fn plan(
                     "nothing to run: no Workflow, and no WorkflowTemplate `{template}`"
                 )));
             };
+            types = annotation(installed, PARAM_TYPES_ANNOTATION);
             json!({
                 "apiVersion": WORKFLOWS,
                 "kind": "Workflow",
@@ -99,9 +104,83 @@ pub fn plan(
                 "the value of `{name}` contains `{{{{` or `}}}}`, which Argo would read as a template tag; pass it without them"
             )));
         }
+        let ty = types
+            .split(',')
+            .find_map(|entry| entry.strip_prefix(name.as_str())?.strip_prefix('='))
+            .unwrap_or("string");
+        let value = typed_param(ty, value).map_err(|expected| {
+            RuntimeError::Invalid(format!(
+                "`{name}` is of type `{ty}`, and `{value}` is not {expected}"
+            ))
+        })?;
         run["spec"]["arguments"]["parameters"][index]["value"] = json!(value);
     }
     Ok(Plan { apply, run })
+}
+
+/// The annotation of a compiled Workflow or WorkflowTemplate naming the types of its
+/// parameters that are not strings (the compiler's `PARAM_TYPES_ANNOTATION`).
+const PARAM_TYPES_ANNOTATION: &str = "pipec.dev/param-types";
+
+fn annotation(doc: &Value, key: &str) -> String {
+    doc["metadata"]["annotations"][key]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A `--param` value as the Workflow carries a parameter of type `ty` (the types of pipec's
+/// language): ints and floats as numbers Argo's expression languages compare as numbers,
+/// bools as `true`/`false`, durations in the `1h30m` form Argo's Go durations read, percents
+/// (`95%`) as the fractions the Workflow compares ratios with (`0.95`). `Err` says what the
+/// value should have been.
+pub fn typed_param(ty: &str, value: &str) -> Result<String, &'static str> {
+    match ty {
+        "int" => value
+            .parse::<i64>()
+            .map(|i| i.to_string())
+            .map_err(|_| "a whole number such as 3"),
+        "float" => match value.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(value.trim_start_matches('+').to_string()),
+            _ => Err("a number such as 0.5"),
+        },
+        "bool" => match value {
+            "true" | "false" => Ok(value.to_string()),
+            _ => Err("`true` or `false`"),
+        },
+        "duration" => {
+            let mut rest = value;
+            let mut parts = 0;
+            while !rest.is_empty() {
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                let unit = rest[digits..].chars().next();
+                if digits == 0 || !matches!(unit, Some('h' | 'm' | 's')) {
+                    return Err("a duration such as 30s, 10m or 1h30m");
+                }
+                rest = &rest[digits + 1..];
+                parts += 1;
+            }
+            if parts == 0 {
+                return Err("a duration such as 30s, 10m or 1h30m");
+            }
+            Ok(value.to_string())
+        }
+        "percent" => {
+            const EXPECTED: &str = "a percentage from 0% to 100%, such as 95%";
+            let number = value.strip_suffix('%').ok_or(EXPECTED)?;
+            match number.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) && !number.starts_with('+') => {
+                    let fraction = format!("{:.10}", p / 100.0);
+                    Ok(fraction
+                        .trim_end_matches('0')
+                        .trim_end_matches('.')
+                        .to_string())
+                }
+                _ => Err(EXPECTED),
+            }
+        }
+        _ => Ok(value.to_string()),
+    }
 }
 
 /// The `(apiVersion, plural)` of every Argo kind in `documents`, for [`Cluster::require`].
@@ -422,6 +501,52 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         assert!((sys - secs).abs() <= 2, "{now}");
+    }
+
+    #[test]
+    fn params_are_checked_against_their_types() {
+        assert_eq!(typed_param("int", "+3"), Ok("3".to_string()));
+        assert!(typed_param("int", "3.5").is_err());
+        assert!(typed_param("int", "").is_err());
+        assert_eq!(typed_param("float", "0.5"), Ok("0.5".to_string()));
+        assert!(typed_param("float", "NaN").is_err());
+        assert!(typed_param("float", "inf").is_err());
+        assert_eq!(typed_param("bool", "true"), Ok("true".to_string()));
+        assert!(typed_param("bool", "yes").is_err());
+        assert_eq!(typed_param("duration", "1h30m"), Ok("1h30m".to_string()));
+        for bad in ["", "30", "m", "1.5h", "-5s", "30sec"] {
+            assert!(typed_param("duration", bad).is_err(), "{bad}");
+        }
+        assert_eq!(typed_param("percent", "95%"), Ok("0.95".to_string()));
+        assert_eq!(typed_param("percent", "33.3%"), Ok("0.333".to_string()));
+        assert_eq!(typed_param("percent", "100%"), Ok("1".to_string()));
+        assert_eq!(typed_param("percent", "0%"), Ok("0".to_string()));
+        for bad in ["0.95", "101%", "-1%", "x%"] {
+            assert!(typed_param("percent", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            typed_param("string", "anything"),
+            Ok("anything".to_string())
+        );
+
+        let docs = vec![
+            json!({"kind": "Workflow", "metadata": {"generateName": "p-",
+            "annotations": {"pipec.dev/param-types": "replicas=int,min=percent"}},
+            "spec": {"arguments": {"parameters": [
+                {"name": "replicas", "value": "2"}, {"name": "min", "value": "0.99"},
+                {"name": "note", "value": ""}]}}}),
+        ];
+        let planned = plan(docs.clone(), "p", &[("min".into(), "95%".into())]).unwrap();
+        assert_eq!(
+            planned.run["spec"]["arguments"]["parameters"][1]["value"],
+            "0.95"
+        );
+        let wrong = plan(docs.clone(), "p", &[("replicas".into(), "many".into())]);
+        assert!(
+            matches!(&wrong, Err(RuntimeError::Invalid(m)) if m.contains("`replicas` is of type `int`, and `many` is not a whole number")),
+            "{wrong:?}"
+        );
+        assert!(plan(docs, "p", &[("note".into(), "many".into())]).is_ok());
     }
 
     #[test]

@@ -770,6 +770,22 @@ async fn usage_and_compile_errors_are_exit_2() {
         .pipec_done(&["run", "examples/addressbook.pipe", "--param", "x"])
         .await;
     assert_eq!(ended.code, 2, "{ended:?}");
+    // Argo's parameters are untyped: the installed template says which are not strings.
+    let ended = cluster
+        .pipec_done(&[
+            "run",
+            "tests/cases/compile/webhook.pipe",
+            "--param",
+            "dry_run=yes",
+        ])
+        .await;
+    assert_eq!(ended.code, 2, "{ended:?}");
+    assert!(
+        ended
+            .stderr
+            .contains("`dry_run` is of type `bool`, and `yes` is not `true` or `false`"),
+        "{ended:?}"
+    );
     assert!(
         cluster.sim.requests().is_empty(),
         "nothing reached the cluster"

@@ -183,8 +183,35 @@ impl Triggers {
 #[derive(Clone, Debug)]
 pub struct Param {
     pub name: String,
+    pub ty: ParamType,
     pub default: Option<String>,
     pub span: Span,
+}
+
+/// The type of a pipeline `param`. Argo's parameters are all strings, so the Workflow records
+/// the types (`pipec.dev/param-types`) for `pipec run --param` to check values against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Int,
+    Float,
+    Bool,
+    Duration,
+    /// Travels as a fraction: `95%` is `0.95`.
+    Percent,
+}
+
+impl ParamType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Int => "int",
+            ParamType::Float => "float",
+            ParamType::Bool => "bool",
+            ParamType::Duration => "duration",
+            ParamType::Percent => "percent",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

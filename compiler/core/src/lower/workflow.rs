@@ -146,24 +146,41 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
     };
     // A triggered pipeline is installed, not run: its spec becomes a WorkflowTemplate that
     // the triggers (and `pipec run`) start runs of.
-    let document = if pipeline.triggers.any() {
-        Document::WorkflowTemplate(Box::new(Workflow {
-            api_version: ARGO_API_VERSION,
-            kind: "WorkflowTemplate",
-            metadata: ctx.metadata(Some(ctx.pipeline_name()), None, pipeline.span),
-            spec,
-        }))
+    let installed = pipeline.triggers.any();
+    let mut metadata = if installed {
+        ctx.metadata(Some(ctx.pipeline_name()), None, pipeline.span)
     } else {
-        Document::Workflow(Box::new(Workflow {
-            api_version: ARGO_API_VERSION,
-            kind: "Workflow",
-            metadata: ctx.metadata(
-                None,
-                Some(crate::names::run_prefix(&ctx.pipeline_name())),
-                pipeline.span,
-            ),
-            spec,
-        }))
+        ctx.metadata(
+            None,
+            Some(crate::names::run_prefix(&ctx.pipeline_name())),
+            pipeline.span,
+        )
+    };
+    let typed: Vec<String> = pipeline
+        .params
+        .iter()
+        .filter(|p| p.ty != hir::ParamType::String)
+        .map(|p| format!("{}={}", p.name, p.ty.name()))
+        .collect();
+    if !typed.is_empty() {
+        metadata
+            .annotations
+            .insert(super::PARAM_TYPES_ANNOTATION.to_string(), typed.join(","));
+    }
+    let workflow = Box::new(Workflow {
+        api_version: ARGO_API_VERSION,
+        kind: if installed {
+            "WorkflowTemplate"
+        } else {
+            "Workflow"
+        },
+        metadata,
+        spec,
+    });
+    let document = if installed {
+        Document::WorkflowTemplate(workflow)
+    } else {
+        Document::Workflow(workflow)
     };
     Lowered {
         document,
@@ -561,7 +578,11 @@ pub(super) fn parameters(ctx: &Ctx<'_>) -> Vec<Parameter> {
         .map(|p| Parameter {
             name: p.name.clone(),
             value: p.default.clone(),
-            description: None,
+            description: match p.ty {
+                hir::ParamType::String => None,
+                hir::ParamType::Percent => Some("percent, as a fraction: 95% is 0.95".to_string()),
+                other => Some(other.name().to_string()),
+            },
             enum_values: Vec::new(),
         })
         .collect();

@@ -633,8 +633,17 @@ impl<'a> Checker<'_, 'a> {
             }
             None => None,
         };
+        let param_type = match ty {
+            Ty::Int => hir::ParamType::Int,
+            Ty::Float => hir::ParamType::Float,
+            Ty::Bool => hir::ParamType::Bool,
+            Ty::Duration => hir::ParamType::Duration,
+            Ty::Percent => hir::ParamType::Percent,
+            _ => hir::ParamType::String,
+        };
         Some(hir::Param {
             name: p.name.name.clone(),
+            ty: param_type,
             default,
             span: p.name.span,
         })
