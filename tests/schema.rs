@@ -152,28 +152,120 @@ fn close_objects(node: &mut Value) {
     }
 }
 
-/// The only metadata fields pipec may set; the CRDs leave `metadata` unchecked.
+/// The name rules the API server and Argo apply beyond the schemas, written here from their
+/// sources rather than taken from pipec's `k8s_rules`, so the two can disagree: apimachinery's
+/// `IsDNS1123Label`, `IsDNS1035Label`, `IsDNS1123Subdomain`, `IsQualifiedName` and
+/// `IsValidLabelValue` (`pkg/util/validation/validation.go`), Argo Workflows' 63-character
+/// limit on Workflow names and 52 on CronWorkflow names (`workflow/validate/validate.go`,
+/// `maxCharsInObjectName`, `cronWorkflowNameMaxLength`), and its template and task names
+/// (`[a-zA-Z0-9][-a-zA-Z0-9]*`, at most 128).
+mod rules {
+    use regex::Regex;
+
+    const LABEL: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+
+    fn full(pattern: &str, text: &str) -> bool {
+        Regex::new(&format!("^(?:{pattern})$"))
+            .unwrap()
+            .is_match(text)
+    }
+
+    pub fn dns1123_label(s: &str) -> bool {
+        s.len() <= 63 && full(LABEL, s)
+    }
+
+    pub fn dns1035_label(s: &str) -> bool {
+        s.len() <= 63 && full("[a-z]([-a-z0-9]*[a-z0-9])?", s)
+    }
+
+    pub fn dns1123_subdomain(s: &str, max: usize) -> bool {
+        s.len() <= max && full(&format!("{LABEL}(\\.{LABEL})*"), s)
+    }
+
+    pub fn qualified_name(s: &str) -> bool {
+        let (prefix, name) = match s.rsplit_once('/') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, s),
+        };
+        prefix.is_none_or(|p| dns1123_subdomain(p, 253))
+            && !name.is_empty()
+            && name.len() <= 63
+            && full("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]", name)
+    }
+
+    pub fn label_value(s: &str) -> bool {
+        s.is_empty() || (s.len() <= 63 && full("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]", s))
+    }
+
+    pub fn argo_field_name(s: &str) -> bool {
+        s.len() <= 128 && full("[a-zA-Z0-9][-a-zA-Z0-9]*", s)
+    }
+
+    /// The rule of `metadata.name` for `kind`.
+    pub fn object_name(kind: &str, s: &str) -> bool {
+        match kind {
+            "Service" => dns1035_label(s),
+            "Workflow" | "WorkflowTemplate" => dns1123_subdomain(s, 63),
+            "CronWorkflow" => dns1123_subdomain(s, 52),
+            // Argo Events names the EventSource's Service `<name>-eventsource-svc`.
+            "EventSource" => dns1035_label(&format!("{s}-eventsource-svc")),
+            _ => dns1123_subdomain(s, 253),
+        }
+    }
+}
+
+/// The only metadata fields pipec may set (the CRDs leave `metadata` unchecked), each by the
+/// API server's rule.
 fn check_metadata(doc: &Value) -> Vec<String> {
     let mut errors = Vec::new();
+    let kind = doc["kind"].as_str().unwrap_or_default();
     let Some(meta) = doc["metadata"].as_object() else {
         return vec!["metadata is missing".to_string()];
     };
     for (key, value) in meta {
+        let text = value.as_str().unwrap_or_default();
         match key.as_str() {
-            "name" | "generateName" | "namespace" => {
-                let ok = value
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty() && s.len() <= 63);
-                if !ok {
-                    errors.push(format!("metadata.{key} is not a valid name: {value}"));
-                }
+            "name" if !rules::object_name(kind, text) => {
+                errors.push(format!("metadata.name is not a valid {kind} name: {value}"));
             }
+            // A prefix: the API server appends five characters, Argo allows 63 in all.
+            "generateName"
+                if !(text.ends_with('-')
+                    && rules::object_name(kind, &format!("{text}abcde"))
+                    && text.len() <= 58) =>
+            {
+                errors.push(format!(
+                    "metadata.generateName is not a valid prefix: {value}"
+                ));
+            }
+            "namespace" if !rules::dns1123_label(text) => {
+                errors.push(format!(
+                    "metadata.namespace is not a DNS-1123 label: {value}"
+                ));
+            }
+            "name" | "generateName" | "namespace" => {}
             "labels" | "annotations" => {
-                let ok = value
-                    .as_object()
-                    .is_some_and(|m| m.values().all(Value::is_string));
-                if !ok {
+                let Some(map) = value.as_object() else {
                     errors.push(format!("metadata.{key} must map strings to strings"));
+                    continue;
+                };
+                let mut size = 0;
+                for (k, v) in map {
+                    size += k.len() + v.as_str().map_or(0, str::len);
+                    if !rules::qualified_name(k) {
+                        errors.push(format!("metadata.{key}: `{k}` is not a qualified name"));
+                    }
+                    match v.as_str() {
+                        None => errors.push(format!("metadata.{key}.{k} is not a string")),
+                        Some(v) if key == "labels" && !rules::label_value(v) => {
+                            errors.push(format!("metadata.labels.{k}: `{v}` is not a label value"));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                // `ValidateAnnotationsSize`: 256 KiB in all.
+                if key == "annotations" && size > 256 * 1024 {
+                    errors.push(format!("metadata.annotations hold {size} bytes"));
                 }
             }
             other => errors.push(format!("unknown metadata field `{other}`")),
@@ -182,7 +274,42 @@ fn check_metadata(doc: &Value) -> Vec<String> {
     if meta.get("name").is_none() && meta.get("generateName").is_none() {
         errors.push("metadata has neither name nor generateName".to_string());
     }
+    // Argo: template and DAG task names.
+    for template in doc["spec"]["templates"].as_array().into_iter().flatten() {
+        let name = template["name"].as_str().unwrap_or_default();
+        if !rules::argo_field_name(name) {
+            errors.push(format!("template name `{name}` breaks Argo's rule"));
+        }
+        for task in template["dag"]["tasks"].as_array().into_iter().flatten() {
+            let task = task["name"].as_str().unwrap_or_default();
+            if !rules::argo_field_name(task) {
+                errors.push(format!("task name `{task}` in {name} breaks Argo's rule"));
+            }
+        }
+    }
     errors
+}
+
+/// Objects one compilation emits twice: the API server keeps one object per apiVersion,
+/// kind, namespace and name.
+fn duplicates(docs: &[Value]) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for doc in docs {
+        let Some(name) = doc["metadata"]["name"].as_str() else {
+            continue;
+        };
+        let key = (
+            doc["apiVersion"].to_string(),
+            doc["kind"].to_string(),
+            doc["metadata"]["namespace"].to_string(),
+            name.to_string(),
+        );
+        if !seen.insert(key) {
+            out.push(format!("{} {name} is emitted twice", doc["kind"]));
+        }
+    }
+    out
 }
 
 /// Validation errors of one document (empty when valid).
@@ -240,10 +367,11 @@ fn every_emitted_document_validates() {
     for path in common::all_valid_programs() {
         let compilation = common::compile_file(&path);
         common::expect_clean(&path, &compilation);
-        for (doc, emitted) in common::parsed_documents(&compilation)
-            .iter()
-            .zip(&compilation.documents)
-        {
+        let docs = common::parsed_documents(&compilation);
+        for error in duplicates(&docs) {
+            failures.push(format!("{}: {error}", path.display()));
+        }
+        for (doc, emitted) in docs.iter().zip(&compilation.documents) {
             checked += 1;
             for error in validate(schemas, doc) {
                 failures.push(format!(
@@ -392,7 +520,43 @@ fn misspelt_and_mistyped_fields_are_rejected() {
                 )
             }),
         ),
+        // The API server's and Argo's name rules, beyond the schemas.
+        (
+            "Service",
+            Box::new(|d| d["metadata"]["name"] = json!("a".repeat(64))),
+        ),
+        (
+            "Service",
+            Box::new(|d| d["metadata"]["name"] = json!("1api")),
+        ),
+        (
+            "Rollout",
+            Box::new(|d| d["metadata"]["labels"]["app.kubernetes.io/part-of"] = json!("-x")),
+        ),
+        (
+            "Rollout",
+            Box::new(|d| d["metadata"]["annotations"]["pipec dev/source"] = json!("x")),
+        ),
+        (
+            "Workflow",
+            Box::new(|d| d["spec"]["templates"][1]["name"] = json!("compile_app")),
+        ),
+        (
+            "Workflow",
+            Box::new(|d| d["metadata"]["generateName"] = json!(format!("{}-", "w".repeat(60)))),
+        ),
+        (
+            "CronWorkflow",
+            Box::new(|d| d["metadata"]["name"] = json!("c".repeat(53))),
+        ),
+        (
+            "EventSource",
+            Box::new(|d| d["metadata"]["name"] = json!("e".repeat(50))),
+        ),
     ];
+    let service = sample_document("Service");
+    assert!(duplicates(std::slice::from_ref(&service)).is_empty());
+    assert_eq!(duplicates(&[service.clone(), service]).len(), 1);
     for (i, (kind, mutate)) in cases.iter().enumerate() {
         let mut doc = sample_document(kind);
         assert!(
