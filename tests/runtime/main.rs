@@ -269,7 +269,12 @@ async fn a_failed_gate_fails_the_run_against_its_source_line() {
         Script::default().failing("addressbook-check-1", "npm run ping: exit code 1"),
     );
     let ended = cluster
-        .pipec_done(&["run", "examples/addressbook.pipe"])
+        .pipec_done(&[
+            "run",
+            "examples/addressbook.pipe",
+            "--param",
+            "git-branch=master",
+        ])
         .await;
     assert_eq!(ended.code, 1, "{ended:?}");
     // The failure, drawn on the gate's line of addressbook.pipe.
@@ -335,7 +340,13 @@ impl Cluster {
         self.existing_rollout("addressbook", "docker.io/acme/addressbook:old");
         // The controllers run on (a dropped handle detaches, it does not stop the task).
         drop(self.sim.run_controllers(Script::default()));
-        let mut args = vec!["run", "examples/addressbook.pipe"];
+        // The release image is pushed from master only (`when` of the push), as in a cluster.
+        let mut args = vec![
+            "run",
+            "examples/addressbook.pipe",
+            "--param",
+            "git-branch=master",
+        ];
         args.extend_from_slice(extra);
         let running = self.pipec(&args).spawn().unwrap();
         let waiting = self.wait_for_step(approval_waiting).await;

@@ -611,6 +611,17 @@ single quotes and the whole must be a comparison of quoted values joined by `&&`
 This is a bug in pipec: conditions in your file are checked when they are typed. Nothing is
 written. Please report it with the `.pipe` file.";
 
+    E0406 => "a step that must run would not run",
+"pipec runs the compiled Workflow through a model of Argo's controller
+(`compiler/argo-semantics`, checked against Argo's own test cases) for every outcome: all
+steps pass, and each step fails in turn. In each, the teardown of every ephemeral environment
+must run, and after a failure every `on failure` action must run. Argo has results that are
+easy to miss: a task whose `when` is false is Skipped, and a task whose `depends` is false is
+Omitted, which `X.Skipped` does not match, so a chain of handlers can be silently Omitted.
+
+This is a bug in pipec: the handler's tasks are generated together. Nothing is written. Please
+report it with the `.pipe` file.";
+
     W0001 => "irreversible step is not undone by rollback",
 "A step is marked `irreversible` (a database migration, say). If the release fails after it
 ran, rollback returns the pods to the previous version but cannot undo what the step did, so

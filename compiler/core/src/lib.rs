@@ -13,6 +13,7 @@
 //! [`FileLoader`], diagnostics and documents go out. The CLI, the language server and the
 //! tests all drive it the same way.
 
+pub mod behaviour;
 pub mod codes;
 pub mod diagnostic;
 pub mod emit;
@@ -102,6 +103,9 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
     {
         lowered = lower::lower(program, &sources);
         verify::verify(&lowered, &mut diags);
+        if !diags.has_errors() {
+            behaviour::check(program, &lowered, &mut diags);
+        }
         final_names::check(&lowered, &sources, &mut diags);
         if mode == Mode::Compile && !diags.has_errors() {
             let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();

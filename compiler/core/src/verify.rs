@@ -22,7 +22,7 @@ use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::lower::Lowered;
 
-const BUG_HELP: &str = "this is a bug in pipec, not in your file: please report it with the .pipe file; `pipec explain` describes the check";
+pub(crate) const BUG_HELP: &str = "this is a bug in pipec, not in your file: please report it with the .pipe file; `pipec explain` describes the check";
 
 /// An object's namespace (`None`: where the resources are applied) and name.
 type Key<'a> = (Option<&'a str>, &'a str);

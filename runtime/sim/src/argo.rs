@@ -442,99 +442,36 @@ fn resolve(text: &str, workflow: &Value) -> String {
     resolve(text, &RunValues::of_workflow(workflow))
 }
 
-/// Whether a task's `depends` holds: `None` while a task it names has not ended.
+/// Whether a task's `depends` holds, by the model of Argo (`pipec_argo_semantics::depends`,
+/// checked against Argo's own cases): `None` while a task it names has no ended node. Bare
+/// names mean `.Succeeded || .Skipped || .Daemoned`, so an Omitted task satisfies none of them.
 fn depends_hold(depends: Option<&str>, phases: &BTreeMap<String, String>) -> Option<bool> {
+    use pipec_argo_semantics::depends::{self, ContinueOn, TaskState};
     let Some(depends) = depends else {
         return Some(true);
     };
-    let mut tokens = Vec::new();
-    let mut word = String::new();
-    for c in depends.chars() {
-        if matches!(c, '(' | ')' | '!' | ' ' | '&' | '|') {
-            if !word.is_empty() {
-                tokens.push(std::mem::take(&mut word));
-            }
-            if c != ' ' {
-                tokens.push(c.to_string());
-            }
-        } else {
-            word.push(c);
-        }
-    }
-    if !word.is_empty() {
-        tokens.push(word);
-    }
-    tokens.dedup_by(|a, b| (a == "&" && b == "&") || (a == "|" && b == "|"));
-    let mut position = 0;
-    let value = or(&tokens, &mut position, phases)?;
-    Some(value)
+    let expanded = depends::expand(depends, &|_| ContinueOn::default());
+    let state = |task: &str| {
+        phases
+            .get(task)
+            .and_then(|p| pipec_argo_semantics::Phase::parse(p))
+            .map(TaskState::of)
+    };
+    let decision = depends::decide(&expanded, &state).ok()?;
+    decision.proceed.then_some(decision.execute)
 }
 
-fn or(tokens: &[String], i: &mut usize, phases: &BTreeMap<String, String>) -> Option<bool> {
-    let mut value = and(tokens, i, phases)?;
-    while tokens.get(*i).is_some_and(|t| t == "|") {
-        *i += 1;
-        let right = and(tokens, i, phases)?;
-        value = value || right;
-    }
-    Some(value)
-}
-
-fn and(tokens: &[String], i: &mut usize, phases: &BTreeMap<String, String>) -> Option<bool> {
-    let mut value = term(tokens, i, phases)?;
-    while tokens.get(*i).is_some_and(|t| t == "&") {
-        *i += 1;
-        let right = term(tokens, i, phases)?;
-        value = value && right;
-    }
-    Some(value)
-}
-
-fn term(tokens: &[String], i: &mut usize, phases: &BTreeMap<String, String>) -> Option<bool> {
-    let token = tokens.get(*i)?.clone();
-    *i += 1;
-    match token.as_str() {
-        "!" => term(tokens, i, phases).map(|v| !v),
-        "(" => {
-            let value = or(tokens, i, phases)?;
-            *i += 1;
-            Some(value)
-        }
-        _ => {
-            let (task, result) = token.split_once('.').unwrap_or((token.as_str(), ""));
-            let phase = phases.get(task)?;
-            if phase == "Running" || phase == "Pending" {
-                return None;
-            }
-            Some(match result {
-                "" => matches!(phase.as_str(), "Succeeded" | "Skipped"),
-                "Succeeded" => phase == "Succeeded",
-                "Failed" => phase == "Failed",
-                "Errored" => phase == "Error",
-                "Skipped" => phase == "Skipped",
-                "Omitted" => phase == "Omitted",
-                _ => false,
-            })
-        }
-    }
-}
-
-/// The `when`s pipec writes around run-time values: `'A' == 'B'` and `'A' != 'B'` after
-/// substituting `{{workflow.status}}` and `{{workflow.parameters.X}}`; anything else holds.
+/// Whether a task's `when` holds, by the model of Argo: its tags substituted
+/// (`pipec_argo_semantics::expr`), then evaluated as govaluate does. A `when` the model cannot
+/// evaluate makes Argo's node Error; here the task does not run.
 fn when_holds(when: &str, status: Option<&str>, parameters: &BTreeMap<String, String>) -> bool {
-    let mut text = when.replace("{{workflow.status}}", status.unwrap_or("Running"));
-    for (name, value) in parameters {
-        text = text.replace(&format!("{{{{workflow.parameters.{name}}}}}"), value);
-    }
-    for (op, equal) in [("!=", false), ("==", true)] {
-        if let Some((left, right)) = text.split_once(op) {
-            let unquote = |s: &str| s.trim().trim_matches('\'').to_string();
-            if !left.contains("{{") && !right.contains("{{") {
-                return (unquote(left) == unquote(right)) == equal;
-            }
-        }
-    }
-    true
+    let env = pipec_argo_semantics::expr::Env {
+        parameters: parameters.clone(),
+        status: Some(status.unwrap_or("Running").to_string()),
+    };
+    pipec_argo_semantics::expr::substitute(when, &env)
+        .and_then(|text| pipec_argo_semantics::govaluate::when(&text))
+        .unwrap_or(false)
 }
 
 /// What a step's script, and then the Rollouts controller, do to a Rollout.

@@ -240,9 +240,7 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
                 name: name.clone(),
                 template: name.clone(),
                 arguments,
-                depends: previous
-                    .take()
-                    .map(|p| format!("{p}.Succeeded || {p}.Failed || {p}.Errored")),
+                depends: previous.take().map(|p| ended(&p)),
                 when: Some("'{{workflow.status}}' != 'Succeeded'".to_string()),
             },
             template,
@@ -251,8 +249,7 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
     }
     // After the failure actions have run or been skipped (on success), so diagnostics can
     // still see the environment.
-    let after_failure_actions =
-        previous.map(|p| format!("{p}.Succeeded || {p}.Failed || {p}.Errored || {p}.Skipped"));
+    let after_failure_actions = previous.map(|p| ended(&p));
     for template in teardowns {
         tasks.push(Task {
             task: DagTask {
@@ -266,6 +263,14 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
         });
     }
     Some(tasks)
+}
+
+/// A `depends` that holds once task `p` has ended, whichever way: run, failed, errored, or
+/// Skipped by its `when` (the `on failure` actions on a successful run). `.Skipped` is needed:
+/// without it the next task's `depends` is false and Argo marks it Omitted, and every task
+/// after it too (`evaluateDependsLogic` sets each result from the exact phase; E0406 checks it).
+fn ended(p: &str) -> String {
+    format!("{p}.Succeeded || {p}.Failed || {p}.Errored || {p}.Skipped")
 }
 
 /// Retries with exponential backoff: 10s, 20s, 40s… capped at 10 minutes between attempts.

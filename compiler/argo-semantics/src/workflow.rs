@@ -1,0 +1,597 @@
+//! A Workflow run to its end, the way Argo's controller runs it, for a given outcome of its pods.
+//!
+//! Upstream: `workflow/controller/dag.go`. Each operation walks the DAG from its target tasks
+//! (those no other task depends on) up through their dependencies (`executeDAGTask`); a task
+//! whose dependencies have all ended is decided by its `depends` ([`crate::depends`]): false
+//! makes its node Omitted, else a false `when` ([`crate::govaluate`], after the tags are
+//! substituted) makes it Skipped, else it runs. The DAG's phase comes from its target tasks
+//! only (`assessDAGPhase`): an Omitted or Skipped target takes the phase of the last node that
+//! ran on its branch, Failed or Error preferred; with `failFast` (the default) the first failed
+//! target fails the DAG. The Workflow's exit handler (`spec.onExit`) then runs with
+//! `workflow.status` set to the entrypoint's phase, and a failed exit handler fails the
+//! Workflow.
+//!
+//! Pods end in one operation, Succeeded unless the outcome names their task (a retried task's
+//! attempts all end alike, so its node ends as its last attempt); a `suspend` template waits
+//! for a person, who approves or never does. Fan-outs, lifecycle hooks, task-level `onExit`,
+//! step templates, deadlines and parameters passed between tasks are not modelled yet (an
+//! artifact passed on is: it cannot be resolved unless its task succeeded): a Workflow
+//! using them is refused (`Err`), never guessed at.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde_json::Value;
+
+use crate::Phase;
+use crate::depends::{self, ContinueOn, TaskState};
+use crate::expr::{self, Env};
+
+/// What happens to the pods and the people.
+#[derive(Clone, Debug, Default)]
+pub struct Outcomes {
+    /// Tasks (by name, in any DAG) whose pod fails.
+    pub failing: BTreeSet<String>,
+    /// Whether suspended tasks (approvals) are resumed; if not, the run waits.
+    pub approved: bool,
+    /// Values of the Workflow's parameters, over its defaults.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// One node of the run: a DAG task, in the order the nodes were created.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeRecord {
+    /// The DAG template the task belongs to.
+    pub dag: String,
+    pub task: String,
+    pub phase: Phase,
+    /// Why it did not run, or failed.
+    pub message: String,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// The Workflow's phase; Running if it waits for ever (an approval never given).
+    pub phase: Phase,
+    /// The entrypoint's phase: what `workflow.status` is in the exit handler.
+    pub status: Phase,
+    /// The tasks of the entrypoint and of the exit handler, in creation order.
+    pub nodes: Vec<NodeRecord>,
+}
+
+impl Run {
+    /// The node of `task` in the DAG template `dag`, if one was created.
+    pub fn node(&self, dag: &str, task: &str) -> Option<&NodeRecord> {
+        self.nodes.iter().find(|n| n.dag == dag && n.task == task)
+    }
+}
+
+/// A task's node while the DAG runs.
+#[derive(Clone, Debug)]
+struct TaskNode {
+    phase: Phase,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Pod,
+    Suspend,
+    Dag(Box<Dag>),
+    /// Omitted, Skipped, or Error before it ran.
+    NotRun,
+}
+
+#[derive(Clone, Debug)]
+struct Dag {
+    template: String,
+    nodes: BTreeMap<String, TaskNode>,
+}
+
+struct Runner<'a> {
+    templates: BTreeMap<&'a str, &'a Value>,
+    outcomes: &'a Outcomes,
+    env: Env,
+    records: Vec<NodeRecord>,
+}
+
+/// Runs `workflow` (a Workflow or WorkflowTemplate, as JSON) to its end for `outcomes`.
+pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
+    let spec = &workflow["spec"];
+    let templates: BTreeMap<&str, &Value> = spec["templates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["name"].as_str()?, t)))
+        .collect();
+    let mut parameters: BTreeMap<String, String> = spec["arguments"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_string(),
+                p["value"].as_str().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    parameters.extend(outcomes.parameters.clone());
+    let mut runner = Runner {
+        templates,
+        outcomes,
+        env: Env {
+            parameters,
+            status: None,
+        },
+        records: Vec::new(),
+    };
+    for field in ["hooks", "activeDeadlineSeconds"] {
+        if !spec[field].is_null() {
+            return Err(format!("spec.{field} is not modelled"));
+        }
+    }
+    let entry = spec["entrypoint"].as_str().ok_or("no entrypoint")?;
+    // A pod that is the entrypoint or the exit handler itself is a node named after the
+    // Workflow (`NAME`, `NAME.onExit`), and the outcome names it so.
+    let workflow_name = workflow["metadata"]["name"]
+        .as_str()
+        .or(workflow["metadata"]["generateName"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let status = runner.run_template(entry, &workflow_name)?;
+    let mut phase = status;
+    if let Some(handler) = spec["onExit"].as_str()
+        && status.ended()
+    {
+        runner.env.status = Some(status.name().to_string());
+        let handled = runner.run_template(handler, &format!("{workflow_name}.onExit"))?;
+        if handled == Phase::Running {
+            phase = Phase::Running;
+        } else if handled.failed_or_error() && !status.failed_or_error() {
+            phase = Phase::Failed;
+        }
+    }
+    Ok(Run {
+        phase,
+        status,
+        nodes: runner.records,
+    })
+}
+
+impl<'a> Runner<'a> {
+    fn template(&self, name: &str) -> Result<&'a Value, String> {
+        self.templates
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("no template `{name}`"))
+    }
+
+    /// Runs one template as a whole Workflow node (the entrypoint or the exit handler, the
+    /// node `node`) until it ends or can make no more progress.
+    fn run_template(&mut self, name: &str, node: &str) -> Result<Phase, String> {
+        let template = self.template(name)?;
+        check_modelled(name, template)?;
+        if template["dag"].is_null() {
+            return Ok(self.leaf_phase(node, template));
+        }
+        let mut dag = Dag {
+            template: name.to_string(),
+            nodes: BTreeMap::new(),
+        };
+        // Each operation changes at least one node until the DAG ends or waits.
+        loop {
+            let before = self.records.len();
+            let changed_phases = snapshot(&dag);
+            let phase = self.operate(&mut dag)?;
+            if phase.ended() {
+                self.finish_pods(&mut dag)?;
+                return Ok(phase);
+            }
+            if self.records.len() == before && snapshot(&dag) == changed_phases {
+                return Ok(Phase::Running);
+            }
+        }
+    }
+
+    /// The phase a pod or suspend of this template ends in, for a task named `task`.
+    fn leaf_phase(&self, task: &str, template: &Value) -> Phase {
+        if !template["suspend"].is_null() {
+            let timed = !template["suspend"]["duration"].is_null();
+            return if timed || self.outcomes.approved {
+                Phase::Succeeded
+            } else {
+                Phase::Running
+            };
+        }
+        if self.outcomes.failing.contains(task) {
+            Phase::Failed
+        } else {
+            Phase::Succeeded
+        }
+    }
+
+    /// One operation of a DAG (`executeDAG`): returns its phase.
+    fn operate(&mut self, dag: &mut Dag) -> Result<Phase, String> {
+        let template = self.template(&dag.template)?;
+        let tasks: Vec<&Value> = template["dag"]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut logic: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+        let continue_on = |name: &str| -> ContinueOn {
+            let task = tasks.iter().find(|t| t["name"] == name);
+            ContinueOn {
+                failed: task.is_some_and(|t| t["continueOn"]["failed"] == true),
+                error: task.is_some_and(|t| t["continueOn"]["error"] == true),
+            }
+        };
+        for task in &tasks {
+            let name = task["name"].as_str().ok_or("a task without a name")?;
+            for unsupported in [
+                "withItems",
+                "withParam",
+                "withSequence",
+                "templateRef",
+                "inline",
+                "hooks",
+                "onExit",
+            ] {
+                if !task[unsupported].is_null() {
+                    return Err(format!("task `{name}`: `{unsupported}` is not modelled"));
+                }
+            }
+            let raw = match (task["depends"].as_str(), task["dependencies"].as_array()) {
+                (Some(d), _) => d.to_string(),
+                (None, Some(list)) => depends::from_dependencies(
+                    &list
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect::<Vec<_>>(),
+                ),
+                (None, None) => String::new(),
+            };
+            // Outputs of other tasks are not modelled: a `when` or argument reading one
+            // cannot be decided here.
+            for field in ["when", "parameters"] {
+                let value = if field == "when" {
+                    &task["when"]
+                } else {
+                    &task["arguments"]["parameters"]
+                };
+                if value.to_string().contains("tasks.") {
+                    return Err(format!(
+                        "task `{name}`: its {field} read another task's outputs, which is not modelled"
+                    ));
+                }
+            }
+            if let Some(t) = task["template"].as_str() {
+                check_modelled(t, self.template(t)?)?;
+            }
+            depends::validate(&raw).or_else(|e| if raw.is_empty() { Ok(()) } else { Err(e) })?;
+            let expanded = depends::expand(&raw, &continue_on);
+            let deps = depends::tasks(&raw);
+            logic.insert(name.to_string(), (expanded, deps));
+        }
+        let depended: BTreeSet<&str> = logic
+            .values()
+            .flat_map(|(_, deps)| deps.iter().map(String::as_str))
+            .collect();
+        let targets: Vec<String> = match template["dag"]["target"].as_str() {
+            Some(t) => t.split(' ').map(str::to_string).collect(),
+            None => logic
+                .keys()
+                .filter(|k| !depended.contains(k.as_str()))
+                .cloned()
+                .collect(),
+        };
+        // Declaration order, as Argo lists targets in the order of the tasks.
+        let order: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect();
+        let targets: Vec<String> = order
+            .iter()
+            .filter(|t| targets.contains(t))
+            .cloned()
+            .collect();
+        let mut visited = BTreeSet::new();
+        for target in &targets {
+            self.execute_task(dag, &tasks, &logic, target, &mut visited)?;
+        }
+        Ok(assess(
+            dag,
+            template,
+            &tasks,
+            &logic,
+            &targets,
+            &continue_on,
+        ))
+    }
+
+    /// `executeDAGTask`: decides or advances `name`, after its dependencies.
+    fn execute_task(
+        &mut self,
+        dag: &mut Dag,
+        tasks: &[&Value],
+        logic: &BTreeMap<String, (String, Vec<String>)>,
+        name: &str,
+        visited: &mut BTreeSet<String>,
+    ) -> Result<(), String> {
+        if !visited.insert(name.to_string()) {
+            return Ok(());
+        }
+        let task = tasks
+            .iter()
+            .find(|t| t["name"] == name)
+            .ok_or_else(|| format!("no task `{name}`"))?;
+        let template_name = task["template"].as_str().unwrap_or(name);
+        if let Some(node) = dag.nodes.get(name).cloned() {
+            if node.phase.ended() {
+                return Ok(());
+            }
+            let phase = match node.kind {
+                Kind::Pod | Kind::Suspend => self.leaf_phase(name, self.template(template_name)?),
+                Kind::Dag(mut inner) => {
+                    let phase = self.operate(&mut inner)?;
+                    if let Some(n) = dag.nodes.get_mut(name) {
+                        n.kind = Kind::Dag(inner);
+                    }
+                    phase
+                }
+                Kind::NotRun => node.phase,
+            };
+            self.set_phase(dag, name, phase, "");
+            return Ok(());
+        }
+        let (expanded, deps) = logic.get(name).cloned().unwrap_or_default();
+        if !expanded.is_empty() {
+            for dep in &deps {
+                self.execute_task(dag, tasks, logic, dep, visited)?;
+            }
+            let state = |t: &str| dag.nodes.get(t).map(|n| TaskState::of(n.phase));
+            let decision = depends::decide(&expanded, &state)?;
+            if !decision.proceed {
+                return Ok(());
+            }
+            if !decision.execute {
+                self.create(
+                    dag,
+                    name,
+                    Phase::Omitted,
+                    Kind::NotRun,
+                    "omitted: depends condition not met",
+                );
+                return Ok(());
+            }
+        }
+        if let Some(when) = task["when"].as_str() {
+            let holds =
+                expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text));
+            match holds {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.create(
+                        dag,
+                        name,
+                        Phase::Skipped,
+                        Kind::NotRun,
+                        "when evaluated false",
+                    );
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.create(dag, name, Phase::Error, Kind::NotRun, &e);
+                    return Ok(());
+                }
+            }
+        }
+        // An input artifact from another task's output: Argo cannot resolve it unless that
+        // task ran and succeeded, and the node errs (`resolveDependencyReferences`).
+        for artifact in task["arguments"]["artifacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let from = artifact["from"].as_str().unwrap_or_default();
+            let producer = from
+                .strip_prefix("{{tasks.")
+                .and_then(|r| r.split_once(".outputs."))
+                .map(|(t, _)| t);
+            if let Some(producer) = producer
+                && dag.nodes.get(producer).map(|n| n.phase) != Some(Phase::Succeeded)
+            {
+                self.create(
+                    dag,
+                    name,
+                    Phase::Error,
+                    Kind::NotRun,
+                    &format!("unable to resolve {from}"),
+                );
+                return Ok(());
+            }
+        }
+        let template = self.template(template_name)?;
+        let kind = if !template["dag"].is_null() {
+            Kind::Dag(Box::new(Dag {
+                template: template_name.to_string(),
+                nodes: BTreeMap::new(),
+            }))
+        } else if !template["steps"].is_null() {
+            return Err(format!(
+                "template `{template_name}`: steps are not modelled"
+            ));
+        } else if !template["suspend"].is_null() {
+            Kind::Suspend
+        } else {
+            Kind::Pod
+        };
+        self.create(dag, name, Phase::Running, kind, "");
+        Ok(())
+    }
+
+    /// Pods still running when their DAG's phase is decided (a failed target under
+    /// `failFast`) run on to their own end; nothing new starts.
+    fn finish_pods(&mut self, dag: &mut Dag) -> Result<(), String> {
+        let running: Vec<String> = dag
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.phase == Phase::Running && matches!(n.kind, Kind::Pod))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let template = self.template(&dag.template)?;
+        for name in running {
+            let task_template = template["dag"]["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["name"] == name.as_str())
+                .and_then(|t| t["template"].as_str())
+                .unwrap_or(&name)
+                .to_string();
+            let phase = self.leaf_phase(&name, self.template(&task_template)?);
+            self.set_phase(dag, &name, phase, "");
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, dag: &mut Dag, name: &str, phase: Phase, kind: Kind, message: &str) {
+        dag.nodes.insert(name.to_string(), TaskNode { phase, kind });
+        self.records.push(NodeRecord {
+            dag: dag.template.clone(),
+            task: name.to_string(),
+            phase,
+            message: message.to_string(),
+        });
+    }
+
+    fn set_phase(&mut self, dag: &mut Dag, name: &str, phase: Phase, message: &str) {
+        if let Some(node) = dag.nodes.get_mut(name) {
+            node.phase = phase;
+        }
+        if let Some(record) = self
+            .records
+            .iter_mut()
+            .rev()
+            .find(|r| r.dag == dag.template && r.task == name)
+        {
+            record.phase = phase;
+            if !message.is_empty() {
+                record.message = message.to_string();
+            }
+        }
+    }
+}
+
+/// Refuses a template using what the model does not cover, rather than guess.
+fn check_modelled(name: &str, template: &Value) -> Result<(), String> {
+    // A template's `timeout` is not a feature of its own here: a pod that runs out of time
+    // fails (`template-timeout` in the corpus), which is an outcome that names its task.
+    for field in ["steps", "hooks", "activeDeadlineSeconds", "templateRef"] {
+        if !template[field].is_null() {
+            return Err(format!("template `{name}`: `{field}` is not modelled"));
+        }
+    }
+    if template["outputs"].to_string().contains("{{tasks.") {
+        return Err(format!(
+            "template `{name}`: outputs from tasks are not modelled"
+        ));
+    }
+    Ok(())
+}
+
+/// The phases of a DAG's nodes, to tell whether an operation changed anything.
+fn snapshot(dag: &Dag) -> Vec<(String, Phase)> {
+    let mut out = Vec::new();
+    for (name, node) in &dag.nodes {
+        out.push((name.clone(), node.phase));
+        if let Kind::Dag(inner) = &node.kind {
+            out.extend(
+                snapshot(inner)
+                    .into_iter()
+                    .map(|(n, p)| (format!("{name}.{n}"), p)),
+            );
+        }
+    }
+    out
+}
+
+/// `assessDAGPhase`: the DAG's phase from its target tasks; a breadth-first walk from the
+/// root tasks carries the phase of the last node that ran down each branch.
+fn assess(
+    dag: &Dag,
+    template: &Value,
+    tasks: &[&Value],
+    logic: &BTreeMap<String, (String, Vec<String>)>,
+    targets: &[String],
+    continue_on: &dyn Fn(&str) -> ContinueOn,
+) -> Phase {
+    let children = |parent: Option<&str>| -> Vec<String> {
+        tasks
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .filter(|t| dag.nodes.contains_key(*t))
+            .filter(|t| {
+                let deps = logic.get(*t).map(|(_, d)| d.as_slice()).unwrap_or_default();
+                match parent {
+                    None => deps.is_empty(),
+                    Some(p) => deps.iter().any(|d| d == p),
+                }
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let mut target_phases: BTreeMap<&str, Option<Phase>> =
+        targets.iter().map(|t| (t.as_str(), None)).collect();
+    let mut queue: VecDeque<(String, Phase)> = children(None)
+        .into_iter()
+        .map(|c| (c, Phase::Succeeded))
+        .collect();
+    let mut seen = BTreeSet::new();
+    while let Some((name, inherited)) = queue.pop_front() {
+        if !seen.insert((name.clone(), inherited)) {
+            continue;
+        }
+        let Some(node) = dag.nodes.get(&name) else {
+            continue;
+        };
+        if !node.phase.ended() {
+            return Phase::Running;
+        }
+        let branch = if node.phase.completed() {
+            node.phase
+        } else {
+            inherited
+        };
+        if let Some(previous) = target_phases.get_mut(name.as_str())
+            && !previous.is_some_and(Phase::failed_or_error)
+        {
+            *previous = Some(branch);
+        }
+        queue.extend(children(Some(&name)).into_iter().map(|c| (c, branch)));
+    }
+    let fail_fast = template["dag"]["failFast"] != false;
+    let mut result = Phase::Succeeded;
+    for target in targets {
+        match target_phases.get(target.as_str()).copied().flatten() {
+            None => {
+                result = Phase::Running;
+                if !fail_fast {
+                    break;
+                }
+            }
+            Some(phase) if phase.failed_or_error() => {
+                let on = continue_on(target);
+                if (phase == Phase::Failed && on.failed) || (phase == Phase::Error && on.error) {
+                    continue;
+                }
+                result = phase;
+                if fail_fast {
+                    break;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    result
+}

@@ -1,0 +1,107 @@
+//! The examples under the model of Argo's controller (`pipec-argo-semantics`, checked against
+//! Argo's own test cases): each is inside what the model covers, and behaves as its comments
+//! say in every outcome class: teardowns run on success too, `on failure` actions after any
+//! failure.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use pipec_argo_semantics::Phase;
+use pipec_argo_semantics::workflow::{self, Outcomes};
+use serde_json::Value;
+
+fn workflow_of(relative: &str) -> Value {
+    common::documents(relative)
+        .into_iter()
+        .find(|d| d["kind"] == "Workflow" || d["kind"] == "WorkflowTemplate")
+        .unwrap_or_else(|| panic!("no Workflow in {relative}"))
+}
+
+fn entry_tasks(workflow: &Value) -> Vec<String> {
+    workflow["spec"]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "main")
+        .unwrap()["dag"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn run(workflow: &Value, failing: &[&str]) -> workflow::Run {
+    workflow::run(
+        workflow,
+        &Outcomes {
+            failing: failing
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<BTreeSet<_>>(),
+            approved: true,
+            ..Outcomes::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("outside the model: {e}"))
+}
+
+#[test]
+fn every_example_is_inside_the_model() {
+    for path in common::pipe_files("examples") {
+        let relative = path
+            .strip_prefix(common::root())
+            .unwrap()
+            .display()
+            .to_string();
+        let wf = workflow_of(&relative);
+        let all = run(&wf, &[]);
+        assert_eq!(all.phase, Phase::Succeeded, "{relative}: {:?}", all.nodes);
+        for task in entry_tasks(&wf) {
+            let failed = run(&wf, &[&task]);
+            assert!(failed.status.ended(), "{relative} when {task} fails");
+        }
+    }
+}
+
+/// Issue 10's first bug: with two or more `on failure` actions, a successful run Omitted the
+/// environment's teardown (the first action is Skipped, the next `depends` on it failed).
+#[test]
+fn teardown_runs_on_success_and_after_each_failure() {
+    for relative in ["examples/homelab-ping.pipe", "examples/go-auth.pipe"] {
+        let wf = workflow_of(relative);
+        let teardowns: Vec<String> = wf["spec"]["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .filter(|n| n.ends_with("-down"))
+            .map(str::to_string)
+            .collect();
+        assert!(!teardowns.is_empty(), "{relative}");
+        let mut outcomes: Vec<Vec<String>> = vec![Vec::new()];
+        outcomes.extend(entry_tasks(&wf).into_iter().map(|t| vec![t]));
+        for failing in outcomes {
+            let failing: Vec<&str> = failing.iter().map(String::as_str).collect();
+            let run = run(&wf, &failing);
+            for teardown in &teardowns {
+                let node = run.node("on-exit", teardown);
+                assert!(
+                    node.is_some_and(|n| n.phase.completed()),
+                    "{relative}: {teardown} is {node:?} when {failing:?} fail"
+                );
+            }
+            // A failing task whose `when` is false never runs: only failed runs owe actions.
+            if run.status != Phase::Succeeded {
+                assert!(!failing.is_empty(), "{relative}: {:?}", run.nodes);
+                let actions: Vec<_> = run.nodes.iter().filter(|n| n.dag == "on-exit").collect();
+                assert!(
+                    actions.iter().all(|n| n.phase.completed()),
+                    "{relative}: when {failing:?} fail: {actions:?}"
+                );
+            }
+        }
+    }
+}
