@@ -105,3 +105,71 @@ fn teardown_runs_on_success_and_after_each_failure() {
         }
     }
 }
+
+/// Issue 10's second bug: a `check run IMAGE` gate did not wait for its image's build, and the
+/// canary was deployed even when that build failed.
+#[test]
+fn no_canary_and_no_gate_without_the_gates_image() {
+    let wf = workflow_of("examples/ornithology.pipe");
+    let run = run(&wf, &["tests"]);
+    for task in [
+        "ornithology-deploy",
+        "ornithology-check-1",
+        "ornithology-check-2",
+    ] {
+        let node = run.node("main", task);
+        assert!(
+            node.is_none_or(|n| !n.phase.completed()),
+            "{task} ran without the test image: {node:?}"
+        );
+    }
+    assert_eq!(run.status, Phase::Failed);
+    let ok = self::run(&wf, &[]);
+    assert_eq!(
+        ok.node("main", "ornithology-check-2").map(|n| n.phase),
+        Some(Phase::Succeeded)
+    );
+}
+
+/// Issue 10's third bug: the release `timeout` capped the waits across the pauses Argo holds,
+/// so two `pause 20m` under a 30-minute timeout failed a healthy rollout at 30 minutes (and
+/// the exit handler rolled it back). Each wait now allows the pauses and analyses before it.
+#[test]
+fn waits_allow_for_the_pauses_argo_holds() {
+    let source = r#"
+analysis steady(every: duration = 1m) {
+  metric errors {
+    every  = every
+    times  = 5
+    prometheus = { address = "http://prometheus:9090", query = "sum(up)" }
+    success = result >= 1
+  }
+}
+pipeline p {
+  service api { image = "nginx:1.27", port = 80, replicas = 4 }
+  release api canary {
+    timeout = 30m
+    weight 25%
+    pause 20m
+    weight 50%
+    pause 20m
+    approve "go on"
+    weight 75%
+    analyze steady(every = 2m)
+  }
+}
+"#;
+    let compilation = common::compile_source("p.pipe", source, &[]);
+    assert!(
+        !compilation.has_errors(),
+        "{}",
+        common::rendered(&compilation)
+    );
+    let docs = common::parsed_documents(&compilation);
+    let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
+    let timeout = |template: &str| common::env(common::template(wf, template), "TIMEOUT").clone();
+    // 30 minutes beyond the two 20-minute pauses before the approval.
+    assert_eq!(timeout("api-wait-4"), "4200");
+    // After it: the analysis's five measurements, two minutes apart.
+    assert_eq!(timeout("api-complete"), (1800 + 4 * 120).to_string());
+}

@@ -3,10 +3,11 @@
 //! and what pipec promises checked against what Argo would do.
 //!
 //! The promises: the teardown of every ephemeral environment runs whatever happened (it is in
-//! the exit handler, "runs on success too"), and after a failure every `on failure` action runs.
+//! the exit handler, "runs on success too"), and after a failure every `on failure` action runs
+//! (E0406); a step never starts in an image that the step making it did not make (E0407).
 //! Outcome classes: every step succeeds (approvals given), and each task of the entrypoint
-//! fails in turn. A broken promise is pipec's bug (E0406), reported at the `.pipe` line of the
-//! action or environment, before anything is written.
+//! fails in turn. A broken promise is pipec's bug, reported at the `.pipe` line of the action,
+//! environment or stage, before anything is written.
 
 use std::collections::BTreeSet;
 
@@ -19,8 +20,9 @@ use serde_json::Value;
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::hir::{self, HandlerAction};
-use crate::lower::Lowered;
+use crate::lower::{Lowered, SOURCE_ANNOTATION};
 use crate::names::{self, ReleaseTask};
+use crate::source::SourceDb;
 
 /// When a task of the exit handler must run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,18 +92,46 @@ fn promised(program: &hir::Program) -> Vec<Promised> {
 }
 
 /// Checks the Workflow of one compilation against its promises.
-pub fn check(program: &hir::Program, lowered: &[Lowered], diags: &mut Diagnostics) {
-    let promised = promised(program);
-    if promised.is_empty() {
-        return;
-    }
+pub fn check(
+    program: &hir::Program,
+    lowered: &[Lowered],
+    sources: &SourceDb,
+    diags: &mut Diagnostics,
+) {
     let Some(workflow) = lowered.iter().find_map(|l| match &l.document {
         Document::Workflow(w) | Document::WorkflowTemplate(w) => serde_json::to_value(w).ok(),
         _ => None,
     }) else {
         return;
     };
-    for broken in broken_promises(&workflow, &promised) {
+    let promised = promised(program);
+    let images = produced_images(program);
+    if promised.is_empty() && images.is_empty() {
+        return;
+    }
+    let runs = runs(&workflow);
+    for unguarded in images_used_unbuilt(&workflow, &images, &runs) {
+        let span = template_of(&workflow, &unguarded.consumer)
+            .and_then(|t| t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str())
+            .and_then(|l| sources.resolve_location(l))
+            .unwrap_or(program.pipeline.span);
+        diags.push(
+            Diagnostic::new(
+                Code::E0407,
+                span,
+                format!(
+                    "`{}` would run without the image `{}` makes",
+                    unguarded.consumer, unguarded.producer
+                ),
+            )
+            .label(format!(
+                "Argo would start it {} (`{}` {})",
+                unguarded.when, unguarded.producer, unguarded.phase
+            ))
+            .help(crate::verify::BUG_HELP),
+        );
+    }
+    for broken in broken_promises(&runs, &promised) {
         let p = &promised[broken.promise];
         diags.push(
             Diagnostic::new(
@@ -126,48 +156,145 @@ struct Broken {
     phase: &'static str,
 }
 
-fn broken_promises(workflow: &Value, promised: &[Promised]) -> Vec<Broken> {
-    let entry_tasks: Vec<String> = workflow["spec"]["templates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|t| t["name"] == names::ENTRYPOINT)
+/// The tasks of the entrypoint DAG, in order.
+fn entry_tasks(workflow: &Value) -> Vec<String> {
+    template_of(workflow, names::ENTRYPOINT)
         .and_then(|t| t["dag"]["tasks"].as_array())
         .into_iter()
         .flatten()
         .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect();
+        .collect()
+}
+
+fn template_of<'w>(workflow: &'w Value, name: &str) -> Option<&'w Value> {
+    workflow["spec"]["templates"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == name)
+}
+
+/// The model's run for each outcome class: every step succeeds (`None`), then each task of
+/// the entrypoint fails in turn. Empty when the Workflow uses what the model does not cover
+/// yet: that is not judged (tests keep every example inside what it covers).
+fn runs(workflow: &Value) -> Vec<(Option<String>, Run)> {
     let mut outcomes = vec![(None, BTreeSet::new())];
     outcomes.extend(
-        entry_tasks
-            .iter()
-            .map(|t| (Some(t.clone()), BTreeSet::from([t.clone()]))),
+        entry_tasks(workflow)
+            .into_iter()
+            .map(|t| (Some(t.clone()), BTreeSet::from([t]))),
     );
-    let mut out: Vec<Broken> = Vec::new();
+    let mut out = Vec::new();
     for (failing_task, failing) in outcomes {
-        let run = match workflow::run(
-            workflow,
-            &Outcomes {
-                failing,
-                approved: true,
-                ..Outcomes::default()
-            },
-        ) {
-            Ok(run) => run,
-            // What the model does not cover yet is not judged (tests keep every example
-            // inside what it covers).
-            Err(_) => return out,
+        let outcome = Outcomes {
+            failing,
+            approved: true,
+            ..Outcomes::default()
         };
+        match workflow::run(workflow, &outcome) {
+            Ok(run) => out.push((failing_task, run)),
+            Err(_) => return Vec::new(),
+        }
+    }
+    out
+}
+
+fn outcome_text(failing_task: &Option<String>) -> String {
+    match failing_task {
+        None => "when every step succeeds".to_string(),
+        Some(t) => format!("when `{t}` fails"),
+    }
+}
+
+/// The images the pipeline's steps build or push, as the Workflow spells them in a
+/// template's `image`, with the task that makes each.
+fn produced_images(program: &hir::Program) -> Vec<(String, String)> {
+    program
+        .pipeline
+        .nodes
+        .iter()
+        .filter(|n| !n.in_handler)
+        .filter_map(|n| match &n.kind {
+            hir::NodeKind::Build { target, .. } | hir::NodeKind::Push { target, .. } => Some((
+                crate::lower::text::argo_text(&target.reference()),
+                n.name.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A task that runs in an image a producer task did not make.
+#[derive(Clone, Debug, PartialEq)]
+struct Unguarded {
+    consumer: String,
+    producer: String,
+    when: String,
+    phase: &'static str,
+}
+
+/// Tasks of the entrypoint whose pod runs an image another task makes, started in some
+/// outcome although that task did not succeed.
+fn images_used_unbuilt(
+    workflow: &Value,
+    images: &[(String, String)],
+    runs: &[(Option<String>, Run)],
+) -> Vec<Unguarded> {
+    let mut consumers: Vec<(String, String)> = Vec::new();
+    for task in template_of(workflow, names::ENTRYPOINT)
+        .and_then(|t| t["dag"]["tasks"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        let (Some(name), Some(template)) = (task["name"].as_str(), task["template"].as_str())
+        else {
+            continue;
+        };
+        let Some(t) = template_of(workflow, template) else {
+            continue;
+        };
+        let image = t["container"]["image"]
+            .as_str()
+            .or(t["script"]["image"].as_str())
+            .unwrap_or_default();
+        for (produced, producer) in images {
+            if produced == image && producer != name {
+                consumers.push((name.to_string(), producer.clone()));
+            }
+        }
+    }
+    let mut out: Vec<Unguarded> = Vec::new();
+    for (failing_task, run) in runs {
+        for (consumer, producer) in &consumers {
+            if out.iter().any(|u| &u.consumer == consumer) {
+                continue;
+            }
+            let ran = run
+                .node(names::ENTRYPOINT, consumer)
+                .is_some_and(|n| n.phase.completed());
+            let made = run.node(names::ENTRYPOINT, producer);
+            if ran && made.is_none_or(|n| n.phase != Phase::Succeeded) {
+                out.push(Unguarded {
+                    consumer: consumer.clone(),
+                    producer: producer.clone(),
+                    when: outcome_text(failing_task),
+                    phase: made.map_or("never created", |n| n.phase.name()),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn broken_promises(runs: &[(Option<String>, Run)], promised: &[Promised]) -> Vec<Broken> {
+    let mut out: Vec<Broken> = Vec::new();
+    for (failing_task, run) in runs {
         for (i, p) in promised.iter().enumerate() {
-            if out.iter().any(|b| b.promise == i) || kept(&run, p) {
+            if out.iter().any(|b| b.promise == i) || kept(run, p) {
                 continue;
             }
             out.push(Broken {
                 promise: i,
-                when: match &failing_task {
-                    None => "when every step succeeds".to_string(),
-                    Some(t) => format!("when `{t}` fails"),
-                },
+                when: outcome_text(failing_task),
                 phase: run
                     .node(names::EXIT_HANDLER, &p.task)
                     .map_or("never created", |n| n.phase.name()),
@@ -234,7 +361,7 @@ mod tests {
         ];
         let old = handler("X.Succeeded || X.Failed || X.Errored");
         assert_eq!(
-            broken_promises(&old, &promised),
+            broken_promises(&runs(&old), &promised),
             [Broken {
                 promise: 0,
                 when: "when every step succeeds".to_string(),
@@ -242,7 +369,40 @@ mod tests {
             }]
         );
         let fixed = handler("X.Succeeded || X.Failed || X.Errored || X.Skipped");
-        assert_eq!(broken_promises(&fixed, &promised), []);
+        assert_eq!(broken_promises(&runs(&fixed), &promised), []);
+    }
+
+    /// Issue 10's second bug: a `check run IMAGE` gate waited for the release only, so it
+    /// started when the build of its image had failed.
+    #[test]
+    fn a_gate_started_without_its_image_is_caught() {
+        let workflow = |deploy_depends: &str| {
+            let pod =
+                |name: &str, image: &str| json!({"name": name, "container": {"image": image}});
+            json!({"metadata": {"generateName": "p-"}, "spec": {"entrypoint": "main", "templates": [
+                {"name": "main", "dag": {"tasks": [
+                    {"name": "app", "template": "app"},
+                    {"name": "tests", "template": "tests"},
+                    {"name": "api-deploy", "template": "api-deploy", "depends": deploy_depends},
+                    {"name": "api-check-1", "template": "api-check-1", "depends": "api-deploy.Succeeded"},
+                ]}},
+                pod("app", "buildkit"), pod("tests", "buildkit"), pod("api-deploy", "kubectl"),
+                pod("api-check-1", "r.io/tests:1"),
+            ]}})
+        };
+        let images = [("r.io/tests:1".to_string(), "tests".to_string())];
+        let old = workflow("app.Succeeded");
+        assert_eq!(
+            images_used_unbuilt(&old, &images, &runs(&old)),
+            [Unguarded {
+                consumer: "api-check-1".to_string(),
+                producer: "tests".to_string(),
+                when: "when `tests` fails".to_string(),
+                phase: "Failed",
+            }]
+        );
+        let fixed = workflow("app.Succeeded && tests.Succeeded");
+        assert_eq!(images_used_unbuilt(&fixed, &images, &runs(&fixed)), []);
     }
 
     #[test]
@@ -252,7 +412,7 @@ mod tests {
         let mut workflow = handler("X.Succeeded");
         workflow["spec"]["templates"][1]["dag"]["tasks"][2]["depends"] =
             json!("alert.Succeeded || alert.Failed || alert.Skipped || alert.Omitted");
-        let broken = broken_promises(&workflow, &promised);
+        let broken = broken_promises(&runs(&workflow), &promised);
         assert!(broken.is_empty(), "{broken:?}");
         let mut failing_diagnosis = workflow.clone();
         failing_diagnosis["spec"]["templates"][0]["dag"]["tasks"] =

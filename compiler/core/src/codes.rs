@@ -622,6 +622,16 @@ Omitted, which `X.Skipped` does not match, so a chain of handlers can be silentl
 This is a bug in pipec: the handler's tasks are generated together. Nothing is written. Please
 report it with the `.pipe` file.";
 
+    E0407 => "a step may run without the image it uses",
+"A step runs in an image that another step of the same run builds or pushes, but Argo could
+start it when that step did not succeed (it failed, or its `when` skipped it): the pod would
+fail to pull the image, or run an older image of the same name. pipec runs the compiled
+Workflow through its model of Argo's controller for every outcome to find such a step; each
+consumer of an image must wait for its producer's success.
+
+This is a bug in pipec: the waits are generated. Nothing is written. Please report it with the
+`.pipe` file.";
+
     W0001 => "irreversible step is not undone by rollback",
 "A step is marked `irreversible` (a database migration, say). If the release fails after it
 ran, rollback returns the pods to the previous version but cannot undo what the step did, so

@@ -104,7 +104,7 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
         lowered = lower::lower(program, &sources);
         verify::verify(&lowered, &mut diags);
         if !diags.has_errors() {
-            behaviour::check(program, &lowered, &mut diags);
+            behaviour::check(program, &lowered, &sources, &mut diags);
         }
         final_names::check(&lowered, &sources, &mut diags);
         if mode == Mode::Compile && !diags.has_errors() {

@@ -160,14 +160,17 @@ pub(super) fn release_tasks(
 
     let mut counters = Counters::default();
     let mut after_switch: Vec<&hir::Stage> = Vec::new();
+    let (holds, tail_hold) = release.map_or((Vec::new(), 0), |r| holds(ctx, r));
     if let Some(release) = release {
         let plan = plan(ctx, service, release);
-        for segment in &plan.segments {
+        for (i, segment) in plan.segments.iter().enumerate() {
             let step = segment
                 .pause_index
                 .map(|i| i.to_string())
                 .unwrap_or_default();
-            let mut env = rollout_env(ctx, service, timeout);
+            // The wait spans the pauses and analyses Argo holds before this stage.
+            let wait = timeout.saturating_add(holds.get(i).copied().unwrap_or(0));
+            let mut env = rollout_env(ctx, service, wait);
             env.push(EnvVar::value("STEP", &step));
             chain.push(script_template(
                 ctx,
@@ -176,7 +179,7 @@ pub(super) fn release_tasks(
                 env,
                 "",
                 segment.stages.first().map_or(origin, |s| s.span),
-                Some(timeout),
+                Some(wait),
             ));
             for stage in &segment.stages {
                 if let Some(template) = stage_template(ctx, service, stage, timeout, &mut counters)
@@ -198,14 +201,15 @@ pub(super) fn release_tasks(
         }
         after_switch = plan.after_switch;
     }
+    let complete = timeout.saturating_add(tail_hold);
     chain.push(script_template(
         ctx,
         ReleaseTask::Complete.name(name),
         RolloutScript::Complete,
-        rollout_env(ctx, service, timeout),
+        rollout_env(ctx, service, complete),
         "",
         origin,
-        Some(timeout),
+        Some(complete),
     ));
     for stage in after_switch {
         if let Some(template) = stage_template(ctx, service, stage, timeout, &mut counters) {
@@ -213,6 +217,80 @@ pub(super) fn release_tasks(
         }
     }
     chain.tasks
+}
+
+/// How long Argo Rollouts holds a canary before each stage the Workflow runs (one entry per
+/// run of consecutive Workflow stages, in order) and after the last of them, in seconds:
+/// its timed pauses and its inline analyses. The release `timeout` bounds the time to reach a
+/// stage beyond these, so a wait that spans `pause 20m` twice is not failed at 30 minutes by a
+/// healthy rollout. Blue-green releases hold nothing themselves before their switch.
+fn holds(ctx: &Ctx<'_>, release: &hir::Release) -> (Vec<u64>, u64) {
+    let mut holds = Vec::new();
+    let mut held: u64 = 0;
+    let mut in_workflow = false;
+    if !matches!(release.strategy, Strategy::Canary { .. }) {
+        return (holds, 0);
+    }
+    for stage in &release.stages {
+        if stage.kind.runs_in_workflow() {
+            if !in_workflow {
+                holds.push(held);
+                held = 0;
+            }
+            in_workflow = true;
+            continue;
+        }
+        in_workflow = false;
+        held = held.saturating_add(held_seconds(ctx, stage));
+    }
+    (holds, held)
+}
+
+/// How long Argo Rollouts itself holds the update at one stage: a timed pause's duration; an
+/// inline analysis's measurements (its initial delay, then `times − 1` intervals, for its
+/// longest metric). A count or interval passed as an argument is read from the argument; an
+/// analysis with no count measures until it fails and is not counted.
+fn held_seconds(ctx: &Ctx<'_>, stage: &hir::Stage) -> u64 {
+    match &stage.kind {
+        StageKind::Pause(secs) => *secs,
+        StageKind::Analyze { analysis, args } => {
+            let Some(analysis) = ctx.program.analyses.get(analysis.0) else {
+                return 0;
+            };
+            let arg = |name: &str| {
+                args.iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let seconds = |setting: &Option<hir::Setting<u64>>| match setting {
+                Some(hir::Setting::Value(v)) => Some(*v),
+                Some(hir::Setting::Arg(a)) => arg(a)
+                    .and_then(crate::k8s_rules::go_duration_nanos)
+                    .map(|n| u64::try_from(n / 1_000_000_000).unwrap_or(0)),
+                None => None,
+            };
+            analysis
+                .metrics
+                .iter()
+                .map(|m| {
+                    let times = match &m.times {
+                        Some(hir::Setting::Value(t)) => Some(u64::from(*t)),
+                        Some(hir::Setting::Arg(a)) => arg(a).and_then(|v| v.parse().ok()),
+                        None => None,
+                    };
+                    let delay = seconds(&m.initial_delay).unwrap_or(0);
+                    match (times, seconds(&m.every)) {
+                        (Some(t), Some(every)) => {
+                            delay.saturating_add(t.saturating_sub(1).saturating_mul(every))
+                        }
+                        _ => delay,
+                    }
+                })
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
 }
 
 /// The template of a stage the Workflow runs.

@@ -98,6 +98,16 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
                     .iter()
                     .map(|id| format!("{}.Succeeded", ctx.task_name(*id))),
             );
+            // The images its `check run` stages run: without them a gate cannot run, so the
+            // release does not start (a canary deployed without its gate's image would only
+            // be rolled back; E0407 checks that no gate starts without its image).
+            first.extend(release.stages.iter().filter_map(|stage| match &stage.kind {
+                hir::StageKind::Test {
+                    image: ImageRef::Node(id),
+                    ..
+                } => Some(format!("{}.Succeeded", ctx.task_name(*id))),
+                _ => None,
+            }));
             first.extend(
                 release
                     .after_releases
