@@ -69,6 +69,30 @@ enum Command {
         /// The code, such as E0101 or W0001.
         code: String,
     },
+    /// What a run will do, before it runs: steps, what happens when the run ends, and each
+    /// release's stages as traffic and pod counts. Nothing is applied.
+    Plan {
+        /// The `.pipe` file of the pipeline.
+        file: PathBuf,
+        /// A run parameter, e.g. `--param version=v1.2`; repeatable.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = cluster_cli::parse_pair)]
+        params: Vec<(String, String)>,
+        /// The branch the run is for (the `git-branch` parameter).
+        #[arg(long)]
+        branch: Option<String>,
+        /// The git tag the run is for (the `git-tag` parameter).
+        #[arg(long)]
+        tag: Option<String>,
+        /// A step that fails, by its name in the file; repeatable.
+        #[arg(long = "fail", value_name = "STEP")]
+        fail: Vec<String>,
+        /// Nobody approves: the run waits at its first approval.
+        #[arg(long)]
+        no_approval: bool,
+        /// `text` (default) or `json`.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
     /// Compile, apply the Services, Rollouts and AnalysisTemplates, start the run and follow
     /// it to its end (exit 0 succeeded, 1 failed, 2 compile error, 3 cluster unusable).
     Run {
@@ -129,6 +153,13 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+}
+
+/// How `pipec plan` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PlanFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -231,8 +262,90 @@ fn compiler_verb(command: Command) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan {
+            file,
+            params,
+            branch,
+            tag,
+            fail,
+            no_approval,
+            format,
+        } => {
+            let context = pipec_core::plan::Context {
+                approved: !no_approval,
+                failing: fail.iter().map(|s| pipec_core::names::kebab(s)).collect(),
+                parameters: params.into_iter().collect(),
+            };
+            let git = [("git-branch", branch), ("git-tag", tag)]
+                .into_iter()
+                .filter_map(|(name, value)| Some((name.to_string(), value?)))
+                .collect();
+            plan(&file, context, git, format)
+        }
         _ => Ok(ExitCode::from(2)),
     }
+}
+
+/// `pipec plan`: compiles `file`, then asks the model of Argo what a run does in `context`.
+/// `git` (from `--branch`, `--tag`) applies where the pipeline reads it; a `--param` the
+/// pipeline does not have is a usage error.
+fn plan(
+    file: &Path,
+    mut context: pipec_core::plan::Context,
+    git: Vec<(String, String)>,
+    format: PlanFormat,
+) -> Result<ExitCode, Failure> {
+    let compilation = compile_file(file, Mode::Compile).map_err(Failure::Usage)?;
+    if compilation.has_errors() {
+        print_diagnostics(file, &compilation, Format::Human);
+        return Ok(ExitCode::from(1));
+    }
+    let mut documents = Vec::new();
+    for doc in &compilation.documents {
+        let value: serde_json::Value = serde_saphyr::from_str(&doc.yaml).map_err(|e| {
+            Failure::Failed(miette!(
+                "internal error: {} does not read back: {e}",
+                doc.name
+            ))
+        })?;
+        documents.push(value);
+    }
+    let known: Vec<String> = pipec_core::plan::pipeline_workflow(&documents)
+        .and_then(|d| d["spec"]["arguments"]["parameters"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    for name in context.parameters.keys() {
+        if !known.contains(name) {
+            return Err(Failure::Usage(miette!(
+                help = format!(
+                    "its parameters: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+                "the pipeline has no parameter `{name}`"
+            )));
+        }
+    }
+    for (name, value) in git {
+        if known.contains(&name) {
+            context.parameters.insert(name, value);
+        }
+    }
+    let plan = pipec_core::plan::plan(&documents, &context)
+        .map_err(|e| Failure::Failed(miette!("cannot plan this pipeline yet: {e}")))?;
+    let text = match format {
+        PlanFormat::Text => plan.text(),
+        PlanFormat::Json => serde_json::to_string_pretty(&plan)
+            .map(|j| j + "\n")
+            .map_err(|e| Failure::Failed(miette!("{e}")))?,
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn explain(code: &str) -> Result<ExitCode, Failure> {

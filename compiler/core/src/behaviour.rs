@@ -99,7 +99,12 @@ pub fn check(
     diags: &mut Diagnostics,
 ) {
     let Some(workflow) = lowered.iter().find_map(|l| match &l.document {
-        Document::Workflow(w) | Document::WorkflowTemplate(w) => serde_json::to_value(w).ok(),
+        Document::Workflow(w) | Document::WorkflowTemplate(w)
+            if w.metadata.labels.get(names::ROLE_LABEL).map(String::as_str)
+                != Some(names::ROLE_ROLLBACK) =>
+        {
+            serde_json::to_value(w).ok()
+        }
         _ => None,
     }) else {
         return;

@@ -26,6 +26,7 @@ pub mod lint;
 pub mod lower;
 pub mod modules;
 pub mod names;
+pub mod plan;
 pub mod render;
 pub mod resolve;
 pub mod rollout_math;

@@ -1,0 +1,404 @@
+//! `pipec plan`: what a run will do, before it runs, for one context (parameters, a branch or
+//! tag, steps that fail, an approval given or not).
+//!
+//! It reads only the compiled resources: the Workflow is run by the model of Argo's controller
+//! (`pipec-argo-semantics`) for the context, and each Rollout's canary steps become pod counts
+//! and traffic shares with Argo Rollouts' own replica math ([`crate::rollout_math`], tested
+//! against Argo Rollouts' table). Nothing here knows `.pipe`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pipec_argo_semantics::Phase;
+use pipec_argo_semantics::workflow::{self, Outcomes};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::names;
+use crate::rollout_math::{basic_canary_split, surge_pods};
+
+/// The context a plan is made for.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// Workflow parameter values over the defaults (`git-branch`, `git-tag`, params).
+    pub parameters: BTreeMap<String, String>,
+    /// Steps whose pod fails, by task name.
+    pub failing: BTreeSet<String>,
+    /// Whether the approvals are given.
+    pub approved: bool,
+}
+
+/// What a run does.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub pipeline: String,
+    /// `Succeeded`, `Failed`, or `Running` when it waits for an approval that never comes.
+    pub outcome: String,
+    /// The entrypoint's tasks, in the order Argo creates their nodes; tasks never reached last.
+    pub steps: Vec<StepPlan>,
+    /// The exit handler's tasks.
+    pub on_exit: Vec<StepPlan>,
+    pub releases: Vec<ReleasePlan>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepPlan {
+    pub task: String,
+    /// `runs`, `fails`, `skipped` (its condition is false), `omitted` (what it waits for did not
+    /// happen), `approved`, `waits` (for a person), `not reached`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub why: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReleasePlan {
+    pub rollout: String,
+    pub strategy: String,
+    pub replicas: u64,
+    pub stages: Vec<StagePlan>,
+    /// New pods and share of traffic before the first gate (an analysis, or a stage the
+    /// Workflow runs: a check or an approval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_first_gate: Option<Exposure>,
+    /// Seconds Argo Rollouts holds the update by itself (pauses, analyses); people and
+    /// Workflow checks come on top.
+    pub held_seconds: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StagePlan {
+    pub step: usize,
+    pub action: String,
+    /// Share of traffic to the new version after the step, in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_pods: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable_pods: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Exposure {
+    pub canary_pods: u64,
+    pub stable_pods: u64,
+    pub traffic: u32,
+}
+
+/// The pipeline's own Workflow (or, for a triggered pipeline, WorkflowTemplate) among the
+/// compiled documents: not the rollback WorkflowTemplate that `pipec rollback` starts.
+pub fn pipeline_workflow(documents: &[Value]) -> Option<&Value> {
+    documents.iter().find(|d| {
+        (d["kind"] == "Workflow" || d["kind"] == "WorkflowTemplate")
+            && d["metadata"]["labels"][names::ROLE_LABEL] != names::ROLE_ROLLBACK
+    })
+}
+
+/// The plan of the compiled `documents` (as JSON) for `context`.
+pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
+    let workflow = pipeline_workflow(documents).ok_or("the pipeline has no Workflow")?;
+    let pipeline = workflow["metadata"]["labels"]["app.kubernetes.io/part-of"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let run = workflow::run(
+        workflow,
+        &Outcomes {
+            failing: context.failing.clone(),
+            approved: context.approved,
+            parameters: context.parameters.clone(),
+        },
+    )?;
+    let templates: BTreeMap<&str, &Value> = workflow["spec"]["templates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["name"].as_str()?, t)))
+        .collect();
+    let step = |dag: &str, task: &str| -> StepPlan {
+        let node = run.node(dag, task);
+        let suspend = templates.get(task).is_some_and(|t| !t["suspend"].is_null());
+        let (outcome, why) = match node.map(|n| (n.phase, n.message.clone())) {
+            None => ("not reached", String::new()),
+            Some((Phase::Succeeded, _)) if suspend => ("approved", String::new()),
+            Some((Phase::Succeeded, _)) => ("runs", String::new()),
+            Some((Phase::Failed | Phase::Error, m)) => ("fails", m),
+            Some((Phase::Skipped, _)) => ("skipped", "its condition is false".to_string()),
+            Some((Phase::Omitted, _)) => {
+                ("omitted", "what it waits for did not succeed".to_string())
+            }
+            Some((Phase::Running | Phase::Pending, _)) if suspend => {
+                ("waits", "for a person to approve".to_string())
+            }
+            Some((Phase::Running | Phase::Pending, _)) => ("runs", String::new()),
+        };
+        StepPlan {
+            task: task.to_string(),
+            outcome: outcome.to_string(),
+            why,
+        }
+    };
+    let tasks_of = |dag: &str| -> Vec<String> {
+        templates
+            .get(dag)
+            .and_then(|t| t["dag"]["tasks"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let ordered = |dag: &str| -> Vec<StepPlan> {
+        let mut names: Vec<String> = run
+            .nodes
+            .iter()
+            .filter(|n| n.dag == dag)
+            .map(|n| n.task.clone())
+            .collect();
+        names.extend(
+            tasks_of(dag)
+                .into_iter()
+                .filter(|t| !run.nodes.iter().any(|n| n.dag == dag && &n.task == t)),
+        );
+        names.iter().map(|t| step(dag, t)).collect()
+    };
+    let steps = ordered(names::ENTRYPOINT);
+    let on_exit = ordered(names::EXIT_HANDLER);
+    let analyses: BTreeMap<&str, &Value> = documents
+        .iter()
+        .filter(|d| d["kind"] == "AnalysisTemplate")
+        .filter_map(|d| Some((d["metadata"]["name"].as_str()?, d)))
+        .collect();
+    let releases = documents
+        .iter()
+        .filter(|d| d["kind"] == "Rollout")
+        .map(|r| release(r, &analyses))
+        .collect();
+    Ok(Plan {
+        pipeline,
+        outcome: run.phase.name().to_string(),
+        steps,
+        on_exit,
+        releases,
+    })
+}
+
+/// An int-or-string count of pods: an integer, or a percentage of `replicas` rounded up.
+fn pods_of(value: &Value, replicas: u64, default_percent: u32) -> u32 {
+    let replicas = u32::try_from(replicas).unwrap_or(u32::MAX);
+    match value {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+        Value::String(s) => s
+            .strip_suffix('%')
+            .and_then(|p| p.parse().ok())
+            .map_or(0, |p| surge_pods(p, replicas)),
+        _ => surge_pods(default_percent, replicas),
+    }
+}
+
+fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
+    let name = rollout["metadata"]["name"].as_str().unwrap_or_default();
+    let replicas = rollout["spec"]["replicas"].as_u64().unwrap_or(1);
+    let strategy = &rollout["spec"]["strategy"];
+    let mut stages = Vec::new();
+    let mut before_first_gate = None;
+    let mut held: u64 = 0;
+    let mut current = Exposure {
+        canary_pods: 0,
+        stable_pods: replicas,
+        traffic: 0,
+    };
+    if strategy["blueGreen"].is_object() {
+        // The new version runs as a full preview stack beside the active one, with no traffic
+        // until the switch.
+        let preview = strategy["blueGreen"]["previewReplicaCount"]
+            .as_u64()
+            .unwrap_or(replicas);
+        return ReleasePlan {
+            rollout: name.to_string(),
+            strategy: "blue-green".to_string(),
+            replicas,
+            stages,
+            before_first_gate: Some(Exposure {
+                canary_pods: preview,
+                stable_pods: replicas,
+                traffic: 0,
+            }),
+            held_seconds: 0,
+        };
+    }
+    let canary = &strategy["canary"];
+    // Argo Rollouts' default maxSurge is 25%.
+    let surge = pods_of(&canary["maxSurge"], replicas, 25);
+    let routed = canary["trafficRouting"].is_object();
+    for (i, s) in canary["steps"].as_array().into_iter().flatten().enumerate() {
+        let mut stage = StagePlan {
+            step: i,
+            action: String::new(),
+            traffic: None,
+            canary_pods: None,
+            stable_pods: None,
+        };
+        let gate = !s["analysis"].is_null()
+            || (s["pause"].is_object() && s["pause"]["duration"].is_null());
+        if gate && before_first_gate.is_none() {
+            before_first_gate = Some(current);
+        }
+        if let Some(weight) = s["setWeight"].as_u64() {
+            let weight = u32::try_from(weight).unwrap_or(100);
+            let r = u32::try_from(replicas).unwrap_or(u32::MAX);
+            current = if routed {
+                // `trafficWeightToReplicas`: the canary is scaled to the weight, rounded up;
+                // the stable keeps every pod, and traffic follows the weight exactly.
+                Exposure {
+                    canary_pods: u64::from((r * weight).div_ceil(100)),
+                    stable_pods: replicas,
+                    traffic: weight,
+                }
+            } else {
+                let (c, st) = basic_canary_split(r, weight, surge);
+                let total = u64::from(c) + u64::from(st);
+                Exposure {
+                    canary_pods: u64::from(c),
+                    stable_pods: u64::from(st),
+                    traffic: (u64::from(c) * 100 + total / 2)
+                        .checked_div(total)
+                        .map_or(0, |t| u32::try_from(t).unwrap_or(100)),
+                }
+            };
+            stage.action = format!("weight {weight}%");
+            stage.traffic = Some(current.traffic);
+            stage.canary_pods = Some(current.canary_pods);
+            stage.stable_pods = Some(current.stable_pods);
+        } else if s["pause"].is_object() {
+            match s["pause"]["duration"].as_str() {
+                Some(d) => {
+                    held += crate::k8s_rules::go_duration_nanos(d)
+                        .map_or(0, |n| u64::try_from(n / 1_000_000_000).unwrap_or(0));
+                    stage.action = format!("pause {d}");
+                }
+                None => {
+                    stage.action = "held for the Workflow's stages (checks, approvals)".to_string()
+                }
+            }
+        } else if !s["analysis"].is_null() {
+            let template = s["analysis"]["templates"][0]["templateName"]
+                .as_str()
+                .unwrap_or_default();
+            held += analyses.get(template).map_or(0, |t| analysis_seconds(t));
+            stage.action = format!("analysis {template}");
+        } else {
+            stage.action = s.to_string();
+        }
+        stages.push(stage);
+    }
+    ReleasePlan {
+        rollout: name.to_string(),
+        // A canary without steps is Argo Rollouts' rolling update.
+        strategy: if stages.is_empty() {
+            "rolling update"
+        } else {
+            "canary"
+        }
+        .to_string(),
+        replicas,
+        stages,
+        before_first_gate,
+        held_seconds: held,
+    }
+}
+
+/// How long an AnalysisTemplate measures when every measurement passes: its longest metric's
+/// initial delay and `count − 1` intervals.
+fn analysis_seconds(template: &Value) -> u64 {
+    let seconds = |v: &Value| {
+        v.as_str()
+            .and_then(crate::k8s_rules::go_duration_nanos)
+            .map_or(0, |n| u64::try_from(n / 1_000_000_000).unwrap_or(0))
+    };
+    template["spec"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let count = m["count"]
+                .as_u64()
+                .or_else(|| m["count"].as_str().and_then(|c| c.parse().ok()))
+                .unwrap_or(1);
+            seconds(&m["initialDelay"]) + count.saturating_sub(1) * seconds(&m["interval"])
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+impl Plan {
+    /// The plan as a person reads it.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "Run of {}: {}\n",
+            self.pipeline,
+            outcome_words(&self.outcome)
+        );
+        out.push_str("\nSteps\n");
+        for s in &self.steps {
+            out.push_str(&step_line(s));
+        }
+        if !self.on_exit.is_empty() {
+            out.push_str("\nWhen the run ends\n");
+            for s in &self.on_exit {
+                out.push_str(&step_line(s));
+            }
+        }
+        for r in &self.releases {
+            out.push_str(&format!(
+                "\nRelease {} ({}, {} pods)\n",
+                r.rollout, r.strategy, r.replicas
+            ));
+            if !r.stages.is_empty() {
+                out.push_str("  step  action                                              traffic  new  stable\n");
+            }
+            for s in &r.stages {
+                let cell = |v: Option<String>| v.unwrap_or_default();
+                out.push_str(&format!(
+                    "  {:<4}  {:<50}  {:>7}  {:>3}  {:>6}\n",
+                    s.step,
+                    s.action,
+                    cell(s.traffic.map(|t| format!("{t}%"))),
+                    cell(s.canary_pods.map(|c| c.to_string())),
+                    cell(s.stable_pods.map(|c| c.to_string())),
+                ));
+            }
+            if let Some(e) = r.before_first_gate {
+                out.push_str(&format!(
+                    "  before the first gate: {} new pod{} beside {} stable, {}% of traffic\n",
+                    e.canary_pods,
+                    if e.canary_pods == 1 { "" } else { "s" },
+                    e.stable_pods,
+                    e.traffic
+                ));
+            }
+            if r.held_seconds > 0 {
+                out.push_str(&format!(
+                    "  Argo Rollouts holds it at least {} (pauses and analyses), plus the Workflow's stages\n",
+                    crate::typeck::format_duration(r.held_seconds)
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn outcome_words(outcome: &str) -> &str {
+    match outcome {
+        "Succeeded" => "succeeds",
+        "Failed" | "Error" => "fails",
+        _ => "waits for an approval",
+    }
+}
+
+fn step_line(s: &StepPlan) -> String {
+    if s.why.is_empty() {
+        format!("  {:<12} {}\n", s.outcome, s.task)
+    } else {
+        format!("  {:<12} {}  ({})\n", s.outcome, s.task, s.why)
+    }
+}

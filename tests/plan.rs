@@ -1,0 +1,104 @@
+//! `pipec plan`: what a run does before it runs, from the compiled resources through the model
+//! of Argo (`pipec-argo-semantics`) and Argo Rollouts' replica math.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+mod common;
+
+use std::process::Command;
+
+use pipec_core::plan::{Context, plan};
+
+fn context(branch: &str) -> Context {
+    let mut context = Context {
+        approved: true,
+        ..Context::default()
+    };
+    context
+        .parameters
+        .insert("git-branch".to_string(), branch.to_string());
+    context
+}
+
+/// Issue 10: the addressbook canary exposes one pod of three, about a third of the traffic,
+/// before its first gate.
+#[test]
+fn addressbook_exposes_one_pod_of_three_before_its_first_gate() {
+    let docs = common::documents("examples/addressbook.pipe");
+    let p = plan(&docs, &context("master")).unwrap();
+    assert_eq!(p.outcome, "Succeeded");
+    let release = &p.releases[0];
+    assert_eq!(release.replicas, 3);
+    let exposure = release.before_first_gate.unwrap();
+    assert_eq!((exposure.canary_pods, exposure.traffic), (1, 33));
+    // Another branch does not push the release image, so nothing is deployed.
+    let other = plan(&docs, &context("feature")).unwrap();
+    let deploy = other
+        .steps
+        .iter()
+        .find(|s| s.task == "addressbook-deploy")
+        .unwrap();
+    assert_eq!(deploy.outcome, "omitted");
+    // A failed gate: the rest is omitted, the exit handler rolls back.
+    let mut failing = context("master");
+    failing.failing.insert("addressbook-check-1".to_string());
+    let failed = plan(&docs, &failing).unwrap();
+    assert_eq!(failed.outcome, "Failed");
+    assert!(
+        failed
+            .on_exit
+            .iter()
+            .any(|s| s.task == "addressbook-rollback" && s.outcome == "runs")
+    );
+    // Nobody approves: the run waits there.
+    let mut waiting = context("master");
+    waiting.approved = false;
+    let waits = plan(&docs, &waiting).unwrap();
+    assert_eq!(waits.outcome, "Running");
+    let approve = waits
+        .steps
+        .iter()
+        .find(|s| s.task == "addressbook-approve")
+        .unwrap();
+    assert_eq!(approve.outcome, "waits");
+}
+
+/// Every example's plan, as `pipec plan` prints it (reviewed snapshots).
+#[test]
+fn every_example_has_a_plan() {
+    for path in common::pipe_files("examples") {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        // The go-auth pipelines release tagged versions only.
+        let mut args = vec!["plan", path.to_str().unwrap(), "--branch", "master"];
+        if name.starts_with("go-auth") {
+            args.extend(["--param", "version=v1.1"]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        insta::with_settings!({
+            snapshot_path => "snapshots/plan",
+            prepend_module_to_snapshot => false,
+            description => args[1..].join(" ").replace(&common::root().display().to_string(), "."),
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(name, String::from_utf8(out.stdout).unwrap());
+        });
+    }
+}
+
+#[test]
+fn unknown_parameters_are_usage_errors() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["plan", "examples/addressbook.pipe", "--param", "nope=1"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no parameter `nope`"));
+}
