@@ -173,3 +173,84 @@ pipeline p {
     // After it: the analysis's five measurements, two minutes apart.
     assert_eq!(timeout("api-complete"), (1800 + 4 * 120).to_string());
 }
+
+/// A random pipeline: steps with random `after` edges and conditions, an ephemeral environment
+/// some steps use, and one to three `on failure` steps.
+fn random_pipeline(rng: &mut common::Rng) -> String {
+    let steps = 1 + (rng.next() % 6) as usize;
+    let mut out = String::from(
+        "pipeline gen {\n  repo = \"https://example.com/gen.git\"\n  environment staging { ephemeral = true }\n  service db { environment = staging, image = \"postgres:16\", port = 5432 }\n",
+    );
+    for i in 0..steps {
+        let mut props = vec![format!("command = \"./step-{i}\"")];
+        let after: Vec<String> = (0..i)
+            .filter(|_| rng.next().is_multiple_of(3))
+            .map(|j| format!("s{j}"))
+            .collect();
+        if !after.is_empty() {
+            props.push(format!("after = [{}]", after.join(", ")));
+        }
+        match rng.next() % 4 {
+            0 => props.push("when = git.branch == \"main\"".to_string()),
+            1 if i > 0 => props.push(format!("when = s{}.failed", i - 1)),
+            _ => {}
+        }
+        if rng.next().is_multiple_of(3) {
+            props.push("env = { DB = db.host }".to_string());
+        }
+        out.push_str(&format!(
+            "  step s{i} = run \"alpine:3.20\" {{ {} }}\n",
+            props.join(", ")
+        ));
+    }
+    out.push_str("  on failure {\n");
+    for k in 0..1 + rng.next() % 3 {
+        out.push_str(&format!(
+            "    step f{k} = run \"alpine:3.20\" {{ command = \"./alert-{k}\" }}\n"
+        ));
+    }
+    out.push_str("  }\n}\n");
+    out
+}
+
+/// For generated pipelines, the model ends every outcome class, and the exit handler's
+/// always-run steps run in all of them (the teardown always; the `on failure` steps after a
+/// failure).
+#[test]
+fn generated_pipelines_keep_their_promises_in_every_outcome() {
+    let mut rng = common::Rng(0x5eed_1234_abcd_ef01);
+    for _ in 0..60 {
+        let source = random_pipeline(&mut rng);
+        let compilation = common::compile_source("gen.pipe", &source, &[]);
+        assert!(
+            !compilation.has_errors(),
+            "{source}\n{}",
+            common::rendered(&compilation)
+        );
+        let docs = common::parsed_documents(&compilation);
+        let wf = docs
+            .iter()
+            .find(|d| d["kind"] == "Workflow")
+            .unwrap_or_else(|| panic!("{source}"));
+        let mut outcomes: Vec<Vec<String>> = vec![Vec::new()];
+        outcomes.extend(entry_tasks(wf).into_iter().map(|t| vec![t]));
+        for failing in outcomes {
+            let failing: Vec<&str> = failing.iter().map(String::as_str).collect();
+            let run = run(wf, &failing);
+            assert!(run.status.ended(), "{source}\nwhen {failing:?} fail");
+            let teardown = run.node("on-exit", "staging-down");
+            assert!(
+                teardown.is_some_and(|n| n.phase.completed()),
+                "{source}\nteardown {teardown:?} when {failing:?} fail"
+            );
+            if run.status != Phase::Succeeded {
+                for node in run.nodes.iter().filter(|n| n.dag == "on-exit") {
+                    assert!(
+                        node.phase.completed(),
+                        "{source}\n{node:?} when {failing:?} fail"
+                    );
+                }
+            }
+        }
+    }
+}

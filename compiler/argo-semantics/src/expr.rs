@@ -1,31 +1,21 @@
 //! `{{=…}}` expression tags, evaluated with expr-lang by Argo (`util/template/expression_template.go`):
 //! the result is JSON-marshalled, and a string's quotes are trimmed, so a bool becomes the text
-//! `true`/`false` that a `when` then evaluates with govaluate.
+//! `true`/`false` that a `when` then evaluates with govaluate. `tests/conformance.rs` runs
+//! `expressions/expr-lang-tags.yaml` against this module.
 //!
-//! The subset here is what pipec writes into `when`: string literals in `'…'` (with `\'` and
-//! `\\` escapes), `workflow.parameters['NAME']` and `workflow.status`, `==`, `!=`, `matches`
-//! (Go RE2), `!`/`not`, `&&`/`and`, `||`/`or`, `+` on strings, parentheses. Anything else is an
-//! error, never a guess.
+//! The subset is expr-lang's core: literals (`'…'`/`"…"` with `\` escapes, numbers, `true`,
+//! `false`, `nil`, `[…]` lists), names looked up in the environment (an unknown top-level name is
+//! an error; a missing map key is `nil`), `.name` and `['name']`, `int(x)`, unary `!`/`not`/`-`,
+//! `* / %`, `+ -`, comparisons `== != < > <= >=` (ordering only between two numbers or two
+//! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`. Anything else is an error,
+//! never a guess. Argo's extra functions (`sprig`, `asInt`, `jsonpath`) are not here.
 
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Str(String),
-    Bool(bool),
-}
+use serde_json::Value;
 
-impl Value {
-    /// The text Argo puts in place of the tag.
-    pub fn text(&self) -> String {
-        match self {
-            Value::Str(s) => s.clone(),
-            Value::Bool(b) => b.to_string(),
-        }
-    }
-}
-
-/// What an expression can read.
+/// What an expression can read: the variables Argo puts in scope, as JSON (every parameter is
+/// a string).
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     pub parameters: BTreeMap<String, String>,
@@ -33,17 +23,54 @@ pub struct Env {
     pub status: Option<String>,
 }
 
+impl Env {
+    /// The environment as expr-lang sees it: `workflow.parameters`, `workflow.status`.
+    pub fn scope(&self) -> Value {
+        let mut workflow = serde_json::Map::new();
+        workflow.insert(
+            "parameters".to_string(),
+            Value::Object(
+                self.parameters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
+        if let Some(status) = &self.status {
+            workflow.insert("status".to_string(), Value::String(status.clone()));
+        }
+        let mut root = serde_json::Map::new();
+        root.insert("workflow".to_string(), Value::Object(workflow));
+        Value::Object(root)
+    }
+}
+
+/// The text Argo puts in place of a tag whose expression gave `value` (JSON, a string's quotes
+/// trimmed).
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Token {
     Str(String),
-    Word(String),
+    Num(f64),
+    Name(String),
     Op(&'static str),
     Open,
     Close,
     OpenBracket,
     CloseBracket,
     Dot,
+    Comma,
 }
+
+const SYMBOLS: [&str; 18] = [
+    "==", "!=", "<=", ">=", "&&", "||", "??", "<", ">", "!", "+", "-", "*", "/", "%", "(", ")", ",",
+];
 
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
     let chars: Vec<char> = text.chars().collect();
@@ -51,73 +78,86 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '\'' | '"' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return Err("unclosed string".to_string()),
-                        Some(&q) if q == c => break,
-                        Some('\\') => {
-                            let escaped = chars.get(i + 1).ok_or("bad escape")?;
-                            s.push(match escaped {
-                                'n' => '\n',
-                                't' => '\t',
-                                'r' => '\r',
-                                other => *other,
-                            });
-                            i += 2;
-                        }
-                        Some(&other) => {
-                            s.push(other);
-                            i += 1;
-                        }
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == '\'' || c == '"' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err("unclosed string".to_string()),
+                    Some(&q) if q == c => break,
+                    Some('\\') => {
+                        let escaped = chars.get(i + 1).ok_or("bad escape")?;
+                        s.push(match escaped {
+                            'n' => '\n',
+                            't' => '\t',
+                            'r' => '\r',
+                            other => *other,
+                        });
+                        i += 2;
+                    }
+                    Some(&other) => {
+                        s.push(other);
+                        i += 1;
                     }
                 }
-                i += 1;
-                out.push(Token::Str(s));
             }
-            '(' | ')' | '[' | ']' | '.' => {
-                out.push(match c {
-                    '(' => Token::Open,
-                    ')' => Token::Close,
-                    '[' => Token::OpenBracket,
-                    ']' => Token::CloseBracket,
-                    _ => Token::Dot,
-                });
+            i += 1;
+            out.push(Token::Str(s));
+            continue;
+        }
+        if c.is_ascii_digit() {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                 i += 1;
             }
-            c if c.is_alphabetic() || c == '_' => {
-                let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                out.push(match word.as_str() {
-                    "and" => Token::Op("&&"),
-                    "or" => Token::Op("||"),
-                    "not" => Token::Op("!"),
-                    "matches" => Token::Op("matches"),
-                    _ => Token::Word(word),
-                });
+            let n: String = chars[start..i].iter().collect();
+            out.push(Token::Num(
+                n.parse().map_err(|_| format!("bad number `{n}`"))?,
+            ));
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
             }
+            let word: String = chars[start..i].iter().collect();
+            out.push(match word.as_str() {
+                "and" => Token::Op("&&"),
+                "or" => Token::Op("||"),
+                "not" => Token::Op("!"),
+                "in" => Token::Op("in"),
+                "matches" => Token::Op("matches"),
+                _ => Token::Name(word),
+            });
+            continue;
+        }
+        match c {
+            '[' => out.push(Token::OpenBracket),
+            ']' => out.push(Token::CloseBracket),
+            '.' => out.push(Token::Dot),
             _ => {
                 let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-                let op = ["==", "!=", "&&", "||"]
-                    .into_iter()
-                    .find(|op| *op == two)
-                    .or(match c {
-                        '!' => Some("!"),
-                        '+' => Some("+"),
-                        _ => None,
-                    })
-                    .ok_or(format!("`{c}` is not supported here"))?;
-                out.push(Token::Op(op));
-                i += op.len();
+                let symbol = SYMBOLS
+                    .iter()
+                    .find(|s| s.len() == 2 && **s == two)
+                    .or_else(|| SYMBOLS.iter().find(|s| s.len() == 1 && s.starts_with(c)))
+                    .ok_or(format!("`{c}` is not supported"))?;
+                out.push(match *symbol {
+                    "(" => Token::Open,
+                    ")" => Token::Close,
+                    "," => Token::Comma,
+                    op => Token::Op(op),
+                });
+                i += symbol.len();
+                continue;
             }
         }
+        i += 1;
     }
     Ok(out)
 }
@@ -125,123 +165,251 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
 struct Parser<'e> {
     tokens: Vec<Token>,
     at: usize,
-    env: &'e Env,
+    scope: &'e Value,
 }
 
-const LEVELS: [&[&str]; 4] = [&["||"], &["&&"], &["==", "!=", "matches"], &["+"]];
+/// Binary operators from loosest to tightest (expr-lang's precedence).
+const LEVELS: [&[&str]; 6] = [
+    &["||"],
+    &["&&"],
+    &["==", "!=", "<", ">", "<=", ">=", "in", "matches"],
+    &["+", "-"],
+    &["*", "/", "%"],
+    &["??"],
+];
+
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn apply(op: &str, left: Value, right: Value) -> Result<Value, String> {
+    use Value::*;
+    let bad = |l: &Value, r: &Value| format!("invalid operation: {l} {op} {r}");
+    Ok(match op {
+        "??" => {
+            if left.is_null() {
+                right
+            } else {
+                left
+            }
+        }
+        "==" | "!=" => {
+            let equal = match (number(&left), number(&right)) {
+                (Some(a), Some(b)) => a == b,
+                _ => left == right,
+            };
+            Bool(equal == (op == "=="))
+        }
+        "&&" | "||" => match (&left, &right) {
+            (Bool(a), Bool(b)) => Bool(if op == "&&" { *a && *b } else { *a || *b }),
+            _ => return Err(bad(&left, &right)),
+        },
+        "<" | ">" | "<=" | ">=" => {
+            let ordering = match (&left, &right) {
+                (Number(_), Number(_)) => number(&left)
+                    .zip(number(&right))
+                    .and_then(|(a, b)| a.partial_cmp(&b)),
+                (String(a), String(b)) => Some(a.cmp(b)),
+                _ => None,
+            }
+            .ok_or_else(|| bad(&left, &right))?;
+            Bool(match op {
+                "<" => ordering.is_lt(),
+                ">" => ordering.is_gt(),
+                "<=" => ordering.is_le(),
+                _ => ordering.is_ge(),
+            })
+        }
+        "in" => match &right {
+            Array(items) => Bool(
+                items
+                    .iter()
+                    .any(|i| apply("==", left.clone(), i.clone()) == Ok(Bool(true))),
+            ),
+            Object(map) => match &left {
+                String(k) => Bool(map.contains_key(k)),
+                _ => return Err(bad(&left, &right)),
+            },
+            _ => return Err(bad(&left, &right)),
+        },
+        "matches" => match (&left, &right) {
+            (String(s), String(p)) => {
+                Bool(regex::Regex::new(p).map_err(|e| e.to_string())?.is_match(s))
+            }
+            _ => return Err(bad(&left, &right)),
+        },
+        "+" => match (&left, &right) {
+            (String(a), String(b)) => String(format!("{a}{b}")),
+            _ => arithmetic(op, &left, &right).ok_or_else(|| bad(&left, &right))?,
+        },
+        _ => arithmetic(op, &left, &right).ok_or_else(|| bad(&left, &right))?,
+    })
+}
+
+fn arithmetic(op: &str, left: &Value, right: &Value) -> Option<Value> {
+    let (a, b) = (left.as_f64()?, right.as_f64()?);
+    let v = match op {
+        "+" => a + b,
+        "-" => a - b,
+        "*" => a * b,
+        "/" => a / b,
+        _ => a % b,
+    };
+    serde_json::Number::from_f64(v).map(Value::Number)
+}
 
 impl Parser<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
     fn binary(&mut self, level: usize) -> Result<Value, String> {
         if level == LEVELS.len() {
             return self.unary();
         }
         let mut left = self.binary(level + 1)?;
-        while let Some(Token::Op(op)) = self.tokens.get(self.at).cloned() {
+        while let Some(Token::Op(op)) = self.peek().cloned() {
             if !LEVELS[level].contains(&op) {
                 break;
             }
             self.at += 1;
             let right = self.binary(level + 1)?;
-            left = match (op, left, right) {
-                ("||", Value::Bool(a), Value::Bool(b)) => Value::Bool(a || b),
-                ("&&", Value::Bool(a), Value::Bool(b)) => Value::Bool(a && b),
-                ("==", a, b) => Value::Bool(a == b),
-                ("!=", a, b) => Value::Bool(a != b),
-                ("+", Value::Str(a), Value::Str(b)) => Value::Str(a + &b),
-                ("matches", Value::Str(s), Value::Str(p)) => {
-                    let re = regex::Regex::new(&p).map_err(|e| e.to_string())?;
-                    Value::Bool(re.is_match(&s))
-                }
-                (op, a, b) => return Err(format!("`{op}` cannot apply to {a:?} and {b:?}")),
-            };
+            left = apply(op, left, right)?;
         }
         Ok(left)
     }
 
     fn unary(&mut self) -> Result<Value, String> {
-        match self.tokens.get(self.at).cloned() {
+        match self.peek().cloned() {
             Some(Token::Op("!")) => {
                 self.at += 1;
                 match self.unary()? {
                     Value::Bool(b) => Ok(Value::Bool(!b)),
-                    other => Err(format!("`!` cannot apply to {other:?}")),
+                    other => Err(format!("invalid operation: ! {other}")),
                 }
             }
-            Some(Token::Open) => {
+            Some(Token::Op("-")) => {
                 self.at += 1;
+                let v = self.unary()?;
+                arithmetic("-", &Value::from(0), &v).ok_or(format!("invalid operation: -{v}"))
+            }
+            _ => self.postfix(),
+        }
+    }
+
+    fn postfix(&mut self) -> Result<Value, String> {
+        let mut value = self.primary()?;
+        loop {
+            match self.peek() {
+                Some(Token::Dot) => {
+                    self.at += 1;
+                    let Some(Token::Name(field)) = self.peek().cloned() else {
+                        return Err("expected a name after `.`".to_string());
+                    };
+                    self.at += 1;
+                    value = member(&value, &field)?;
+                }
+                Some(Token::OpenBracket) => {
+                    self.at += 1;
+                    let index = self.binary(0)?;
+                    if self.peek() != Some(&Token::CloseBracket) {
+                        return Err("unclosed `[`".to_string());
+                    }
+                    self.at += 1;
+                    value = match (&value, &index) {
+                        (Value::Array(items), Value::Number(n)) => n
+                            .as_u64()
+                            .and_then(|i| items.get(usize::try_from(i).ok()?))
+                            .cloned()
+                            .ok_or("index out of range")?,
+                        (_, Value::String(key)) => member(&value, key)?,
+                        _ => return Err(format!("cannot index {value} with {index}")),
+                    };
+                }
+                _ => return Ok(value),
+            }
+        }
+    }
+
+    fn primary(&mut self) -> Result<Value, String> {
+        let token = self.peek().cloned().ok_or("unexpected end")?;
+        self.at += 1;
+        match token {
+            Token::Str(s) => Ok(Value::String(s)),
+            Token::Num(n) => Ok(if n.fract() == 0.0 && n.abs() < 9e15 {
+                Value::from(n as i64)
+            } else {
+                serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+            }),
+            Token::Open => {
                 let v = self.binary(0)?;
-                if self.tokens.get(self.at) != Some(&Token::Close) {
+                if self.peek() != Some(&Token::Close) {
                     return Err("unclosed `(`".to_string());
                 }
                 self.at += 1;
                 Ok(v)
             }
-            Some(Token::Str(s)) => {
-                self.at += 1;
-                Ok(Value::Str(s))
-            }
-            Some(Token::Word(w)) => {
-                self.at += 1;
-                match w.as_str() {
-                    "true" => return Ok(Value::Bool(true)),
-                    "false" => return Ok(Value::Bool(false)),
-                    "workflow" => {}
-                    other => return Err(format!("unknown name `{other}`")),
+            Token::OpenBracket => {
+                let mut items = Vec::new();
+                while self.peek() != Some(&Token::CloseBracket) {
+                    items.push(self.binary(0)?);
+                    match self.peek() {
+                        Some(Token::Comma) => self.at += 1,
+                        Some(Token::CloseBracket) => {}
+                        _ => return Err("expected `,` or `]`".to_string()),
+                    }
                 }
-                self.path()
+                self.at += 1;
+                Ok(Value::Array(items))
+            }
+            Token::Name(name) => {
+                // The environment's names shadow the builtins (`split`, `join` as variables).
+                if let Some(v) = self.scope.get(&name) {
+                    return Ok(v.clone());
+                }
+                match name.as_str() {
+                    "true" => Ok(Value::Bool(true)),
+                    "false" => Ok(Value::Bool(false)),
+                    "nil" => Ok(Value::Null),
+                    "int" if self.peek() == Some(&Token::Open) => {
+                        self.at += 1;
+                        let v = self.binary(0)?;
+                        if self.peek() != Some(&Token::Close) {
+                            return Err("unclosed `(`".to_string());
+                        }
+                        self.at += 1;
+                        match &v {
+                            Value::String(s) => s
+                                .trim()
+                                .parse::<i64>()
+                                .map(Value::from)
+                                .map_err(|_| format!("int({s}): not an integer")),
+                            Value::Number(n) => Ok(Value::from(n.as_f64().unwrap_or(0.0) as i64)),
+                            other => Err(format!("int({other})")),
+                        }
+                    }
+                    other => Err(format!("unknown name {other}")),
+                }
             }
             other => Err(format!("unexpected {other:?}")),
         }
     }
+}
 
-    /// After `workflow`: `.status`, `.parameters['NAME']` or `.parameters.NAME`.
-    fn path(&mut self) -> Result<Value, String> {
-        let field = self.member()?;
-        match field.as_str() {
-            "status" => self
-                .env
-                .status
-                .clone()
-                .map(Value::Str)
-                .ok_or_else(|| "workflow.status is only known in an exit handler".to_string()),
-            "parameters" => {
-                let name = self.member()?;
-                self.env
-                    .parameters
-                    .get(&name)
-                    .cloned()
-                    .map(Value::Str)
-                    .ok_or_else(|| format!("no parameter `{name}`"))
-            }
-            other => Err(format!("workflow.{other} is not supported")),
-        }
-    }
-
-    fn member(&mut self) -> Result<String, String> {
-        match (self.tokens.get(self.at), self.tokens.get(self.at + 1)) {
-            (Some(Token::Dot), Some(Token::Word(w))) => {
-                let w = w.clone();
-                self.at += 2;
-                Ok(w)
-            }
-            (Some(Token::OpenBracket), Some(Token::Str(s)))
-                if self.tokens.get(self.at + 2) == Some(&Token::CloseBracket) =>
-            {
-                let s = s.clone();
-                self.at += 3;
-                Ok(s)
-            }
-            _ => Err("expected `.name` or `['name']`".to_string()),
-        }
+/// `value.field`: a map's entry (`nil` when absent); anything else has no fields.
+fn member(value: &Value, field: &str) -> Result<Value, String> {
+    match value {
+        Value::Object(map) => Ok(map.get(field).cloned().unwrap_or(Value::Null)),
+        other => Err(format!("cannot fetch {field} from {other}")),
     }
 }
 
-/// The value of one expression (the text between `{{=` and `}}`).
-pub fn eval(text: &str, env: &Env) -> Result<Value, String> {
+/// The value of one expression (the text between `{{=` and `}}`) over `scope` (a JSON object).
+pub fn eval(text: &str, scope: &Value) -> Result<Value, String> {
     let mut parser = Parser {
         tokens: tokens(text)?,
         at: 0,
-        env,
+        scope,
     };
     let v = parser.binary(0)?;
     if parser.at != parser.tokens.len() {
@@ -250,9 +418,10 @@ pub fn eval(text: &str, env: &Env) -> Result<Value, String> {
     Ok(v)
 }
 
-/// `text` with its tags replaced as Argo replaces them in a `when`: `{{workflow.status}}`,
-/// `{{workflow.parameters.NAME}}` and `{{=…}}`.
+/// `text` with its tags replaced as Argo replaces them in a `when`: simple tags
+/// (`{{workflow.status}}`, `{{workflow.parameters.NAME}}`) and expression tags `{{=…}}`.
 pub fn substitute(text: &str, env: &Env) -> Result<String, String> {
+    let scope = env.scope();
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -260,7 +429,7 @@ pub fn substitute(text: &str, env: &Env) -> Result<String, String> {
         let len = rest[start..].find("}}").ok_or("unclosed `{{`")?;
         let tag = rest[start + 2..start + len].trim();
         let value = if let Some(expression) = tag.strip_prefix('=') {
-            eval(expression, env)?.text()
+            self::text(&eval(expression, &scope)?)
         } else if tag == "workflow.status" {
             env.status
                 .clone()

@@ -160,6 +160,36 @@ fn when_govaluate_table() {
     assert!(rows.len() >= 100);
 }
 
+#[test]
+fn expr_lang_tags_table() {
+    let case = &documents("expressions/expr-lang-tags.yaml")[0];
+    let rows = case["rows"].as_array().unwrap();
+    for row in rows {
+        let expression = text(&row["expression"]);
+        let scope = if row["env"].is_object() {
+            row["env"].clone()
+        } else {
+            Value::Object(serde_json::Map::new())
+        };
+        let result = pipec_argo_semantics::expr::eval(expression, &scope);
+        match row["substituted_text"].as_str() {
+            None => {
+                assert_eq!(row["expected"], "error", "`{expression}`");
+                assert!(result.is_err(), "`{expression}` gave {result:?}; Argo errs");
+            }
+            Some(expected) => {
+                let value = result.unwrap_or_else(|e| panic!("`{expression}`: {e}"));
+                assert_eq!(
+                    pipec_argo_semantics::expr::text(&value),
+                    expected,
+                    "`{expression}`"
+                );
+            }
+        }
+    }
+    assert!(rows.len() >= 31);
+}
+
 /// Scenario cases of these directories the model does not cover yet, by id, with the feature
 /// that keeps each out.
 const NOT_MODELLED: &[(&str, &str)] = &[
