@@ -194,7 +194,7 @@ fn container_image(pod_template: &Value, service: &str) -> Option<String> {
 pub fn run_image(workflow: &Value, service: &str) -> Result<String, RuntimeError> {
     let run = workflow["metadata"]["name"].as_str().unwrap_or_default();
     let deploy = crate::progress::templates(workflow).find(|t| {
-        t["name"].as_str().is_some_and(|n| n.ends_with("-deploy"))
+        t["metadata"]["annotations"]["pipec.dev/action"] == "deploy"
             && template_env(t, "ROLLOUT") == Some(service)
     });
     let Some(image) = deploy.and_then(|t| template_env(t, "IMAGE")) else {
@@ -245,11 +245,11 @@ mod tests {
                 "arguments": {"parameters": [{"name": "git-sha", "value": "0123456789abcdef"},
                                               {"name": "git-branch", "value": "feature/x"}]},
                 "templates": [
-                    {"name": "api-deploy", "script": {"env": [
+                    {"name": "api-deploy", "metadata": {"annotations": {"pipec.dev/action": "deploy"}}, "script": {"env": [
                         {"name": "ROLLOUT", "value": "api"},
                         {"name": "IMAGE", "value": "r.io/api:{{workflow.uid}}-{{=sprig.replace('$', '$$', sprig.trunc(7, workflow.parameters['git-sha']))}}-{{workflow.creationTimestamp.Y}}{{workflow.creationTimestamp.S}}-{{=sprig.trunc(30, sprig.regexReplaceAll('[^A-Za-z0-9_.-]', workflow.parameters['git-branch'], '-'))}}"},
                     ]}},
-                    {"name": "web-deploy", "script": {"env": [
+                    {"name": "web-deploy", "metadata": {"annotations": {"pipec.dev/action": "deploy"}}, "script": {"env": [
                         {"name": "ROLLOUT", "value": "web"},
                         {"name": "IMAGE", "value": "r.io/web:{{tasks.v.outputs.result}}"},
                     ]}},

@@ -5,8 +5,8 @@
 //! until someone marks it succeeded (what `argo resume` does), the exit handler runs after
 //! the main DAG with `{{workflow.status}}` known, `spec.shutdown: Stop` fails what runs and
 //! still runs the exit handler. The pods' work is not run: the [`Script`] says which steps
-//! fail and with what message. Steps that act on a Rollout (named `*-deploy`, `*-promote-N`,
-//! `*-complete`, `*-rollback`, with a `ROLLOUT` variable) change its status as the kubectl
+//! fail and with what message. Steps that act on a Rollout (their template's `pipec.dev/action`
+//! is `deploy`, `promote`, `complete` or `rollback`, with a `ROLLOUT` variable) change its status as the kubectl
 //! scripts and the Rollouts controller would.
 
 use std::collections::BTreeMap;
@@ -109,7 +109,8 @@ fn time(tick: u64) -> String {
 
 /// A step that acted on a Rollout.
 struct Effect {
-    step: String,
+    /// The template's `pipec.dev/action`: what the step does to the Rollout.
+    action: String,
     /// The Rollout's namespace, when not the Workflow's.
     namespace: Option<String>,
     rollout: String,
@@ -368,7 +369,10 @@ fn step_dag(
                     node["phase"] = json!("Succeeded");
                     if let Some(rollout) = env(&template, "ROLLOUT") {
                         effects.push(Effect {
-                            step: template_name.to_string(),
+                            action: template["metadata"]["annotations"]["pipec.dev/action"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
                             namespace: env(&template, "NAMESPACE").map(str::to_string),
                             rollout: rollout.to_string(),
                             image: env(&template, "IMAGE").map(str::to_string),
@@ -496,8 +500,8 @@ fn apply_effect(
     let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
     let stable = rollout["status"]["stableRS"].as_str().map(str::to_string);
     let status = &mut rollout["status"];
-    let step = effect.step.as_str();
-    if step.ends_with("-deploy") {
+    let action = effect.action.as_str();
+    if action == "deploy" {
         let new_hash = format!("hash{clock}");
         let first = stable.is_none();
         rollout["spec"]["template"]["spec"]["containers"][0]["image"] =
@@ -512,18 +516,18 @@ fn apply_effect(
                    "currentStepIndex": 1, "currentPodHash": new_hash, "stableRS": stable,
                    "canary": {"weights": {"canary": {"weight": 33}}}})
         };
-    } else if step.contains("-promote") {
+    } else if action == "promote" {
         status["phase"] = json!("Progressing");
         let index = status["currentStepIndex"].as_i64().unwrap_or(0);
         status["currentStepIndex"] = json!(index + 1);
-    } else if step.ends_with("-complete") {
+    } else if action == "complete" {
         status["phase"] = json!("Healthy");
         status["stableRS"] = status["currentPodHash"].clone();
         if let Some(s) = status.as_object_mut() {
             s.remove("canary");
             s.remove("currentStepIndex");
         }
-    } else if step.ends_with("-rollback") {
+    } else if action == "rollback" {
         status["abort"] = json!(true);
         status["phase"] = json!("Degraded");
         status["message"] = json!("RolloutAborted: Rollout aborted update");

@@ -54,6 +54,9 @@ pub const ENVIRONMENT_ANNOTATION: &str = "pipec.dev/environment";
 /// are not strings (`replicas=int,min=percent`): Argo's parameters are untyped, and `pipec run
 /// --param` checks values against these before a run starts.
 pub const PARAM_TYPES_ANNOTATION: &str = "pipec.dev/param-types";
+/// The annotation of a template that runs a Rollout script: what it does to the Rollout
+/// (`deploy`, `wait`, `check`, `promote`, `join`, `complete`, `diagnostics`, `rollback`).
+pub const ACTION_ANNOTATION: &str = "pipec.dev/action";
 /// The annotation the deploy step sets on a Rollout: the run that last changed it.
 pub const RUN_ANNOTATION: &str = "pipec.dev/run";
 

@@ -73,9 +73,16 @@ fn script_template(
         (false, true) => Target::Namespace,
         (false, false) => Target::Here,
     };
+    let mut metadata = annotated(ctx, origin);
+    if let Some(m) = metadata.as_mut() {
+        m.annotations.insert(
+            super::ACTION_ANNOTATION.to_string(),
+            kind.action().to_string(),
+        );
+    }
     Template {
         name,
-        metadata: annotated(ctx, origin),
+        metadata,
         // A backstop above the script's own deadline, which fails with a clearer message.
         timeout: deadline.map(|d| format_duration(d + 60)),
         script: Some(ScriptTemplate {

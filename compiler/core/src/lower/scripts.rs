@@ -265,6 +265,24 @@ pub enum RolloutScript {
     Rollback,
 }
 
+impl RolloutScript {
+    /// The value of [`super::ACTION_ANNOTATION`] on the templates running this script: what
+    /// the step does to its Rollout, for the runtime and the simulated controllers, which
+    /// must not guess it from a task's name.
+    pub fn action(self) -> &'static str {
+        match self {
+            RolloutScript::Deploy => "deploy",
+            RolloutScript::WaitPaused => "wait",
+            RolloutScript::CheckExec => "check",
+            RolloutScript::Promote => "promote",
+            RolloutScript::Join => "join",
+            RolloutScript::Complete => "complete",
+            RolloutScript::Diagnostics => "diagnostics",
+            RolloutScript::Rollback => "rollback",
+        }
+    }
+}
+
 /// The full bash source of a script: strict mode, what makes `kubectl` act at the Rollout's
 /// `target`, the status helper, the body.
 pub fn source(kind: RolloutScript, target: Target) -> String {
