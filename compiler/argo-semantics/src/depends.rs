@@ -369,5 +369,13 @@ mod tests {
         assert!(validate("a.Succeeded || (b && !c.Omitted)").is_ok());
         assert!(validate("a.Succeeded ||").is_err());
         assert!(validate("a.Succeeded | b").is_err());
+        for bad in ["a.Passed", "a &&", "(a", "a b", "a.", ")"] {
+            assert!(validate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            tasks("a.Succeeded || a.Failed || a.Errored"),
+            ["a"],
+            "each task once"
+        );
     }
 }

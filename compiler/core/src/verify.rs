@@ -380,26 +380,31 @@ impl Verifier<'_, '_> {
                 );
                 continue;
             };
+            // Parsed and its results checked as Argo does (`pipec_argo_semantics::depends`,
+            // tested against Argo's `TestValidateTaskResults`).
             if let Some(depends) = &task.depends {
-                for name in depends_names(depends) {
-                    match name {
-                        Ok(name) if tasks.contains_key(name.as_str()) && name != task.name => {}
-                        Ok(name) => self.report(
-                            Code::E0404,
-                            span,
-                            format!(
-                                "task `{}` depends on `{name}`, which is not another task of `{owner}`",
-                                task.name
-                            ),
+                match pipec_argo_semantics::depends::validate(depends) {
+                    Err(problem) => self.report(
+                        Code::E0405,
+                        span,
+                        format!(
+                            "task `{}` has `depends: {depends}`, which Argo cannot parse: {problem}",
+                            task.name
                         ),
-                        Err(token) => self.report(
-                            Code::E0405,
-                            span,
-                            format!(
-                                "task `{}` has `depends: {depends}`, which Argo cannot parse at `{token}`",
-                                task.name
-                            ),
-                        ),
+                    ),
+                    Ok(()) => {
+                        for name in pipec_argo_semantics::depends::tasks(depends) {
+                            if !tasks.contains_key(name.as_str()) || name == task.name {
+                                self.report(
+                                    Code::E0404,
+                                    span,
+                                    format!(
+                                        "task `{}` depends on `{name}`, which is not another task of `{owner}`",
+                                        task.name
+                                    ),
+                                );
+                            }
+                        }
                     }
                 }
             }
@@ -499,61 +504,6 @@ fn subset(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>
 fn show_labels(labels: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("`{}`", parts.join(","))
-}
-
-/// The task names of a `depends` expression (`a.Succeeded && (b || c.Failed)`), or the first
-/// token Argo would not accept.
-fn depends_names(depends: &str) -> Vec<Result<String, String>> {
-    const RESULTS: &[&str] = &[
-        "Succeeded",
-        "Failed",
-        "Errored",
-        "Skipped",
-        "Omitted",
-        "Daemoned",
-        "AnySucceeded",
-        "AllFailed",
-    ];
-    let mut out = Vec::new();
-    let spaced = depends.replace('(', " ( ").replace(')', " ) ");
-    let mut expect_operand = true;
-    let mut depth = 0i32;
-    for token in spaced.split_whitespace() {
-        match token {
-            "(" if expect_operand => depth += 1,
-            ")" if !expect_operand && depth > 0 => depth -= 1,
-            "!" if expect_operand => {}
-            "&&" | "||" if !expect_operand => expect_operand = true,
-            t if expect_operand => {
-                let name = match t.split_once('.') {
-                    Some((name, result)) if RESULTS.contains(&result) => name,
-                    Some(_) => {
-                        out.push(Err(t.to_string()));
-                        return out;
-                    }
-                    None => t,
-                };
-                if name.is_empty()
-                    || !name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                {
-                    out.push(Err(t.to_string()));
-                    return out;
-                }
-                out.push(Ok(name.to_string()));
-                expect_operand = false;
-            }
-            t => {
-                out.push(Err(t.to_string()));
-                return out;
-            }
-        }
-    }
-    if expect_operand || depth != 0 {
-        out.push(Err("the end".to_string()));
-    }
-    out
 }
 
 /// Checks a `when` the way Argo reads it. Either the whole is one expression tag
@@ -1052,23 +1002,5 @@ pipeline p {
         ] {
             assert!(check_when(bad).is_err(), "{bad} should be rejected");
         }
-    }
-
-    #[test]
-    fn depends_expressions() {
-        assert_eq!(
-            depends_names("build.Succeeded && (unit || lint.Failed)"),
-            ["build", "unit", "lint"]
-                .map(|n| Ok(n.to_string()))
-                .to_vec()
-        );
-        assert_eq!(
-            depends_names("a.Succeeded || a.Failed || a.Errored"),
-            ["a", "a", "a"].map(|n| Ok(n.to_string())).to_vec()
-        );
-        assert!(depends_names("a.Passed").iter().any(Result::is_err));
-        assert!(depends_names("a &&").iter().any(Result::is_err));
-        assert!(depends_names("(a").iter().any(Result::is_err));
-        assert!(depends_names("a b").iter().any(Result::is_err));
     }
 }
