@@ -9,11 +9,13 @@
 //! - [`depends`]: a DAG task's `depends`, bare names, `.Omitted` versus `.Skipped`.
 //! - [`expr`]: `{{=…}}` expression tags (expr-lang), and the substitution of a `when`'s tags.
 //! - [`govaluate`]: a `when` after its tags are substituted, as Argo evaluates it.
+//! - [`retry`]: a retried task's phase from its attempts (`retryStrategy`).
 //! - [`workflow`]: a Workflow's DAGs and exit handler run to the end for an outcome script.
 
 pub mod depends;
 pub mod expr;
 pub mod govaluate;
+pub mod retry;
 pub mod workflow;
 
 /// A node's phase (`NodePhase` in Argo's `workflow/v1alpha1/workflow_types.go`).

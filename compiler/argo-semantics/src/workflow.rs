@@ -35,6 +35,9 @@ pub struct Outcomes {
     pub approved: bool,
     /// Values of the Workflow's parameters, over its defaults.
     pub parameters: BTreeMap<String, String>,
+    /// Tasks whose first N attempts fail and the next succeeds (a flaky step): with a
+    /// `retryStrategy` that allows as many retries it ends Succeeded ([`crate::retry`]).
+    pub flaky: BTreeMap<String, u32>,
 }
 
 /// One node of the run: a DAG task, in the order the nodes were created.
@@ -90,6 +93,8 @@ struct Dag {
 
 struct Runner<'a> {
     templates: BTreeMap<&'a str, &'a Value>,
+    /// `spec.retryStrategy`: the default of every template without one of its own.
+    retry_default: &'a Value,
     outcomes: &'a Outcomes,
     env: Env,
     records: Vec<NodeRecord>,
@@ -118,6 +123,7 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
     parameters.extend(outcomes.parameters.clone());
     let mut runner = Runner {
         templates,
+        retry_default: &spec["retryStrategy"],
         outcomes,
         env: Env {
             parameters,
@@ -203,11 +209,17 @@ impl<'a> Runner<'a> {
                 Phase::Running
             };
         }
-        if self.outcomes.failing.contains(task) {
-            Phase::Failed
+        let failures = if self.outcomes.failing.contains(task) {
+            u32::MAX
         } else {
-            Phase::Succeeded
-        }
+            self.outcomes.flaky.get(task).copied().unwrap_or(0)
+        };
+        let strategy = if template["retryStrategy"].is_null() {
+            self.retry_default
+        } else {
+            &template["retryStrategy"]
+        };
+        attempts_phase(strategy, failures)
     }
 
     /// One operation of a DAG (`executeDAG`): returns its phase.
@@ -483,8 +495,43 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// The phase a pod template ends in when its first `failures` attempts fail (`u32::MAX`: all
+/// of them), each failed attempt retried as its `retryStrategy` allows: by
+/// [`crate::retry::phase`], a failure is retried while its policy retries Failed attempts and
+/// attempts remain (`limit + 1`; no `limit` retries for ever, so a step that always fails then
+/// never ends).
+fn attempts_phase(strategy: &Value, failures: u32) -> Phase {
+    if failures == 0 {
+        return Phase::Succeeded;
+    }
+    let limit = match &strategy["limit"] {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.parse().ok(),
+        _ if strategy.is_object() => None,
+        _ => Some(0),
+    };
+    let policy = strategy["retryPolicy"].as_str().unwrap_or_default();
+    if !crate::retry::retries(policy, &crate::retry::Attempt::of(Phase::Failed)) {
+        return Phase::Failed;
+    }
+    match limit {
+        None if failures == u32::MAX => Phase::Running,
+        None => Phase::Succeeded,
+        Some(limit) if limit >= failures => Phase::Succeeded,
+        Some(_) => Phase::Failed,
+    }
+}
+
 /// Refuses a template using what the model does not cover, rather than guess.
 fn check_modelled(name: &str, template: &Value) -> Result<(), String> {
+    if template["retryStrategy"]["limit"]
+        .as_str()
+        .is_some_and(|l| l.contains("{{"))
+    {
+        return Err(format!(
+            "template `{name}`: a retry limit from a parameter is not modelled"
+        ));
+    }
     // A template's `timeout` is not a feature of its own here: a pod that runs out of time
     // fails (`template-timeout` in the corpus), which is an outcome that names its task.
     for field in ["steps", "hooks", "activeDeadlineSeconds", "templateRef"] {
@@ -594,4 +641,46 @@ fn assess(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `retryStrategy.limit` N gives N + 1 attempts (the corpus's `wf-retry-limit-zero` and
+    /// `retry-backoff.yaml`): a step flaky for two attempts passes with `limit: 2`, fails with 1.
+    #[test]
+    fn retries_give_flaky_steps_their_attempts() {
+        let workflow = |limit: Value| {
+            json!({"metadata": {"name": "w"}, "spec": {"entrypoint": "main", "templates": [
+                {"name": "main", "dag": {"tasks": [{"name": "flaky", "template": "flaky"}]}},
+                {"name": "flaky", "retryStrategy": {"limit": limit}, "container": {"image": "a"}},
+            ]}})
+        };
+        let outcome = Outcomes {
+            flaky: BTreeMap::from([("flaky".to_string(), 2)]),
+            ..Outcomes::default()
+        };
+        assert_eq!(
+            run(&workflow(json!("2")), &outcome).unwrap().phase,
+            Phase::Succeeded
+        );
+        assert_eq!(
+            run(&workflow(json!(1)), &outcome).unwrap().phase,
+            Phase::Failed
+        );
+        let always = Outcomes {
+            failing: BTreeSet::from(["flaky".to_string()]),
+            ..Outcomes::default()
+        };
+        assert_eq!(
+            run(&workflow(json!(20)), &always).unwrap().phase,
+            Phase::Failed
+        );
+        // No limit: a step that always fails is retried for ever.
+        let mut unlimited = workflow(json!(0));
+        unlimited["spec"]["templates"][1]["retryStrategy"] = json!({});
+        assert_eq!(run(&unlimited, &always).unwrap().phase, Phase::Running);
+    }
 }

@@ -107,6 +107,7 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
             failing: context.failing.clone(),
             approved: context.approved,
             parameters: context.parameters.clone(),
+            ..Outcomes::default()
         },
     )?;
     let templates: BTreeMap<&str, &Value> = workflow["spec"]["templates"]
