@@ -60,12 +60,30 @@ pub struct Run {
     pub status: Phase,
     /// The tasks of the entrypoint and of the exit handler, in creation order.
     pub nodes: Vec<NodeRecord>,
+    /// (DAG template, task) → its index in `nodes`.
+    index: BTreeMap<(String, String), usize>,
 }
 
 impl Run {
+    fn new(phase: Phase, status: Phase, nodes: Vec<NodeRecord>) -> Run {
+        let index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((n.dag.clone(), n.task.clone()), i))
+            .collect();
+        Run {
+            phase,
+            status,
+            nodes,
+            index,
+        }
+    }
+
     /// The node of `task` in the DAG template `dag`, if one was created.
     pub fn node(&self, dag: &str, task: &str) -> Option<&NodeRecord> {
-        self.nodes.iter().find(|n| n.dag == dag && n.task == task)
+        self.index
+            .get(&(dag.to_string(), task.to_string()))
+            .and_then(|i| self.nodes.get(*i))
     }
 }
 
@@ -91,8 +109,36 @@ struct Dag {
     nodes: BTreeMap<String, TaskNode>,
 }
 
+/// What a DAG template's tasks are, worked out once per template and reused by every
+/// operation, so a run costs time linear in the DAG's size per operation.
+struct DagInfo<'a> {
+    tasks: Vec<&'a Value>,
+    /// Task name → its position in `tasks`.
+    index: BTreeMap<String, usize>,
+    /// Task name → its `depends` expanded, and the tasks it names.
+    logic: BTreeMap<String, (String, Vec<String>)>,
+    /// The target tasks, in declaration order.
+    targets: Vec<String>,
+    /// Task name → the tasks that name it in their `depends`, in declaration order; `""` →
+    /// the root tasks.
+    children: BTreeMap<String, Vec<String>>,
+}
+
+impl DagInfo<'_> {
+    fn continue_on(&self, name: &str) -> ContinueOn {
+        let task = self.index.get(name).map(|i| self.tasks[*i]);
+        ContinueOn {
+            failed: task.is_some_and(|t| t["continueOn"]["failed"] == true),
+            error: task.is_some_and(|t| t["continueOn"]["error"] == true),
+        }
+    }
+}
+
 struct Runner<'a> {
     templates: BTreeMap<&'a str, &'a Value>,
+    dags: BTreeMap<String, std::rc::Rc<DagInfo<'a>>>,
+    /// (DAG template, task) → the index of its node in `records`.
+    record_index: BTreeMap<(String, String), usize>,
     /// `spec.retryStrategy`: the default of every template without one of its own.
     retry_default: &'a Value,
     outcomes: &'a Outcomes,
@@ -102,48 +148,9 @@ struct Runner<'a> {
 
 /// Runs `workflow` (a Workflow or WorkflowTemplate, as JSON) to its end for `outcomes`.
 pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
+    let (mut runner, workflow_name) = Runner::new(workflow, outcomes)?;
     let spec = &workflow["spec"];
-    let templates: BTreeMap<&str, &Value> = spec["templates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["name"].as_str()?, t)))
-        .collect();
-    let mut parameters: BTreeMap<String, String> = spec["arguments"]["parameters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            Some((
-                p["name"].as_str()?.to_string(),
-                p["value"].as_str().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect();
-    parameters.extend(outcomes.parameters.clone());
-    let mut runner = Runner {
-        templates,
-        retry_default: &spec["retryStrategy"],
-        outcomes,
-        env: Env {
-            parameters,
-            status: None,
-        },
-        records: Vec::new(),
-    };
-    for field in ["hooks", "activeDeadlineSeconds"] {
-        if !spec[field].is_null() {
-            return Err(format!("spec.{field} is not modelled"));
-        }
-    }
     let entry = spec["entrypoint"].as_str().ok_or("no entrypoint")?;
-    // A pod that is the entrypoint or the exit handler itself is a node named after the
-    // Workflow (`NAME`, `NAME.onExit`), and the outcome names it so.
-    let workflow_name = workflow["metadata"]["name"]
-        .as_str()
-        .or(workflow["metadata"]["generateName"].as_str())
-        .unwrap_or_default()
-        .to_string();
     let status = runner.run_template(entry, &workflow_name)?;
     let mut phase = status;
     if let Some(handler) = spec["onExit"].as_str()
@@ -157,11 +164,79 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
             phase = Phase::Failed;
         }
     }
-    Ok(Run {
-        phase,
-        status,
-        nodes: runner.records,
-    })
+    Ok(Run::new(phase, status, runner.records))
+}
+
+/// Runs only the exit handler, as it runs when the entrypoint ended with `status`: it sees
+/// nothing of the entrypoint but `workflow.status`, so this answers for every run that ends
+/// so, in time independent of the entrypoint's size. `None` without an exit handler.
+pub fn run_exit_handler(
+    workflow: &Value,
+    status: Phase,
+    outcomes: &Outcomes,
+) -> Result<Option<Run>, String> {
+    let Some(handler) = workflow["spec"]["onExit"].as_str() else {
+        return Ok(None);
+    };
+    let (mut runner, workflow_name) = Runner::new(workflow, outcomes)?;
+    runner.env.status = Some(status.name().to_string());
+    let handled = runner.run_template(handler, &format!("{workflow_name}.onExit"))?;
+    let phase = if handled.failed_or_error() {
+        Phase::Failed
+    } else {
+        status
+    };
+    Ok(Some(Run::new(phase, status, runner.records)))
+}
+
+impl<'a> Runner<'a> {
+    /// A runner over `workflow`'s templates and parameters, and the Workflow's name (pods that
+    /// are the entrypoint or the exit handler themselves are nodes named after it: `NAME`,
+    /// `NAME.onExit`, and the outcome names them so).
+    fn new(workflow: &'a Value, outcomes: &'a Outcomes) -> Result<(Runner<'a>, String), String> {
+        let spec = &workflow["spec"];
+        for field in ["hooks", "activeDeadlineSeconds"] {
+            if !spec[field].is_null() {
+                return Err(format!("spec.{field} is not modelled"));
+            }
+        }
+        let templates: BTreeMap<&str, &Value> = spec["templates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Some((t["name"].as_str()?, t)))
+            .collect();
+        let mut parameters: BTreeMap<String, String> = spec["arguments"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some((
+                    p["name"].as_str()?.to_string(),
+                    p["value"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect();
+        parameters.extend(outcomes.parameters.clone());
+        let workflow_name = workflow["metadata"]["name"]
+            .as_str()
+            .or(workflow["metadata"]["generateName"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let runner = Runner {
+            templates,
+            dags: BTreeMap::new(),
+            record_index: BTreeMap::new(),
+            retry_default: &spec["retryStrategy"],
+            outcomes,
+            env: Env {
+                parameters,
+                status: None,
+            },
+            records: Vec::new(),
+        };
+        Ok((runner, workflow_name))
+    }
 }
 
 impl<'a> Runner<'a> {
@@ -222,24 +297,32 @@ impl<'a> Runner<'a> {
         attempts_phase(strategy, failures)
     }
 
-    /// One operation of a DAG (`executeDAG`): returns its phase.
-    fn operate(&mut self, dag: &mut Dag) -> Result<Phase, String> {
-        let template = self.template(&dag.template)?;
-        let tasks: Vec<&Value> = template["dag"]["tasks"]
+    /// The tasks of DAG template `name`, worked out on first use.
+    fn dag_info(&mut self, name: &str) -> Result<std::rc::Rc<DagInfo<'a>>, String> {
+        if let Some(info) = self.dags.get(name) {
+            return Ok(info.clone());
+        }
+        let template = self.template(name)?;
+        let tasks: Vec<&'a Value> = template["dag"]["tasks"]
             .as_array()
             .into_iter()
             .flatten()
             .collect();
-        let mut logic: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-        let continue_on = |name: &str| -> ContinueOn {
-            let task = tasks.iter().find(|t| t["name"] == name);
-            ContinueOn {
-                failed: task.is_some_and(|t| t["continueOn"]["failed"] == true),
-                error: task.is_some_and(|t| t["continueOn"]["error"] == true),
-            }
+        let mut index = BTreeMap::new();
+        for (i, task) in tasks.iter().enumerate() {
+            let task_name = task["name"].as_str().ok_or("a task without a name")?;
+            index.insert(task_name.to_string(), i);
+        }
+        let mut info = DagInfo {
+            tasks,
+            index,
+            logic: BTreeMap::new(),
+            targets: Vec::new(),
+            children: BTreeMap::new(),
         };
-        for task in &tasks {
-            let name = task["name"].as_str().ok_or("a task without a name")?;
+        let mut logic = BTreeMap::new();
+        for task in &info.tasks {
+            let task_name = task["name"].as_str().unwrap_or_default();
             for unsupported in [
                 "withItems",
                 "withParam",
@@ -250,7 +333,9 @@ impl<'a> Runner<'a> {
                 "onExit",
             ] {
                 if !task[unsupported].is_null() {
-                    return Err(format!("task `{name}`: `{unsupported}` is not modelled"));
+                    return Err(format!(
+                        "task `{task_name}`: `{unsupported}` is not modelled"
+                    ));
                 }
             }
             let raw = match (task["depends"].as_str(), task["dependencies"].as_array()) {
@@ -273,69 +358,89 @@ impl<'a> Runner<'a> {
                 };
                 if value.to_string().contains("tasks.") {
                     return Err(format!(
-                        "task `{name}`: its {field} read another task's outputs, which is not modelled"
+                        "task `{task_name}`: its {field} read another task's outputs, which is not modelled"
                     ));
                 }
             }
             if let Some(t) = task["template"].as_str() {
                 check_modelled(t, self.template(t)?)?;
             }
-            depends::validate(&raw).or_else(|e| if raw.is_empty() { Ok(()) } else { Err(e) })?;
-            let expanded = depends::expand(&raw, &continue_on);
+            if !raw.is_empty() {
+                depends::validate(&raw)?;
+            }
+            let expanded = depends::expand(&raw, &|n| info.continue_on(n));
             let deps = depends::tasks(&raw);
-            logic.insert(name.to_string(), (expanded, deps));
+            logic.insert(task_name.to_string(), (expanded, deps));
         }
-        let depended: BTreeSet<&str> = logic
+        info.logic = logic;
+        let depended: BTreeSet<&str> = info
+            .logic
             .values()
             .flat_map(|(_, deps)| deps.iter().map(String::as_str))
             .collect();
-        let targets: Vec<String> = match template["dag"]["target"].as_str() {
-            Some(t) => t.split(' ').map(str::to_string).collect(),
-            None => logic
-                .keys()
-                .filter(|k| !depended.contains(k.as_str()))
-                .cloned()
-                .collect(),
-        };
+        let explicit: Option<Vec<&str>> = template["dag"]["target"]
+            .as_str()
+            .map(|t| t.split(' ').collect());
         // Declaration order, as Argo lists targets in the order of the tasks.
-        let order: Vec<String> = tasks
-            .iter()
-            .filter_map(|t| t["name"].as_str().map(str::to_string))
-            .collect();
-        let targets: Vec<String> = order
-            .iter()
-            .filter(|t| targets.contains(t))
-            .cloned()
-            .collect();
-        let mut visited = BTreeSet::new();
-        for target in &targets {
-            self.execute_task(dag, &tasks, &logic, target, &mut visited)?;
+        let mut targets = Vec::new();
+        let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for task in &info.tasks {
+            let task_name = task["name"].as_str().unwrap_or_default().to_string();
+            let is_target = match &explicit {
+                Some(list) => list.contains(&task_name.as_str()),
+                None => !depended.contains(task_name.as_str()),
+            };
+            if is_target {
+                targets.push(task_name.clone());
+            }
+            let deps = info
+                .logic
+                .get(&task_name)
+                .map(|(_, d)| d.clone())
+                .unwrap_or_default();
+            if deps.is_empty() {
+                children
+                    .entry(String::new())
+                    .or_default()
+                    .push(task_name.clone());
+            }
+            for dep in deps {
+                children.entry(dep).or_default().push(task_name.clone());
+            }
         }
-        Ok(assess(
-            dag,
-            template,
-            &tasks,
-            &logic,
-            &targets,
-            &continue_on,
-        ))
+        info.targets = targets;
+        info.children = children;
+        let info = std::rc::Rc::new(info);
+        self.dags.insert(name.to_string(), info.clone());
+        Ok(info)
+    }
+
+    /// One operation of a DAG (`executeDAG`): returns its phase.
+    fn operate(&mut self, dag: &mut Dag) -> Result<Phase, String> {
+        let info = self.dag_info(&dag.template)?;
+        let template = self.template(&dag.template)?;
+        let mut visited = BTreeSet::new();
+        for target in &info.targets {
+            self.execute_task(dag, &info, target, &mut visited)?;
+        }
+        Ok(assess(dag, template, &info))
     }
 
     /// `executeDAGTask`: decides or advances `name`, after its dependencies.
     fn execute_task(
         &mut self,
         dag: &mut Dag,
-        tasks: &[&Value],
-        logic: &BTreeMap<String, (String, Vec<String>)>,
+        info: &DagInfo<'a>,
         name: &str,
         visited: &mut BTreeSet<String>,
     ) -> Result<(), String> {
         if !visited.insert(name.to_string()) {
             return Ok(());
         }
-        let task = tasks
-            .iter()
-            .find(|t| t["name"] == name)
+        let task = info
+            .index
+            .get(name)
+            .map(|i| info.tasks[*i])
             .ok_or_else(|| format!("no task `{name}`"))?;
         let template_name = task["template"].as_str().unwrap_or(name);
         if let Some(node) = dag.nodes.get(name).cloned() {
@@ -356,10 +461,10 @@ impl<'a> Runner<'a> {
             self.set_phase(dag, name, phase, "");
             return Ok(());
         }
-        let (expanded, deps) = logic.get(name).cloned().unwrap_or_default();
+        let (expanded, deps) = info.logic.get(name).cloned().unwrap_or_default();
         if !expanded.is_empty() {
             for dep in &deps {
-                self.execute_task(dag, tasks, logic, dep, visited)?;
+                self.execute_task(dag, info, dep, visited)?;
             }
             let state = |t: &str| dag.nodes.get(t).map(|n| TaskState::of(n.phase));
             let decision = depends::decide(&expanded, &state)?;
@@ -469,6 +574,8 @@ impl<'a> Runner<'a> {
 
     fn create(&mut self, dag: &mut Dag, name: &str, phase: Phase, kind: Kind, message: &str) {
         dag.nodes.insert(name.to_string(), TaskNode { phase, kind });
+        self.record_index
+            .insert((dag.template.clone(), name.to_string()), self.records.len());
         self.records.push(NodeRecord {
             dag: dag.template.clone(),
             task: name.to_string(),
@@ -482,10 +589,9 @@ impl<'a> Runner<'a> {
             node.phase = phase;
         }
         if let Some(record) = self
-            .records
-            .iter_mut()
-            .rev()
-            .find(|r| r.dag == dag.template && r.task == name)
+            .record_index
+            .get(&(dag.template.clone(), name.to_string()))
+            .and_then(|i| self.records.get_mut(*i))
         {
             record.phase = phase;
             if !message.is_empty() {
@@ -565,32 +671,18 @@ fn snapshot(dag: &Dag) -> Vec<(String, Phase)> {
 
 /// `assessDAGPhase`: the DAG's phase from its target tasks; a breadth-first walk from the
 /// root tasks carries the phase of the last node that ran down each branch.
-fn assess(
-    dag: &Dag,
-    template: &Value,
-    tasks: &[&Value],
-    logic: &BTreeMap<String, (String, Vec<String>)>,
-    targets: &[String],
-    continue_on: &dyn Fn(&str) -> ContinueOn,
-) -> Phase {
-    let children = |parent: Option<&str>| -> Vec<String> {
-        tasks
-            .iter()
-            .filter_map(|t| t["name"].as_str())
+fn assess(dag: &Dag, template: &Value, info: &DagInfo<'_>) -> Phase {
+    let created = |names: Option<&Vec<String>>| -> Vec<String> {
+        names
+            .into_iter()
+            .flatten()
             .filter(|t| dag.nodes.contains_key(*t))
-            .filter(|t| {
-                let deps = logic.get(*t).map(|(_, d)| d.as_slice()).unwrap_or_default();
-                match parent {
-                    None => deps.is_empty(),
-                    Some(p) => deps.iter().any(|d| d == p),
-                }
-            })
-            .map(str::to_string)
+            .cloned()
             .collect()
     };
     let mut target_phases: BTreeMap<&str, Option<Phase>> =
-        targets.iter().map(|t| (t.as_str(), None)).collect();
-    let mut queue: VecDeque<(String, Phase)> = children(None)
+        info.targets.iter().map(|t| (t.as_str(), None)).collect();
+    let mut queue: VecDeque<(String, Phase)> = created(info.children.get(""))
         .into_iter()
         .map(|c| (c, Phase::Succeeded))
         .collect();
@@ -615,11 +707,15 @@ fn assess(
         {
             *previous = Some(branch);
         }
-        queue.extend(children(Some(&name)).into_iter().map(|c| (c, branch)));
+        queue.extend(
+            created(info.children.get(&name))
+                .into_iter()
+                .map(|c| (c, branch)),
+        );
     }
     let fail_fast = template["dag"]["failFast"] != false;
     let mut result = Phase::Succeeded;
-    for target in targets {
+    for target in &info.targets {
         match target_phases.get(target.as_str()).copied().flatten() {
             None => {
                 result = Phase::Running;
@@ -628,7 +724,7 @@ fn assess(
                 }
             }
             Some(phase) if phase.failed_or_error() => {
-                let on = continue_on(target);
+                let on = info.continue_on(target);
                 if (phase == Phase::Failed && on.failed) || (phase == Phase::Error && on.error) {
                     continue;
                 }

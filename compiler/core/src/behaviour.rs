@@ -5,9 +5,11 @@
 //! The promises: the teardown of every ephemeral environment runs whatever happened (it is in
 //! the exit handler, "runs on success too"), and after a failure every `on failure` action runs
 //! (E0406); a step never starts in an image that the step making it did not make (E0407).
-//! Outcome classes: every step succeeds (approvals given), and each task of the entrypoint
-//! fails in turn. A broken promise is pipec's bug, reported at the `.pipe` line of the action,
-//! environment or stage, before anything is written.
+//! The exit handler sees only `workflow.status`, so it is run once per way the entrypoint ends
+//! (Succeeded, Failed, Error); the image check fails each producer of a consumed image in turn.
+//! The cost does not grow with the square of the pipeline. A broken promise is pipec's bug,
+//! reported at the `.pipe` line of the action, environment or stage, before anything is
+//! written.
 
 use std::collections::BTreeSet;
 
@@ -114,8 +116,7 @@ pub fn check(
     if promised.is_empty() && images.is_empty() {
         return;
     }
-    let runs = runs(&workflow);
-    for unguarded in images_used_unbuilt(&workflow, &images, &runs) {
+    for unguarded in images_used_unbuilt(&workflow, &images) {
         let span = template_of(&workflow, &unguarded.consumer)
             .and_then(|t| t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str())
             .and_then(|l| sources.resolve_location(l))
@@ -136,7 +137,7 @@ pub fn check(
             .help(crate::verify::BUG_HELP),
         );
     }
-    for broken in broken_promises(&runs, &promised) {
+    for broken in broken_promises(&handler_runs(&workflow), &promised) {
         let p = &promised[broken.promise];
         diags.push(
             Diagnostic::new(
@@ -161,16 +162,6 @@ struct Broken {
     phase: &'static str,
 }
 
-/// The tasks of the entrypoint DAG, in order.
-fn entry_tasks(workflow: &Value) -> Vec<String> {
-    template_of(workflow, names::ENTRYPOINT)
-        .and_then(|t| t["dag"]["tasks"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect()
-}
-
 fn template_of<'w>(workflow: &'w Value, name: &str) -> Option<&'w Value> {
     workflow["spec"]["templates"]
         .as_array()?
@@ -178,36 +169,59 @@ fn template_of<'w>(workflow: &'w Value, name: &str) -> Option<&'w Value> {
         .find(|t| t["name"] == name)
 }
 
-/// The model's run for each outcome class: every step succeeds (`None`), then each task of
-/// the entrypoint fails in turn. Empty when the Workflow uses what the model does not cover
-/// yet: that is not judged (tests keep every example inside what it covers).
-fn runs(workflow: &Value) -> Vec<(Option<String>, Run)> {
-    let mut outcomes = vec![(None, BTreeSet::new())];
-    outcomes.extend(
-        entry_tasks(workflow)
-            .into_iter()
-            .map(|t| (Some(t.clone()), BTreeSet::from([t]))),
-    );
+/// The exit handler as it runs for each way the entrypoint can end: it sees only
+/// `workflow.status`, so three runs answer for every outcome, whatever the pipeline's size.
+/// Empty when the Workflow uses what the model does not cover yet: that is not judged (tests
+/// keep every example inside what it covers).
+fn handler_runs(workflow: &Value) -> Vec<(String, Run)> {
+    let outcome = Outcomes {
+        approved: true,
+        ..Outcomes::default()
+    };
     let mut out = Vec::new();
-    for (failing_task, failing) in outcomes {
-        let outcome = Outcomes {
-            failing,
-            approved: true,
-            ..Outcomes::default()
-        };
-        match workflow::run(workflow, &outcome) {
-            Ok(run) => out.push((failing_task, run)),
+    for status in [Phase::Succeeded, Phase::Failed, Phase::Error] {
+        match workflow::run_exit_handler(workflow, status, &outcome) {
+            Ok(Some(run)) => out.push((format!("when the run ends {}", status.name()), run)),
+            Ok(None) => {}
             Err(_) => return Vec::new(),
         }
     }
     out
 }
 
-fn outcome_text(failing_task: &Option<String>) -> String {
-    match failing_task {
-        None => "when every step succeeds".to_string(),
-        Some(t) => format!("when `{t}` fails"),
+/// At most this many image producers are failed one at a time by the image check, each a
+/// whole run of the model; beyond them, one run fails them all at once.
+const PRODUCER_RUNS: usize = 8;
+
+/// The runs that decide whether a step can start without its image: every step succeeds; each
+/// producer of a consumed image fails (the first [`PRODUCER_RUNS`] alone, the rest together).
+fn producer_runs(workflow: &Value, producers: &[String]) -> Vec<(String, Run)> {
+    let mut outcomes = vec![("when every step succeeds".to_string(), BTreeSet::new())];
+    outcomes.extend(
+        producers
+            .iter()
+            .take(PRODUCER_RUNS)
+            .map(|p| (format!("when `{p}` fails"), BTreeSet::from([p.clone()]))),
+    );
+    if producers.len() > PRODUCER_RUNS {
+        outcomes.push((
+            "when the image steps fail".to_string(),
+            producers[PRODUCER_RUNS..].iter().cloned().collect(),
+        ));
     }
+    let mut out = Vec::new();
+    for (when, failing) in outcomes {
+        let outcome = Outcomes {
+            failing,
+            approved: true,
+            ..Outcomes::default()
+        };
+        match workflow::run(workflow, &outcome) {
+            Ok(run) => out.push((when, run)),
+            Err(_) => return Vec::new(),
+        }
+    }
+    out
 }
 
 /// The images the pipeline's steps build or push, as the Workflow spells them in a
@@ -239,11 +253,7 @@ struct Unguarded {
 
 /// Tasks of the entrypoint whose pod runs an image another task makes, started in some
 /// outcome although that task did not succeed.
-fn images_used_unbuilt(
-    workflow: &Value,
-    images: &[(String, String)],
-    runs: &[(Option<String>, Run)],
-) -> Vec<Unguarded> {
+fn images_used_unbuilt(workflow: &Value, images: &[(String, String)]) -> Vec<Unguarded> {
     let mut consumers: Vec<(String, String)> = Vec::new();
     for task in template_of(workflow, names::ENTRYPOINT)
         .and_then(|t| t["dag"]["tasks"].as_array())
@@ -267,8 +277,14 @@ fn images_used_unbuilt(
             }
         }
     }
+    if consumers.is_empty() {
+        return Vec::new();
+    }
+    let mut producers: Vec<String> = consumers.iter().map(|(_, p)| p.clone()).collect();
+    producers.sort();
+    producers.dedup();
     let mut out: Vec<Unguarded> = Vec::new();
-    for (failing_task, run) in runs {
+    for (when, run) in producer_runs(workflow, &producers) {
         for (consumer, producer) in &consumers {
             if out.iter().any(|u| &u.consumer == consumer) {
                 continue;
@@ -281,7 +297,7 @@ fn images_used_unbuilt(
                 out.push(Unguarded {
                     consumer: consumer.clone(),
                     producer: producer.clone(),
-                    when: outcome_text(failing_task),
+                    when: when.clone(),
                     phase: made.map_or("never created", |n| n.phase.name()),
                 });
             }
@@ -290,16 +306,16 @@ fn images_used_unbuilt(
     out
 }
 
-fn broken_promises(runs: &[(Option<String>, Run)], promised: &[Promised]) -> Vec<Broken> {
+fn broken_promises(runs: &[(String, Run)], promised: &[Promised]) -> Vec<Broken> {
     let mut out: Vec<Broken> = Vec::new();
-    for (failing_task, run) in runs {
+    for (when, run) in runs {
         for (i, p) in promised.iter().enumerate() {
             if out.iter().any(|b| b.promise == i) || kept(run, p) {
                 continue;
             }
             out.push(Broken {
                 promise: i,
-                when: outcome_text(failing_task),
+                when: when.clone(),
                 phase: run
                     .node(names::EXIT_HANDLER, &p.task)
                     .map_or("never created", |n| n.phase.name()),
@@ -366,15 +382,15 @@ mod tests {
         ];
         let old = handler("X.Succeeded || X.Failed || X.Errored");
         assert_eq!(
-            broken_promises(&runs(&old), &promised),
+            broken_promises(&handler_runs(&old), &promised),
             [Broken {
                 promise: 0,
-                when: "when every step succeeds".to_string(),
+                when: "when the run ends Succeeded".to_string(),
                 phase: "Omitted",
             }]
         );
         let fixed = handler("X.Succeeded || X.Failed || X.Errored || X.Skipped");
-        assert_eq!(broken_promises(&runs(&fixed), &promised), []);
+        assert_eq!(broken_promises(&handler_runs(&fixed), &promised), []);
     }
 
     /// Issue 10's second bug: a `check run IMAGE` gate waited for the release only, so it
@@ -398,7 +414,7 @@ mod tests {
         let images = [("r.io/tests:1".to_string(), "tests".to_string())];
         let old = workflow("app.Succeeded");
         assert_eq!(
-            images_used_unbuilt(&old, &images, &runs(&old)),
+            images_used_unbuilt(&old, &images),
             [Unguarded {
                 consumer: "api-check-1".to_string(),
                 producer: "tests".to_string(),
@@ -407,7 +423,7 @@ mod tests {
             }]
         );
         let fixed = workflow("app.Succeeded && tests.Succeeded");
-        assert_eq!(images_used_unbuilt(&fixed, &images, &runs(&fixed)), []);
+        assert_eq!(images_used_unbuilt(&fixed, &images), []);
     }
 
     #[test]
@@ -417,7 +433,7 @@ mod tests {
         let mut workflow = handler("X.Succeeded");
         workflow["spec"]["templates"][1]["dag"]["tasks"][2]["depends"] =
             json!("alert.Succeeded || alert.Failed || alert.Skipped || alert.Omitted");
-        let broken = broken_promises(&runs(&workflow), &promised);
+        let broken = broken_promises(&handler_runs(&workflow), &promised);
         assert!(broken.is_empty(), "{broken:?}");
         let mut failing_diagnosis = workflow.clone();
         failing_diagnosis["spec"]["templates"][0]["dag"]["tasks"] =
