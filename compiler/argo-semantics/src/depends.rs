@@ -341,19 +341,47 @@ pub fn decide(
     expanded: &str,
     state: &dyn Fn(&str) -> Option<TaskState>,
 ) -> Result<Decision, String> {
-    for task in tasks(expanded) {
-        if !state(&task).is_some_and(|s| s.fulfilled()) {
-            return Ok(Decision {
+    Ok(Depends::parse(expanded)?.decide(state))
+}
+
+/// An expanded `depends`, parsed once, to be decided at every operation of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Depends {
+    expr: Expr,
+    tasks: Vec<String>,
+}
+
+impl Depends {
+    /// Parses a `depends` already [`expand`]ed.
+    pub fn parse(expanded: &str) -> Result<Depends, String> {
+        Ok(Depends {
+            expr: parse(expanded)?,
+            tasks: tasks(expanded),
+        })
+    }
+
+    /// The tasks it names, in order of first mention.
+    pub fn tasks(&self) -> &[String] {
+        &self.tasks
+    }
+
+    /// [`decide`] for this expression.
+    pub fn decide(&self, state: &dyn Fn(&str) -> Option<TaskState>) -> Decision {
+        if !self
+            .tasks
+            .iter()
+            .all(|t| state(t).is_some_and(|s| s.fulfilled()))
+        {
+            return Decision {
                 proceed: false,
                 execute: false,
-            });
+            };
+        }
+        Decision {
+            proceed: true,
+            execute: eval(&self.expr, state),
         }
     }
-    let expr = parse(expanded)?;
-    Ok(Decision {
-        proceed: true,
-        execute: eval(&expr, state),
-    })
 }
 
 #[cfg(test)]

@@ -115,8 +115,8 @@ struct DagInfo<'a> {
     tasks: Vec<&'a Value>,
     /// Task name → its position in `tasks`.
     index: BTreeMap<String, usize>,
-    /// Task name → its `depends` expanded, and the tasks it names.
-    logic: BTreeMap<String, (String, Vec<String>)>,
+    /// Task name → its `depends`, expanded and parsed (`None` without one).
+    logic: BTreeMap<String, Option<depends::Depends>>,
     /// The target tasks, in declaration order.
     targets: Vec<String>,
     /// Task name → the tasks that name it in their `depends`, in declaration order; `""` →
@@ -368,15 +368,21 @@ impl<'a> Runner<'a> {
             if !raw.is_empty() {
                 depends::validate(&raw)?;
             }
-            let expanded = depends::expand(&raw, &|n| info.continue_on(n));
-            let deps = depends::tasks(&raw);
-            logic.insert(task_name.to_string(), (expanded, deps));
+            let parsed = if raw.is_empty() {
+                None
+            } else {
+                Some(depends::Depends::parse(&depends::expand(&raw, &|n| {
+                    info.continue_on(n)
+                }))?)
+            };
+            logic.insert(task_name.to_string(), parsed);
         }
         info.logic = logic;
         let depended: BTreeSet<&str> = info
             .logic
             .values()
-            .flat_map(|(_, deps)| deps.iter().map(String::as_str))
+            .flatten()
+            .flat_map(|d| d.tasks().iter().map(String::as_str))
             .collect();
         let explicit: Option<Vec<&str>> = template["dag"]["target"]
             .as_str()
@@ -393,10 +399,11 @@ impl<'a> Runner<'a> {
             if is_target {
                 targets.push(task_name.clone());
             }
-            let deps = info
+            let deps: Vec<String> = info
                 .logic
                 .get(&task_name)
-                .map(|(_, d)| d.clone())
+                .and_then(Option::as_ref)
+                .map(|d| d.tasks().to_vec())
                 .unwrap_or_default();
             if deps.is_empty() {
                 children
@@ -461,13 +468,12 @@ impl<'a> Runner<'a> {
             self.set_phase(dag, name, phase, "");
             return Ok(());
         }
-        let (expanded, deps) = info.logic.get(name).cloned().unwrap_or_default();
-        if !expanded.is_empty() {
-            for dep in &deps {
+        if let Some(parsed) = info.logic.get(name).and_then(Option::as_ref) {
+            for dep in parsed.tasks() {
                 self.execute_task(dag, info, dep, visited)?;
             }
             let state = |t: &str| dag.nodes.get(t).map(|n| TaskState::of(n.phase));
-            let decision = depends::decide(&expanded, &state)?;
+            let decision = parsed.decide(&state);
             if !decision.proceed {
                 return Ok(());
             }
