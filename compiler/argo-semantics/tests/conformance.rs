@@ -121,11 +121,11 @@ fn depends_evaluation_table() {
             text(&row["expanded"]),
             "{raw}"
         );
-        if let Some(list) = row["dependencies"].as_array() {
-            if row["depends"].is_string() {
-                let expected: Vec<String> = list.iter().map(|v| text(v).to_string()).collect();
-                assert_eq!(depends::tasks(&raw), expected, "{raw}");
-            }
+        if let Some(list) = row["dependencies"].as_array()
+            && row["depends"].is_string()
+        {
+            let expected: Vec<String> = list.iter().map(|v| text(v).to_string()).collect();
+            assert_eq!(depends::tasks(&raw), expected, "{raw}");
         }
     }
     for row in case["validation"].as_array().unwrap() {
@@ -430,10 +430,10 @@ fn workflow_scenarios() {
                 }
             };
             let mut wrong = Vec::new();
-            if let Some(phase) = case["expected"]["workflow"]["phase"].as_str() {
-                if Phase::parse(phase) != Some(run.phase) {
-                    wrong.push(format!("workflow {phase}, model {:?}", run.phase));
-                }
+            if let Some(phase) = case["expected"]["workflow"]["phase"].as_str()
+                && Phase::parse(phase) != Some(run.phase)
+            {
+                wrong.push(format!("workflow {phase}, model {:?}", run.phase));
             }
             // DAG task nodes only: the Workflow's own node, retry attempts (`C(0)`) and
             // exit-handler nodes (`x.onExit`) are not task nodes.
