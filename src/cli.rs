@@ -316,19 +316,35 @@ fn plan(
         .flatten()
         .filter_map(|p| p["name"].as_str().map(str::to_string))
         .collect();
-    for name in context.parameters.keys() {
-        if !known.contains(name) {
-            return Err(Failure::Usage(miette!(
-                help = format!(
-                    "its parameters: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-                "the pipeline has no parameter `{name}`"
-            )));
+    // The run's own checks (unknown names, `{{`, each param's type, percents as fractions),
+    // as `pipec run` makes them.
+    let requested: Vec<(String, String)> = context
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let pipeline = documents
+        .iter()
+        .find_map(|d| d["metadata"]["labels"]["app.kubernetes.io/part-of"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let checked = pipec_runtime::plan(documents.clone(), &pipeline, &requested).map_err(|e| {
+        Failure::Usage(match e {
+            pipec_runtime::RuntimeError::Invalid(m) => miette!("{m}"),
+            other => miette!("{other}"),
+        })
+    })?;
+    for p in checked.run["spec"]["arguments"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(value)) = (p["name"].as_str(), p["value"].as_str())
+            && context.parameters.contains_key(name)
+        {
+            context
+                .parameters
+                .insert(name.to_string(), value.to_string());
         }
     }
     for (name, value) in git {

@@ -159,13 +159,7 @@ pipeline p {
   }
 }
 "#;
-    let compilation = common::compile_source("p.pipe", source, &[]);
-    assert!(
-        !compilation.has_errors(),
-        "{}",
-        common::rendered(&compilation)
-    );
-    let docs = common::parsed_documents(&compilation);
+    let docs = common::clean_documents("p.pipe", source);
     let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
     let timeout = |template: &str| common::env(common::template(wf, template), "TIMEOUT").clone();
     // 30 minutes beyond the two 20-minute pauses before the approval.

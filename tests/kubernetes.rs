@@ -69,13 +69,7 @@ pipeline p {
   step say = run "alpine:3.20" { command = "echo $$ $(date) ${git.branch} ${note}" }
 }
 "#;
-    let compilation = common::compile_source("p.pipe", source, &[]);
-    assert!(
-        !compilation.has_errors(),
-        "{}",
-        common::rendered(&compilation)
-    );
-    let docs = common::parsed_documents(&compilation);
+    let docs = common::clean_documents("p.pipe", source);
     let params = [("git-branch", "$(WEBHOOK)"), ("note", "$$")];
     let rollout = docs.iter().find(|d| d["kind"] == "Rollout").unwrap();
     let container = &rollout["spec"]["template"]["spec"]["containers"][0];
@@ -169,13 +163,7 @@ pipeline p {
   release api canary { weight 50% }
 }
 "#;
-    let compilation = common::compile_source("p.pipe", source, &[]);
-    assert!(
-        !compilation.has_errors(),
-        "{}",
-        common::rendered(&compilation)
-    );
-    let docs = common::parsed_documents(&compilation);
+    let docs = common::clean_documents("p.pipe", source);
     let workflow = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
     let build = common::template(workflow, "app");
     let push = common::template(workflow, "released");

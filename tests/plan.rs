@@ -101,4 +101,21 @@ fn unknown_parameters_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no parameter `nope`"));
+    // Typed as `pipec run` types them.
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args([
+            "plan",
+            "tests/cases/compile/webhook.pipe",
+            "--param",
+            "dry_run=yes",
+        ])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`dry_run` is of type `bool`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

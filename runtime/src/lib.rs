@@ -118,9 +118,7 @@ pub fn plan(
     Ok(Plan { apply, run })
 }
 
-/// The annotation of a compiled Workflow or WorkflowTemplate naming the types of its
-/// parameters that are not strings (the compiler's `PARAM_TYPES_ANNOTATION`).
-const PARAM_TYPES_ANNOTATION: &str = "pipec.dev/param-types";
+use pipec_argo_model::annotations::PARAM_TYPES as PARAM_TYPES_ANNOTATION;
 
 fn annotation(doc: &Value, key: &str) -> String {
     doc["metadata"]["annotations"][key]

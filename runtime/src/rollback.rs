@@ -194,7 +194,7 @@ fn container_image(pod_template: &Value, service: &str) -> Option<String> {
 pub fn run_image(workflow: &Value, service: &str) -> Result<String, RuntimeError> {
     let run = workflow["metadata"]["name"].as_str().unwrap_or_default();
     let deploy = crate::progress::templates(workflow).find(|t| {
-        t["metadata"]["annotations"]["pipec.dev/action"] == "deploy"
+        t["metadata"]["annotations"][pipec_argo_model::annotations::ACTION] == "deploy"
             && template_env(t, "ROLLOUT") == Some(service)
     });
     let Some(image) = deploy.and_then(|t| template_env(t, "IMAGE")) else {

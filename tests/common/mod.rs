@@ -64,6 +64,13 @@ pub fn compile_source(name: &str, source: &str, imports: &[(&str, &str)]) -> Com
 }
 
 /// Diagnostics rendered without colour, as the CLI prints them.
+/// The documents of `source`, which must compile without errors.
+pub fn clean_documents(name: &str, source: &str) -> Vec<serde_json::Value> {
+    let compilation = compile_source(name, source, &[]);
+    assert!(!compilation.has_errors(), "{}", rendered(&compilation));
+    parsed_documents(&compilation)
+}
+
 pub fn rendered(compilation: &Compilation) -> String {
     pipec_core::render::render_human(
         &compilation.diagnostics,

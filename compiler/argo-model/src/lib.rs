@@ -16,6 +16,18 @@
 //! percentage or a port name, so those are emitted as integers unless they are percentages.
 
 pub mod events;
+
+/// Annotations pipec writes that the runtime and the simulated controllers read back, named
+/// once for every crate that speaks them.
+pub mod annotations {
+    /// On a Workflow or WorkflowTemplate: the types of its parameters that are not strings
+    /// (`replicas=int,min=percent`); Argo's parameters are untyped, and `pipec run --param`
+    /// checks values against these before a run starts.
+    pub const PARAM_TYPES: &str = "pipec.dev/param-types";
+    /// On a template that runs a Rollout script: what it does to the Rollout (`deploy`,
+    /// `wait`, `check`, `promote`, `join`, `complete`, `diagnostics`, `rollback`).
+    pub const ACTION: &str = "pipec.dev/action";
+}
 pub mod image_tag;
 pub mod k8s;
 pub mod rollouts;

@@ -158,7 +158,7 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
         names.extend(
             tasks_of(dag)
                 .into_iter()
-                .filter(|t| !run.nodes.iter().any(|n| n.dag == dag && &n.task == t)),
+                .filter(|t| run.node(dag, t).is_none()),
         );
         names.iter().map(|t| step(dag, t)).collect()
     };

@@ -369,7 +369,8 @@ fn step_dag(
                     node["phase"] = json!("Succeeded");
                     if let Some(rollout) = env(&template, "ROLLOUT") {
                         effects.push(Effect {
-                            action: template["metadata"]["annotations"]["pipec.dev/action"]
+                            action: template["metadata"]["annotations"]
+                                [pipec_argo_model::annotations::ACTION]
                                 .as_str()
                                 .unwrap_or_default()
                                 .to_string(),

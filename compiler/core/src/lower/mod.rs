@@ -50,13 +50,10 @@ pub const SOURCE_ANNOTATION: &str = "pipec.dev/source";
 pub const APPROVAL_ANNOTATION: &str = "pipec.dev/approval";
 /// The annotation naming the environment, in another cluster, an object belongs to.
 pub const ENVIRONMENT_ANNOTATION: &str = "pipec.dev/environment";
-/// The annotation of a Workflow or WorkflowTemplate listing the types of its parameters that
-/// are not strings (`replicas=int,min=percent`): Argo's parameters are untyped, and `pipec run
-/// --param` checks values against these before a run starts.
-pub const PARAM_TYPES_ANNOTATION: &str = "pipec.dev/param-types";
-/// The annotation of a template that runs a Rollout script: what it does to the Rollout
-/// (`deploy`, `wait`, `check`, `promote`, `join`, `complete`, `diagnostics`, `rollback`).
-pub const ACTION_ANNOTATION: &str = "pipec.dev/action";
+/// See [`pipec_argo_model::annotations::PARAM_TYPES`].
+pub const PARAM_TYPES_ANNOTATION: &str = pipec_argo_model::annotations::PARAM_TYPES;
+/// See [`pipec_argo_model::annotations::ACTION`].
+pub const ACTION_ANNOTATION: &str = pipec_argo_model::annotations::ACTION;
 /// The annotation the deploy step sets on a Rollout: the run that last changed it.
 pub const RUN_ANNOTATION: &str = "pipec.dev/run";
 
