@@ -1,4 +1,4 @@
-//! How Argo Workflows runs what pipec emits: a pure, deterministic model of the controller's
+//! How Argo Workflows and Argo Rollouts run what pipec emits: a pure, deterministic model of the controller's
 //! semantics, for the resources as JSON. It knows nothing of `.pipe`; the compiler, `pipec
 //! plan` and the simulated controllers ask it what Argo would do.
 //!
@@ -11,11 +11,16 @@
 //! - [`govaluate`]: a `when` after its tags are substituted, as Argo evaluates it.
 //! - [`retry`]: a retried task's phase from its attempts (`retryStrategy`).
 //! - [`workflow`]: a Workflow's DAGs and exit handler run to the end for an outcome script.
+//! - [`rollout`]: a canary Rollout's steps, pauses, analyses, abort and promotion over time,
+//!   with Argo Rollouts' replica math ([`rollout::replicas`]).
+//! - [`go_duration`]: Go's duration strings, as all of these read them.
 
 pub mod depends;
 pub mod expr;
+pub mod go_duration;
 pub mod govaluate;
 pub mod retry;
+pub mod rollout;
 pub mod workflow;
 
 /// A node's phase (`NodePhase` in Argo's `workflow/v1alpha1/workflow_types.go`).

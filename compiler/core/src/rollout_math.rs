@@ -4,46 +4,18 @@
 //! Without a router, Argo Rollouts (v1.9, `approximateWeightedCanaryStableReplicaCounts`)
 //! considers a few candidate splits — the weighted canary count rounded up and down, with and
 //! without one surge pod — and keeps the one whose actual share is closest to the weight,
-//! preferring the larger canary on ties. This module reimplements that rule from its
-//! documented behaviour.
+//! preferring the larger canary on ties. The rule itself lives in the Argo model
+//! (`pipec_argo_semantics::rollout::replicas`); this module inverts it.
 
-/// `(canary pods, stable pods)` Argo Rollouts runs for `weight` percent of `replicas` pods.
+use pipec_argo_semantics::rollout::replicas::approximate_weighted_split;
+
+/// `(canary pods, stable pods)` Argo Rollouts runs for `weight` percent of `replicas` pods
+/// ([`pipec_argo_semantics::rollout::replicas::approximate_weighted_split`], checked there
+/// against Argo Rollouts' own table).
 pub fn basic_canary_split(replicas: u32, weight: u32, max_surge: u32) -> (u32, u32) {
-    if replicas == 0 {
-        return (0, 0);
-    }
-    let (r, w) = (f64::from(replicas), f64::from(weight));
-    let exact = r * w / 100.0;
-    let ceil = exact.ceil() as u32;
-    let floor = exact.floor() as u32;
-    let zero_allowed = weight == 0 || weight == 100 || (replicas == 1 && max_surge == 0);
-    let tied = |total: f64| (total * w / 100.0).fract() == 0.5;
-
-    let mut options: Vec<(u32, u32)> = Vec::new();
-    if ceil < replicas || zero_allowed {
-        options.push((ceil, replicas));
-    }
-    if !tied(r) && (floor != 0 || zero_allowed) {
-        options.push((floor, replicas));
-    }
-    if max_surge > 0 {
-        options.push((ceil, replicas + 1));
-        if !tied(r + 1.0) && (floor != 0 || zero_allowed) {
-            options.push((floor, replicas + 1));
-        }
-    }
-    let delta =
-        |(canary, total): (u32, u32)| (f64::from(canary) * 100.0 / f64::from(total) - w).abs();
-    let mut best = match options.first() {
-        Some(first) => *first,
-        None => return (0, replicas),
-    };
-    for option in options.iter().skip(1) {
-        if delta(*option) < delta(best) {
-            best = *option;
-        }
-    }
-    (best.0, best.1 - best.0)
+    let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let (canary, stable) = approximate_weighted_split(int(replicas), int(weight), int(max_surge));
+    (canary.max(0).unsigned_abs(), stable.max(0).unsigned_abs())
 }
 
 /// The weight, nearest to `canary / replicas`, for which Argo Rollouts runs exactly `canary`

@@ -1,0 +1,438 @@
+//! How Argo Rollouts runs a canary `Rollout` that pipec emits: the controller's step
+//! progression, pauses, analyses, abort, retry and promotion ([`canary`]) and its replica math
+//! ([`replicas`]), for a Rollout as JSON and an outcome script (when analyses end and how, when
+//! a person promotes or aborts). The output is a timeline: per moment, the step, the traffic
+//! weight and the canary and stable pod counts.
+//!
+//! Upstream: Argo Rollouts v1.9.1, `rollout/canary.go`, `rollout/pause.go`,
+//! `rollout/analysis.go`, `utils/replicaset/canary.go`, `utils/rollout/rolloututil.go`.
+//! `tests/conformance.rs` runs the corpus's `rollouts/` cases against it. Blue-green, experiments,
+//! header and mirror routes, progress deadlines and the rollback window are not modelled yet:
+//! a Rollout using them is refused ([`Spec::from_json`] returns `Err`), never guessed at.
+
+pub mod canary;
+pub mod replicas;
+
+use serde_json::Value;
+
+/// An `IntOrString` count of pods: absolute, or a percentage of the Rollout's replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Amount {
+    Pods(i32),
+    Percent(i32),
+}
+
+impl Amount {
+    /// `intstr.GetValueFromIntOrPercent`: a percentage of `total`, rounded up or down.
+    pub fn resolve(self, total: i32, round_up: bool) -> i32 {
+        match self {
+            Amount::Pods(n) => n,
+            Amount::Percent(p) => {
+                let product = i64::from(p) * i64::from(total);
+                let value = if round_up {
+                    product.div_euclid(100) + i64::from(product.rem_euclid(100) != 0)
+                } else {
+                    product.div_euclid(100)
+                };
+                i32::try_from(value).unwrap_or(i32::MAX)
+            }
+        }
+    }
+
+    /// An integer, or a string `"N%"` (or a string of digits).
+    pub fn from_json(value: &Value) -> Option<Amount> {
+        if let Some(n) = value.as_i64() {
+            return i32::try_from(n).ok().map(Amount::Pods);
+        }
+        let text = value.as_str()?;
+        match text.strip_suffix('%') {
+            Some(p) => p.parse().ok().map(Amount::Percent),
+            None => text.parse().ok().map(Amount::Pods),
+        }
+    }
+}
+
+/// `setCanaryScale`: the canary's size decoupled from its traffic.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetCanaryScale {
+    pub replicas: Option<i32>,
+    pub weight: Option<i32>,
+    pub match_traffic_weight: bool,
+}
+
+/// One canary step. Upstream's `CanaryStep` is a struct of optional fields, and its own tests
+/// set two at once, so this is too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    pub set_weight: Option<i32>,
+    /// `pause`: `Some(None)` waits for a promote, `Some(Some(s))` for `s` seconds.
+    pub pause: Option<Option<u64>>,
+    /// `analysis`: the templates of an inline AnalysisRun.
+    pub analysis: Option<Vec<String>>,
+    pub set_canary_scale: Option<SetCanaryScale>,
+}
+
+/// `spec.strategy.canary.analysis`: an AnalysisRun in the background of the steps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackgroundAnalysis {
+    pub templates: Vec<String>,
+    /// `startingStep`: the step index from which it runs (from the first when unset).
+    pub starting_step: Option<i32>,
+}
+
+/// `spec.strategy.canary`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canary {
+    pub steps: Vec<Step>,
+    pub max_surge: Amount,
+    pub max_unavailable: Amount,
+    /// Whether a traffic router splits the traffic (else the pod counts do).
+    pub traffic_routing: bool,
+    pub dynamic_stable_scale: bool,
+    pub min_pods_per_replica_set: Option<i32>,
+    /// `abortScaleDownDelaySeconds` (unset: 30 with a router; 0: never scale the canary down).
+    pub abort_scale_down_delay_seconds: Option<i32>,
+    /// `scaleDownDelaySeconds` (unset: 30): how long a router keeps the old stable after promotion.
+    pub scale_down_delay_seconds: Option<i32>,
+    pub analysis: Option<BackgroundAnalysis>,
+}
+
+impl Default for Canary {
+    /// Upstream's defaults (`utils/defaults`): `maxSurge` and `maxUnavailable` 25%.
+    fn default() -> Canary {
+        Canary {
+            steps: Vec::new(),
+            max_surge: Amount::Percent(25),
+            max_unavailable: Amount::Percent(25),
+            traffic_routing: false,
+            dynamic_stable_scale: false,
+            min_pods_per_replica_set: None,
+            abort_scale_down_delay_seconds: None,
+            scale_down_delay_seconds: None,
+            analysis: None,
+        }
+    }
+}
+
+/// What the controller reads of a Rollout's spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// `spec.replicas` (unset: 1).
+    pub replicas: i32,
+    /// `spec.paused`: paused by a person.
+    pub paused: bool,
+    pub canary: Canary,
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec {
+            replicas: 1,
+            paused: false,
+            canary: Canary::default(),
+        }
+    }
+}
+
+/// Why the Rollout is paused (`PauseReason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseReason {
+    CanaryPauseStep,
+    InconclusiveAnalysisRun,
+}
+
+impl PauseReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            PauseReason::CanaryPauseStep => "CanaryPauseStep",
+            PauseReason::InconclusiveAnalysisRun => "InconclusiveAnalysisRun",
+        }
+    }
+}
+
+/// `status.pauseConditions[]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PauseCondition {
+    pub reason: PauseReason,
+    /// Seconds since the start of the run.
+    pub start_time: u64,
+}
+
+/// `RolloutPhase`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolloutPhase {
+    Progressing,
+    Paused,
+    Healthy,
+    Degraded,
+}
+
+impl RolloutPhase {
+    pub fn name(self) -> &'static str {
+        match self {
+            RolloutPhase::Progressing => "Progressing",
+            RolloutPhase::Paused => "Paused",
+            RolloutPhase::Healthy => "Healthy",
+            RolloutPhase::Degraded => "Degraded",
+        }
+    }
+}
+
+/// `AnalysisPhase`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnalysisPhase {
+    Pending,
+    Running,
+    Successful,
+    Failed,
+    Error,
+    Inconclusive,
+}
+
+impl AnalysisPhase {
+    pub fn name(self) -> &'static str {
+        match self {
+            AnalysisPhase::Pending => "Pending",
+            AnalysisPhase::Running => "Running",
+            AnalysisPhase::Successful => "Successful",
+            AnalysisPhase::Failed => "Failed",
+            AnalysisPhase::Error => "Error",
+            AnalysisPhase::Inconclusive => "Inconclusive",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AnalysisPhase> {
+        Some(match text {
+            "Pending" => AnalysisPhase::Pending,
+            "Running" => AnalysisPhase::Running,
+            "Successful" => AnalysisPhase::Successful,
+            "Failed" => AnalysisPhase::Failed,
+            "Error" => AnalysisPhase::Error,
+            "Inconclusive" => AnalysisPhase::Inconclusive,
+            _ => return None,
+        })
+    }
+
+    /// `AnalysisPhase.Completed`.
+    pub fn completed(self) -> bool {
+        !matches!(self, AnalysisPhase::Pending | AnalysisPhase::Running)
+    }
+}
+
+/// The reason of the `Progressing` condition, as far as the phase depends on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// `RolloutAborted`, with the condition's message.
+    Aborted(String),
+    /// `RolloutRetry`: the abort was taken back.
+    Retry,
+    Other,
+}
+
+/// What the controller writes to a Rollout's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    pub current_step_index: Option<i32>,
+    pub abort: bool,
+    pub aborted_at: Option<u64>,
+    pub promote_full: bool,
+    pub controller_pause: bool,
+    pub pause_conditions: Vec<PauseCondition>,
+    /// `status.stableRS`: the pod-template hash of the stable ReplicaSet ("" before the first).
+    pub stable_rs: String,
+    /// `status.currentPodHash`: the hash of the pod template in the spec.
+    pub current_pod_hash: String,
+    pub phase: Option<RolloutPhase>,
+    pub message: String,
+    /// `status.canary.currentStepAnalysisRunStatus`: (phase, message).
+    pub step_analysis: Option<(AnalysisPhase, String)>,
+    /// `status.canary.currentBackgroundAnalysisRunStatus`.
+    pub background_analysis: Option<(AnalysisPhase, String)>,
+    /// `status.canary.weights` with a router: (canary, stable) traffic weights.
+    pub weights: Option<(i32, i32)>,
+    pub progress: Option<Progress>,
+    pub replicas: i32,
+    pub updated_replicas: i32,
+    pub available_replicas: i32,
+}
+
+/// A Rollout: what the controller reads and what it wrote last.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rollout {
+    pub spec: Spec,
+    pub status: Status,
+}
+
+/// A ReplicaSet of the Rollout.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaSet {
+    /// `rollouts-pod-template-hash`.
+    pub hash: String,
+    pub revision: u32,
+    /// `spec.replicas`.
+    pub spec: i32,
+    /// `status.replicas`: pods created.
+    pub pods: i32,
+    /// `status.availableReplicas`.
+    pub available: i32,
+    /// `scale-down-deadline` annotation, in seconds since the start of the run.
+    pub scale_down_deadline: Option<u64>,
+    /// When each created but not yet available pod becomes available (`u64::MAX`: never).
+    pub starting: Vec<u64>,
+}
+
+impl ReplicaSet {
+    /// A ReplicaSet with `spec` pods, `available` of them available.
+    pub fn new(hash: &str, revision: u32, spec: i32, available: i32) -> ReplicaSet {
+        let pods = spec.max(available);
+        ReplicaSet {
+            hash: hash.to_string(),
+            revision,
+            spec,
+            pods,
+            available,
+            scale_down_deadline: None,
+            starting: vec![u64::MAX; usize::try_from(pods - available).unwrap_or(0)],
+        }
+    }
+}
+
+/// Seconds of an Argo Rollouts duration (`RolloutPause.DurationSeconds`): an integer of
+/// seconds, a string of digits, or a Go duration (`"10m"`); `None` if it is none of these.
+pub fn duration_seconds(value: &Value) -> Option<u64> {
+    if let Some(n) = value.as_u64() {
+        return Some(n);
+    }
+    let text = value.as_str()?;
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(n);
+    }
+    let nanos = crate::go_duration::nanos(text)?;
+    u64::try_from(nanos / 1_000_000_000).ok()
+}
+
+impl Spec {
+    /// The spec of a Rollout as JSON; `Err` for what the model does not cover.
+    pub fn from_json(rollout: &Value) -> Result<Spec, String> {
+        let spec = &rollout["spec"];
+        let strategy = &spec["strategy"];
+        if strategy.get("blueGreen").is_some() {
+            return Err("blue-green Rollouts are not modelled yet".to_string());
+        }
+        let canary_json = strategy
+            .get("canary")
+            .ok_or("the Rollout has no canary strategy")?;
+        let mut canary = Canary::default();
+        if let Some(v) = canary_json.get("maxSurge") {
+            canary.max_surge = Amount::from_json(v).ok_or("maxSurge is not a count")?;
+        }
+        if let Some(v) = canary_json.get("maxUnavailable") {
+            canary.max_unavailable = Amount::from_json(v).ok_or("maxUnavailable is not a count")?;
+        }
+        canary.traffic_routing = canary_json.get("trafficRouting").is_some();
+        canary.dynamic_stable_scale = canary_json["dynamicStableScale"].as_bool().unwrap_or(false);
+        let int = |key: &str| {
+            canary_json
+                .get(key)
+                .and_then(Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+        };
+        canary.min_pods_per_replica_set = int("minPodsPerReplicaSet");
+        canary.abort_scale_down_delay_seconds = int("abortScaleDownDelaySeconds");
+        canary.scale_down_delay_seconds = int("scaleDownDelaySeconds");
+        if let Some(analysis) = canary_json.get("analysis") {
+            canary.analysis = Some(BackgroundAnalysis {
+                templates: template_names(analysis),
+                starting_step: analysis["startingStep"]
+                    .as_i64()
+                    .and_then(|n| i32::try_from(n).ok()),
+            });
+        }
+        for step in canary_json["steps"].as_array().into_iter().flatten() {
+            canary.steps.push(Step::from_json(step)?);
+        }
+        Ok(Spec {
+            replicas: spec["replicas"]
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .unwrap_or(1),
+            paused: spec["paused"].as_bool().unwrap_or(false),
+            canary,
+        })
+    }
+}
+
+fn template_names(analysis: &Value) -> Vec<String> {
+    analysis["templates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["templateName"].as_str().map(str::to_string))
+        .collect()
+}
+
+impl Step {
+    /// One step of `spec.strategy.canary.steps` as JSON.
+    pub fn from_json(step: &Value) -> Result<Step, String> {
+        let mut out = Step::default();
+        let Some(fields) = step.as_object() else {
+            return Err("a canary step is not an object".to_string());
+        };
+        for (key, value) in fields {
+            match key.as_str() {
+                "setWeight" => {
+                    out.set_weight = value.as_i64().and_then(|n| i32::try_from(n).ok());
+                }
+                "pause" => {
+                    out.pause = Some(match value.get("duration") {
+                        None => None,
+                        Some(d) => {
+                            Some(duration_seconds(d).ok_or("a pause duration is unreadable")?)
+                        }
+                    });
+                }
+                "analysis" => out.analysis = Some(template_names(value)),
+                "setCanaryScale" => {
+                    let int = |k: &str| value[k].as_i64().and_then(|n| i32::try_from(n).ok());
+                    out.set_canary_scale = Some(SetCanaryScale {
+                        replicas: int("replicas"),
+                        weight: int("weight"),
+                        match_traffic_weight: value["matchTrafficWeight"]
+                            .as_bool()
+                            .unwrap_or(false),
+                    });
+                }
+                other => return Err(format!("the canary step `{other}` is not modelled yet")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `CanaryStepString`, as events and the CLI show a step.
+    pub fn describe(&self) -> String {
+        if let Some(w) = self.set_weight {
+            return format!("setWeight: {w}");
+        }
+        if let Some(pause) = self.pause {
+            return match pause {
+                Some(s) => format!("pause: {s}s"),
+                None => "pause".to_string(),
+            };
+        }
+        if self.analysis.is_some() {
+            return "analysis".to_string();
+        }
+        if let Some(scale) = &self.set_canary_scale {
+            if let Some(w) = scale.weight {
+                return format!("setCanaryScale{{weight: {w}}}");
+            }
+            if scale.match_traffic_weight {
+                return "setCanaryScale{matchTrafficWeight: true}".to_string();
+            }
+            if let Some(r) = scale.replicas {
+                return format!("setCanaryScale{{replicas: {r}}}");
+            }
+        }
+        "invalid".to_string()
+    }
+}
