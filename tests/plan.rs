@@ -119,3 +119,29 @@ fn unknown_parameters_are_usage_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The homelab canary's schedule comes from the Argo Rollouts model: three weights, each
+/// followed by a two-minute pause, done at 0, 2 and 4 minutes; Healthy at 6.
+#[test]
+fn homelab_schedule_over_time() {
+    let docs = common::documents("examples/homelab-ping.pipe");
+    let p = plan(&docs, &context("master")).unwrap();
+    let release = &p.releases[0];
+    let done: Vec<(Option<u32>, Option<u64>)> = release
+        .stages
+        .iter()
+        .map(|s| (s.traffic, s.done_at_seconds))
+        .collect();
+    assert_eq!(
+        done,
+        [
+            (Some(25), Some(0)),
+            (None, Some(120)),
+            (Some(50), Some(120)),
+            (None, Some(240)),
+            (Some(75), Some(240)),
+            (None, Some(360)),
+        ]
+    );
+    assert_eq!(release.held_seconds, 360);
+}

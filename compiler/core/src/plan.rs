@@ -14,7 +14,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::names;
-use crate::rollout_math::{basic_canary_split, surge_pods};
+use pipec_argo_semantics::rollout::canary::{RunKind, Script, Verdict, simulate_update};
+use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec};
 
 /// The context a plan is made for.
 #[derive(Clone, Debug, Default)]
@@ -76,6 +77,10 @@ pub struct StagePlan {
     pub canary_pods: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stable_pods: Option<u64>,
+    /// Seconds after the update starts at which Argo Rollouts has completed the step, when the
+    /// Workflow's own stages pass at once and every analysis passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_at_seconds: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -183,26 +188,12 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
     })
 }
 
-/// An int-or-string count of pods: an integer, or a percentage of `replicas` rounded up.
-fn pods_of(value: &Value, replicas: u64, default_percent: u32) -> u32 {
-    let replicas = u32::try_from(replicas).unwrap_or(u32::MAX);
-    match value {
-        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
-        Value::String(s) => s
-            .strip_suffix('%')
-            .and_then(|p| p.parse().ok())
-            .map_or(0, |p| surge_pods(p, replicas)),
-        _ => surge_pods(default_percent, replicas),
-    }
-}
-
 fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
     let name = rollout["metadata"]["name"].as_str().unwrap_or_default();
     let replicas = rollout["spec"]["replicas"].as_u64().unwrap_or(1);
     let strategy = &rollout["spec"]["strategy"];
     let mut stages = Vec::new();
     let mut before_first_gate = None;
-    let mut held: u64 = 0;
     let mut current = Exposure {
         canary_pods: 0,
         stable_pods: replicas,
@@ -228,9 +219,7 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         };
     }
     let canary = &strategy["canary"];
-    // Argo Rollouts' default maxSurge is 25%.
-    let surge = pods_of(&canary["maxSurge"], replicas, 25);
-    let routed = canary["trafficRouting"].is_object();
+    let progress = simulated_update(rollout, analyses);
     for (i, s) in canary["steps"].as_array().into_iter().flatten().enumerate() {
         let mut stage = StagePlan {
             step: i,
@@ -238,60 +227,41 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
             traffic: None,
             canary_pods: None,
             stable_pods: None,
+            done_at_seconds: None,
         };
         let gate = !s["analysis"].is_null()
             || (s["pause"].is_object() && s["pause"]["duration"].is_null());
         if gate && before_first_gate.is_none() {
             before_first_gate = Some(current);
         }
+        let reached = progress
+            .as_ref()
+            .and_then(|p| p.stages.get(i).copied().flatten());
+        if let Some((exposure, at)) = reached {
+            current = exposure;
+            stage.done_at_seconds = Some(at);
+        }
         if let Some(weight) = s["setWeight"].as_u64() {
-            let weight = u32::try_from(weight).unwrap_or(100);
-            let r = u32::try_from(replicas).unwrap_or(u32::MAX);
-            current = if routed {
-                // `trafficWeightToReplicas`: the canary is scaled to the weight, rounded up;
-                // the stable keeps every pod, and traffic follows the weight exactly.
-                Exposure {
-                    canary_pods: u64::from((r * weight).div_ceil(100)),
-                    stable_pods: replicas,
-                    traffic: weight,
-                }
-            } else {
-                let (c, st) = basic_canary_split(r, weight, surge);
-                let total = u64::from(c) + u64::from(st);
-                Exposure {
-                    canary_pods: u64::from(c),
-                    stable_pods: u64::from(st),
-                    traffic: (u64::from(c) * 100 + total / 2)
-                        .checked_div(total)
-                        .map_or(0, |t| u32::try_from(t).unwrap_or(100)),
-                }
-            };
             stage.action = format!("weight {weight}%");
             stage.traffic = Some(current.traffic);
             stage.canary_pods = Some(current.canary_pods);
             stage.stable_pods = Some(current.stable_pods);
         } else if s["pause"].is_object() {
-            match s["pause"]["duration"].as_str() {
-                Some(d) => {
-                    held += crate::k8s_rules::go_duration_nanos(d)
-                        .map_or(0, |n| u64::try_from(n / 1_000_000_000).unwrap_or(0));
-                    stage.action = format!("pause {d}");
-                }
-                None => {
-                    stage.action = "held for the Workflow's stages (checks, approvals)".to_string()
-                }
-            }
+            stage.action = match s["pause"]["duration"].as_str() {
+                Some(d) => format!("pause {d}"),
+                None => "held for the Workflow's stages (checks, approvals)".to_string(),
+            };
         } else if !s["analysis"].is_null() {
             let template = s["analysis"]["templates"][0]["templateName"]
                 .as_str()
                 .unwrap_or_default();
-            held += analyses.get(template).map_or(0, |t| analysis_seconds(t));
             stage.action = format!("analysis {template}");
         } else {
             stage.action = s.to_string();
         }
         stages.push(stage);
     }
+    let held = progress.and_then(|p| p.healthy_at).unwrap_or(0);
     ReleasePlan {
         rollout: name.to_string(),
         // A canary without steps is Argo Rollouts' rolling update.
@@ -306,6 +276,78 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         before_first_gate,
         held_seconds: held,
     }
+}
+
+/// A canary update as the Argo Rollouts model runs it ([`pipec_argo_semantics::rollout`]).
+struct SimulatedUpdate {
+    /// Per step: the new and old pods and the traffic when the step is complete, and when.
+    stages: Vec<Option<(Exposure, u64)>>,
+    /// When the Rollout is Healthy at the new revision.
+    healthy_at: Option<u64>,
+}
+
+/// Runs the Rollout's update through the model: every analysis passes after it has measured
+/// ([`analysis_seconds`]), pods start at once, and the pauses without a duration (pipec's
+/// Workflow promotes them when its own stage has passed) are promoted when reached. `None`
+/// for what the model does not cover.
+fn simulated_update(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> Option<SimulatedUpdate> {
+    let spec = Spec::from_json(rollout).ok()?;
+    let mut script = Script {
+        promote_held_pauses: true,
+        horizon: 366 * 86_400,
+        ..Script::default()
+    };
+    for (i, step) in spec.canary.steps.iter().enumerate() {
+        if let Some(templates) = &step.analysis {
+            let seconds = templates
+                .iter()
+                .filter_map(|t| analyses.get(t.as_str()))
+                .map(|t| analysis_seconds(t))
+                .max()
+                .unwrap_or(0);
+            script.analyses.insert(
+                RunKind::Step(i32::try_from(i).ok()?),
+                Verdict {
+                    phase: AnalysisPhase::Successful,
+                    after: seconds,
+                    message: String::new(),
+                },
+            );
+        }
+    }
+    let steps = spec.canary.steps.len();
+    let routed = spec.canary.traffic_routing;
+    let timeline = simulate_update(spec, &script);
+    let done = &timeline.cluster.completed_steps;
+    let stages = (0..steps)
+        .map(|i| {
+            let d = done.iter().find(|d| usize::try_from(d.step) == Ok(i))?;
+            let (new, old) = (
+                u64::try_from(d.new_pods).unwrap_or(0),
+                u64::try_from(d.old_pods).unwrap_or(0),
+            );
+            let traffic = match d.traffic_weight {
+                Some(w) if routed => u32::try_from(w).unwrap_or(0),
+                _ => (new * 100 + (new + old) / 2)
+                    .checked_div(new + old)
+                    .map_or(0, |t| u32::try_from(t).unwrap_or(100)),
+            };
+            let exposure = Exposure {
+                canary_pods: new,
+                stable_pods: old,
+                traffic,
+            };
+            Some((exposure, d.time))
+        })
+        .collect();
+    Some(SimulatedUpdate {
+        stages,
+        healthy_at: timeline
+            .frames
+            .iter()
+            .find(|f| f.phase == RolloutPhase::Healthy)
+            .map(|f| f.time),
+    })
 }
 
 /// How long an AnalysisTemplate measures when every measurement passes: its longest metric's
@@ -355,18 +397,21 @@ impl Plan {
                 r.rollout, r.strategy, r.replicas
             ));
             if !r.stages.is_empty() {
-                out.push_str("  step  action                                              traffic  new  stable\n");
+                out.push_str("  step  action                                              traffic  new  stable  done at\n");
             }
             for s in &r.stages {
                 let cell = |v: Option<String>| v.unwrap_or_default();
-                out.push_str(&format!(
-                    "  {:<4}  {:<50}  {:>7}  {:>3}  {:>6}\n",
+                let line = format!(
+                    "  {:<4}  {:<50}  {:>7}  {:>3}  {:>6}  {:>7}",
                     s.step,
                     s.action,
                     cell(s.traffic.map(|t| format!("{t}%"))),
                     cell(s.canary_pods.map(|c| c.to_string())),
                     cell(s.stable_pods.map(|c| c.to_string())),
-                ));
+                    cell(s.done_at_seconds.map(crate::typeck::format_duration)),
+                );
+                out.push_str(line.trim_end());
+                out.push('\n');
             }
             if let Some(e) = r.before_first_gate {
                 out.push_str(&format!(

@@ -75,6 +75,20 @@ pub struct Cluster {
     pub now: u64,
     /// The controller's Kubernetes events, in order (`RolloutStepCompleted (1/2 setWeight: 50)`).
     pub events: Vec<String>,
+    /// Every step completed so far, in order (a retried update completes its steps again).
+    pub completed_steps: Vec<StepDone>,
+}
+
+/// A canary step the controller has completed, and the Rollout at that moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepDone {
+    pub step: i32,
+    pub time: u64,
+    /// Available pods of the revision being rolled out, and of every older revision.
+    pub new_pods: i32,
+    pub old_pods: i32,
+    /// With a router: the canary's traffic weight.
+    pub traffic_weight: Option<i32>,
 }
 
 /// `kubectl argo rollouts` verbs and other changes people make.
@@ -113,6 +127,7 @@ impl Cluster {
             analysis_runs: Vec::new(),
             now: 0,
             events: Vec::new(),
+            completed_steps: Vec::new(),
         }
     }
 
@@ -695,6 +710,14 @@ impl Cluster {
         if let Some(step) = step
             && self.completed_current_step(&status, weights)
         {
+            let frame = self.frame();
+            self.completed_steps.push(StepDone {
+                step: index,
+                time: self.now,
+                new_pods: frame.new_pods,
+                old_pods: frame.old_pods,
+                traffic_weight: weights.map(|(c, _)| c),
+            });
             index += 1;
             status.step_analysis = None;
             self.events.push(format!(
@@ -839,6 +862,9 @@ pub struct Script {
     pub horizon: u64,
     /// Seconds a new pod takes to become available.
     pub pod_ready_after: u64,
+    /// Whether a pause without a duration is promoted as soon as it is reached (pipec's
+    /// Workflow promotes those pauses once the stage it runs itself has passed).
+    pub promote_held_pauses: bool,
 }
 
 /// The Rollout at one moment of a [`Timeline`].
@@ -851,9 +877,9 @@ pub struct Frame {
     pub set_weight: i32,
     /// With a router: the canary's traffic weight it has set.
     pub traffic_weight: Option<i32>,
-    /// Pods of the revision being rolled out, and of the stable revision (before promotion).
-    pub canary_pods: i32,
-    pub stable_pods: i32,
+    /// Available pods of the revision being rolled out, and of every older revision.
+    pub new_pods: i32,
+    pub old_pods: i32,
     pub phase: RolloutPhase,
     pub message: String,
     /// The controller's events since the previous frame.
@@ -882,7 +908,21 @@ pub fn simulate(rollout: &Value, script: &Script) -> Result<Timeline, String> {
 
 /// [`simulate`] for a spec already read.
 pub fn simulate_spec(spec: Spec, script: &Script) -> Timeline {
+    run(Cluster::new(spec), script)
+}
+
+/// An update of a Rollout that is Healthy at its first revision: the new pod template is
+/// applied at second 0 and the run goes on for `script` (its times count from the update).
+pub fn simulate_update(spec: Spec, script: &Script) -> Timeline {
     let mut cluster = Cluster::new(spec);
+    settle(&mut cluster, &Script::default());
+    cluster.events.clear();
+    cluster.act(&Action::UpdateTemplate);
+    run(cluster, script)
+}
+
+/// Runs `cluster` from its present state for `script`.
+pub fn run(mut cluster: Cluster, script: &Script) -> Timeline {
     let mut frames: Vec<Frame> = Vec::new();
     let mut actions = script.actions.clone();
     actions.sort_by_key(|(t, _)| *t);
@@ -893,6 +933,11 @@ pub fn simulate_spec(spec: Spec, script: &Script) -> Timeline {
             next_action += 1;
         }
         settle(&mut cluster, script);
+        // The Workflow (or a person) promotes a pause without a duration as soon as it holds.
+        if script.promote_held_pauses && cluster.held_by_pause() {
+            cluster.act(&Action::Promote);
+            settle(&mut cluster, script);
+        }
         let frame = cluster.frame();
         if frames.last().is_none_or(|last| last.differs(&frame)) {
             frames.push(frame);
@@ -986,23 +1031,30 @@ impl Cluster {
         due.into_iter().filter(|t| *t > self.now).min()
     }
 
+    /// Whether the Rollout waits at a pause step without a duration.
+    pub fn held_by_pause(&self) -> bool {
+        let (step, _) = current_step(&self.rollout);
+        step.is_some_and(|s| s.pause == Some(None))
+            && has_pause(&self.rollout.status, PauseReason::CanaryPauseStep)
+    }
+
     /// What a user sees now.
     pub fn frame(&self) -> Frame {
         let status = &self.rollout.status;
-        let new_pods = self
-            .find_rs(&self.template.0)
-            .map_or(0, |i| self.replica_sets[i].available);
-        let stable_pods = self
-            .find_rs(&status.stable_rs)
-            .map_or(0, |i| self.replica_sets[i].available);
-        let promoted = self.fully_promoted();
+        let (new_pods, old_pods) = self.replica_sets.iter().fold((0, 0), |(n, o), rs| {
+            if rs.hash == self.template.0 {
+                (n + rs.available, o)
+            } else {
+                (n, o + rs.available)
+            }
+        });
         Frame {
             time: self.now,
             step: status.current_step_index,
             set_weight: replicas::current_set_weight(&self.rollout),
             traffic_weight: status.weights.map(|(c, _)| c),
-            canary_pods: if promoted { 0 } else { new_pods },
-            stable_pods,
+            new_pods,
+            old_pods,
             phase: status.phase.unwrap_or(RolloutPhase::Progressing),
             message: status.message.clone(),
             events: self.events.clone(),
@@ -1016,16 +1068,16 @@ impl Frame {
             self.step,
             self.set_weight,
             self.traffic_weight,
-            self.canary_pods,
-            self.stable_pods,
+            self.new_pods,
+            self.old_pods,
             self.phase,
             &self.message,
         ) != (
             other.step,
             other.set_weight,
             other.traffic_weight,
-            other.canary_pods,
-            other.stable_pods,
+            other.new_pods,
+            other.old_pods,
             other.phase,
             &other.message,
         ) || !other.events.is_empty()
