@@ -6,13 +6,20 @@
 //! the main DAG with `{{workflow.status}}` known, `spec.shutdown: Stop` fails what runs and
 //! still runs the exit handler. The pods' work is not run: the [`Script`] says which steps
 //! fail and with what message. Steps that act on a Rollout (their template's `pipec.dev/action`
-//! is `deploy`, `promote`, `complete` or `rollback`, with a `ROLLOUT` variable) change its status as the kubectl
-//! scripts and the Rollouts controller would.
+//! is `deploy`, `promote` or `rollback`, with a `ROLLOUT` variable) do to it what their kubectl
+//! script does, and the Rollouts controller is the model of Argo Rollouts
+//! (`pipec_argo_semantics::rollout::canary`): one tick is one second of its clock, so steps,
+//! pauses, aborts and promotions progress as Argo Rollouts' own tests say they do, and changes
+//! people make through the API (`pipec abort`, a promote) are read back each tick. Blue-green
+//! Rollouts, not in the model yet, get the step's effect set directly.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use pipec_argo_semantics::rollout::Spec;
+use pipec_argo_semantics::rollout::canary::{self, Action};
 
 use crate::{Key, RESOURCES, Sim, State, lock, store};
 
@@ -56,9 +63,14 @@ impl Sim {
         let changes = self.changes.clone();
         tokio::spawn(async move {
             let mut clock = 0u64;
+            let mut rollouts: BTreeMap<Key, canary::Cluster> = BTreeMap::new();
+            let mut seconds = 0u64;
             loop {
                 tokio::time::sleep(script.tick).await;
                 let mut s = lock(&state);
+                // One tick is one second of the Rollouts controller's clock.
+                seconds += 1;
+                tick_rollouts(&mut s, &changes, &mut rollouts, seconds);
                 let keys: Vec<Key> = s
                     .objects
                     .keys()
@@ -87,7 +99,14 @@ impl Sim {
                         );
                     }
                     for effect in effects {
-                        apply_effect(&mut s, &changes, &key.namespace, &effect, clock);
+                        apply_effect(
+                            &mut s,
+                            &changes,
+                            &key.namespace,
+                            &effect,
+                            clock,
+                            &mut rollouts,
+                        );
                     }
                 }
             }
@@ -479,6 +498,159 @@ fn when_holds(when: &str, status: Option<&str>, parameters: &BTreeMap<String, St
         .unwrap_or(false)
 }
 
+/// What a step's script does to a canary Rollout, then the Rollouts controller as the model
+/// of Argo Rollouts runs it ([`pipec_argo_semantics::rollout::canary`]): the Rollout as it is
+/// stored after each change a watcher would see (a rollback is seen aborted, then healthy).
+fn act_on_model(
+    rollout: &mut Value,
+    spec: Spec,
+    effect: &Effect,
+    cluster: &mut canary::Cluster,
+) -> Vec<Value> {
+    let quick = canary::Script::default();
+    cluster.rollout.spec = spec;
+    let mut stored = Vec::new();
+    match effect.action.as_str() {
+        "deploy" => {
+            // A Rollout that ran before is Healthy at its first revision in the model; its
+            // first deploy is the Rollout's initial one, promoted at once.
+            let first = rollout["status"]["stableRS"]
+                .as_str()
+                .is_none_or(str::is_empty);
+            if cluster.replica_sets.is_empty() {
+                canary::settle(cluster, &quick);
+            }
+            if !first {
+                cluster.act(&Action::UpdateTemplate);
+            }
+            let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
+            rollout["spec"]["template"]["spec"]["containers"][0]["image"] =
+                json!(effect.image.clone().unwrap_or_default());
+            rollout["metadata"]["annotations"]["pipec.dev/run"] = json!(effect.run);
+            rollout["metadata"]["generation"] = json!(generation + 1);
+        }
+        "promote" => cluster.act(&Action::Promote),
+        "rollback" => {
+            // The script aborts an update in progress, waits for the stable pods, then
+            // restores the stable template; a fully promoted Rollout it returns to an earlier
+            // revision, which the model does not follow yet (the rollback window).
+            let status = &cluster.rollout.status;
+            if status.current_pod_hash == status.stable_rs {
+                return stored;
+            }
+            cluster.act(&Action::Abort);
+            canary::settle(cluster, &quick);
+            write_status(rollout, cluster);
+            stored.push(rollout.clone());
+            cluster.act(&Action::RestoreStable);
+        }
+        _ => return stored,
+    }
+    canary::settle(cluster, &quick);
+    write_status(rollout, cluster);
+    stored.push(rollout.clone());
+    stored
+}
+
+/// What people changed on the stored Rollout since the model last wrote it, through the API
+/// (`pipec abort`, `kubectl argo rollouts promote`, a scale): the spec, and the status fields
+/// the CLI patches (`abort`, `pauseConditions`, `promoteFull`).
+fn read_changes(rollout: &Value, cluster: &mut canary::Cluster) {
+    if let Ok(spec) = Spec::from_json(rollout) {
+        cluster.rollout.spec = spec;
+    }
+    let status = &rollout["status"];
+    let model = &cluster.rollout.status;
+    let abort = status["abort"].as_bool().unwrap_or(false);
+    if abort && !model.abort {
+        cluster.act(&Action::Abort);
+    } else if !abort && model.abort {
+        cluster.act(&Action::Retry);
+    }
+    if status["promoteFull"].as_bool() == Some(true) && !cluster.rollout.status.promote_full {
+        cluster.act(&Action::PromoteFull);
+    }
+    let paused_in_store = status["pauseConditions"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty());
+    if !paused_in_store && !cluster.rollout.status.pause_conditions.is_empty() {
+        cluster.rollout.status.pause_conditions.clear();
+    }
+}
+
+/// The model's status of a Rollout as the controller writes it to `status`.
+fn write_status(rollout: &mut Value, cluster: &canary::Cluster) {
+    let s = &cluster.rollout.status;
+    let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
+    let mut status = json!({
+        "observedGeneration": generation.to_string(),
+        "phase": s.phase.map_or("Progressing", |p| p.name()),
+        "currentPodHash": s.current_pod_hash,
+        "stableRS": s.stable_rs,
+        "replicas": s.replicas,
+        "updatedReplicas": s.updated_replicas,
+        "availableReplicas": s.available_replicas,
+    });
+    if !s.message.is_empty() {
+        status["message"] = json!(s.message);
+    }
+    if let Some(i) = s.current_step_index {
+        status["currentStepIndex"] = json!(i);
+    }
+    if s.abort {
+        status["abort"] = json!(true);
+    }
+    if s.controller_pause {
+        status["controllerPause"] = json!(true);
+    }
+    if !s.pause_conditions.is_empty() {
+        status["pauseConditions"] = s
+            .pause_conditions
+            .iter()
+            .map(|c| json!({"reason": c.reason.name(), "startTime": time(c.start_time)}))
+            .collect();
+    }
+    if let Some((canary, stable)) = s.weights {
+        status["canary"] =
+            json!({"weights": {"canary": {"weight": canary}, "stable": {"weight": stable}}});
+    }
+    rollout["status"] = status;
+}
+
+/// The Rollouts controller's clock: every modelled Rollout is reconciled at `seconds` (timed
+/// pauses end, analyses finish, old pods are scaled down) and stored when its status changed.
+fn tick_rollouts(
+    state: &mut State,
+    changes: &tokio::sync::broadcast::Sender<crate::Change>,
+    rollouts: &mut BTreeMap<Key, canary::Cluster>,
+    seconds: u64,
+) {
+    let quick = canary::Script::default();
+    for (key, cluster) in rollouts.iter_mut() {
+        let Some(mut rollout) = state.objects.get(key).cloned() else {
+            continue;
+        };
+        read_changes(&rollout, cluster);
+        let before = cluster.rollout.status.clone();
+        cluster.now = seconds;
+        canary::settle(cluster, &quick);
+        let mut written = rollout.clone();
+        write_status(&mut written, cluster);
+        if cluster.rollout.status == before && written["status"] == rollout["status"] {
+            continue;
+        }
+        rollout = written;
+        store(
+            state,
+            changes,
+            resource("rollouts"),
+            key.clone(),
+            rollout,
+            "MODIFIED",
+        );
+    }
+}
+
 /// What a step's script, and then the Rollouts controller, do to a Rollout.
 fn apply_effect(
     state: &mut State,
@@ -486,6 +658,7 @@ fn apply_effect(
     namespace: &str,
     effect: &Effect,
     clock: u64,
+    rollouts: &mut BTreeMap<Key, canary::Cluster>,
 ) {
     let key = Key {
         plural: "rollouts",
@@ -498,6 +671,24 @@ fn apply_effect(
     let Some(mut rollout) = state.objects.get(&key).cloned() else {
         return;
     };
+    if let Ok(spec) = Spec::from_json(&rollout) {
+        let cluster = rollouts
+            .entry(key.clone())
+            .or_insert_with(|| canary::Cluster::new(spec.clone()));
+        for changed in act_on_model(&mut rollout, spec, effect, cluster) {
+            store(
+                state,
+                changes,
+                resource("rollouts"),
+                key.clone(),
+                changed,
+                "MODIFIED",
+            );
+        }
+        return;
+    }
+    // Blue-green Rollouts are not in the Argo Rollouts model yet: the step's effect is set
+    // directly.
     let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
     let stable = rollout["status"]["stableRS"].as_str().map(str::to_string);
     let status = &mut rollout["status"];

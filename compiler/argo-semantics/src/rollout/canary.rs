@@ -108,6 +108,9 @@ pub enum Action {
     Scale(i32),
     /// `spec.paused` set (true) or cleared.
     SetPaused(bool),
+    /// The pod template set back to the stable revision's (what `pipec`'s rollback script and
+    /// `kubectl argo rollouts undo` do); the controller then skips the steps.
+    RestoreStable,
 }
 
 fn hash_of(revision: u32) -> String {
@@ -172,7 +175,8 @@ impl Cluster {
         let status = &mut self.rollout.status;
         match action {
             Action::UpdateTemplate => {
-                let revision = self.template.1 + 1;
+                let highest = self.replica_sets.iter().map(|rs| rs.revision).max();
+                let revision = highest.unwrap_or(0).max(self.template.1) + 1;
                 self.template = (hash_of(revision), revision);
             }
             Action::Promote => {
@@ -205,6 +209,15 @@ impl Cluster {
             Action::Retry => status.abort = false,
             Action::Scale(n) => self.rollout.spec.replicas = *n,
             Action::SetPaused(p) => self.rollout.spec.paused = *p,
+            Action::RestoreStable => {
+                if let Some(rs) = self
+                    .replica_sets
+                    .iter()
+                    .find(|rs| rs.hash == status.stable_rs)
+                {
+                    self.template = (rs.hash.clone(), rs.revision);
+                }
+            }
         }
     }
 
