@@ -7,6 +7,8 @@
 //! (E0406); a step never starts in an image that the step making it did not make (E0407).
 //! The exit handler sees only `workflow.status`, so it is run once per way the entrypoint ends
 //! (Succeeded, Failed, Error); the image check fails each producer of a consumed image in turn.
+//! An analysis gate is run through the model of Argo Rollouts' analysis controller with every
+//! measurement failing: one that still passes cannot fail (W0004, the user's mistake).
 //! The cost does not grow with the square of the pipeline. A broken promise is pipec's bug,
 //! reported at the `.pipe` line of the action, environment or stage, before anything is
 //! written.
@@ -15,6 +17,7 @@ use std::collections::BTreeSet;
 
 use pipec_argo_model::Document;
 use pipec_argo_semantics::Phase;
+use pipec_argo_semantics::rollout::{AnalysisPhase, analysis};
 use pipec_argo_semantics::workflow::{self, Outcomes, Run};
 use pipec_syntax::Span;
 use serde_json::Value;
@@ -93,6 +96,55 @@ fn promised(program: &hir::Program) -> Vec<Promised> {
     out
 }
 
+/// Analysis gates of the releases that cannot fail (W0004): the AnalysisRun of the gate, run
+/// through the model of Argo Rollouts' analysis controller with every measurement Failed (as
+/// a bad version measures), would still end Successful, because the metric tolerates as many
+/// failed measurements (`failure_limit`) as it takes (`times`).
+fn gates_that_cannot_fail(program: &hir::Program, lowered: &[Lowered], diags: &mut Diagnostics) {
+    let template = |id: hir::AnalysisId| {
+        let analysis = program.analyses.get(id.0)?;
+        lowered.iter().find_map(|l| match &l.document {
+            Document::AnalysisTemplate(t) if l.origin == analysis.span => {
+                serde_json::to_value(t).ok().map(|v| (analysis, v))
+            }
+            _ => None,
+        })
+    };
+    for release in &program.pipeline.releases {
+        let gates = release
+            .stages
+            .iter()
+            .filter_map(|s| match &s.kind {
+                hir::StageKind::Analyze { analysis, args } => Some((*analysis, args, s.span)),
+                _ => None,
+            })
+            .chain(
+                release
+                    .background
+                    .iter()
+                    .map(|b| (b.analysis, &b.args, release.span)),
+            );
+        for (id, args, span) in gates {
+            let Some((analysis, json)) = template(id) else {
+                continue;
+            };
+            if analysis::when_every_measurement_fails(&json, args) != Ok(AnalysisPhase::Successful)
+            {
+                continue;
+            }
+            diags.push(
+                Diagnostic::new(
+                    Code::W0004,
+                    span,
+                    format!("the gate `{}` can never fail", analysis.name),
+                )
+                .label("Argo Rollouts passes it even when every measurement fails")
+                .help("let `failure_limit` be lower than `times` (it counts the failed measurements tolerated)"),
+            );
+        }
+    }
+}
+
 /// Checks the Workflow of one compilation against its promises.
 pub fn check(
     program: &hir::Program,
@@ -100,6 +152,7 @@ pub fn check(
     sources: &SourceDb,
     diags: &mut Diagnostics,
 ) {
+    gates_that_cannot_fail(program, lowered, diags);
     let Some(workflow) = lowered.iter().find_map(|l| match &l.document {
         Document::Workflow(w) | Document::WorkflowTemplate(w)
             if w.metadata.labels.get(names::ROLE_LABEL).map(String::as_str)

@@ -663,6 +663,21 @@ Example:
 Fix: say what happens with `replicas 1`, use more replicas, or route traffic with
 `traffic = nginx(…)`, `istio(…)` or `smi()` for exact weights.";
 
+    W0004 => "analysis gate that can never fail",
+"An analysis in a release passes even when every measurement fails: its metric takes `times`
+measurements and tolerates `failure_limit` failed ones, and Argo Rollouts fails a metric only
+when the failures exceed that limit (`assessMetricStatus` in argo-rollouts
+`analysis/analysis.go`). With `failure_limit` at or above `times` a broken version is promoted
+as if it were healthy. pipec runs the AnalysisTemplate through its model of Argo Rollouts'
+analysis controller with every measurement failed to find such a gate.
+
+Example:
+
+    analyze success_rate(service = \"api\", times = 3, failure_limit = 3)
+
+Fix: tolerate fewer failures than measurements (`failure_limit = 1`), or take more
+measurements.";
+
     W0002 => "unused declaration",
 "A secret, param or image is declared but nothing in the pipeline uses it: probably a typo
 elsewhere, or a leftover. Remove it, or use it. Names starting with `_` are exempt.

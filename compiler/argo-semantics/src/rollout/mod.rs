@@ -10,6 +10,7 @@
 //! header and mirror routes, progress deadlines and the rollback window are not modelled yet:
 //! a Rollout using them is refused ([`Spec::from_json`] returns `Err`), never guessed at.
 
+pub mod analysis;
 pub mod canary;
 pub mod replicas;
 
