@@ -11,12 +11,17 @@
 //! `workflow.status` set to the entrypoint's phase, and a failed exit handler fails the
 //! Workflow.
 //!
+//! A steps template (`workflow/controller/steps.go`) runs its step groups in order; a failed
+//! or errored step without `continueOn` fails it and starts no later group.
+//!
 //! Pods end in one operation, Succeeded unless the outcome names their task (a retried task's
-//! attempts all end alike, so its node ends as its last attempt); a `suspend` template waits
-//! for a person, who approves or never does. Fan-outs, lifecycle hooks, task-level `onExit`,
-//! step templates, deadlines and parameters passed between tasks are not modelled yet (an
-//! artifact passed on is: it cannot be resolved unless its task succeeded): a Workflow
-//! using them is refused (`Err`), never guessed at.
+//! attempts all end alike, so its node ends as its last attempt), or run on until the run is
+//! shut down; a `suspend` template waits for a person, who approves or never does. A run that
+//! can go no further may be shut down (`spec.shutdown`): what runs fails, nothing new starts,
+//! and under `Stop` the exit handler still runs. Fan-outs, lifecycle hooks, task-level
+//! `onExit`, daemons, deadlines, and parameters passed between tasks or steps
+//! are not modelled yet (an artifact passed on is: it cannot be resolved unless its task
+//! succeeded): a Workflow using them is refused (`Err`), never guessed at.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -38,6 +43,34 @@ pub struct Outcomes {
     /// Tasks whose first N attempts fail and the next succeeds (a flaky step): with a
     /// `retryStrategy` that allows as many retries it ends Succeeded ([`crate::retry`]).
     pub flaky: BTreeMap<String, u32>,
+    /// Pods (by task or step name) that run until the run is stopped.
+    pub running: BTreeSet<String>,
+    /// Someone shuts the run down (`spec.shutdown`, what `argo stop` / `argo terminate` and
+    /// `pipec abort` set) once it can go no further: it waits for an approval never given, or
+    /// for a pod in `running`.
+    pub shutdown: Option<Shutdown>,
+}
+
+/// `spec.shutdown` (`ShutdownStrategy` in `workflow/v1alpha1/workflow_types.go`): both fail
+/// what runs and start nothing new; `Stop` still runs the exit handler, `Terminate` does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    Stop,
+    Terminate,
+}
+
+impl Shutdown {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shutdown::Stop => "Stop",
+            Shutdown::Terminate => "Terminate",
+        }
+    }
+
+    /// `ShouldExecute`: whether a node may still start (only an exit handler's, under Stop).
+    fn lets_start(self, in_exit_handler: bool) -> bool {
+        self == Shutdown::Stop && in_exit_handler
+    }
 }
 
 /// One node of the run: a DAG task, in the order the nodes were created.
@@ -60,6 +93,8 @@ pub struct Run {
     pub status: Phase,
     /// The tasks of the entrypoint and of the exit handler, in creation order.
     pub nodes: Vec<NodeRecord>,
+    /// The Workflow's message when it was shut down (`Stopped with strategy 'Stop'`).
+    pub message: String,
     /// (DAG template, task) → its index in `nodes`.
     index: BTreeMap<(String, String), usize>,
 }
@@ -75,6 +110,7 @@ impl Run {
             phase,
             status,
             nodes,
+            message: String::new(),
             index,
         }
     }
@@ -99,14 +135,19 @@ enum Kind {
     Pod,
     Suspend,
     Dag(Box<Dag>),
+    /// A steps template: its step groups run one after the other.
+    Steps(Box<Dag>),
     /// Omitted, Skipped, or Error before it ran.
     NotRun,
 }
 
+/// The nodes of a DAG or steps template's run, by task or step name.
 #[derive(Clone, Debug)]
 struct Dag {
     template: String,
     nodes: BTreeMap<String, TaskNode>,
+    /// For a steps template: the step group running now.
+    group: usize,
 }
 
 /// What a DAG template's tasks are, worked out once per template and reused by every
@@ -144,6 +185,10 @@ struct Runner<'a> {
     outcomes: &'a Outcomes,
     env: Env,
     records: Vec<NodeRecord>,
+    /// The shutdown under way, once the run could go no further.
+    stopping: Option<Shutdown>,
+    /// Whether the exit handler is running.
+    in_exit_handler: bool,
 }
 
 /// Runs `workflow` (a Workflow or WorkflowTemplate, as JSON) to its end for `outcomes`.
@@ -153,10 +198,13 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
     let entry = spec["entrypoint"].as_str().ok_or("no entrypoint")?;
     let status = runner.run_template(entry, &workflow_name)?;
     let mut phase = status;
+    let stopped = runner.stopping;
     if let Some(handler) = spec["onExit"].as_str()
         && status.ended()
+        && stopped != Some(Shutdown::Terminate)
     {
         runner.env.status = Some(status.name().to_string());
+        runner.in_exit_handler = true;
         let handled = runner.run_template(handler, &format!("{workflow_name}.onExit"))?;
         if handled == Phase::Running {
             phase = Phase::Running;
@@ -164,7 +212,11 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
             phase = Phase::Failed;
         }
     }
-    Ok(Run::new(phase, status, runner.records))
+    let mut run = Run::new(phase, status, runner.records);
+    if let Some(how) = stopped {
+        run.message = format!("Stopped with strategy '{}'", how.name());
+    }
+    Ok(run)
 }
 
 /// Runs only the exit handler, as it runs when the entrypoint ended with `status`: it sees
@@ -180,6 +232,7 @@ pub fn run_exit_handler(
     };
     let (mut runner, workflow_name) = Runner::new(workflow, outcomes)?;
     runner.env.status = Some(status.name().to_string());
+    runner.in_exit_handler = true;
     let handled = runner.run_template(handler, &format!("{workflow_name}.onExit"))?;
     let phase = if handled.failed_or_error() {
         Phase::Failed
@@ -234,6 +287,13 @@ impl<'a> Runner<'a> {
                 status: None,
             },
             records: Vec::new(),
+            // A Workflow submitted with `spec.shutdown` starts shut down.
+            stopping: match spec["shutdown"].as_str() {
+                Some("Stop") => Some(Shutdown::Stop),
+                Some("Terminate") => Some(Shutdown::Terminate),
+                _ => None,
+            },
+            in_exit_handler: false,
         };
         Ok((runner, workflow_name))
     }
@@ -252,23 +312,37 @@ impl<'a> Runner<'a> {
     fn run_template(&mut self, name: &str, node: &str) -> Result<Phase, String> {
         let template = self.template(name)?;
         check_modelled(name, template)?;
-        if template["dag"].is_null() {
-            return Ok(self.leaf_phase(node, template));
+        let steps = !template["steps"].is_null();
+        if template["dag"].is_null() && !steps {
+            let phase = self.leaf_phase(node, template);
+            if phase == Phase::Running && self.shut_down_now() {
+                return Ok(Phase::Failed);
+            }
+            return Ok(phase);
         }
         let mut dag = Dag {
             template: name.to_string(),
             nodes: BTreeMap::new(),
+            group: 0,
         };
-        // Each operation changes at least one node until the DAG ends or waits.
+        // Each operation changes at least one node until the DAG ends or waits; a run that
+        // waits is shut down if the outcome says someone does.
         loop {
             let before = self.records.len();
             let changed_phases = snapshot(&dag);
-            let phase = self.operate(&mut dag)?;
+            let phase = if steps {
+                self.operate_steps(&mut dag)?
+            } else {
+                self.operate(&mut dag)?
+            };
             if phase.ended() {
                 self.finish_pods(&mut dag)?;
                 return Ok(phase);
             }
-            if self.records.len() == before && snapshot(&dag) == changed_phases {
+            if self.records.len() == before
+                && snapshot(&dag) == changed_phases
+                && !self.shut_down_now()
+            {
                 return Ok(Phase::Running);
             }
         }
@@ -280,6 +354,16 @@ impl<'a> Runner<'a> {
             let timed = !template["suspend"]["duration"].is_null();
             return if timed || self.outcomes.approved {
                 Phase::Succeeded
+            } else {
+                Phase::Running
+            };
+        }
+        if self.outcomes.running.contains(task) {
+            // A pod that runs on is failed by its template's `timeout` or `pendingTimeout`
+            // when that passes (the corpus's `template-timeout`); otherwise it runs.
+            let limited = !template["timeout"].is_null() || !template["pendingTimeout"].is_null();
+            return if limited {
+                Phase::Failed
             } else {
                 Phase::Running
             };
@@ -450,23 +534,8 @@ impl<'a> Runner<'a> {
             .map(|i| info.tasks[*i])
             .ok_or_else(|| format!("no task `{name}`"))?;
         let template_name = task["template"].as_str().unwrap_or(name);
-        if let Some(node) = dag.nodes.get(name).cloned() {
-            if node.phase.ended() {
-                return Ok(());
-            }
-            let phase = match node.kind {
-                Kind::Pod | Kind::Suspend => self.leaf_phase(name, self.template(template_name)?),
-                Kind::Dag(mut inner) => {
-                    let phase = self.operate(&mut inner)?;
-                    if let Some(n) = dag.nodes.get_mut(name) {
-                        n.kind = Kind::Dag(inner);
-                    }
-                    phase
-                }
-                Kind::NotRun => node.phase,
-            };
-            self.set_phase(dag, name, phase, "");
-            return Ok(());
+        if dag.nodes.contains_key(name) {
+            return self.advance(dag, name, template_name);
         }
         if let Some(parsed) = info.logic.get(name).and_then(Option::as_ref) {
             for dep in parsed.tasks() {
@@ -534,23 +603,171 @@ impl<'a> Runner<'a> {
                 return Ok(());
             }
         }
+        self.start(dag, name, template_name)
+    }
+
+    /// Creates the node of task or step `name` running `template_name` (`executeTemplate`):
+    /// Running, or Failed at once while the run is shut down.
+    fn start(&mut self, dag: &mut Dag, name: &str, template_name: &str) -> Result<(), String> {
         let template = self.template(template_name)?;
-        let kind = if !template["dag"].is_null() {
-            Kind::Dag(Box::new(Dag {
+        let body = || {
+            Box::new(Dag {
                 template: template_name.to_string(),
                 nodes: BTreeMap::new(),
-            }))
+                group: 0,
+            })
+        };
+        let kind = if !template["dag"].is_null() {
+            Kind::Dag(body())
         } else if !template["steps"].is_null() {
-            return Err(format!(
-                "template `{template_name}`: steps are not modelled"
-            ));
+            Kind::Steps(body())
         } else if !template["suspend"].is_null() {
             Kind::Suspend
         } else {
             Kind::Pod
         };
+        if let Some(how) = self.stopping
+            && !how.lets_start(self.in_exit_handler)
+        {
+            let message = format!("workflow shutdown with strategy: {}", how.name());
+            self.create(dag, name, Phase::Failed, Kind::NotRun, &message);
+            return Ok(());
+        }
         self.create(dag, name, Phase::Running, kind, "");
         Ok(())
+    }
+
+    /// One step forward for the running node `name`: a pod or suspend takes its outcome (or
+    /// fails, if the run is shut down), a DAG or steps template runs one operation.
+    fn advance(&mut self, dag: &mut Dag, name: &str, template_name: &str) -> Result<(), String> {
+        let Some(node) = dag.nodes.get(name).cloned() else {
+            return Ok(());
+        };
+        if node.phase.ended() {
+            return Ok(());
+        }
+        let stopped = self
+            .stopping
+            .filter(|how| !how.lets_start(self.in_exit_handler));
+        let (phase, message) = match node.kind {
+            Kind::Pod | Kind::Suspend => match stopped {
+                Some(how) => (
+                    Phase::Failed,
+                    format!("workflow shutdown with strategy: {}", how.name()),
+                ),
+                None => (
+                    self.leaf_phase(name, self.template(template_name)?),
+                    String::new(),
+                ),
+            },
+            Kind::Dag(mut inner) => {
+                let phase = self.operate(&mut inner)?;
+                if let Some(n) = dag.nodes.get_mut(name) {
+                    n.kind = Kind::Dag(inner);
+                }
+                (phase, String::new())
+            }
+            Kind::Steps(mut inner) => {
+                let phase = self.operate_steps(&mut inner)?;
+                if let Some(n) = dag.nodes.get_mut(name) {
+                    n.kind = Kind::Steps(inner);
+                }
+                (phase, String::new())
+            }
+            Kind::NotRun => (node.phase, String::new()),
+        };
+        self.set_phase(dag, name, phase, &message);
+        Ok(())
+    }
+
+    /// If the run can go no further and the outcome shuts it down, starts the shutdown; true
+    /// if it did (the caller operates again).
+    fn shut_down_now(&mut self) -> bool {
+        if self.stopping.is_some() || self.in_exit_handler {
+            return false;
+        }
+        self.stopping = self.outcomes.shutdown;
+        self.stopping.is_some()
+    }
+
+    /// One operation of a steps template (`executeSteps` in `workflow/controller/steps.go`):
+    /// the current step group's steps start together (a false `when` skips one); once all
+    /// have ended, a Failed or Errored step without `continueOn` fails the template and no
+    /// later group starts; else the next group starts; after the last, it has Succeeded.
+    fn operate_steps(&mut self, body: &mut Dag) -> Result<Phase, String> {
+        let template = self.template(&body.template)?;
+        let groups = template["steps"]
+            .as_array()
+            .ok_or_else(|| format!("template `{}`: steps is not a list", body.template))?;
+        let Some(group) = groups.get(body.group) else {
+            return Ok(Phase::Succeeded);
+        };
+        let steps: Vec<&Value> = group.as_array().into_iter().flatten().collect();
+        let mut waiting = false;
+        for step in &steps {
+            let name = step["name"].as_str().ok_or("a step without a name")?;
+            let template_name = step["template"].as_str().unwrap_or(name);
+            if body.nodes.contains_key(name) {
+                self.advance(body, name, template_name)?;
+                waiting |= body.nodes.get(name).is_some_and(|n| !n.phase.ended());
+                continue;
+            }
+            for unsupported in [
+                "withItems",
+                "withParam",
+                "withSequence",
+                "templateRef",
+                "inline",
+                "hooks",
+                "onExit",
+            ] {
+                if !step[unsupported].is_null() {
+                    return Err(format!("step `{name}`: `{unsupported}` is not modelled"));
+                }
+            }
+            if step.to_string().contains("steps.") || step["when"].to_string().contains("inputs.") {
+                return Err(format!(
+                    "step `{name}`: reading another step's outputs or the template's inputs is not modelled"
+                ));
+            }
+            check_modelled(template_name, self.template(template_name)?)?;
+            if let Some(when) = step["when"].as_str() {
+                let holds = expr::substitute(when, &self.env)
+                    .and_then(|text| crate::govaluate::when(&text));
+                match holds {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let skipped = "when evaluated false";
+                        self.create(body, name, Phase::Skipped, Kind::NotRun, skipped);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.create(body, name, Phase::Error, Kind::NotRun, &e);
+                        continue;
+                    }
+                }
+            }
+            self.start(body, name, template_name)?;
+            waiting = true;
+        }
+        if waiting {
+            return Ok(Phase::Running);
+        }
+        for step in &steps {
+            let name = step["name"].as_str().unwrap_or_default();
+            let phase = body.nodes.get(name).map_or(Phase::Succeeded, |n| n.phase);
+            let excused = (phase == Phase::Failed && step["continueOn"]["failed"] == true)
+                || (phase == Phase::Error && step["continueOn"]["error"] == true);
+            if phase.failed_or_error() && !excused {
+                return Ok(Phase::Failed);
+            }
+        }
+        body.group += 1;
+        Ok(if body.group < groups.len() {
+            Phase::Running
+        } else {
+            Phase::Succeeded
+        })
     }
 
     /// Pods still running when their DAG's phase is decided (a failed target under
@@ -644,9 +861,9 @@ fn check_modelled(name: &str, template: &Value) -> Result<(), String> {
             "template `{name}`: a retry limit from a parameter is not modelled"
         ));
     }
-    // A template's `timeout` is not a feature of its own here: a pod that runs out of time
-    // fails (`template-timeout` in the corpus), which is an outcome that names its task.
-    for field in ["steps", "hooks", "activeDeadlineSeconds", "templateRef"] {
+    // Workflow and template deadlines need a clock the model does not have yet (a template's
+    // `timeout` does not: see `leaf_phase`); daemons need the pods' lifetimes.
+    for field in ["hooks", "activeDeadlineSeconds", "templateRef", "daemon"] {
         if !template[field].is_null() {
             return Err(format!("template `{name}`: `{field}` is not modelled"));
         }
@@ -661,10 +878,10 @@ fn check_modelled(name: &str, template: &Value) -> Result<(), String> {
 
 /// The phases of a DAG's nodes, to tell whether an operation changed anything.
 fn snapshot(dag: &Dag) -> Vec<(String, Phase)> {
-    let mut out = Vec::new();
+    let mut out = vec![(format!("[{}]", dag.group), Phase::Running)];
     for (name, node) in &dag.nodes {
         out.push((name.clone(), node.phase));
-        if let Kind::Dag(inner) = &node.kind {
+        if let Kind::Dag(inner) | Kind::Steps(inner) = &node.kind {
             out.extend(
                 snapshot(inner)
                     .into_iter()
@@ -749,6 +966,49 @@ fn assess(dag: &Dag, template: &Value, info: &DagInfo<'_>) -> Phase {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `pipec abort` while a run waits for an approval sets `spec.shutdown: Stop`: the waiting
+    /// approval fails, nothing after it starts, and the exit handler still runs (with
+    /// `workflow.status` Failed), as the corpus's `wf-stop-creates-no-new-pods` and Argo's docs
+    /// on `argo stop` say; `Terminate` runs no exit handler.
+    #[test]
+    fn a_stopped_run_fails_what_waits_and_still_runs_its_exit_handler() {
+        let workflow = json!({"metadata": {"name": "w"}, "spec": {
+        "entrypoint": "main", "onExit": "exit",
+        "templates": [
+            {"name": "main", "dag": {"tasks": [
+                {"name": "approve", "template": "approve"},
+                {"name": "promote", "template": "pod", "depends": "approve"}]}},
+            {"name": "exit", "dag": {"tasks": [
+                {"name": "rollback", "template": "pod",
+                 "when": "{{workflow.status}} != Succeeded"}]}},
+            {"name": "approve", "suspend": {}},
+            {"name": "pod", "container": {"image": "a"}},
+        ]}});
+        let stop = Outcomes {
+            shutdown: Some(Shutdown::Stop),
+            ..Outcomes::default()
+        };
+        let run = super::run(&workflow, &stop).unwrap();
+        assert_eq!(run.phase, Phase::Failed);
+        assert_eq!(run.message, "Stopped with strategy 'Stop'");
+        assert_eq!(run.node("main", "approve").unwrap().phase, Phase::Failed);
+        assert_eq!(run.node("main", "promote").unwrap().phase, Phase::Omitted);
+        assert_eq!(
+            run.node("exit", "rollback").unwrap().phase,
+            Phase::Succeeded
+        );
+        let terminate = Outcomes {
+            shutdown: Some(Shutdown::Terminate),
+            ..Outcomes::default()
+        };
+        let run = super::run(&workflow, &terminate).unwrap();
+        assert_eq!(run.phase, Phase::Failed);
+        assert!(run.node("exit", "rollback").is_none());
+        // Nobody stops it: it waits.
+        let run = super::run(&workflow, &Outcomes::default()).unwrap();
+        assert_eq!(run.phase, Phase::Running);
+    }
 
     /// `retryStrategy.limit` N gives N + 1 attempts (the corpus's `wf-retry-limit-zero` and
     /// `retry-backoff.yaml`): a step flaky for two attempts passes with `limit: 2`, fails with 1.
