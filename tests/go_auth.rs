@@ -294,6 +294,30 @@ fn behaviour_7_blue_green_verify_the_idle_stack_then_switch_at_once() {
         depends(wf, "go-auth-check-2"),
         ["go-auth-complete.Succeeded"]
     );
+    // Argo Rollouts (its model) holds the new stack as a preview, with no traffic, until the
+    // Workflow promotes it; then switches at once and keeps the old stack for 30 minutes.
+    use pipec_argo_semantics::rollout::controller::{Action, Script, simulate_update};
+    use pipec_argo_semantics::rollout::{RolloutPhase, Spec};
+    let spec = Spec::from_json(rollout).unwrap();
+    let replicas = spec.replicas;
+    let mut script = Script {
+        horizon: 7200,
+        ..Script::default()
+    };
+    script.actions.push((600, Action::Promote));
+    let timeline = simulate_update(spec, &script);
+    let held = timeline.frames.iter().find(|f| f.time == 0).unwrap();
+    assert_eq!(
+        (held.phase, held.traffic_weight, held.new_pods),
+        (RolloutPhase::Paused, Some(0), replicas)
+    );
+    let switched = timeline.frames.iter().find(|f| f.time == 600).unwrap();
+    assert_eq!(
+        (switched.phase, switched.traffic_weight, switched.old_pods),
+        (RolloutPhase::Healthy, Some(100), replicas)
+    );
+    let scaled_down = timeline.frames.iter().find(|f| f.old_pods == 0).unwrap();
+    assert_eq!(scaled_down.time, 600 + 1800);
 }
 
 #[test]

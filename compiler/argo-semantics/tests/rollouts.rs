@@ -76,6 +76,7 @@ fn rollout_of(r: &Value) -> Rollout {
             replicas: int(&r["spec.replicas"]),
             paused: false,
             canary,
+            blue_green: None,
         },
         status: Status {
             current_step_index: r["status.currentStepIndex"]
@@ -266,7 +267,7 @@ fn current_set_weight_table() {
 
 // ---- rollouts/steps: the controller, pass by pass and over time ----
 
-use pipec_argo_semantics::rollout::canary::{
+use pipec_argo_semantics::rollout::controller::{
     Action, AnalysisRun, Cluster, RunKind, Script, Verdict,
 };
 use pipec_argo_semantics::rollout::{AnalysisPhase, PauseCondition, PauseReason, Progress};
@@ -325,6 +326,7 @@ fn cluster_of(initial: &Value) -> Cluster {
             .map_or(1, |n| i32::try_from(n).unwrap()),
         paused: initial["spec.paused"].as_bool().unwrap_or(false),
         canary: Canary::default(),
+        blue_green: None,
     };
     for s in initial["steps"].as_array().unwrap() {
         spec.canary.steps.push(Step::from_json(s).unwrap());
@@ -835,14 +837,14 @@ fn tick(cluster: &mut Cluster, script: &Script) -> bool {
     match cluster.next_due(script) {
         Some(t) if t <= cluster.now + 2 * 86_400 => {
             cluster.now = t;
-            canary::settle(cluster, script);
+            controller::settle(cluster, script);
             true
         }
         _ => false,
     }
 }
 
-use pipec_argo_semantics::rollout::canary;
+use pipec_argo_semantics::rollout::controller;
 
 #[test]
 fn controller_over_time_against_e2e_tests() {
@@ -870,7 +872,7 @@ fn controller_over_time_against_e2e_tests() {
         }
         let script = e2e_script(id);
         let mut cluster = Cluster::new(spec);
-        canary::settle(&mut cluster, &script);
+        controller::settle(&mut cluster, &script);
         for event in events {
             let name = text(&event["event"]);
             let expected = &event["expected"];
@@ -880,11 +882,11 @@ fn controller_over_time_against_e2e_tests() {
                 match m {
                     Move::Act(action) => {
                         cluster.act(&action);
-                        canary::settle(&mut cluster, &script);
+                        controller::settle(&mut cluster, &script);
                     }
                     Move::Advance(s) => {
                         cluster.now += s;
-                        canary::settle(&mut cluster, &script);
+                        controller::settle(&mut cluster, &script);
                         waited = true;
                     }
                     Move::WaitForStep(i) => {
@@ -917,4 +919,263 @@ fn controller_over_time_against_e2e_tests() {
     }
     assert_eq!(ran, 9, "e2e cases");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ---- blue-green: the corpus has no case; these follow upstream's docs/features/bluegreen.md ----
+
+mod blue_green {
+    use super::*;
+    use pipec_argo_semantics::rollout::BlueGreen;
+    use pipec_argo_semantics::rollout::RolloutPhase;
+    use pipec_argo_semantics::rollout::controller::{Cluster, simulate_update};
+
+    fn spec(replicas: i32, bg: BlueGreen) -> Spec {
+        Spec {
+            replicas,
+            blue_green: Some(bg),
+            ..Spec::default()
+        }
+    }
+
+    fn pods(c: &Cluster, revision: u32) -> i32 {
+        let hash = format!("rev{revision}");
+        c.replica_sets
+            .iter()
+            .find(|rs| rs.hash == hash)
+            .map_or(0, |rs| rs.available)
+    }
+
+    /// Settles at `now`, then moves to `t` and settles again.
+    fn at(c: &mut Cluster, t: u64) {
+        c.now = t;
+        controller::settle(c, &Script::default());
+    }
+
+    fn updated(spec: Spec) -> Cluster {
+        let mut c = Cluster::new(spec);
+        controller::settle(&mut c, &Script::default());
+        assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Healthy));
+        c.act(&Action::UpdateTemplate);
+        controller::settle(&mut c, &Script::default());
+        c
+    }
+
+    /// `autoPromotionEnabled: false`: "the rollout will pause before switching"; `promote`
+    /// switches the active Service; "If omitted, the Rollout waits 30 seconds before scaling
+    /// down the previous ReplicaSet" (`scaleDownDelaySeconds`).
+    #[test]
+    fn without_auto_promotion_it_waits_for_a_promote() {
+        let mut c = updated(spec(
+            2,
+            BlueGreen {
+                auto_promotion_enabled: false,
+                ..BlueGreen::default()
+            },
+        ));
+        let s = &c.rollout.status;
+        assert_eq!(s.phase, Some(RolloutPhase::Paused), "{s:?}");
+        assert_eq!(s.message, "BlueGreenPause");
+        assert_eq!(
+            (s.active_selector.as_str(), s.preview_selector.as_str()),
+            ("rev1", "rev2")
+        );
+        assert_eq!((pods(&c, 1), pods(&c, 2)), (2, 2));
+        at(&mut c, 600);
+        assert_eq!(
+            c.rollout.status.active_selector, "rev1",
+            "a pause without auto-promotion holds"
+        );
+        c.act(&Action::Promote);
+        controller::settle(&mut c, &Script::default());
+        let s = &c.rollout.status;
+        assert_eq!(
+            (s.active_selector.as_str(), s.stable_rs.as_str()),
+            ("rev2", "rev2")
+        );
+        assert_eq!(s.phase, Some(RolloutPhase::Healthy));
+        assert_eq!(
+            pods(&c, 1),
+            2,
+            "the old stack stays for the scale-down delay"
+        );
+        at(&mut c, 629);
+        assert_eq!(pods(&c, 1), 2);
+        at(&mut c, 630);
+        assert_eq!(pods(&c, 1), 0);
+    }
+
+    /// `autoPromotionSeconds`: "automatically promote the new ReplicaSet to active Service
+    /// after the AutoPromotionSeconds time has passed since the rollout has entered a paused
+    /// state"; without it, the switch comes as soon as the preview is ready.
+    #[test]
+    fn auto_promotion_switches_by_itself() {
+        let timeline = simulate_update(
+            spec(
+                3,
+                BlueGreen {
+                    auto_promotion_seconds: 60,
+                    ..BlueGreen::default()
+                },
+            ),
+            &Script {
+                horizon: 3600,
+                ..Script::default()
+            },
+        );
+        let switch = timeline
+            .frames
+            .iter()
+            .find(|f| f.traffic_weight == Some(100))
+            .unwrap();
+        assert_eq!(switch.time, 60);
+        assert_eq!(timeline.frames.last().unwrap().phase, RolloutPhase::Healthy);
+        let immediate = updated(spec(3, BlueGreen::default()));
+        assert_eq!(immediate.rollout.status.active_selector, "rev2");
+        assert_eq!(immediate.rollout.status.phase, Some(RolloutPhase::Healthy));
+    }
+
+    /// `previewReplicaCount`: the preview runs that many pods; "Once the application is ready
+    /// to promote to the active service, the controller will scale the new ReplicaSet to the
+    /// value of the spec.replicas" before the switch.
+    #[test]
+    fn preview_replica_count_until_promotion() {
+        let mut c = updated(spec(
+            3,
+            BlueGreen {
+                auto_promotion_enabled: false,
+                preview_replica_count: Some(1),
+                ..BlueGreen::default()
+            },
+        ));
+        assert_eq!((pods(&c, 1), pods(&c, 2)), (3, 1));
+        assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Paused));
+        c.act(&Action::Promote);
+        controller::settle(&mut c, &Script::default());
+        let s = &c.rollout.status;
+        assert_eq!(pods(&c, 2), 3);
+        assert_eq!(
+            (s.active_selector.as_str(), s.phase),
+            ("rev2", Some(RolloutPhase::Healthy))
+        );
+    }
+
+    /// A failed pre-promotion analysis aborts: the active Service stays on the stable stack,
+    /// the Rollout is Degraded, and the preview is scaled down `abortScaleDownDelaySeconds`
+    /// (30 by default) later.
+    #[test]
+    fn failed_pre_promotion_analysis_aborts_before_the_switch() {
+        let bg = BlueGreen {
+            auto_promotion_enabled: false,
+            pre_promotion_analysis: Some(vec!["smoke".into()]),
+            ..BlueGreen::default()
+        };
+        let mut script = Script {
+            horizon: 3600,
+            ..Script::default()
+        };
+        script.analyses.insert(
+            RunKind::PrePromotion,
+            Verdict {
+                phase: AnalysisPhase::Failed,
+                after: 10,
+                message: "smoke failed".into(),
+            },
+        );
+        let timeline = simulate_update(spec(2, bg), &script);
+        let c = &timeline.cluster;
+        let s = &c.rollout.status;
+        assert_eq!(s.phase, Some(RolloutPhase::Degraded), "{s:?}");
+        assert_eq!(
+            s.message,
+            "RolloutAborted: Rollout aborted update to revision 2: Blue/green pre-promotion analysis phase error/failed: smoke failed"
+        );
+        assert_eq!(s.active_selector, "rev1");
+        assert!(timeline.frames.iter().all(|f| f.traffic_weight == Some(0)));
+        let aborted = timeline
+            .frames
+            .iter()
+            .find(|f| f.phase == RolloutPhase::Degraded)
+            .unwrap();
+        assert_eq!(aborted.time, 10);
+        let scaled_down = timeline
+            .frames
+            .iter()
+            .find(|f| f.new_pods == 0 && f.time > 10)
+            .unwrap();
+        assert_eq!(scaled_down.time, 40);
+    }
+
+    /// A failed post-promotion analysis aborts after the switch: the active Service goes back
+    /// to the stable stack, which was kept (no `scaleDownDelaySeconds`: the old stack stays
+    /// until the post-promotion analysis passed).
+    #[test]
+    fn failed_post_promotion_analysis_switches_back() {
+        let bg = BlueGreen {
+            post_promotion_analysis: Some(vec!["smoke".into()]),
+            ..BlueGreen::default()
+        };
+        let mut script = Script {
+            horizon: 3600,
+            ..Script::default()
+        };
+        script.analyses.insert(
+            RunKind::PostPromotion,
+            Verdict {
+                phase: AnalysisPhase::Failed,
+                after: 120,
+                message: String::new(),
+            },
+        );
+        let timeline = simulate_update(spec(2, bg), &script);
+        let switched = timeline
+            .frames
+            .iter()
+            .find(|f| f.traffic_weight == Some(100))
+            .unwrap();
+        assert_eq!(switched.time, 0);
+        assert_eq!(switched.old_pods, 2, "the old stack waits for the analysis");
+        let c = &timeline.cluster;
+        let s = &c.rollout.status;
+        assert_eq!(s.phase, Some(RolloutPhase::Degraded), "{s:?}");
+        assert_eq!(s.active_selector, "rev1");
+        assert_eq!(pods(c, 1), 2);
+    }
+}
+
+/// With a traffic router an aborted canary's traffic goes back to the stable at once, and its
+/// pods are scaled down `abortScaleDownDelaySeconds` later (30 by default: upstream's
+/// `docs/features/scaledown-aborted-rs.md`); `0` keeps them.
+#[test]
+fn routed_canary_keeps_its_pods_for_the_abort_delay() {
+    let rollout = |delay: Value| {
+        serde_json::json!({"spec": {"replicas": 4, "strategy": {"canary": {
+            "trafficRouting": {"nginx": {"stableIngress": "i"}},
+            "abortScaleDownDelaySeconds": delay,
+            "steps": [{"setWeight": 50}, {"pause": {}}]}}}})
+    };
+    let script = Script {
+        actions: vec![(10, Action::Abort)],
+        horizon: 3600,
+        ..Script::default()
+    };
+    let spec = Spec::from_json(&rollout(Value::Null)).unwrap();
+    let timeline = controller::simulate_update(spec, &script);
+    let aborted = timeline.frames.iter().find(|f| f.time == 10).unwrap();
+    assert_eq!(
+        (aborted.traffic_weight, aborted.new_pods, aborted.old_pods),
+        (Some(0), 2, 4)
+    );
+    let down = timeline
+        .frames
+        .iter()
+        .find(|f| f.new_pods == 0 && f.time > 0)
+        .unwrap();
+    assert_eq!(down.time, 40);
+    let kept =
+        controller::simulate_update(Spec::from_json(&rollout(Value::from(0))).unwrap(), &script);
+    assert!(
+        kept.frames.iter().all(|f| f.time < 10 || f.new_pods == 2),
+        "{:?}",
+        kept.frames
+    );
 }

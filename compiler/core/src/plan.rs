@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::names;
-use pipec_argo_semantics::rollout::canary::{RunKind, Script, Verdict, simulate_update};
+use pipec_argo_semantics::rollout::controller::{RunKind, Script, Verdict, simulate_update};
 use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec};
 
 /// The context a plan is made for.

@@ -8,10 +8,10 @@
 //! fail and with what message. Steps that act on a Rollout (their template's `pipec.dev/action`
 //! is `deploy`, `promote` or `rollback`, with a `ROLLOUT` variable) do to it what their kubectl
 //! script does, and the Rollouts controller is the model of Argo Rollouts
-//! (`pipec_argo_semantics::rollout::canary`): one tick is one second of its clock, so steps,
+//! (`pipec_argo_semantics::rollout::controller`): one tick is one second of its clock, so steps,
 //! pauses, aborts and promotions progress as Argo Rollouts' own tests say they do, and changes
-//! people make through the API (`pipec abort`, a promote) are read back each tick. Blue-green
-//! Rollouts, not in the model yet, get the step's effect set directly.
+//! people make through the API (`pipec abort`, a promote) are read back each tick; canary and
+//! blue-green Rollouts alike.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use pipec_argo_semantics::rollout::Spec;
-use pipec_argo_semantics::rollout::canary::{self, Action};
+use pipec_argo_semantics::rollout::controller::{self, Action};
 
 use crate::{Key, RESOURCES, Sim, State, lock, store};
 
@@ -63,7 +63,7 @@ impl Sim {
         let changes = self.changes.clone();
         tokio::spawn(async move {
             let mut clock = 0u64;
-            let mut rollouts: BTreeMap<Key, canary::Cluster> = BTreeMap::new();
+            let mut rollouts: BTreeMap<Key, controller::Cluster> = BTreeMap::new();
             let mut seconds = 0u64;
             loop {
                 tokio::time::sleep(script.tick).await;
@@ -99,14 +99,7 @@ impl Sim {
                         );
                     }
                     for effect in effects {
-                        apply_effect(
-                            &mut s,
-                            &changes,
-                            &key.namespace,
-                            &effect,
-                            clock,
-                            &mut rollouts,
-                        );
+                        apply_effect(&mut s, &changes, &key.namespace, &effect, &mut rollouts);
                     }
                 }
             }
@@ -499,15 +492,15 @@ fn when_holds(when: &str, status: Option<&str>, parameters: &BTreeMap<String, St
 }
 
 /// What a step's script does to a canary Rollout, then the Rollouts controller as the model
-/// of Argo Rollouts runs it ([`pipec_argo_semantics::rollout::canary`]): the Rollout as it is
+/// of Argo Rollouts runs it ([`pipec_argo_semantics::rollout::controller`]): the Rollout as it is
 /// stored after each change a watcher would see (a rollback is seen aborted, then healthy).
 fn act_on_model(
     rollout: &mut Value,
     spec: Spec,
     effect: &Effect,
-    cluster: &mut canary::Cluster,
+    cluster: &mut controller::Cluster,
 ) -> Vec<Value> {
-    let quick = canary::Script::default();
+    let quick = controller::Script::default();
     cluster.rollout.spec = spec;
     let mut stored = Vec::new();
     match effect.action.as_str() {
@@ -518,16 +511,12 @@ fn act_on_model(
                 .as_str()
                 .is_none_or(str::is_empty);
             if cluster.replica_sets.is_empty() {
-                canary::settle(cluster, &quick);
+                controller::settle(cluster, &quick);
             }
             if !first {
                 cluster.act(&Action::UpdateTemplate);
             }
-            let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
-            rollout["spec"]["template"]["spec"]["containers"][0]["image"] =
-                json!(effect.image.clone().unwrap_or_default());
-            rollout["metadata"]["annotations"]["pipec.dev/run"] = json!(effect.run);
-            rollout["metadata"]["generation"] = json!(generation + 1);
+            set_image(rollout, effect);
         }
         "promote" => cluster.act(&Action::Promote),
         "rollback" => {
@@ -539,14 +528,14 @@ fn act_on_model(
                 return stored;
             }
             cluster.act(&Action::Abort);
-            canary::settle(cluster, &quick);
+            controller::settle(cluster, &quick);
             write_status(rollout, cluster);
             stored.push(rollout.clone());
             cluster.act(&Action::RestoreStable);
         }
         _ => return stored,
     }
-    canary::settle(cluster, &quick);
+    controller::settle(cluster, &quick);
     write_status(rollout, cluster);
     stored.push(rollout.clone());
     stored
@@ -555,7 +544,7 @@ fn act_on_model(
 /// What people changed on the stored Rollout since the model last wrote it, through the API
 /// (`pipec abort`, `kubectl argo rollouts promote`, a scale): the spec, and the status fields
 /// the CLI patches (`abort`, `pauseConditions`, `promoteFull`).
-fn read_changes(rollout: &Value, cluster: &mut canary::Cluster) {
+fn read_changes(rollout: &Value, cluster: &mut controller::Cluster) {
     if let Ok(spec) = Spec::from_json(rollout) {
         cluster.rollout.spec = spec;
     }
@@ -579,7 +568,7 @@ fn read_changes(rollout: &Value, cluster: &mut canary::Cluster) {
 }
 
 /// The model's status of a Rollout as the controller writes it to `status`.
-fn write_status(rollout: &mut Value, cluster: &canary::Cluster) {
+fn write_status(rollout: &mut Value, cluster: &controller::Cluster) {
     let s = &cluster.rollout.status;
     let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
     let mut status = json!({
@@ -610,6 +599,10 @@ fn write_status(rollout: &mut Value, cluster: &canary::Cluster) {
             .map(|c| json!({"reason": c.reason.name(), "startTime": time(c.start_time)}))
             .collect();
     }
+    if cluster.rollout.spec.blue_green.is_some() {
+        status["blueGreen"] = json!({"activeSelector": s.active_selector,
+                                     "previewSelector": s.preview_selector});
+    }
     if let Some((canary, stable)) = s.weights {
         status["canary"] =
             json!({"weights": {"canary": {"weight": canary}, "stable": {"weight": stable}}});
@@ -622,10 +615,10 @@ fn write_status(rollout: &mut Value, cluster: &canary::Cluster) {
 fn tick_rollouts(
     state: &mut State,
     changes: &tokio::sync::broadcast::Sender<crate::Change>,
-    rollouts: &mut BTreeMap<Key, canary::Cluster>,
+    rollouts: &mut BTreeMap<Key, controller::Cluster>,
     seconds: u64,
 ) {
-    let quick = canary::Script::default();
+    let quick = controller::Script::default();
     for (key, cluster) in rollouts.iter_mut() {
         let Some(mut rollout) = state.objects.get(key).cloned() else {
             continue;
@@ -633,7 +626,7 @@ fn tick_rollouts(
         read_changes(&rollout, cluster);
         let before = cluster.rollout.status.clone();
         cluster.now = seconds;
-        canary::settle(cluster, &quick);
+        controller::settle(cluster, &quick);
         let mut written = rollout.clone();
         write_status(&mut written, cluster);
         if cluster.rollout.status == before && written["status"] == rollout["status"] {
@@ -657,8 +650,7 @@ fn apply_effect(
     changes: &tokio::sync::broadcast::Sender<crate::Change>,
     namespace: &str,
     effect: &Effect,
-    clock: u64,
-    rollouts: &mut BTreeMap<Key, canary::Cluster>,
+    rollouts: &mut BTreeMap<Key, controller::Cluster>,
 ) {
     let key = Key {
         plural: "rollouts",
@@ -674,7 +666,7 @@ fn apply_effect(
     if let Ok(spec) = Spec::from_json(&rollout) {
         let cluster = rollouts
             .entry(key.clone())
-            .or_insert_with(|| canary::Cluster::new(spec.clone()));
+            .or_insert_with(|| controller::Cluster::new(spec.clone()));
         for changed in act_on_model(&mut rollout, spec, effect, cluster) {
             store(
                 state,
@@ -687,57 +679,28 @@ fn apply_effect(
         }
         return;
     }
-    // Blue-green Rollouts are not in the Argo Rollouts model yet: the step's effect is set
-    // directly.
-    let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
-    let stable = rollout["status"]["stableRS"].as_str().map(str::to_string);
-    let status = &mut rollout["status"];
-    let action = effect.action.as_str();
-    if action == "deploy" {
-        let new_hash = format!("hash{clock}");
-        let first = stable.is_none();
-        rollout["spec"]["template"]["spec"]["containers"][0]["image"] =
-            json!(effect.image.clone().unwrap_or_default());
-        rollout["metadata"]["annotations"]["pipec.dev/run"] = json!(effect.run);
-        rollout["metadata"]["generation"] = json!(generation + 1);
-        rollout["status"] = if first {
-            json!({"observedGeneration": (generation + 1).to_string(), "phase": "Healthy",
-                   "currentPodHash": new_hash, "stableRS": new_hash})
-        } else {
-            json!({"observedGeneration": (generation + 1).to_string(), "phase": "Paused",
-                   "currentStepIndex": 1, "currentPodHash": new_hash, "stableRS": stable,
-                   "canary": {"weights": {"canary": {"weight": 33}}}})
-        };
-    } else if action == "promote" {
-        status["phase"] = json!("Progressing");
-        let index = status["currentStepIndex"].as_i64().unwrap_or(0);
-        status["currentStepIndex"] = json!(index + 1);
-    } else if action == "complete" {
-        status["phase"] = json!("Healthy");
-        status["stableRS"] = status["currentPodHash"].clone();
-        if let Some(s) = status.as_object_mut() {
-            s.remove("canary");
-            s.remove("currentStepIndex");
-        }
-    } else if action == "rollback" {
-        status["abort"] = json!(true);
-        status["phase"] = json!("Degraded");
-        status["message"] = json!("RolloutAborted: Rollout aborted update");
-        status["currentPodHash"] = status["stableRS"].clone();
-        if let Some(s) = status.as_object_mut() {
-            s.remove("canary");
-        }
-    } else {
-        return;
+    // A Rollout the model cannot read gets the step's change to its spec, and no controller.
+    if effect.action == "deploy" {
+        set_image(&mut rollout, effect);
+        store(
+            state,
+            changes,
+            resource("rollouts"),
+            key,
+            rollout,
+            "MODIFIED",
+        );
     }
-    store(
-        state,
-        changes,
-        resource("rollouts"),
-        key,
-        rollout,
-        "MODIFIED",
-    );
+}
+
+/// What the deploy script patches: the image, the run that changed the Rollout, and so a new
+/// generation.
+fn set_image(rollout: &mut Value, effect: &Effect) {
+    let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(1);
+    rollout["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!(effect.image.clone().unwrap_or_default());
+    rollout["metadata"]["annotations"]["pipec.dev/run"] = json!(effect.run);
+    rollout["metadata"]["generation"] = json!(generation + 1);
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
-//! How Argo Rollouts runs a canary `Rollout` that pipec emits: the controller's step
-//! progression, pauses, analyses, abort, retry and promotion ([`canary`]) and its replica math
-//! ([`replicas`]), for a Rollout as JSON and an outcome script (when analyses end and how, when
-//! a person promotes or aborts). The output is a timeline: per moment, the step, the traffic
-//! weight and the canary and stable pod counts.
+//! How Argo Rollouts runs a `Rollout` that pipec emits: the controller ([`controller`]: a
+//! canary's step progression, pauses, analyses, abort, retry and promotion; a blue-green
+//! Rollout's preview, pause, pre- and post-promotion analysis and switch in [`bluegreen`]), its
+//! replica math ([`replicas`]) and how it decides an AnalysisRun ([`analysis`]), for a Rollout
+//! as JSON and an outcome script (when analyses end and how, when a person promotes or
+//! aborts). The output is a timeline: per moment, the step, the traffic weight and the pod
+//! counts of the new and the old revision.
 //!
 //! Upstream: Argo Rollouts v1.9.1, `rollout/canary.go`, `rollout/pause.go`,
 //! `rollout/analysis.go`, `utils/replicaset/canary.go`, `utils/rollout/rolloututil.go`.
-//! `tests/conformance.rs` runs the corpus's `rollouts/` cases against it. Blue-green, experiments,
+//! `tests/rollouts.rs` runs the corpus's `rollouts/` cases against it (the corpus has no
+//! blue-green case: those tests follow upstream's `docs/features/bluegreen.md`). Experiments,
 //! header and mirror routes, progress deadlines and the rollback window are not modelled yet:
 //! a Rollout using them is refused ([`Spec::from_json`] returns `Err`), never guessed at.
 
 pub mod analysis;
-pub mod canary;
+pub mod bluegreen;
+pub mod controller;
 pub mod replicas;
 
 use serde_json::Value;
@@ -115,6 +119,39 @@ impl Default for Canary {
     }
 }
 
+/// `spec.strategy.blueGreen`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlueGreen {
+    /// `autoPromotionEnabled` (default true): switch without waiting for a promote.
+    pub auto_promotion_enabled: bool,
+    /// `autoPromotionSeconds`: with auto-promotion, wait this long before switching.
+    pub auto_promotion_seconds: u64,
+    /// `scaleDownDelaySeconds` (unset: 30): how long the old active stack stays after a switch.
+    pub scale_down_delay_seconds: Option<i32>,
+    /// `abortScaleDownDelaySeconds` (unset: 30; 0: the preview stays after an abort).
+    pub abort_scale_down_delay_seconds: Option<i32>,
+    /// `previewReplicaCount`: the preview's size until promotion (unset: all replicas).
+    pub preview_replica_count: Option<i32>,
+    /// `prePromotionAnalysis` templates: run on the preview before the switch.
+    pub pre_promotion_analysis: Option<Vec<String>>,
+    /// `postPromotionAnalysis` templates: run after the switch, before the new stack is stable.
+    pub post_promotion_analysis: Option<Vec<String>>,
+}
+
+impl Default for BlueGreen {
+    fn default() -> BlueGreen {
+        BlueGreen {
+            auto_promotion_enabled: true,
+            auto_promotion_seconds: 0,
+            scale_down_delay_seconds: None,
+            abort_scale_down_delay_seconds: None,
+            preview_replica_count: None,
+            pre_promotion_analysis: None,
+            post_promotion_analysis: None,
+        }
+    }
+}
+
 /// What the controller reads of a Rollout's spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
@@ -122,7 +159,10 @@ pub struct Spec {
     pub replicas: i32,
     /// `spec.paused`: paused by a person.
     pub paused: bool,
+    /// The canary strategy (its defaults when the Rollout is blue-green).
     pub canary: Canary,
+    /// The blue-green strategy, when the Rollout uses it instead of a canary.
+    pub blue_green: Option<BlueGreen>,
 }
 
 impl Default for Spec {
@@ -131,6 +171,7 @@ impl Default for Spec {
             replicas: 1,
             paused: false,
             canary: Canary::default(),
+            blue_green: None,
         }
     }
 }
@@ -140,6 +181,8 @@ impl Default for Spec {
 pub enum PauseReason {
     CanaryPauseStep,
     InconclusiveAnalysisRun,
+    /// A blue-green Rollout waits before its switch.
+    BlueGreenPause,
 }
 
 impl PauseReason {
@@ -147,6 +190,7 @@ impl PauseReason {
         match self {
             PauseReason::CanaryPauseStep => "CanaryPauseStep",
             PauseReason::InconclusiveAnalysisRun => "InconclusiveAnalysisRun",
+            PauseReason::BlueGreenPause => "BlueGreenPause",
         }
     }
 }
@@ -252,6 +296,15 @@ pub struct Status {
     /// `status.canary.weights` with a router: (canary, stable) traffic weights.
     pub weights: Option<(i32, i32)>,
     pub progress: Option<Progress>,
+    /// `status.blueGreen.activeSelector`: the pod hash the active Service selects.
+    pub active_selector: String,
+    /// `status.blueGreen.previewSelector`.
+    pub preview_selector: String,
+    /// `status.blueGreen.prePromotionAnalysisRunStatus` and the post-promotion one.
+    pub pre_promotion: Option<(AnalysisPhase, String)>,
+    pub post_promotion: Option<(AnalysisPhase, String)>,
+    /// `status.blueGreen.scaleUpPreviewCheckPoint`: the preview was scaled up to full size.
+    pub scale_up_preview_checkpoint: bool,
     pub replicas: i32,
     pub updated_replicas: i32,
     pub available_replicas: i32,
@@ -283,7 +336,18 @@ pub struct ReplicaSet {
 }
 
 impl ReplicaSet {
-    /// A ReplicaSet with `spec` pods, `available` of them available.
+    /// A ReplicaSet the controller just created: its pods are yet to be made.
+    pub fn created(hash: &str, revision: u32, spec: i32) -> ReplicaSet {
+        ReplicaSet {
+            hash: hash.to_string(),
+            revision,
+            spec,
+            ..ReplicaSet::default()
+        }
+    }
+
+    /// A ReplicaSet with `spec` pods, `available` of them available (the others never become
+    /// available unless the model's pods are settled).
     pub fn new(hash: &str, revision: u32, spec: i32, available: i32) -> ReplicaSet {
         let pods = spec.max(available);
         ReplicaSet {
@@ -317,8 +381,32 @@ impl Spec {
     pub fn from_json(rollout: &Value) -> Result<Spec, String> {
         let spec = &rollout["spec"];
         let strategy = &spec["strategy"];
-        if strategy.get("blueGreen").is_some() {
-            return Err("blue-green Rollouts are not modelled yet".to_string());
+        let replicas = spec["replicas"]
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or(1);
+        let paused = spec["paused"].as_bool().unwrap_or(false);
+        if let Some(bg) = strategy.get("blueGreen") {
+            let int = |key: &str| {
+                bg.get(key)
+                    .and_then(Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok())
+            };
+            let analysis = |key: &str| bg.get(key).map(template_names);
+            return Ok(Spec {
+                replicas,
+                paused,
+                canary: Canary::default(),
+                blue_green: Some(BlueGreen {
+                    auto_promotion_enabled: bg["autoPromotionEnabled"].as_bool().unwrap_or(true),
+                    auto_promotion_seconds: bg["autoPromotionSeconds"].as_u64().unwrap_or(0),
+                    scale_down_delay_seconds: int("scaleDownDelaySeconds"),
+                    abort_scale_down_delay_seconds: int("abortScaleDownDelaySeconds"),
+                    preview_replica_count: int("previewReplicaCount"),
+                    pre_promotion_analysis: analysis("prePromotionAnalysis"),
+                    post_promotion_analysis: analysis("postPromotionAnalysis"),
+                }),
+            });
         }
         let canary_json = strategy
             .get("canary")
@@ -353,12 +441,10 @@ impl Spec {
             canary.steps.push(Step::from_json(step)?);
         }
         Ok(Spec {
-            replicas: spec["replicas"]
-                .as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .unwrap_or(1),
-            paused: spec["paused"].as_bool().unwrap_or(false),
+            replicas,
+            paused,
             canary,
+            blue_green: None,
         })
     }
 }

@@ -29,6 +29,10 @@ use super::{
 pub enum RunKind {
     Step(i32),
     Background,
+    /// Blue-green: on the preview, before the switch.
+    PrePromotion,
+    /// Blue-green: after the switch, before the new stack is stable.
+    PostPromotion,
 }
 
 /// An AnalysisRun the controller created.
@@ -49,16 +53,16 @@ pub struct AnalysisRun {
 /// What the controller adds to and removes from the pause conditions and the abort in one pass
 /// (`pauseContext` in `rollout/pause.go`).
 #[derive(Default)]
-struct PauseContext {
-    add: Vec<PauseReason>,
-    remove: Vec<PauseReason>,
-    clear: bool,
-    add_abort: Option<String>,
-    remove_abort: bool,
+pub(super) struct PauseContext {
+    pub(super) add: Vec<PauseReason>,
+    pub(super) remove: Vec<PauseReason>,
+    pub(super) clear: bool,
+    pub(super) add_abort: Option<String>,
+    pub(super) remove_abort: bool,
 }
 
 impl PauseContext {
-    fn is_aborted(&self, status: &Status) -> bool {
+    pub(super) fn is_aborted(&self, status: &Status) -> bool {
         !self.remove_abort && (self.add_abort.is_some() || status.abort)
     }
 }
@@ -134,11 +138,11 @@ impl Cluster {
         }
     }
 
-    fn step_count(&self) -> i32 {
+    pub(super) fn step_count(&self) -> i32 {
         i32::try_from(self.rollout.spec.canary.steps.len()).unwrap_or(i32::MAX)
     }
 
-    fn find_rs(&self, hash: &str) -> Option<usize> {
+    pub(super) fn find_rs(&self, hash: &str) -> Option<usize> {
         self.replica_sets.iter().position(|rs| rs.hash == hash)
     }
 
@@ -165,7 +169,7 @@ impl Cluster {
         (new, stable, older)
     }
 
-    fn fully_promoted(&self) -> bool {
+    pub(super) fn fully_promoted(&self) -> bool {
         let s = &self.rollout.status;
         s.stable_rs == s.current_pod_hash
     }
@@ -243,7 +247,7 @@ impl Cluster {
         }
     }
 
-    fn scale(&mut self, hash: &str, to: i32) {
+    pub(super) fn scale(&mut self, hash: &str, to: i32) {
         if let Some(i) = self.find_rs(hash) {
             let rs = &mut self.replica_sets[i];
             self.events.push(format!(
@@ -254,8 +258,12 @@ impl Cluster {
         }
     }
 
-    /// One reconcile of the Rollout (`rolloutCanary`).
+    /// One reconcile of the Rollout (`rolloutCanary`, or `rolloutBlueGreen`).
     pub fn reconcile(&mut self) {
+        if self.rollout.spec.blue_green.is_some() {
+            self.reconcile_blue_green();
+            return;
+        }
         let old = self.rollout.status.clone();
         let mut status = old.clone();
         let mut pause = PauseContext::default();
@@ -285,8 +293,11 @@ impl Cluster {
             } else {
                 replicas::basic_canary(&self.rollout, None, stable.as_ref(), &older).0
             };
-            self.replica_sets
-                .push(ReplicaSet::new(&self.template.0, self.template.1, count, 0));
+            self.replica_sets.push(ReplicaSet::created(
+                &self.template.0,
+                self.template.1,
+                count,
+            ));
         }
         // `newRolloutContext`: a fully promoted Rollout is not aborted.
         if self.fully_promoted() && old.abort {
@@ -429,7 +440,7 @@ impl Cluster {
     }
 
     /// `reconcileAnalysisRunStatusChanges`.
-    fn status_changes(&self, i: usize, what: &str, pause: &mut PauseContext) {
+    pub(super) fn status_changes(&self, i: usize, what: &str, pause: &mut PauseContext) {
         let run = &self.analysis_runs[i];
         match run.phase {
             AnalysisPhase::Inconclusive => pause.add.push(PauseReason::InconclusiveAnalysisRun),
@@ -444,10 +455,12 @@ impl Cluster {
         }
     }
 
-    fn create_run(&mut self, kind: RunKind) -> usize {
+    pub(super) fn create_run(&mut self, kind: RunKind) -> usize {
         let suffix = match kind {
             RunKind::Step(i) => format!("{}", i + 1),
             RunKind::Background => "background".to_string(),
+            RunKind::PrePromotion => "pre".to_string(),
+            RunKind::PostPromotion => "post".to_string(),
         };
         let name = format!("{}-{}-{suffix}", self.template.0, self.template.1);
         self.analysis_runs.push(AnalysisRun {
@@ -464,7 +477,7 @@ impl Cluster {
 
     /// `cancelAnalysisRuns`: a running AnalysisRun told to terminate ends Successful ("Run
     /// Terminated"), as the analysis controller ends a terminated run with no failed metric.
-    fn terminate_runs(&mut self, mut which: impl FnMut(&AnalysisRun) -> bool) {
+    pub(super) fn terminate_runs(&mut self, mut which: impl FnMut(&AnalysisRun) -> bool) {
         for run in &mut self.analysis_runs {
             if which(run) && !run.terminated && !run.phase.completed() {
                 run.terminated = true;
@@ -495,9 +508,11 @@ impl Cluster {
         }
         let (new, stable, older) = self.groups();
         let routed = ro.spec.canary.traffic_routing;
-        // `removeScaleDownDeadlines`.
+        // `removeScaleDownDeadlines`: not the new ReplicaSet's while its abort delay runs
+        // (`shouldDelayScaleDownOnAbort`).
+        let delaying = routed && pause.is_aborted(&ro.status);
         for rs in &mut self.replica_sets {
-            if new.as_ref().is_some_and(|n| n.hash == rs.hash)
+            if (new.as_ref().is_some_and(|n| n.hash == rs.hash) && !delaying)
                 || stable.as_ref().is_some_and(|s| s.hash == rs.hash)
             {
                 rs.scale_down_deadline = None;
@@ -745,7 +760,7 @@ impl Cluster {
     }
 
     /// `CalculatePauseStatus`, `calculateRolloutConditions` and the phase, then persist.
-    fn finish(&mut self, mut status: Status, pause: &PauseContext) {
+    pub(super) fn finish(&mut self, mut status: Status, pause: &PauseContext) {
         let old = &self.rollout.status;
         let aborted = if let Some(message) = &pause.add_abort {
             status.abort = true;
@@ -816,6 +831,12 @@ impl Cluster {
         status.replicas = self.replica_sets.iter().map(|rs| rs.pods).sum();
         status.available_replicas = self.replica_sets.iter().map(|rs| rs.available).sum();
         status.updated_replicas = new.map_or(0, |rs| rs.pods);
+        // `syncRolloutStatusBlueGreen`: a blue-green Rollout counts its active stack's pods.
+        if self.rollout.spec.blue_green.is_some()
+            && let Some(i) = self.find_rs(&status.active_selector)
+        {
+            status.available_replicas = self.replica_sets[i].available;
+        }
         let (phase, message) = phase(&self.rollout.spec, &status);
         status.phase = Some(phase);
         status.message = message;
@@ -827,7 +848,7 @@ fn has_pause(status: &Status, reason: PauseReason) -> bool {
     status.pause_conditions.iter().any(|c| c.reason == reason)
 }
 
-/// `CalculateRolloutPhase` (`utils/rollout/rolloututil.go`) for a canary.
+/// `CalculateRolloutPhase` (`utils/rollout/rolloututil.go`).
 pub fn phase(spec: &Spec, status: &Status) -> (RolloutPhase, String) {
     if let Some(Progress::Aborted(message)) = &status.progress {
         return (RolloutPhase::Degraded, format!("RolloutAborted: {message}"));
@@ -844,6 +865,24 @@ pub fn phase(spec: &Spec, status: &Status) -> (RolloutPhase, String) {
     }
     if status.available_replicas < status.updated_replicas {
         return progressing("updated replicas are still becoming available");
+    }
+    if let Some(bg) = &spec.blue_green {
+        if status.active_selector.is_empty() || status.active_selector != status.current_pod_hash {
+            return progressing("active service cutover pending");
+        }
+        if status.stable_rs.is_empty() || status.stable_rs != status.current_pod_hash {
+            let waiting = bg.post_promotion_analysis.is_some()
+                && status
+                    .post_promotion
+                    .as_ref()
+                    .is_none_or(|(p, _)| !p.completed());
+            return progressing(if waiting {
+                "waiting for analysis to complete"
+            } else {
+                "waiting for post-promotion verification to complete"
+            });
+        }
+        return (RolloutPhase::Healthy, String::new());
     }
     if !spec.canary.traffic_routing && status.replicas > status.updated_replicas {
         return progressing("old replicas are pending termination");
@@ -888,7 +927,8 @@ pub struct Frame {
     pub step: Option<i32>,
     /// `GetCurrentSetWeight`: the weight the steps ask for now.
     pub set_weight: i32,
-    /// With a router: the canary's traffic weight it has set.
+    /// With a router: the canary's traffic weight it has set; blue-green: 100 once the active
+    /// Service selects the new revision, else 0.
     pub traffic_weight: Option<i32>,
     /// Available pods of the revision being rolled out, and of every older revision.
     pub new_pods: i32,
@@ -1029,6 +1069,18 @@ impl Cluster {
         {
             due.push(c.start_time + seconds);
         }
+        if let Some(bg) = &self.rollout.spec.blue_green
+            && bg.auto_promotion_enabled
+            && bg.auto_promotion_seconds > 0
+            && let Some(c) = self
+                .rollout
+                .status
+                .pause_conditions
+                .iter()
+                .find(|c| c.reason == PauseReason::BlueGreenPause)
+        {
+            due.push(c.start_time + bg.auto_promotion_seconds);
+        }
         for run in &self.analysis_runs {
             if !run.terminated
                 && !run.phase.completed()
@@ -1065,7 +1117,14 @@ impl Cluster {
             time: self.now,
             step: status.current_step_index,
             set_weight: replicas::current_set_weight(&self.rollout),
-            traffic_weight: status.weights.map(|(c, _)| c),
+            traffic_weight: match &self.rollout.spec.blue_green {
+                Some(_) => Some(if status.active_selector == self.template.0 {
+                    100
+                } else {
+                    0
+                }),
+                None => status.weights.map(|(c, _)| c),
+            },
             new_pods,
             old_pods,
             phase: status.phase.unwrap_or(RolloutPhase::Progressing),
