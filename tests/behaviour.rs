@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use pipec_argo_semantics::Phase;
 use pipec_argo_semantics::workflow::{self, Outcomes};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn workflow_of(relative: &str) -> Value {
     common::documents(relative)
@@ -166,6 +166,23 @@ pipeline p {
     assert_eq!(timeout("api-wait-4"), "4200");
     // After it: the analysis's five measurements, two minutes apart.
     assert_eq!(timeout("api-complete"), (1800 + 4 * 120).to_string());
+    // The check (E0408) runs the update through the model of Argo Rollouts: the fixed waits
+    // pass, and the bug — the 30-minute timeout alone — is caught on both waits.
+    assert_eq!(pipec_core::behaviour::short_waits(wf, &docs), []);
+    let mut buggy = wf.clone();
+    for t in buggy["spec"]["templates"].as_array_mut().unwrap() {
+        for e in t["script"]["env"].as_array_mut().into_iter().flatten() {
+            if e["name"] == "TIMEOUT" && e["value"] != "1800" {
+                e["value"] = json!("1800");
+            }
+        }
+    }
+    let short = pipec_core::behaviour::short_waits(&buggy, &docs);
+    let found: Vec<(&str, u64)> = short
+        .iter()
+        .map(|s| (s.template.as_str(), s.needed))
+        .collect();
+    assert_eq!(found, [("api-wait-4", 2400)], "{short:?}");
 }
 
 /// A random pipeline: steps with random `after` edges and conditions, an ephemeral environment

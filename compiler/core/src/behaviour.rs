@@ -8,16 +8,20 @@
 //! The exit handler sees only `workflow.status`, so it is run once per way the entrypoint ends
 //! (Succeeded, Failed, Error); the image check fails each producer of a consumed image in turn.
 //! An analysis gate is run through the model of Argo Rollouts' analysis controller with every
-//! measurement failing: one that still passes cannot fail (W0004, the user's mistake).
+//! measurement failing: one that still passes cannot fail (W0004, the user's mistake). Each
+//! canary update is run through the model of Argo Rollouts with everything passing: a wait of
+//! the Workflow that would give up before the Rollout gets there is pipec's bug (E0408).
 //! The cost does not grow with the square of the pipeline. A broken promise is pipec's bug,
 //! reported at the `.pipe` line of the action, environment or stage, before anything is
 //! written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use pipec_argo_model::Document;
+use pipec_argo_model::annotations;
 use pipec_argo_semantics::Phase;
-use pipec_argo_semantics::rollout::{AnalysisPhase, analysis};
+use pipec_argo_semantics::rollout::controller::{Timeline, passing_update};
+use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec, Step, analysis};
 use pipec_argo_semantics::workflow::{self, Outcomes, Run};
 use pipec_syntax::Span;
 use serde_json::Value;
@@ -145,6 +149,116 @@ fn gates_that_cannot_fail(program: &hir::Program, lowered: &[Lowered], diags: &m
     }
 }
 
+/// A wait of the Workflow (a template whose `pipec.dev/action` is `wait` or `complete`) whose
+/// `TIMEOUT` is shorter than the time Argo Rollouts, by its model, takes to bring the Rollout
+/// there when nothing goes wrong: the pauses and analyses it holds since the Workflow last
+/// promoted it. Such a wait fails a healthy update (issue 10's third bug).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShortWait {
+    /// The wait's template.
+    pub template: String,
+    pub rollout: String,
+    pub timeout: u64,
+    /// Seconds Argo Rollouts takes.
+    pub needed: u64,
+}
+
+/// The waits of `workflow` that [`ShortWait`] describes, for the canary Rollouts and the
+/// AnalysisTemplates among `documents` (JSON). A Rollout the model does not cover is not
+/// judged.
+pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
+    fn of_kind<'d>(
+        documents: &'d [Value],
+        kind: &'static str,
+    ) -> impl Iterator<Item = (String, &'d Value)> {
+        documents
+            .iter()
+            .filter(move |d| d["kind"] == kind)
+            .filter_map(|d| Some((d["metadata"]["name"].as_str()?.to_string(), d)))
+    }
+    let templates: BTreeMap<String, Value> = of_kind(documents, "AnalysisTemplate")
+        .map(|(name, t)| (name, t.clone()))
+        .collect();
+    let mut progress: BTreeMap<String, Option<(Vec<Step>, Timeline)>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for template in workflow["spec"]["templates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let action = template["metadata"]["annotations"][annotations::ACTION].as_str();
+        if !matches!(action, Some("wait" | "complete")) {
+            continue;
+        }
+        let env = |name: &str| {
+            template["script"]["env"]
+                .as_array()
+                .into_iter()
+                .chain(template["container"]["env"].as_array())
+                .flatten()
+                .find(|e| e["name"] == name)
+                .and_then(|e| e["value"].as_str())
+        };
+        let (Some(rollout), Some(timeout)) = (
+            env("ROLLOUT"),
+            env("TIMEOUT").and_then(|t| t.parse::<u64>().ok()),
+        ) else {
+            continue;
+        };
+        let entry = progress.entry(rollout.to_string()).or_insert_with(|| {
+            let (_, doc) = of_kind(documents, "Rollout").find(|(name, _)| name == rollout)?;
+            let spec = Spec::from_json(doc)
+                .ok()
+                .filter(|s| s.blue_green.is_none())?;
+            Some((spec.canary.steps, passing_update(doc, &templates).ok()?))
+        });
+        let Some((steps, timeline)) = entry else {
+            continue;
+        };
+        let done = |i: usize| {
+            timeline
+                .cluster
+                .completed_steps
+                .iter()
+                .find(|d| usize::try_from(d.step) == Ok(i))
+                .map(|d| d.time)
+        };
+        // Where the Workflow last promoted the Rollout: the held pause before `upto`.
+        let since = |upto: usize| {
+            (0..upto)
+                .rev()
+                .find(|i| steps[*i].pause == Some(None))
+                .map_or(Some(0), done)
+        };
+        let step = env("STEP").and_then(|s| s.parse::<usize>().ok());
+        let (reached, start) = match (action, step) {
+            (Some("wait"), Some(k)) => (if k == 0 { Some(0) } else { done(k - 1) }, since(k)),
+            (Some("complete"), _) => (
+                timeline
+                    .frames
+                    .iter()
+                    .find(|f| f.phase == RolloutPhase::Healthy)
+                    .map(|f| f.time),
+                since(steps.len()),
+            ),
+            _ => continue,
+        };
+        let (Some(reached), Some(start)) = (reached, start) else {
+            continue;
+        };
+        let needed = reached.saturating_sub(start);
+        if needed > timeout {
+            out.push(ShortWait {
+                template: template["name"].as_str().unwrap_or_default().to_string(),
+                rollout: rollout.to_string(),
+                timeout,
+                needed,
+            });
+        }
+    }
+    out
+}
+
 /// Checks the Workflow of one compilation against its promises.
 pub fn check(
     program: &hir::Program,
@@ -153,6 +267,10 @@ pub fn check(
     diags: &mut Diagnostics,
 ) {
     gates_that_cannot_fail(program, lowered, diags);
+    let documents: Vec<Value> = lowered
+        .iter()
+        .filter_map(|l| serde_json::to_value(&l.document).ok())
+        .collect();
     let Some(workflow) = lowered.iter().find_map(|l| match &l.document {
         Document::Workflow(w) | Document::WorkflowTemplate(w)
             if w.metadata.labels.get(names::ROLE_LABEL).map(String::as_str)
@@ -164,6 +282,29 @@ pub fn check(
     }) else {
         return;
     };
+    for short in short_waits(&workflow, &documents) {
+        let span = template_of(&workflow, &short.template)
+            .and_then(|t| t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str())
+            .and_then(|l| sources.resolve_location(l))
+            .unwrap_or(program.pipeline.span);
+        diags.push(
+            Diagnostic::new(
+                Code::E0408,
+                span,
+                format!(
+                    "the Workflow would stop waiting for `{}` before Argo Rollouts gets there",
+                    short.rollout
+                ),
+            )
+            .label(format!(
+                "`{}` waits {}, Argo Rollouts holds the update {} (pauses and analyses)",
+                short.template,
+                crate::typeck::format_duration(short.timeout),
+                crate::typeck::format_duration(short.needed)
+            ))
+            .help(crate::verify::BUG_HELP),
+        );
+    }
     let promised = promised(program);
     let images = produced_images(program);
     if promised.is_empty() && images.is_empty() {

@@ -632,6 +632,16 @@ consumer of an image must wait for its producer's success.
 This is a bug in pipec: the waits are generated. Nothing is written. Please report it with the
 `.pipe` file.";
 
+    E0408 => "a wait would give up before Argo Rollouts gets there",
+"The Workflow waits for a Rollout to reach a pause step, or to be healthy, for at most the
+release's `timeout` beyond the pauses and analyses Argo Rollouts holds the update for on the
+way. pipec runs each canary update through its model of Argo Rollouts (with every analysis
+passing and every stage the Workflow holds passed at once) and found a wait shorter than that:
+the Workflow would fail a healthy update and its exit handler would roll it back.
+
+This is a bug in pipec: the waits' time limits are generated. Nothing is written. Please report
+it with the `.pipe` file.";
+
     W0001 => "irreversible step is not undone by rollback",
 "A step is marked `irreversible` (a database migration, say). If the release fails after it
 ran, rollback returns the pods to the previous version but cannot undo what the step did, so

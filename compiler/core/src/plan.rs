@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::names;
-use pipec_argo_semantics::rollout::controller::{RunKind, Script, Verdict, simulate_update};
-use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec};
+use pipec_argo_semantics::rollout::controller::passing_update;
+use pipec_argo_semantics::rollout::{RolloutPhase, Spec};
 
 /// The context a plan is made for.
 #[derive(Clone, Debug, Default)]
@@ -286,38 +286,17 @@ struct SimulatedUpdate {
     healthy_at: Option<u64>,
 }
 
-/// Runs the Rollout's update through the model: every analysis passes after it has measured
-/// ([`analysis_seconds`]), pods start at once, and the pauses without a duration (pipec's
-/// Workflow promotes them when its own stage has passed) are promoted when reached. `None`
-/// for what the model does not cover.
+/// Runs the Rollout's update through the model when nothing goes wrong
+/// ([`passing_update`]). `None` for what the model does not cover.
 fn simulated_update(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> Option<SimulatedUpdate> {
     let spec = Spec::from_json(rollout).ok()?;
-    let mut script = Script {
-        promote_held_pauses: true,
-        horizon: 366 * 86_400,
-        ..Script::default()
-    };
-    for (i, step) in spec.canary.steps.iter().enumerate() {
-        if let Some(templates) = &step.analysis {
-            let seconds = templates
-                .iter()
-                .filter_map(|t| analyses.get(t.as_str()))
-                .map(|t| analysis_seconds(t))
-                .max()
-                .unwrap_or(0);
-            script.analyses.insert(
-                RunKind::Step(i32::try_from(i).ok()?),
-                Verdict {
-                    phase: AnalysisPhase::Successful,
-                    after: seconds,
-                    message: String::new(),
-                },
-            );
-        }
-    }
+    let templates = analyses
+        .iter()
+        .map(|(name, t)| ((*name).to_string(), (*t).clone()))
+        .collect();
+    let timeline = passing_update(rollout, &templates).ok()?;
     let steps = spec.canary.steps.len();
     let routed = spec.canary.traffic_routing;
-    let timeline = simulate_update(spec, &script);
     let done = &timeline.cluster.completed_steps;
     let stages = (0..steps)
         .map(|i| {
@@ -348,29 +327,6 @@ fn simulated_update(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> Optio
             .find(|f| f.phase == RolloutPhase::Healthy)
             .map(|f| f.time),
     })
-}
-
-/// How long an AnalysisTemplate measures when every measurement passes: its longest metric's
-/// initial delay and `count − 1` intervals.
-fn analysis_seconds(template: &Value) -> u64 {
-    let seconds = |v: &Value| {
-        v.as_str()
-            .and_then(crate::k8s_rules::go_duration_nanos)
-            .map_or(0, |n| u64::try_from(n / 1_000_000_000).unwrap_or(0))
-    };
-    template["spec"]["metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| {
-            let count = m["count"]
-                .as_u64()
-                .or_else(|| m["count"].as_str().and_then(|c| c.parse().ok()))
-                .unwrap_or(1);
-            seconds(&m["initialDelay"]) + count.saturating_sub(1) * seconds(&m["interval"])
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 impl Plan {

@@ -206,6 +206,50 @@ impl Limits {
     }
 }
 
+/// A duration setting of a metric (`interval`, `initialDelay`), `{{args.NAME}}` resolved.
+fn seconds(value: &Value, args: &BTreeMap<String, String>) -> Result<u64, String> {
+    let text = match value.as_str() {
+        None if value.is_null() => return Ok(0),
+        None => {
+            return super::duration_seconds(value)
+                .ok_or_else(|| format!("`{value}` is no duration"));
+        }
+        Some(t) => t.trim(),
+    };
+    let text = match text
+        .strip_prefix("{{args.")
+        .and_then(|r| r.strip_suffix("}}"))
+    {
+        Some(name) => args
+            .get(name.trim())
+            .cloned()
+            .ok_or_else(|| format!("no value for the arg `{name}`"))?,
+        None => text.to_string(),
+    };
+    super::duration_seconds(&Value::String(text.clone()))
+        .ok_or_else(|| format!("`{text}` is no duration"))
+}
+
+/// How long an AnalysisRun of `template` with `args` measures when every measurement passes:
+/// the longest metric's `initialDelay` and `count − 1` intervals; `None` if a metric measures
+/// until the run is stopped (it never passes by itself).
+pub fn seconds_to_pass(
+    template: &Value,
+    passed: &[(String, String)],
+) -> Result<Option<u64>, String> {
+    let args = args(template, passed);
+    let mut longest = 0;
+    for metric in template["spec"]["metrics"].as_array().into_iter().flatten() {
+        let Some(count) = Limits::of(metric, &args)?.count else {
+            return Ok(None);
+        };
+        let took = seconds(&metric["initialDelay"], &args)?
+            + u64::from(count.saturating_sub(1)) * seconds(&metric["interval"], &args)?;
+        longest = longest.max(took);
+    }
+    Ok(Some(longest))
+}
+
 /// The phase an AnalysisRun of `template` (JSON) with `args` ends in when every measurement of
 /// every metric is Failed, as a bad version would measure: Successful means the gate cannot
 /// fail whatever it measures.

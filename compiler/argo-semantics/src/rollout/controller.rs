@@ -974,6 +974,60 @@ pub fn simulate_update(spec: Spec, script: &Script) -> Timeline {
     run(cluster, script)
 }
 
+/// The update of `rollout` (JSON) when nothing goes wrong: every analysis passes once it has
+/// measured ([`super::analysis::seconds_to_pass`], with the AnalysisTemplates by name), pods
+/// start at once, and every pause without a duration is promoted as soon as it holds (pipec's
+/// Workflow promotes those once its own stage has passed). `Err` for what the model does not
+/// cover, an AnalysisTemplate that is not given, or an inline analysis that never ends.
+pub fn passing_update(
+    rollout: &Value,
+    templates: &BTreeMap<String, Value>,
+) -> Result<Timeline, String> {
+    let spec = Spec::from_json(rollout)?;
+    let mut script = Script {
+        promote_held_pauses: true,
+        horizon: 366 * 86_400,
+        ..Script::default()
+    };
+    let took = |names: &[String], args: &[(String, String)]| -> Result<u64, String> {
+        let mut longest = 0;
+        for name in names {
+            let template = templates
+                .get(name)
+                .ok_or_else(|| format!("no AnalysisTemplate `{name}`"))?;
+            let seconds = super::analysis::seconds_to_pass(template, args)?
+                .ok_or_else(|| format!("the analysis `{name}` measures until it is stopped"))?;
+            longest = longest.max(seconds);
+        }
+        Ok(longest)
+    };
+    let pass = |after: u64| Verdict {
+        phase: AnalysisPhase::Successful,
+        after,
+        message: String::new(),
+    };
+    for (i, step) in spec.canary.steps.iter().enumerate() {
+        if let Some(names) = &step.analysis {
+            let index = i32::try_from(i).map_err(|e| e.to_string())?;
+            script.analyses.insert(
+                RunKind::Step(index),
+                pass(took(names, &step.analysis_args)?),
+            );
+        }
+    }
+    if let Some(bg) = &spec.blue_green {
+        for (kind, names) in [
+            (RunKind::PrePromotion, &bg.pre_promotion_analysis),
+            (RunKind::PostPromotion, &bg.post_promotion_analysis),
+        ] {
+            if let Some(names) = names {
+                script.analyses.insert(kind, pass(took(names, &[])?));
+            }
+        }
+    }
+    Ok(simulate_update(spec, &script))
+}
+
 /// Runs `cluster` from its present state for `script`.
 pub fn run(mut cluster: Cluster, script: &Script) -> Timeline {
     let mut frames: Vec<Frame> = Vec::new();

@@ -74,6 +74,8 @@ pub struct Step {
     pub pause: Option<Option<u64>>,
     /// `analysis`: the templates of an inline AnalysisRun.
     pub analysis: Option<Vec<String>>,
+    /// `analysis.args`: the values it passes them, by name.
+    pub analysis_args: Vec<(String, String)>,
     pub set_canary_scale: Option<SetCanaryScale>,
 }
 
@@ -478,7 +480,20 @@ impl Step {
                         }
                     });
                 }
-                "analysis" => out.analysis = Some(template_names(value)),
+                "analysis" => {
+                    out.analysis = Some(template_names(value));
+                    out.analysis_args = value["args"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| {
+                            Some((
+                                a["name"].as_str()?.to_string(),
+                                a["value"].as_str()?.to_string(),
+                            ))
+                        })
+                        .collect();
+                }
                 "setCanaryScale" => {
                     let int = |k: &str| value[k].as_i64().and_then(|n| i32::try_from(n).ok());
                     out.set_canary_scale = Some(SetCanaryScale {
