@@ -407,15 +407,7 @@ impl<'a> Runner<'a> {
         let mut logic = BTreeMap::new();
         for task in &info.tasks {
             let task_name = task["name"].as_str().unwrap_or_default();
-            for unsupported in [
-                "withItems",
-                "withParam",
-                "withSequence",
-                "templateRef",
-                "inline",
-                "hooks",
-                "onExit",
-            ] {
+            for unsupported in UNMODELLED_TASK_FIELDS {
                 if !task[unsupported].is_null() {
                     return Err(format!(
                         "task `{task_name}`: `{unsupported}` is not modelled"
@@ -712,15 +704,7 @@ impl<'a> Runner<'a> {
                 waiting |= body.nodes.get(name).is_some_and(|n| !n.phase.ended());
                 continue;
             }
-            for unsupported in [
-                "withItems",
-                "withParam",
-                "withSequence",
-                "templateRef",
-                "inline",
-                "hooks",
-                "onExit",
-            ] {
+            for unsupported in UNMODELLED_TASK_FIELDS {
                 if !step[unsupported].is_null() {
                     return Err(format!("step `{name}`: `{unsupported}` is not modelled"));
                 }
@@ -850,6 +834,18 @@ fn attempts_phase(strategy: &Value, failures: u32) -> Phase {
         Some(_) => Phase::Failed,
     }
 }
+
+/// Fields of a DAG task or a step the model does not cover: fan-outs, templates from
+/// elsewhere, lifecycle hooks and a task's own exit handler.
+const UNMODELLED_TASK_FIELDS: [&str; 7] = [
+    "withItems",
+    "withParam",
+    "withSequence",
+    "templateRef",
+    "inline",
+    "hooks",
+    "onExit",
+];
 
 /// Refuses a template using what the model does not cover, rather than guess.
 fn check_modelled(name: &str, template: &Value) -> Result<(), String> {

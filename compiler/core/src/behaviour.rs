@@ -282,11 +282,15 @@ pub fn check(
     }) else {
         return;
     };
-    for short in short_waits(&workflow, &documents) {
-        let span = template_of(&workflow, &short.template)
+    // The `.pipe` line a Workflow template was generated from.
+    let line_of = |template: &str| {
+        template_of(&workflow, template)
             .and_then(|t| t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str())
             .and_then(|l| sources.resolve_location(l))
-            .unwrap_or(program.pipeline.span);
+            .unwrap_or(program.pipeline.span)
+    };
+    for short in short_waits(&workflow, &documents) {
+        let span = line_of(&short.template);
         diags.push(
             Diagnostic::new(
                 Code::E0408,
@@ -311,10 +315,7 @@ pub fn check(
         return;
     }
     for unguarded in images_used_unbuilt(&workflow, &images) {
-        let span = template_of(&workflow, &unguarded.consumer)
-            .and_then(|t| t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str())
-            .and_then(|l| sources.resolve_location(l))
-            .unwrap_or(program.pipeline.span);
+        let span = line_of(&unguarded.consumer);
         diags.push(
             Diagnostic::new(
                 Code::E0407,

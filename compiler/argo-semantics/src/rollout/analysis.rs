@@ -152,19 +152,26 @@ pub fn measurement(metric: &Value, result: &Value) -> AnalysisPhase {
 
 /// The args an AnalysisRun gets: the template's defaults, then the values the Rollout passes.
 pub fn args(template: &Value, passed: &[(String, String)]) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = template["spec"]["args"]
-        .as_array()
+    let mut out: BTreeMap<String, String> = super::name_values(&template["spec"]["args"])
         .into_iter()
-        .flatten()
-        .filter_map(|a| {
-            Some((
-                a["name"].as_str()?.to_string(),
-                a["value"].as_str()?.to_string(),
-            ))
-        })
         .collect();
     out.extend(passed.iter().cloned());
     out
+}
+
+/// `text` with a whole `{{args.NAME}}` replaced by the arg's value.
+fn resolved(text: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
+    match text
+        .trim()
+        .strip_prefix("{{args.")
+        .and_then(|r| r.strip_suffix("}}"))
+    {
+        Some(name) => args
+            .get(name.trim())
+            .cloned()
+            .ok_or_else(|| format!("no value for the arg `{name}`")),
+        None => Ok(text.trim().to_string()),
+    }
 }
 
 /// An int-or-string setting of a metric, `{{args.NAME}}` resolved.
@@ -172,17 +179,7 @@ fn setting(value: &Value, args: &BTreeMap<String, String>) -> Result<Option<u32>
     let text = match value {
         Value::Null => return Ok(None),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => match s
-            .trim()
-            .strip_prefix("{{args.")
-            .and_then(|r| r.strip_suffix("}}"))
-        {
-            Some(name) => args
-                .get(name.trim())
-                .cloned()
-                .ok_or_else(|| format!("no value for the arg `{name}`"))?,
-            None => s.clone(),
-        },
+        Value::String(s) => resolved(s, args)?,
         other => return Err(format!("`{other}` is not a count")),
     };
     text.trim()
@@ -214,17 +211,7 @@ fn seconds(value: &Value, args: &BTreeMap<String, String>) -> Result<u64, String
             return super::duration_seconds(value)
                 .ok_or_else(|| format!("`{value}` is no duration"));
         }
-        Some(t) => t.trim(),
-    };
-    let text = match text
-        .strip_prefix("{{args.")
-        .and_then(|r| r.strip_suffix("}}"))
-    {
-        Some(name) => args
-            .get(name.trim())
-            .cloned()
-            .ok_or_else(|| format!("no value for the arg `{name}`"))?,
-        None => text.to_string(),
+        Some(t) => resolved(t, args)?,
     };
     super::duration_seconds(&Value::String(text.clone()))
         .ok_or_else(|| format!("`{text}` is no duration"))

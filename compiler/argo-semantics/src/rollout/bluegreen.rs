@@ -317,26 +317,35 @@ impl Cluster {
         };
         let switched = status.active_selector == hash;
         let mut keep = Vec::new();
-        if bg.pre_promotion_analysis.is_some() && !switched && self.preview_ready(bg) {
-            let i = match live(&self.analysis_runs, RunKind::PrePromotion) {
-                None => self.create_run(RunKind::PrePromotion),
+        let runs = [
+            (
+                RunKind::PrePromotion,
+                "Blue/green pre-promotion",
+                bg.pre_promotion_analysis.is_some() && !switched && self.preview_ready(bg),
+            ),
+            (
+                RunKind::PostPromotion,
+                "Blue/green post-promotion",
+                bg.post_promotion_analysis.is_some() && switched && old.stable_rs != hash,
+            ),
+        ];
+        for (kind, what, due) in runs {
+            if !due {
+                continue;
+            }
+            let i = match live(&self.analysis_runs, kind) {
+                None => self.create_run(kind),
                 Some(i) => {
-                    self.status_changes(i, "Blue/green pre-promotion", pause);
+                    self.status_changes(i, what, pause);
                     i
                 }
             };
-            status.pre_promotion = report(self, Some(i));
-            keep.push(i);
-        }
-        if bg.post_promotion_analysis.is_some() && switched && old.stable_rs != hash {
-            let i = match live(&self.analysis_runs, RunKind::PostPromotion) {
-                None => self.create_run(RunKind::PostPromotion),
-                Some(i) => {
-                    self.status_changes(i, "Blue/green post-promotion", pause);
-                    i
-                }
-            };
-            status.post_promotion = report(self, Some(i));
+            let reported = report(self, Some(i));
+            if kind == RunKind::PrePromotion {
+                status.pre_promotion = reported;
+            } else {
+                status.post_promotion = reported;
+            }
             keep.push(i);
         }
         let mut i = 0;

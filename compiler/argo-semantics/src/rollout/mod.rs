@@ -451,6 +451,20 @@ impl Spec {
     }
 }
 
+/// `[{name, value}]` (analysis args) as pairs; entries without a string value are left out.
+pub fn name_values(list: &Value) -> Vec<(String, String)> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            Some((
+                a["name"].as_str()?.to_string(),
+                a["value"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
 fn template_names(analysis: &Value) -> Vec<String> {
     analysis["templates"]
         .as_array()
@@ -482,17 +496,7 @@ impl Step {
                 }
                 "analysis" => {
                     out.analysis = Some(template_names(value));
-                    out.analysis_args = value["args"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|a| {
-                            Some((
-                                a["name"].as_str()?.to_string(),
-                                a["value"].as_str()?.to_string(),
-                            ))
-                        })
-                        .collect();
+                    out.analysis_args = name_values(&value["args"]);
                 }
                 "setCanaryScale" => {
                     let int = |k: &str| value[k].as_i64().and_then(|n| i32::try_from(n).ok());
