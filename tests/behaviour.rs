@@ -265,3 +265,51 @@ fn generated_pipelines_keep_their_promises_in_every_outcome() {
         }
     }
 }
+
+/// The same check on a blue-green release: the wait before the switch allows the
+/// pre-promotion analysis, the wait for health the post-promotion one (the model of Argo
+/// Rollouts runs both, five measurements two minutes apart).
+#[test]
+fn blue_green_waits_allow_for_their_analyses() {
+    let source = r#"
+analysis steady(every: duration = 1m) {
+  metric errors {
+    every  = every
+    times  = 5
+    prometheus = { address = "http://prometheus:9090", query = "sum(up)" }
+    success = result >= 1
+  }
+}
+pipeline p {
+  service api { image = "nginx:1.27", port = 80, replicas = 2 }
+  release api bluegreen {
+    timeout = 5m
+    analyze steady(every = 2m)
+    approve
+    switch
+    analyze steady(every = 2m)
+  }
+}
+"#;
+    let docs = common::clean_documents("p.pipe", source);
+    let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
+    assert_eq!(pipec_core::behaviour::short_waits(wf, &docs), []);
+    let mut buggy = wf.clone();
+    for t in buggy["spec"]["templates"].as_array_mut().unwrap() {
+        for e in t["script"]["env"].as_array_mut().into_iter().flatten() {
+            if e["name"] == "TIMEOUT" {
+                e["value"] = json!("300");
+            }
+        }
+    }
+    let short = pipec_core::behaviour::short_waits(&buggy, &docs);
+    let found: Vec<(&str, u64)> = short
+        .iter()
+        .map(|s| (s.template.as_str(), s.needed))
+        .collect();
+    assert_eq!(
+        found,
+        [("api-wait", 480), ("api-complete", 480)],
+        "{short:?}"
+    );
+}

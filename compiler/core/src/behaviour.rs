@@ -21,7 +21,7 @@ use pipec_argo_model::Document;
 use pipec_argo_model::annotations;
 use pipec_argo_semantics::Phase;
 use pipec_argo_semantics::rollout::controller::{Timeline, passing_update};
-use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec, Step, analysis};
+use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec, analysis};
 use pipec_argo_semantics::workflow::{self, Outcomes, Run};
 use pipec_syntax::Span;
 use serde_json::Value;
@@ -163,7 +163,7 @@ pub struct ShortWait {
     pub needed: u64,
 }
 
-/// The waits of `workflow` that [`ShortWait`] describes, for the canary Rollouts and the
+/// The waits of `workflow` that [`ShortWait`] describes, for the Rollouts and the
 /// AnalysisTemplates among `documents` (JSON). A Rollout the model does not cover is not
 /// judged.
 pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
@@ -179,7 +179,7 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
     let templates: BTreeMap<String, Value> = of_kind(documents, "AnalysisTemplate")
         .map(|(name, t)| (name, t.clone()))
         .collect();
-    let mut progress: BTreeMap<String, Option<(Vec<Step>, Timeline)>> = BTreeMap::new();
+    let mut progress: BTreeMap<String, Option<(Spec, Timeline)>> = BTreeMap::new();
     let mut out = Vec::new();
     for template in workflow["spec"]["templates"]
         .as_array()
@@ -207,14 +207,18 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
         };
         let entry = progress.entry(rollout.to_string()).or_insert_with(|| {
             let (_, doc) = of_kind(documents, "Rollout").find(|(name, _)| name == rollout)?;
-            let spec = Spec::from_json(doc)
-                .ok()
-                .filter(|s| s.blue_green.is_none())?;
-            Some((spec.canary.steps, passing_update(doc, &templates).ok()?))
+            let spec = Spec::from_json(doc).ok()?;
+            Some((spec, passing_update(doc, &templates).ok()?))
         });
-        let Some((steps, timeline)) = entry else {
+        let Some((spec, timeline)) = entry else {
             continue;
         };
+        let steps = &spec.canary.steps;
+        let healthy_at = timeline
+            .frames
+            .iter()
+            .find(|f| f.phase == RolloutPhase::Healthy)
+            .map(|f| f.time);
         let done = |i: usize| {
             timeline
                 .cluster
@@ -231,16 +235,17 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
                 .map_or(Some(0), done)
         };
         let step = env("STEP").and_then(|s| s.parse::<usize>().ok());
-        let (reached, start) = match (action, step) {
-            (Some("wait"), Some(k)) => (if k == 0 { Some(0) } else { done(k - 1) }, since(k)),
-            (Some("complete"), _) => (
-                timeline
-                    .frames
-                    .iter()
-                    .find(|f| f.phase == RolloutPhase::Healthy)
-                    .map(|f| f.time),
-                since(steps.len()),
+        let (reached, start) = match (action, step, spec.blue_green.is_some()) {
+            // Blue-green: the pause before the switch, then healthy after it.
+            (Some("wait"), None, true) => (timeline.promoted_at.first().copied(), Some(0)),
+            (Some("complete"), _, true) => (
+                healthy_at,
+                Some(timeline.promoted_at.last().copied().unwrap_or(0)),
             ),
+            (Some("wait"), Some(k), false) => {
+                (if k == 0 { Some(0) } else { done(k - 1) }, since(k))
+            }
+            (Some("complete"), _, false) => (healthy_at, since(steps.len())),
             _ => continue,
         };
         let (Some(reached), Some(start)) = (reached, start) else {

@@ -914,8 +914,8 @@ pub struct Script {
     pub horizon: u64,
     /// Seconds a new pod takes to become available.
     pub pod_ready_after: u64,
-    /// Whether a pause without a duration is promoted as soon as it is reached (pipec's
-    /// Workflow promotes those pauses once the stage it runs itself has passed).
+    /// Whether a pause that waits for a promote ([`Cluster::held_by_pause`]) is promoted as soon
+    /// as it is reached (pipec's Workflow promotes those once the stage it runs has passed).
     pub promote_held_pauses: bool,
 }
 
@@ -944,6 +944,8 @@ pub struct Frame {
 pub struct Timeline {
     pub frames: Vec<Frame>,
     pub cluster: Cluster,
+    /// When a pause that waits for a promote was promoted (`Script::promote_held_pauses`).
+    pub promoted_at: Vec<u64>,
 }
 
 /// Passes at one instant before the model gives up on settling (the controller converges in a
@@ -1016,12 +1018,20 @@ pub fn passing_update(
         }
     }
     if let Some(bg) = &spec.blue_green {
-        for (kind, names) in [
-            (RunKind::PrePromotion, &bg.pre_promotion_analysis),
-            (RunKind::PostPromotion, &bg.post_promotion_analysis),
+        for (kind, names, args) in [
+            (
+                RunKind::PrePromotion,
+                &bg.pre_promotion_analysis,
+                &bg.pre_promotion_args,
+            ),
+            (
+                RunKind::PostPromotion,
+                &bg.post_promotion_analysis,
+                &bg.post_promotion_args,
+            ),
         ] {
             if let Some(names) = names {
-                script.analyses.insert(kind, pass(took(names, &[])?));
+                script.analyses.insert(kind, pass(took(names, args)?));
             }
         }
     }
@@ -1031,6 +1041,7 @@ pub fn passing_update(
 /// Runs `cluster` from its present state for `script`.
 pub fn run(mut cluster: Cluster, script: &Script) -> Timeline {
     let mut frames: Vec<Frame> = Vec::new();
+    let mut promoted_at = Vec::new();
     let mut actions = script.actions.clone();
     actions.sort_by_key(|(t, _)| *t);
     let mut next_action = 0;
@@ -1042,6 +1053,7 @@ pub fn run(mut cluster: Cluster, script: &Script) -> Timeline {
         settle(&mut cluster, script);
         // The Workflow (or a person) promotes a pause without a duration as soon as it holds.
         if script.promote_held_pauses && cluster.held_by_pause() {
+            promoted_at.push(cluster.now);
             cluster.act(&Action::Promote);
             settle(&mut cluster, script);
         }
@@ -1063,7 +1075,11 @@ pub fn run(mut cluster: Cluster, script: &Script) -> Timeline {
             _ => break,
         }
     }
-    Timeline { frames, cluster }
+    Timeline {
+        frames,
+        cluster,
+        promoted_at,
+    }
 }
 
 /// Reconcile, pods, analyses, until the cluster stands still at this instant.
@@ -1150,8 +1166,13 @@ impl Cluster {
         due.into_iter().filter(|t| *t > self.now).min()
     }
 
-    /// Whether the Rollout waits at a pause step without a duration.
+    /// Whether the Rollout waits for a promote: at a canary pause step without a duration, or
+    /// before a blue-green switch without auto-promotion.
     pub fn held_by_pause(&self) -> bool {
+        if let Some(bg) = &self.rollout.spec.blue_green {
+            return !bg.auto_promotion_enabled
+                && has_pause(&self.rollout.status, PauseReason::BlueGreenPause);
+        }
         let (step, _) = current_step(&self.rollout);
         step.is_some_and(|s| s.pause == Some(None))
             && has_pause(&self.rollout.status, PauseReason::CanaryPauseStep)

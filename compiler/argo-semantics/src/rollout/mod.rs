@@ -138,6 +138,9 @@ pub struct BlueGreen {
     pub pre_promotion_analysis: Option<Vec<String>>,
     /// `postPromotionAnalysis` templates: run after the switch, before the new stack is stable.
     pub post_promotion_analysis: Option<Vec<String>>,
+    /// The args the Rollout passes the pre- and the post-promotion analysis.
+    pub pre_promotion_args: Vec<(String, String)>,
+    pub post_promotion_args: Vec<(String, String)>,
 }
 
 impl Default for BlueGreen {
@@ -150,6 +153,8 @@ impl Default for BlueGreen {
             preview_replica_count: None,
             pre_promotion_analysis: None,
             post_promotion_analysis: None,
+            pre_promotion_args: Vec::new(),
+            post_promotion_args: Vec::new(),
         }
     }
 }
@@ -407,6 +412,8 @@ impl Spec {
                     preview_replica_count: int("previewReplicaCount"),
                     pre_promotion_analysis: analysis("prePromotionAnalysis"),
                     post_promotion_analysis: analysis("postPromotionAnalysis"),
+                    pre_promotion_args: name_values(&bg["prePromotionAnalysis"]["args"]),
+                    post_promotion_args: name_values(&bg["postPromotionAnalysis"]["args"]),
                 }),
             });
         }

@@ -230,13 +230,27 @@ pub(super) fn release_tasks(
 /// run of consecutive Workflow stages, in order) and after the last of them, in seconds:
 /// its timed pauses and its inline analyses. The release `timeout` bounds the time to reach a
 /// stage beyond these, so a wait that spans `pause 20m` twice is not failed at 30 minutes by a
-/// healthy rollout. Blue-green releases hold nothing themselves before their switch.
+/// healthy rollout. A blue-green release holds its pre-promotion analysis before the pause
+/// the Workflow waits for, and its post-promotion analysis after the switch (the model of
+/// Argo Rollouts found the waits shorter than these: E0408).
 fn holds(ctx: &Ctx<'_>, release: &hir::Release) -> (Vec<u64>, u64) {
     let mut holds = Vec::new();
     let mut held: u64 = 0;
     let mut in_workflow = false;
     if !matches!(release.strategy, Strategy::Canary { .. }) {
-        return (holds, 0);
+        let switch = release
+            .stages
+            .iter()
+            .position(|s| matches!(s.kind, StageKind::Switch))
+            .unwrap_or(release.stages.len());
+        let (before, after) = release.stages.split_at(switch);
+        let sum = |stages: &[hir::Stage]| {
+            stages
+                .iter()
+                .map(|s| held_seconds(ctx, s))
+                .fold(0u64, u64::saturating_add)
+        };
+        return (vec![sum(before)], sum(after));
     }
     for stage in &release.stages {
         if stage.kind.runs_in_workflow() {
