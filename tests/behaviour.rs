@@ -313,3 +313,95 @@ pipeline p {
         "{short:?}"
     );
 }
+
+/// A random release: a canary of weights, pauses, analyses, approvals and checks, or a
+/// blue-green with an analysis before and after its switch.
+fn random_release(rng: &mut common::Rng) -> String {
+    let mut out = String::from(
+        "analysis steady(every: duration = 1m, times: int = 3) {\n  metric errors {\n    every = every\n    times = times\n    prometheus = { address = \"http://prometheus:9090\", query = \"sum(up)\" }\n    success = result >= 1\n  }\n}\npipeline gen {\n  service api { image = \"nginx:1.27\", port = 80, replicas = 4 }\n",
+    );
+    let analyze = |rng: &mut common::Rng| {
+        format!(
+            "    analyze steady(every = {}m, times = {})\n",
+            1 + rng.next() % 3,
+            1 + rng.next() % 4
+        )
+    };
+    if rng.next().is_multiple_of(3) {
+        out.push_str("  release api bluegreen {\n");
+        if rng.next().is_multiple_of(2) {
+            out.push_str(&analyze(rng));
+        }
+        if rng.next().is_multiple_of(2) {
+            out.push_str("    approve\n");
+        }
+        out.push_str("    switch\n");
+        if rng.next().is_multiple_of(2) {
+            out.push_str(&analyze(rng));
+        }
+    } else {
+        out.push_str("  release api canary {\n");
+        let mut weight = 0;
+        for i in 0..1 + rng.next() % 6 {
+            match if i == 0 { 0 } else { rng.next() % 5 } {
+                0 if weight < 75 => {
+                    weight += 25;
+                    out.push_str(&format!("    weight {weight}%\n"));
+                }
+                1 => out.push_str(&format!("    pause {}m\n", 1 + rng.next() % 20)),
+                2 => out.push_str(&analyze(rng)),
+                3 => out.push_str("    approve\n"),
+                _ => out.push_str("    check exec \"./smoke\"\n"),
+            }
+        }
+    }
+    out.push_str("  }\n}\n");
+    out
+}
+
+/// For generated releases, every wait of the Workflow allows exactly the release's timeout
+/// beyond what the model of Argo Rollouts holds since the Workflow last promoted the Rollout:
+/// lowering and the model agree on every pause and analysis (and the check, E0408, passes).
+#[test]
+fn generated_releases_wait_as_long_as_argo_rollouts_holds() {
+    let mut rng = common::Rng(0x7a11_0c4e_5eed_0002);
+    for _ in 0..80 {
+        let source = random_release(&mut rng);
+        let compilation = common::compile_source("gen.pipe", &source, &[]);
+        assert!(
+            !compilation.has_errors(),
+            "{source}\n{}",
+            common::rendered(&compilation)
+        );
+        let docs = common::parsed_documents(&compilation);
+        let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
+        let mut zeroed = wf.clone();
+        let mut limits = std::collections::BTreeMap::new();
+        for t in zeroed["spec"]["templates"].as_array_mut().unwrap() {
+            let name = t["name"].as_str().unwrap_or_default().to_string();
+            for e in t["script"]["env"].as_array_mut().into_iter().flatten() {
+                if e["name"] == "TIMEOUT" {
+                    limits.insert(
+                        name.clone(),
+                        e["value"].as_str().unwrap().parse::<u64>().unwrap(),
+                    );
+                    e["value"] = json!("0");
+                }
+            }
+        }
+        let held: std::collections::BTreeMap<String, u64> =
+            pipec_core::behaviour::short_waits(&zeroed, &docs)
+                .into_iter()
+                .map(|s| (s.template, s.needed))
+                .collect();
+        for template in wf["spec"]["templates"].as_array().unwrap() {
+            let action = template["metadata"]["annotations"]["pipec.dev/action"].as_str();
+            if !matches!(action, Some("wait" | "complete")) {
+                continue;
+            }
+            let name = template["name"].as_str().unwrap();
+            let model = held.get(name).copied().unwrap_or(0);
+            assert_eq!(limits[name], 1800 + model, "{source}\n`{name}`");
+        }
+    }
+}

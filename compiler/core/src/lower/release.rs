@@ -250,7 +250,12 @@ fn holds(ctx: &Ctx<'_>, release: &hir::Release) -> (Vec<u64>, u64) {
                 .map(|s| held_seconds(ctx, s))
                 .fold(0u64, u64::saturating_add)
         };
-        return (vec![sum(before)], sum(after));
+        // Without a Workflow stage before the switch there is no wait there: the wait for
+        // health spans both analyses.
+        if before.iter().any(|s| s.kind.runs_in_workflow()) {
+            return (vec![sum(before)], sum(after));
+        }
+        return (Vec::new(), sum(before).saturating_add(sum(after)));
     }
     for stage in &release.stages {
         if stage.kind.runs_in_workflow() {
