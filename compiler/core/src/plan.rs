@@ -200,23 +200,7 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         traffic: 0,
     };
     if strategy["blueGreen"].is_object() {
-        // The new version runs as a full preview stack beside the active one, with no traffic
-        // until the switch.
-        let preview = strategy["blueGreen"]["previewReplicaCount"]
-            .as_u64()
-            .unwrap_or(replicas);
-        return ReleasePlan {
-            rollout: name.to_string(),
-            strategy: "blue-green".to_string(),
-            replicas,
-            stages,
-            before_first_gate: Some(Exposure {
-                canary_pods: preview,
-                stable_pods: replicas,
-                traffic: 0,
-            }),
-            held_seconds: 0,
-        };
+        return blue_green(name, replicas, rollout, analyses);
     }
     let canary = &strategy["canary"];
     let progress = simulated_update(rollout, analyses);
@@ -275,6 +259,86 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         stages,
         before_first_gate,
         held_seconds: held,
+    }
+}
+
+/// A blue-green release as the Argo Rollouts model runs it when nothing goes wrong (the
+/// Workflow's stages before the switch passed at once): the preview with no traffic, its
+/// analysis, the switch, the analysis after it, and when the old stack goes.
+fn blue_green(
+    name: &str,
+    replicas: u64,
+    rollout: &Value,
+    analyses: &BTreeMap<&str, &Value>,
+) -> ReleasePlan {
+    let bg = &rollout["spec"]["strategy"]["blueGreen"];
+    let preview = bg["previewReplicaCount"].as_u64().unwrap_or(replicas);
+    let templates = analyses
+        .iter()
+        .map(|(n, t)| ((*n).to_string(), (*t).clone()))
+        .collect();
+    let timeline = passing_update(rollout, &templates).ok();
+    let frames = timeline.as_ref().map_or(&[][..], |t| &t.frames[..]);
+    let switch_at = frames
+        .iter()
+        .find(|f| f.traffic_weight == Some(100))
+        .map(|f| f.time);
+    let healthy_at = frames
+        .iter()
+        .find(|f| f.phase == RolloutPhase::Healthy)
+        .map(|f| f.time);
+    let old_gone_at = frames
+        .iter()
+        .find(|f| switch_at.is_some_and(|s| f.time >= s) && f.old_pods == 0)
+        .map(|f| f.time);
+    let analysis_name = |key: &str| bg[key]["templates"][0]["templateName"].as_str();
+    let mut stages = Vec::new();
+    let mut stage = |action: String, traffic: u32, canary: u64, stable: u64, at: Option<u64>| {
+        stages.push(StagePlan {
+            step: stages.len(),
+            action,
+            traffic: Some(traffic),
+            canary_pods: Some(canary),
+            stable_pods: Some(stable),
+            done_at_seconds: at,
+        });
+    };
+    stage(
+        format!("preview of {preview} pods"),
+        0,
+        preview,
+        replicas,
+        Some(0),
+    );
+    if let Some(a) = analysis_name("prePromotionAnalysis") {
+        let done = timeline
+            .as_ref()
+            .and_then(|t| t.promoted_at.first().copied())
+            .or(switch_at);
+        stage(format!("analysis {a}"), 0, preview, replicas, done);
+    }
+    stage("switch".to_string(), 100, replicas, replicas, switch_at);
+    if let Some(a) = analysis_name("postPromotionAnalysis") {
+        stage(format!("analysis {a}"), 100, replicas, replicas, healthy_at);
+    }
+    stage(
+        "old stack scaled down".to_string(),
+        100,
+        replicas,
+        0,
+        old_gone_at,
+    );
+    ReleasePlan {
+        rollout: name.to_string(),
+        strategy: "blue-green".to_string(),
+        replicas,
+        stages,
+        before_first_gate: Some(Exposure {
+            canary_pods: preview,
+            stable_pods: replicas,
+            traffic: 0,
+        }),
+        held_seconds: healthy_at.unwrap_or(0),
     }
 }
 
