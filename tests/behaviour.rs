@@ -9,6 +9,10 @@ mod common;
 use std::collections::BTreeSet;
 
 use pipec_argo_semantics::Phase;
+use pipec_argo_semantics::rollout::controller::{
+    Action, RunKind, Script, Verdict, simulate_update,
+};
+use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec};
 use pipec_argo_semantics::workflow::{self, Outcomes};
 use serde_json::{Value, json};
 
@@ -403,5 +407,54 @@ fn generated_releases_wait_as_long_as_argo_rollouts_holds() {
             let model = held.get(name).copied().unwrap_or(0);
             assert_eq!(limits[name], 1800 + model, "{source}\n`{name}`");
         }
+        // The model ends every outcome: nobody promotes (it waits, or completes if nothing
+        // holds it), every analysis fails (Degraded if there is one), an abort (Degraded).
+        let rollout = docs.iter().find(|d| d["kind"] == "Rollout").unwrap();
+        let spec = Spec::from_json(rollout).unwrap();
+        let has_analysis = source.contains("analyze");
+        let every_analysis = |phase: AnalysisPhase, promote: bool| {
+            let mut script = Script {
+                horizon: 86_400,
+                promote_held_pauses: promote,
+                ..Script::default()
+            };
+            for kind in (0..8)
+                .map(RunKind::Step)
+                .chain([RunKind::PrePromotion, RunKind::PostPromotion])
+            {
+                let verdict = Verdict {
+                    phase,
+                    after: 60,
+                    message: String::new(),
+                };
+                script.analyses.insert(kind, verdict);
+            }
+            script
+        };
+        let failing = every_analysis(AnalysisPhase::Failed, true);
+        let end = |script: &Script| {
+            let t = simulate_update(spec.clone(), script);
+            t.frames.last().map(|f| f.phase).unwrap()
+        };
+        let unattended = end(&every_analysis(AnalysisPhase::Successful, false));
+        assert!(
+            matches!(unattended, RolloutPhase::Paused | RolloutPhase::Healthy),
+            "{source}\nnobody promotes: {unattended:?}"
+        );
+        let failed = end(&failing);
+        assert_eq!(
+            failed == RolloutPhase::Degraded,
+            has_analysis,
+            "{source}\nevery analysis fails: {failed:?}"
+        );
+        let aborted = end(&Script {
+            horizon: 86_400,
+            actions: vec![(1, Action::Abort)],
+            ..Script::default()
+        });
+        assert!(
+            matches!(aborted, RolloutPhase::Degraded | RolloutPhase::Healthy),
+            "{source}\nan abort: {aborted:?}"
+        );
     }
 }
