@@ -219,6 +219,36 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
     Ok(run)
 }
 
+/// `assessDAGPhase` for a DAG template of `workflow` whose tasks ended in `phases` (by task
+/// name; a task absent never got a node): what a controller stepping the DAG itself (the
+/// simulator) asks once nothing runs any more.
+pub fn dag_phase(
+    workflow: &Value,
+    dag: &str,
+    phases: &BTreeMap<String, Phase>,
+) -> Result<Phase, String> {
+    let outcomes = Outcomes::default();
+    let (mut runner, _) = Runner::new(workflow, &outcomes)?;
+    let info = runner.dag_info(dag)?;
+    let template = runner.template(dag)?;
+    let nodes = phases
+        .iter()
+        .map(|(task, phase)| {
+            let node = TaskNode {
+                phase: *phase,
+                kind: Kind::NotRun,
+            };
+            (task.clone(), node)
+        })
+        .collect();
+    let body = Dag {
+        template: dag.to_string(),
+        nodes,
+        group: 0,
+    };
+    Ok(assess(&body, template, &info))
+}
+
 /// Runs only the exit handler, as it runs when the entrypoint ended with `status`: it sees
 /// nothing of the entrypoint but `workflow.status`, so this answers for every run that ends
 /// so, in time independent of the entrypoint's size. `None` without an exit handler.
