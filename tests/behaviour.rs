@@ -456,5 +456,25 @@ fn generated_releases_wait_as_long_as_argo_rollouts_holds() {
             matches!(aborted, RolloutPhase::Degraded | RolloutPhase::Healthy),
             "{source}\nan abort: {aborted:?}"
         );
+        // What pipec's rollback does to an update in progress (abort, then the stable pod
+        // template back) leaves the Rollout healthy on the old revision alone. (A fully promoted
+        // update it returns to an earlier revision, which the model does not follow yet.)
+        if aborted != RolloutPhase::Degraded {
+            continue;
+        }
+        let rolled_back = simulate_update(
+            spec.clone(),
+            &Script {
+                horizon: 86_400,
+                actions: vec![(1, Action::Abort), (2, Action::RestoreStable)],
+                ..Script::default()
+            },
+        );
+        let last = rolled_back.frames.last().unwrap();
+        assert_eq!(
+            (last.phase, last.old_pods, rolled_back.cluster.template.1),
+            (RolloutPhase::Healthy, 0, 1),
+            "{source}\nafter a rollback: {last:?}"
+        );
     }
 }
