@@ -754,8 +754,8 @@ impl Cluster {
             ));
             pause.remove.push(PauseReason::CanaryPauseStep);
         }
-        status.current_step_index =
-            Some(index).filter(|_| steps > 0 || old.current_step_index.is_some());
+        // `GetCurrentCanaryStep` gives no index to a Rollout without steps.
+        status.current_step_index = (steps > 0).then_some(index);
         self.finish(status, &pause);
     }
 
