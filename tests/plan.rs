@@ -32,6 +32,19 @@ fn addressbook_exposes_one_pod_of_three_before_its_first_gate() {
     assert_eq!((exposure.canary_pods, exposure.traffic), (1, 33));
     // Another branch does not push the release image, so nothing is deployed.
     let other = plan(&docs, &context("feature")).unwrap();
+    let push = other.images.iter().find(|i| i.action == "pushes").unwrap();
+    assert_eq!(
+        (
+            push.task.as_str(),
+            push.outcome.as_str(),
+            push.to.as_deref()
+        ),
+        (
+            "release-image",
+            "skipped",
+            Some("docker.io/acme/addressbook:UID")
+        )
+    );
     let deploy = other
         .steps
         .iter()

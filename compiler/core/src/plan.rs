@@ -36,6 +36,8 @@ pub struct Plan {
     pub outcome: String,
     /// The entrypoint's tasks, in the order Argo creates their nodes; tasks never reached last.
     pub steps: Vec<StepPlan>,
+    /// The images built and pushed, in step order.
+    pub images: Vec<ImagePlan>,
     /// The exit handler's tasks.
     pub on_exit: Vec<StepPlan>,
     pub releases: Vec<ReleasePlan>,
@@ -49,6 +51,21 @@ pub struct StepPlan {
     pub outcome: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub why: String,
+}
+
+/// An image a step builds or pushes.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImagePlan {
+    pub task: String,
+    /// `builds` or `pushes`.
+    pub action: String,
+    /// The image built, or the one pushed.
+    pub image: String,
+    /// Where a push copies it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// What happens to the step (as in `steps`).
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -169,6 +186,7 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
     };
     let steps = ordered(names::ENTRYPOINT);
     let on_exit = ordered(names::EXIT_HANDLER);
+    let images = images(workflow, &templates, &steps, context);
     let analyses: BTreeMap<&str, &Value> = documents
         .iter()
         .filter(|d| d["kind"] == "AnalysisTemplate")
@@ -183,9 +201,102 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
         pipeline,
         outcome: run.phase.name().to_string(),
         steps,
+        images,
         on_exit,
         releases,
     })
+}
+
+/// The run's creation time, which only the run has, spelt as a pattern (`YYYYMMDD…`).
+fn unknown_time(reference: &str) -> String {
+    [
+        ("Y", "YYYY"),
+        ("m", "MM"),
+        ("d", "DD"),
+        ("H", "hh"),
+        ("M", "mm"),
+        ("S", "ss"),
+    ]
+    .iter()
+    .fold(reference.to_string(), |text, (field, pattern)| {
+        text.replace(
+            &format!("{{{{workflow.creationTimestamp.{field}}}}}"),
+            pattern,
+        )
+    })
+}
+
+/// The images the run builds and pushes: the entrypoint's BuildKit steps (their `IMAGE`) and
+/// crane copies (`SOURCE` to `TARGET`), the references as the run's parameters make them
+/// (`image_tag::resolve`, the rule the runtime uses; values only a run has are shown as
+/// `RUN`, `UID`, `YYYYMMDDhhmmss`), each with what happens to its step.
+fn images(
+    workflow: &Value,
+    templates: &BTreeMap<&str, &Value>,
+    steps: &[StepPlan],
+    context: &Context,
+) -> Vec<ImagePlan> {
+    use pipec_argo_model::image_tag::{RunValues, resolve};
+    let mut parameters: Vec<(String, String)> =
+        pipec_argo_semantics::rollout::name_values(&workflow["spec"]["arguments"]["parameters"]);
+    for (name, value) in &context.parameters {
+        parameters.retain(|(n, _)| n != name);
+        parameters.push((name.clone(), value.clone()));
+    }
+    let run = RunValues {
+        uid: "UID".to_string(),
+        name: "RUN".to_string(),
+        namespace: workflow["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        creation_timestamp: String::new(),
+        parameters,
+    };
+    let template_of: BTreeMap<&str, &str> = templates
+        .get(names::ENTRYPOINT)
+        .and_then(|t| t["dag"]["tasks"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["name"].as_str()?, t["template"].as_str()?)))
+        .collect();
+    let mut out = Vec::new();
+    for step in steps {
+        let Some(template) = template_of
+            .get(step.task.as_str())
+            .and_then(|t| templates.get(t))
+        else {
+            continue;
+        };
+        let env = |name: &str| {
+            template["container"]["env"]
+                .as_array()
+                .into_iter()
+                .chain(template["script"]["env"].as_array())
+                .flatten()
+                .find(|e| e["name"] == name)
+                .and_then(|e| e["value"].as_str())
+                .map(|v| unknown_time(&resolve(v, &run)))
+        };
+        let (action, image, to) = match (
+            env("BUILDKITD_FLAGS"),
+            env("IMAGE"),
+            env("SOURCE"),
+            env("TARGET"),
+        ) {
+            (Some(_), Some(image), _, _) => ("builds", image, None),
+            (_, _, Some(from), Some(to)) => ("pushes", from, Some(to)),
+            _ => continue,
+        };
+        out.push(ImagePlan {
+            task: step.task.clone(),
+            action: action.to_string(),
+            image,
+            to,
+            outcome: step.outcome.clone(),
+        });
+    }
+    out
 }
 
 fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
@@ -404,6 +515,20 @@ impl Plan {
         out.push_str("\nSteps\n");
         for s in &self.steps {
             out.push_str(&step_line(s));
+        }
+        if !self.images.is_empty() {
+            out.push_str("\nImages\n");
+            for i in &self.images {
+                let what = match &i.to {
+                    Some(to) => format!("{} to {to}", i.image),
+                    None => i.image.clone(),
+                };
+                let outcome = match i.outcome.as_str() {
+                    "runs" => String::new(),
+                    other => format!("  (not made: `{}` is {other})", i.task),
+                };
+                out.push_str(&format!("  {:<7} {what}{outcome}\n", i.action));
+            }
         }
         if !self.on_exit.is_empty() {
             out.push_str("\nWhen the run ends\n");
