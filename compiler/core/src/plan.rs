@@ -81,6 +81,17 @@ pub struct ReleasePlan {
     /// Seconds Argo Rollouts holds the update by itself (pauses, analyses); people and
     /// Workflow checks come on top.
     pub held_seconds: u64,
+    /// A canary's background analysis: its AnalysisTemplate, and the step it starts at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background_analysis: Option<BackgroundPlan>,
+}
+
+/// An analysis that runs beside a canary's steps until the update completes; it aborts the
+/// update when it fails.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackgroundPlan {
+    pub analysis: String,
+    pub from_step: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -370,6 +381,12 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         stages,
         before_first_gate,
         held_seconds: held,
+        background_analysis: canary["analysis"]["templates"][0]["templateName"]
+            .as_str()
+            .map(|analysis| BackgroundPlan {
+                analysis: analysis.to_string(),
+                from_step: canary["analysis"]["startingStep"].as_u64().unwrap_or(0),
+            }),
     }
 }
 
@@ -450,6 +467,7 @@ fn blue_green(
             traffic: 0,
         }),
         held_seconds: healthy_at.unwrap_or(0),
+        background_analysis: None,
     }
 }
 
@@ -565,6 +583,12 @@ impl Plan {
                     if e.canary_pods == 1 { "" } else { "s" },
                     e.stable_pods,
                     e.traffic
+                ));
+            }
+            if let Some(b) = &r.background_analysis {
+                out.push_str(&format!(
+                    "  analysis {} runs in the background from step {} until the update completes; its failure aborts it\n",
+                    b.analysis, b.from_step
                 ));
             }
             if r.held_seconds > 0 {
