@@ -45,6 +45,9 @@ pub struct Outcomes {
     pub flaky: BTreeMap<String, u32>,
     /// Pods (by task or step name) that run until the run is stopped.
     pub running: BTreeSet<String>,
+    /// Tasks or steps whose `when` is false in the trigger context assumed (a push that runs
+    /// on `main` only, on another branch): they are Skipped whatever the parameters say.
+    pub skipped: BTreeSet<String>,
     /// Someone shuts the run down (`spec.shutdown`, what `argo stop` / `argo terminate` and
     /// `pipec abort` set) once it can go no further: it waits for an approval never given, or
     /// for a pod in `running`.
@@ -580,8 +583,11 @@ impl<'a> Runner<'a> {
             }
         }
         if let Some(when) = task["when"].as_str() {
-            let holds =
-                expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text));
+            let holds = if self.outcomes.skipped.contains(name) {
+                Ok(false)
+            } else {
+                expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text))
+            };
             match holds {
                 Ok(true) => {}
                 Ok(false) => {
@@ -746,8 +752,11 @@ impl<'a> Runner<'a> {
             }
             check_modelled(template_name, self.template(template_name)?)?;
             if let Some(when) = step["when"].as_str() {
-                let holds = expr::substitute(when, &self.env)
-                    .and_then(|text| crate::govaluate::when(&text));
+                let holds = if self.outcomes.skipped.contains(name) {
+                    Ok(false)
+                } else {
+                    expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text))
+                };
                 match holds {
                     Ok(true) => {}
                     Ok(false) => {

@@ -6,7 +6,8 @@
 //! the exit handler, "runs on success too"), and after a failure every `on failure` action runs
 //! (E0406); a step never starts in an image that the step making it did not make (E0407).
 //! The exit handler sees only `workflow.status`, so it is run once per way the entrypoint ends
-//! (Succeeded, Failed, Error); the image check fails each producer of a consumed image in turn.
+//! (Succeeded, Failed, Error); the image check fails each producer of a consumed image in turn,
+//! and skips the conditional ones, as a trigger context where their `when` is false would.
 //! An analysis gate is run through the model of Argo Rollouts' analysis controller with every
 //! measurement failing: one that still passes cannot fail (W0004, the user's mistake). Each
 //! canary update is run through the model of Argo Rollouts with everything passing: a wait of
@@ -394,25 +395,50 @@ fn handler_runs(workflow: &Value) -> Vec<(String, Run)> {
 const PRODUCER_RUNS: usize = 8;
 
 /// The runs that decide whether a step can start without its image: every step succeeds; each
-/// producer of a consumed image fails (the first [`PRODUCER_RUNS`] alone, the rest together).
+/// producer of a consumed image fails (the first [`PRODUCER_RUNS`] alone, the rest together);
+/// the producers that have a condition are skipped (together).
 fn producer_runs(workflow: &Value, producers: &[String]) -> Vec<(String, Run)> {
-    let mut outcomes = vec![("when every step succeeds".to_string(), BTreeSet::new())];
-    outcomes.extend(
-        producers
-            .iter()
-            .take(PRODUCER_RUNS)
-            .map(|p| (format!("when `{p}` fails"), BTreeSet::from([p.clone()]))),
-    );
+    let none = BTreeSet::new;
+    let mut outcomes = vec![("when every step succeeds".to_string(), none(), none())];
+    outcomes.extend(producers.iter().take(PRODUCER_RUNS).map(|p| {
+        (
+            format!("when `{p}` fails"),
+            BTreeSet::from([p.clone()]),
+            none(),
+        )
+    }));
     if producers.len() > PRODUCER_RUNS {
         outcomes.push((
             "when the image steps fail".to_string(),
             producers[PRODUCER_RUNS..].iter().cloned().collect(),
+            none(),
+        ));
+    }
+    // The trigger contexts in which the producers with a `when` are skipped (a push on
+    // another branch), all in one run: a consumer that still runs would miss its image.
+    let conditional: BTreeSet<String> = producers
+        .iter()
+        .filter(|p| {
+            template_of(workflow, names::ENTRYPOINT)
+                .and_then(|t| t["dag"]["tasks"].as_array())
+                .into_iter()
+                .flatten()
+                .any(|t| t["name"] == p.as_str() && !t["when"].is_null())
+        })
+        .cloned()
+        .collect();
+    if !conditional.is_empty() {
+        outcomes.push((
+            "when the conditions of the image steps are false".to_string(),
+            none(),
+            conditional,
         ));
     }
     let mut out = Vec::new();
-    for (when, failing) in outcomes {
+    for (when, failing, skipped) in outcomes {
         let outcome = Outcomes {
             failing,
+            skipped,
             approved: true,
             ..Outcomes::default()
         };
@@ -624,6 +650,21 @@ mod tests {
         );
         let fixed = workflow("app.Succeeded && tests.Succeeded");
         assert_eq!(images_used_unbuilt(&fixed, &images), []);
+        // A bare `depends` on a push that runs on `main` only holds when the push is skipped
+        // (bare names mean `.Succeeded || .Skipped`): on another branch the gate would start
+        // without its image. Failing the push does not show it; skipping it does.
+        let mut conditional = workflow("app.Succeeded && tests");
+        conditional["spec"]["templates"][0]["dag"]["tasks"][1]["when"] =
+            json!("{{workflow.parameters.git-branch}} == main");
+        assert_eq!(
+            images_used_unbuilt(&conditional, &images),
+            [Unguarded {
+                consumer: "api-check-1".to_string(),
+                producer: "tests".to_string(),
+                when: "when the conditions of the image steps are false".to_string(),
+                phase: "Skipped",
+            }]
+        );
     }
 
     #[test]
