@@ -583,11 +583,7 @@ impl<'a> Runner<'a> {
             }
         }
         if let Some(when) = task["when"].as_str() {
-            let holds = if self.outcomes.skipped.contains(name) {
-                Ok(false)
-            } else {
-                expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text))
-            };
+            let holds = self.when_holds(name, when);
             match holds {
                 Ok(true) => {}
                 Ok(false) => {
@@ -708,6 +704,15 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
+    /// Whether the `when` of task or step `name` holds: false if the outcome skips it, else
+    /// its tags substituted and the text evaluated as Argo does.
+    fn when_holds(&self, name: &str, when: &str) -> Result<bool, String> {
+        if self.outcomes.skipped.contains(name) {
+            return Ok(false);
+        }
+        expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text))
+    }
+
     /// If the run can go no further and the outcome shuts it down, starts the shutdown; true
     /// if it did (the caller operates again).
     fn shut_down_now(&mut self) -> bool {
@@ -752,11 +757,7 @@ impl<'a> Runner<'a> {
             }
             check_modelled(template_name, self.template(template_name)?)?;
             if let Some(when) = step["when"].as_str() {
-                let holds = if self.outcomes.skipped.contains(name) {
-                    Ok(false)
-                } else {
-                    expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text))
-                };
+                let holds = self.when_holds(name, when);
                 match holds {
                     Ok(true) => {}
                     Ok(false) => {
@@ -872,6 +873,18 @@ fn attempts_phase(strategy: &Value, failures: u32) -> Phase {
         Some(limit) if limit >= failures => Phase::Succeeded,
         Some(_) => Phase::Failed,
     }
+}
+
+/// The value of the environment variable `name` of a script or container template, as
+/// pipec's templates pass what they act on (`ROLLOUT`, `TIMEOUT`, `IMAGE`).
+pub fn template_env<'t>(template: &'t Value, name: &str) -> Option<&'t str> {
+    template["script"]["env"]
+        .as_array()
+        .into_iter()
+        .chain(template["container"]["env"].as_array())
+        .flatten()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str())
 }
 
 /// Fields of a DAG task or a step the model does not cover: fan-outs, templates from

@@ -191,15 +191,7 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
         if !matches!(action, Some("wait" | "complete")) {
             continue;
         }
-        let env = |name: &str| {
-            template["script"]["env"]
-                .as_array()
-                .into_iter()
-                .chain(template["container"]["env"].as_array())
-                .flatten()
-                .find(|e| e["name"] == name)
-                .and_then(|e| e["value"].as_str())
-        };
+        let env = |name: &str| workflow::template_env(template, name);
         let (Some(rollout), Some(timeout)) = (
             env("ROLLOUT"),
             env("TIMEOUT").and_then(|t| t.parse::<u64>().ok()),

@@ -280,14 +280,7 @@ fn images(
             continue;
         };
         let env = |name: &str| {
-            template["container"]["env"]
-                .as_array()
-                .into_iter()
-                .chain(template["script"]["env"].as_array())
-                .flatten()
-                .find(|e| e["name"] == name)
-                .and_then(|e| e["value"].as_str())
-                .map(|v| unknown_time(&resolve(v, &run)))
+            workflow::template_env(template, name).map(|v| unknown_time(&resolve(v, &run)))
         };
         let (action, image, to) = match (
             env("BUILDKITD_FLAGS"),

@@ -472,11 +472,7 @@ fn step_dag(
 }
 
 fn env<'a>(template: &'a Value, name: &str) -> Option<&'a str> {
-    template["script"]["env"]
-        .as_array()?
-        .iter()
-        .find(|e| e["name"] == name)?["value"]
-        .as_str()
+    pipec_argo_semantics::workflow::template_env(template, name)
 }
 
 /// The image a deploy step sets: Argo's variables replaced by the run's values (the forms
