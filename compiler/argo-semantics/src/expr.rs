@@ -7,8 +7,9 @@
 //! `false`, `nil`, `[…]` lists), names looked up in the environment (an unknown top-level name is
 //! an error; a missing map key is `nil`), `.name` and `['name']`, `int(x)`, unary `!`/`not`/`-`,
 //! `* / %`, `+ -`, comparisons `== != < > <= >=` (ordering only between two numbers or two
-//! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`. Anything else is an error,
-//! never a guess. Argo's extra functions (`sprig`, `asInt`, `jsonpath`) are not here.
+//! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`, and Argo's `jsonpath` (its path
+//! subset). Anything else is an error, never a guess: Argo's other functions (`sprig`,
+//! `asInt`) are not here.
 
 use std::collections::BTreeMap;
 
@@ -21,21 +22,26 @@ pub struct Env {
     pub parameters: BTreeMap<String, String>,
     /// `workflow.status`, in an exit handler.
     pub status: Option<String>,
+    /// `workflow.parameters.json`: the Workflow's parameters as the JSON list Argo gives
+    /// (`[{"name":…,"value":…}]`, in declaration order), if known.
+    pub parameters_json: Option<String>,
 }
 
 impl Env {
     /// The environment as expr-lang sees it: `workflow.parameters`, `workflow.status`.
     pub fn scope(&self) -> Value {
         let mut workflow = serde_json::Map::new();
-        workflow.insert(
-            "parameters".to_string(),
-            Value::Object(
-                self.parameters
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect(),
-            ),
-        );
+        let mut parameters: serde_json::Map<String, Value> = self
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        if let Some(json) = &self.parameters_json {
+            parameters
+                .entry("json")
+                .or_insert_with(|| Value::String(json.clone()));
+        }
+        workflow.insert("parameters".to_string(), Value::Object(parameters));
         if let Some(status) = &self.status {
             workflow.insert("status".to_string(), Value::String(status.clone()));
         }
@@ -388,12 +394,74 @@ impl Parser<'_> {
                             other => Err(format!("int({other})")),
                         }
                     }
+                    "jsonpath" if self.peek() == Some(&Token::Open) => {
+                        self.at += 1;
+                        let document = self.binary(0)?;
+                        if self.peek() != Some(&Token::Comma) {
+                            return Err("jsonpath takes two arguments".to_string());
+                        }
+                        self.at += 1;
+                        let path = self.binary(0)?;
+                        if self.peek() != Some(&Token::Close) {
+                            return Err("unclosed `(`".to_string());
+                        }
+                        self.at += 1;
+                        jsonpath(&document, &path)
+                    }
                     other => Err(format!("unknown name {other}")),
                 }
             }
             other => Err(format!("unexpected {other:?}")),
         }
     }
+}
+
+/// Argo's `jsonpath(json, path)` (`util/expr/env`, over `oliveagle/jsonpath`): `json` is a
+/// JSON text, `path` starts at `$` and goes on by `.name`, `[N]` and `['name']`. Filters,
+/// wildcards and slices are not here: an error, never a guess.
+fn jsonpath(document: &Value, path: &Value) -> Result<Value, String> {
+    let (Value::String(document), Value::String(path)) = (document, path) else {
+        return Err("jsonpath takes a JSON text and a path".to_string());
+    };
+    let mut value: Value = serde_json::from_str(document).map_err(|e| format!("jsonpath: {e}"))?;
+    let mut rest = path
+        .strip_prefix('$')
+        .ok_or_else(|| format!("jsonpath `{path}` does not start at `$`"))?;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            let field = &after[..end];
+            if field.is_empty() || field == "*" {
+                return Err(format!("jsonpath `{path}` is not supported"));
+            }
+            value = member(&value, field)?;
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = after
+                .find(']')
+                .ok_or_else(|| format!("jsonpath `{path}`: unclosed `[`"))?;
+            let inside = after[..end].trim();
+            value = if let Ok(i) = inside.parse::<usize>() {
+                value
+                    .as_array()
+                    .and_then(|items| items.get(i))
+                    .cloned()
+                    .ok_or_else(|| format!("jsonpath `{path}`: index out of range"))?
+            } else if let Some(key) = inside
+                .strip_prefix('\'')
+                .and_then(|k| k.strip_suffix('\''))
+                .or_else(|| inside.strip_prefix('"').and_then(|k| k.strip_suffix('"')))
+            {
+                member(&value, key)?
+            } else {
+                return Err(format!("jsonpath `{path}` is not supported"));
+            };
+            rest = &after[end + 1..];
+        } else {
+            return Err(format!("jsonpath `{path}` is not supported"));
+        }
+    }
+    Ok(value)
 }
 
 /// `value.field`: a map's entry (`nil` when absent); anything else has no fields.

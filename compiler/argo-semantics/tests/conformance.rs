@@ -255,26 +255,6 @@ const NOT_MODELLED: &[(&str, &str)] = &[
         "task `sleep`: `withParam` is not modelled",
     ),
     (
-        "wf-dag-omitted-output-ref-error",
-        "task `stage-c`: arguments reads another task's outputs, which is not modelled",
-    ),
-    (
-        "wf-dag-skipped-consumer-default",
-        "task `consumer`: arguments reads another task's outputs, which is not modelled",
-    ),
-    (
-        "wf-dag-skipped-expr-fallback",
-        "task `consumer`: arguments reads another task's outputs, which is not modelled",
-    ),
-    (
-        "wf-dag-skipped-output-ref-error",
-        "task `stage-c`: arguments reads another task's outputs, which is not modelled",
-    ),
-    (
-        "wf-dag-skipped-producer-default",
-        "task `consumer`: arguments reads another task's outputs, which is not modelled",
-    ),
-    (
         "wf-dag-skipped-task-no-onexit",
         "task `B`: `onExit` is not modelled",
     ),
@@ -330,10 +310,6 @@ const NOT_MODELLED: &[(&str, &str)] = &[
         "task `sequence-param`: `withSequence` is not modelled",
     ),
     (
-        "wf-dag-all-skipped-succeeds / steps",
-        "step `consume-artifact`: reading another step's outputs or the template's inputs is not modelled",
-    ),
-    (
         "wf-exit-handler-workflow-failures",
         "it expects nothing the model answers (pods, timings, outputs)",
     ),
@@ -346,20 +322,12 @@ const NOT_MODELLED: &[(&str, &str)] = &[
         "spec.activeDeadlineSeconds is not modelled",
     ),
     (
-        "wf-steps-skipped-output-ref",
-        "step `job2`: reading another step's outputs or the template's inputs is not modelled",
-    ),
-    (
         "wf-steps-skipped-withparam-ref",
         "step `consumer`: `withParam` is not modelled",
     ),
     (
         "wf-steps-when-expr-filter",
         "step `fst`: `withParam` is not modelled",
-    ),
-    (
-        "wf-steps-when-govaluate-and-expr",
-        "step `print-hello-govaluate`: reading another step's outputs or the template's inputs is not modelled",
     ),
     (
         "wf-node-resume-then-stop",
@@ -372,18 +340,6 @@ const NOT_MODELLED: &[(&str, &str)] = &[
     (
         "wf-suspend-step-resume-or-stop / resume-selector",
         "it expects nothing the model answers (pods, timings, outputs)",
-    ),
-    (
-        "wf-suspend-timeout-input-defaults",
-        "step `print`: reading another step's outputs or the template's inputs is not modelled",
-    ),
-    (
-        "wf-suspend-timeout-supplied-output-default",
-        "step `release`: reading another step's outputs or the template's inputs is not modelled",
-    ),
-    (
-        "wf-suspend-timeout-supplied-output-no-default",
-        "step `release`: reading another step's outputs or the template's inputs is not modelled",
     ),
     (
         "wf-suspend-with-deadline-zero",
@@ -654,6 +610,13 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
             t if t == own_pod => workflow_name.clone(),
             t => t.to_string(),
         };
+        // `outputs.parameters.status: SUCCESS`: what the pod writes.
+        for (field, value) in pod.as_object().into_iter().flatten() {
+            if let Some(key) = field.strip_prefix("outputs.") {
+                let written = outcomes.outputs.entry(task.clone()).or_default();
+                written.insert(key.to_string(), text(value).to_string());
+            }
+        }
         match text(&pod["phase"]) {
             "Running" | "Pending" => {
                 outcomes.running.insert(task);
@@ -704,11 +667,60 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
             wrong.push(format!("workflow {phases:?}, model {:?}", run.phase));
         }
     }
+    for key in ["message", "message_contains"] {
+        if let Some(message) = sc.expected["workflow"][key].as_str() {
+            checked += 1;
+            if !run.message.contains(message) {
+                wrong.push(format!(
+                    "workflow message {message:?}, model {:?}",
+                    run.message
+                ));
+            }
+        }
+    }
     for (name, node) in sc.expected["nodes"].as_object().into_iter().flatten() {
+        // A step's node is `WORKFLOW[0].step`.
+        let name = &name
+            .strip_prefix(workflow_name.as_str())
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.split_once("]."))
+            .map_or(name.clone(), |(_, step)| step.to_string());
         if !tasks.contains(name) {
             continue;
         }
         let got = run.nodes.iter().find(|n| &n.task == name);
+        for (field, values) in [("inputs", &node["inputs"]), ("outputs", &node["outputs"])] {
+            for (parameter, value) in values.as_object().into_iter().flatten() {
+                checked += 1;
+                let found = got.and_then(|n| {
+                    let map = if field == "inputs" {
+                        &n.inputs
+                    } else {
+                        &n.outputs
+                    };
+                    let key = if field == "inputs" {
+                        parameter.clone()
+                    } else {
+                        format!("parameters.{parameter}")
+                    };
+                    map.get(&key).cloned()
+                });
+                if found.as_deref() != value.as_str() {
+                    wrong.push(format!(
+                        "{name} {field}.{parameter}: {value}, model {found:?}"
+                    ));
+                }
+            }
+        }
+        if let Some(message) = node["message_contains"].as_str() {
+            checked += 1;
+            if !got.is_some_and(|n| n.message.contains(message)) {
+                wrong.push(format!(
+                    "{name} message {message:?}, model {:?}",
+                    got.map(|n| &n.message)
+                ));
+            }
+        }
         if node["created"] == false {
             checked += 1;
             if let Some(n) = got {

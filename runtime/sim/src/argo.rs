@@ -508,6 +508,7 @@ fn when_holds(when: &str, status: Option<&str>, parameters: &BTreeMap<String, St
     let env = pipec_argo_semantics::expr::Env {
         parameters: parameters.clone(),
         status: Some(status.unwrap_or("Running").to_string()),
+        parameters_json: None,
     };
     pipec_argo_semantics::expr::substitute(when, &env)
         .and_then(|text| pipec_argo_semantics::govaluate::when(&text))

@@ -18,10 +18,13 @@
 //! attempts all end alike, so its node ends as its last attempt), or run on until the run is
 //! shut down; a `suspend` template waits for a person, who approves or never does. A run that
 //! can go no further may be shut down (`spec.shutdown`): what runs fails, nothing new starts,
-//! and under `Stop` the exit handler still runs. Fan-outs, lifecycle hooks, task-level
-//! `onExit`, daemons, deadlines, and parameters passed between tasks or steps
-//! are not modelled yet (an artifact passed on is: it cannot be resolved unless its task
-//! succeeded): a Workflow using them is refused (`Err`), never guessed at.
+//! and under `Stop` the exit handler still runs. Parameters pass between templates as
+//! [`parameters`] says (a pod's written outputs come from the outcome); an artifact passed on
+//! cannot be resolved unless its producer succeeded. Fan-outs, lifecycle hooks, task-level
+//! `onExit`, daemons and deadlines are not modelled yet: a Workflow using them is refused
+//! (`Err`), never guessed at.
+
+mod parameters;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -29,7 +32,8 @@ use serde_json::Value;
 
 use crate::Phase;
 use crate::depends::{self, ContinueOn, TaskState};
-use crate::expr::{self, Env};
+use crate::expr::Env;
+use parameters::{Outputs, Reference, Substituted};
 
 /// What happens to the pods and the people.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +56,8 @@ pub struct Outcomes {
     /// `pipec abort` set) once it can go no further: it waits for an approval never given, or
     /// for a pod in `running`.
     pub shutdown: Option<Shutdown>,
+    /// What pods write, by task or step name: `parameters.NAME` or `result` → the value.
+    pub outputs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// `spec.shutdown` (`ShutdownStrategy` in `workflow/v1alpha1/workflow_types.go`): both fail
@@ -85,6 +91,10 @@ pub struct NodeRecord {
     pub phase: Phase,
     /// Why it did not run, or failed.
     pub message: String,
+    /// Its template's input parameters, as resolved from its arguments.
+    pub inputs: BTreeMap<String, String>,
+    /// Its outputs whose values are known (`parameters.NAME`, `result`), once it ended.
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// How a run ended.
@@ -131,6 +141,8 @@ impl Run {
 struct TaskNode {
     phase: Phase,
     kind: Kind,
+    inputs: BTreeMap<String, String>,
+    outputs: Outputs,
 }
 
 #[derive(Clone, Debug)]
@@ -151,6 +163,22 @@ struct Dag {
     nodes: BTreeMap<String, TaskNode>,
     /// For a steps template: the step group running now.
     group: usize,
+    /// The template's input parameters in this run of it.
+    inputs: BTreeMap<String, String>,
+    /// Why it failed, when the controller says (`failFast`).
+    message: Option<String>,
+}
+
+impl Dag {
+    fn new(template: &str, inputs: BTreeMap<String, String>) -> Dag {
+        Dag {
+            template: template.to_string(),
+            nodes: BTreeMap::new(),
+            group: 0,
+            inputs,
+            message: None,
+        }
+    }
 }
 
 /// What a DAG template's tasks are, worked out once per template and reused by every
@@ -192,6 +220,11 @@ struct Runner<'a> {
     stopping: Option<Shutdown>,
     /// Whether the exit handler is running.
     in_exit_handler: bool,
+    /// `spec.arguments`, the outcome's parameters over them: what the entrypoint and the exit
+    /// handler get.
+    arguments: Value,
+    /// Why the run failed, when a node's failure sets the Workflow's message.
+    failure: Option<String>,
 }
 
 /// Runs `workflow` (a Workflow or WorkflowTemplate, as JSON) to its end for `outcomes`.
@@ -215,9 +248,12 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
             phase = Phase::Failed;
         }
     }
+    let failure = runner.failure.take();
     let mut run = Run::new(phase, status, runner.records);
     if let Some(how) = stopped {
         run.message = format!("Stopped with strategy '{}'", how.name());
+    } else if let Some(why) = failure {
+        run.message = why;
     }
     Ok(run)
 }
@@ -240,15 +276,14 @@ pub fn dag_phase(
             let node = TaskNode {
                 phase: *phase,
                 kind: Kind::NotRun,
+                inputs: BTreeMap::new(),
+                outputs: Outputs::new(),
             };
             (task.clone(), node)
         })
         .collect();
-    let body = Dag {
-        template: dag.to_string(),
-        nodes,
-        group: 0,
-    };
+    let mut body = Dag::new(dag, BTreeMap::new());
+    body.nodes = nodes;
     Ok(assess(&body, template, &info))
 }
 
@@ -292,7 +327,8 @@ impl<'a> Runner<'a> {
             .flatten()
             .filter_map(|t| Some((t["name"].as_str()?, t)))
             .collect();
-        let mut parameters: BTreeMap<String, String> = spec["arguments"]["parameters"]
+        // The Workflow's parameters in declaration order, the outcome's values over theirs.
+        let mut declared: Vec<(String, String)> = spec["arguments"]["parameters"]
             .as_array()
             .into_iter()
             .flatten()
@@ -303,7 +339,17 @@ impl<'a> Runner<'a> {
                 ))
             })
             .collect();
-        parameters.extend(outcomes.parameters.clone());
+        for (name, value) in &outcomes.parameters {
+            match declared.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => declared.push((name.clone(), value.clone())),
+            }
+        }
+        let list: Vec<Value> = declared
+            .iter()
+            .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
+            .collect();
+        let parameters: BTreeMap<String, String> = declared.into_iter().collect();
         let workflow_name = workflow["metadata"]["name"]
             .as_str()
             .or(workflow["metadata"]["generateName"].as_str())
@@ -318,6 +364,7 @@ impl<'a> Runner<'a> {
             env: Env {
                 parameters,
                 status: None,
+                parameters_json: Some(Value::Array(list.clone()).to_string()),
             },
             records: Vec::new(),
             // A Workflow submitted with `spec.shutdown` starts shut down.
@@ -327,6 +374,8 @@ impl<'a> Runner<'a> {
                 _ => None,
             },
             in_exit_handler: false,
+            arguments: serde_json::json!({ "parameters": list }),
+            failure: None,
         };
         Ok((runner, workflow_name))
     }
@@ -346,18 +395,27 @@ impl<'a> Runner<'a> {
         let template = self.template(name)?;
         check_modelled(name, template)?;
         let steps = !template["steps"].is_null();
+        let arguments = self.arguments.clone();
+        let root = Dag::new(name, BTreeMap::new());
+        let inputs = match parameters::inputs(template, &arguments, &|t| self.substitute(t, &root))?
+        {
+            Ok(inputs) => inputs,
+            Err(why) => {
+                self.failure = Some(why);
+                return Ok(Phase::Error);
+            }
+        };
         if template["dag"].is_null() && !steps {
             let phase = self.leaf_phase(node, template);
             if phase == Phase::Running && self.shut_down_now() {
                 return Ok(Phase::Failed);
             }
+            if let Some(why) = self.leaf_message(node, template, phase) {
+                self.failure = Some(why.to_string());
+            }
             return Ok(phase);
         }
-        let mut dag = Dag {
-            template: name.to_string(),
-            nodes: BTreeMap::new(),
-            group: 0,
-        };
+        let mut dag = Dag::new(name, inputs);
         // Each operation changes at least one node until the DAG ends or waits; a run that
         // waits is shut down if the outcome says someone does.
         loop {
@@ -370,6 +428,9 @@ impl<'a> Runner<'a> {
             };
             if phase.ended() {
                 self.finish_pods(&mut dag)?;
+                if let Some(why) = dag.message.take() {
+                    self.failure.get_or_insert(why);
+                }
                 return Ok(phase);
             }
             if self.records.len() == before
@@ -412,6 +473,76 @@ impl<'a> Runner<'a> {
             &template["retryStrategy"]
         };
         attempts_phase(strategy, failures)
+    }
+
+    /// The message of a pod node of `template` for task `task` that ended in `phase`, where
+    /// the controller sets one: `No more retries left` when a retry node used up its
+    /// attempts (`processNodeRetries`; the corpus's `wf-retry-limit-zero`).
+    fn leaf_message(&self, task: &str, template: &Value, phase: Phase) -> Option<&'static str> {
+        let strategy = if template["retryStrategy"].is_null() {
+            self.retry_default
+        } else {
+            &template["retryStrategy"]
+        };
+        let policy = strategy["retryPolicy"].as_str().unwrap_or_default();
+        let retried = strategy.is_object()
+            && crate::retry::retries(policy, &crate::retry::Attempt::of(Phase::Failed));
+        (phase == Phase::Failed && retried && self.outcomes.failing.contains(task))
+            .then_some("No more retries left")
+    }
+
+    /// A template's own `failFast: true` (`checkParallelism` in `workflow/controller/
+    /// operator.go`, the corpus's `wf-dag-parallelism-failfast` and
+    /// `wf-steps-parallelism-failfast`): once a child failed or erred nothing new starts; the
+    /// children still running run to their end, and then the node fails with `template has
+    /// failed or errored children and failFast enabled`. `None` while it does not apply.
+    fn template_fail_fast(&mut self, dag: &mut Dag) -> Result<Option<Phase>, String> {
+        let template = self.template(&dag.template)?;
+        if template["failFast"] != true {
+            return Ok(None);
+        }
+        // The pods' phases are taken in before the template is looked at.
+        let running: Vec<String> = dag
+            .nodes
+            .iter()
+            .filter(|(_, n)| !n.phase.ended() && matches!(n.kind, Kind::Pod))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &running {
+            let template_name = self.child_template(dag, name)?;
+            self.advance(dag, name, &template_name)?;
+        }
+        if !dag.nodes.values().any(|n| n.phase.failed_or_error()) {
+            return Ok(None);
+        }
+        if dag.nodes.values().any(|n| !n.phase.ended()) {
+            return Ok(Some(Phase::Running));
+        }
+        dag.message =
+            Some("template has failed or errored children and failFast enabled".to_string());
+        Ok(Some(Phase::Failed))
+    }
+
+    /// The template a task or step of `dag` named `name` runs.
+    fn child_template(&self, dag: &Dag, name: &str) -> Result<String, String> {
+        let template = self.template(&dag.template)?;
+        let children = template["dag"]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                template["steps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|g| g.as_array().into_iter().flatten()),
+            );
+        Ok(children
+            .into_iter()
+            .find(|t| t["name"] == name)
+            .and_then(|t| t["template"].as_str())
+            .unwrap_or(name)
+            .to_string())
     }
 
     /// The tasks of DAG template `name`, worked out on first use.
@@ -457,20 +588,6 @@ impl<'a> Runner<'a> {
                 ),
                 (None, None) => String::new(),
             };
-            // Outputs of other tasks are not modelled: a `when` or argument reading one
-            // cannot be decided here.
-            for field in ["when", "parameters"] {
-                let value = if field == "when" {
-                    &task["when"]
-                } else {
-                    &task["arguments"]["parameters"]
-                };
-                if value.to_string().contains("tasks.") {
-                    return Err(format!(
-                        "task `{task_name}`: its {field} read another task's outputs, which is not modelled"
-                    ));
-                }
-            }
             if let Some(t) = task["template"].as_str() {
                 check_modelled(t, self.template(t)?)?;
             }
@@ -533,6 +650,9 @@ impl<'a> Runner<'a> {
 
     /// One operation of a DAG (`executeDAG`): returns its phase.
     fn operate(&mut self, dag: &mut Dag) -> Result<Phase, String> {
+        if let Some(phase) = self.template_fail_fast(dag)? {
+            return Ok(phase);
+        }
         let info = self.dag_info(&dag.template)?;
         let template = self.template(&dag.template)?;
         let mut visited = BTreeSet::new();
@@ -572,29 +692,29 @@ impl<'a> Runner<'a> {
                 return Ok(());
             }
             if !decision.execute {
-                self.create(
-                    dag,
-                    name,
-                    Phase::Omitted,
-                    Kind::NotRun,
-                    "omitted: depends condition not met",
-                );
+                let omitted = "omitted: depends condition not met";
+                self.not_run(dag, name, template_name, Phase::Omitted, omitted)?;
                 return Ok(());
             }
         }
+        self.decide_and_start(dag, name, template_name, task)
+    }
+
+    /// A task or step whose turn has come: Skipped by a false `when`, Error if its `when`,
+    /// artifacts or arguments cannot be resolved, else started.
+    fn decide_and_start(
+        &mut self,
+        dag: &mut Dag,
+        name: &str,
+        template_name: &str,
+        task: &Value,
+    ) -> Result<(), String> {
         if let Some(when) = task["when"].as_str() {
-            let holds = self.when_holds(name, when);
-            match holds {
+            match self.when_holds(name, when, dag)? {
                 Ok(true) => {}
                 Ok(false) => {
-                    self.create(
-                        dag,
-                        name,
-                        Phase::Skipped,
-                        Kind::NotRun,
-                        "when evaluated false",
-                    );
-                    return Ok(());
+                    let skipped = "when evaluated false";
+                    return self.not_run(dag, name, template_name, Phase::Skipped, skipped);
                 }
                 Err(e) => {
                     self.create(dag, name, Phase::Error, Kind::NotRun, &e);
@@ -602,8 +722,8 @@ impl<'a> Runner<'a> {
                 }
             }
         }
-        // An input artifact from another task's output: Argo cannot resolve it unless that
-        // task ran and succeeded, and the node errs (`resolveDependencyReferences`).
+        // An input artifact from another task's or step's output: Argo cannot resolve it
+        // unless that node ran and succeeded, and the node errs (`resolveDependencyReferences`).
         for artifact in task["arguments"]["artifacts"]
             .as_array()
             .into_iter()
@@ -612,35 +732,57 @@ impl<'a> Runner<'a> {
             let from = artifact["from"].as_str().unwrap_or_default();
             let producer = from
                 .strip_prefix("{{tasks.")
+                .or_else(|| from.strip_prefix("{{steps."))
                 .and_then(|r| r.split_once(".outputs."))
                 .map(|(t, _)| t);
             if let Some(producer) = producer
                 && dag.nodes.get(producer).map(|n| n.phase) != Some(Phase::Succeeded)
             {
-                self.create(
-                    dag,
-                    name,
-                    Phase::Error,
-                    Kind::NotRun,
-                    &format!("unable to resolve {from}"),
-                );
+                let message = format!("unable to resolve {from}");
+                self.create(dag, name, Phase::Error, Kind::NotRun, &message);
                 return Ok(());
             }
         }
-        self.start(dag, name, template_name)
+        self.start(dag, name, template_name, &task["arguments"])
     }
 
-    /// Creates the node of task or step `name` running `template_name` (`executeTemplate`):
-    /// Running, or Failed at once while the run is shut down.
-    fn start(&mut self, dag: &mut Dag, name: &str, template_name: &str) -> Result<(), String> {
+    /// Records task or step `name` as not run (Skipped or Omitted): its outputs are only
+    /// its template's defaults.
+    fn not_run(
+        &mut self,
+        dag: &mut Dag,
+        name: &str,
+        template_name: &str,
+        phase: Phase,
+        message: &str,
+    ) -> Result<(), String> {
+        let outputs = parameters::absent_outputs(self.template(template_name)?);
+        self.create(dag, name, phase, Kind::NotRun, message);
+        if let Some(node) = dag.nodes.get_mut(name) {
+            node.outputs = outputs;
+        }
+        Ok(())
+    }
+
+    /// Creates the node of task or step `name` running `template_name` with `arguments`
+    /// (`executeTemplate`): Running, Error if its inputs cannot be resolved, or Failed at once
+    /// while the run is shut down.
+    fn start(
+        &mut self,
+        dag: &mut Dag,
+        name: &str,
+        template_name: &str,
+        arguments: &Value,
+    ) -> Result<(), String> {
         let template = self.template(template_name)?;
-        let body = || {
-            Box::new(Dag {
-                template: template_name.to_string(),
-                nodes: BTreeMap::new(),
-                group: 0,
-            })
+        let inputs = match parameters::inputs(template, arguments, &|t| self.substitute(t, dag))? {
+            Ok(inputs) => inputs,
+            Err(why) => {
+                self.create(dag, name, Phase::Error, Kind::NotRun, &why);
+                return Ok(());
+            }
         };
+        let body = || Box::new(Dag::new(template_name, inputs.clone()));
         let kind = if !template["dag"].is_null() {
             Kind::Dag(body())
         } else if !template["steps"].is_null() {
@@ -658,6 +800,12 @@ impl<'a> Runner<'a> {
             return Ok(());
         }
         self.create(dag, name, Phase::Running, kind, "");
+        if let Some(node) = dag.nodes.get_mut(name) {
+            node.inputs = inputs.clone();
+        }
+        if let Some(record) = self.records.last_mut() {
+            record.inputs = inputs;
+        }
         Ok(())
     }
 
@@ -679,24 +827,27 @@ impl<'a> Runner<'a> {
                     Phase::Failed,
                     format!("workflow shutdown with strategy: {}", how.name()),
                 ),
-                None => (
-                    self.leaf_phase(name, self.template(template_name)?),
-                    String::new(),
-                ),
+                None => {
+                    let template = self.template(template_name)?;
+                    let phase = self.leaf_phase(name, template);
+                    return self.end_leaf(dag, name, template, phase);
+                }
             },
             Kind::Dag(mut inner) => {
                 let phase = self.operate(&mut inner)?;
+                let message = inner.message.clone().unwrap_or_default();
                 if let Some(n) = dag.nodes.get_mut(name) {
                     n.kind = Kind::Dag(inner);
                 }
-                (phase, String::new())
+                (phase, message)
             }
             Kind::Steps(mut inner) => {
                 let phase = self.operate_steps(&mut inner)?;
+                let message = inner.message.clone().unwrap_or_default();
                 if let Some(n) = dag.nodes.get_mut(name) {
                     n.kind = Kind::Steps(inner);
                 }
-                (phase, String::new())
+                (phase, message)
             }
             Kind::NotRun => (node.phase, String::new()),
         };
@@ -704,13 +855,131 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Whether the `when` of task or step `name` holds: false if the outcome skips it, else
-    /// its tags substituted and the text evaluated as Argo does.
-    fn when_holds(&self, name: &str, when: &str) -> Result<bool, String> {
-        if self.outcomes.skipped.contains(name) {
-            return Ok(false);
+    /// A pod or suspend of `template` reaching `phase`: on success its outputs are worked
+    /// out, and a `supplied` output without a value fails it.
+    fn end_leaf(
+        &mut self,
+        dag: &mut Dag,
+        name: &str,
+        template: &Value,
+        phase: Phase,
+    ) -> Result<(), String> {
+        if phase != Phase::Succeeded {
+            let message = self.leaf_message(name, template, phase).unwrap_or_default();
+            self.set_phase(dag, name, phase, message);
+            return Ok(());
         }
-        expr::substitute(when, &self.env).and_then(|text| crate::govaluate::when(&text))
+        let inputs = dag
+            .nodes
+            .get(name)
+            .map(|n| n.inputs.clone())
+            .unwrap_or_default();
+        match parameters::succeeded_outputs(template, &inputs, self.outcomes.outputs.get(name)) {
+            Ok(outputs) => {
+                let known: BTreeMap<String, String> = outputs
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                    .collect();
+                if let Some(node) = dag.nodes.get_mut(name) {
+                    node.outputs = outputs;
+                }
+                if let Some(record) = self.record_mut(dag, name) {
+                    record.outputs = known;
+                }
+                self.set_phase(dag, name, phase, "");
+            }
+            Err(why) => {
+                self.set_phase(dag, name, Phase::Failed, &why);
+                self.failure.get_or_insert(why);
+            }
+        }
+        Ok(())
+    }
+
+    /// `text` with its tags replaced in the scope of `dag`: the Workflow's variables, the
+    /// template's inputs, and the nodes of its tasks or steps.
+    fn substitute(&self, text: &str, dag: &Dag) -> Result<Substituted, String> {
+        let steps = self
+            .templates
+            .get(dag.template.as_str())
+            .is_some_and(|t| !t["steps"].is_null());
+        let prefix = if steps { "steps." } else { "tasks." };
+        let lookup = |tag: &str| -> Option<Reference> {
+            if tag == "workflow.status" {
+                return self.env.status.clone().map(Reference::Value);
+            }
+            if let Some(name) = tag.strip_prefix("workflow.parameters.") {
+                return Some(match self.env.parameters.get(name) {
+                    Some(v) => Reference::Value(v.clone()),
+                    None => Reference::Unresolvable,
+                });
+            }
+            if let Some(name) = tag.strip_prefix("inputs.parameters.") {
+                return Some(match dag.inputs.get(name) {
+                    Some(v) => Reference::Value(v.clone()),
+                    None => Reference::Unresolvable,
+                });
+            }
+            let rest = tag.strip_prefix(prefix)?;
+            let (task, field) = dag
+                .nodes
+                .keys()
+                .filter(|n| rest.len() > n.len() && rest.starts_with(n.as_str()))
+                .filter_map(|n| Some((n.as_str(), rest[n.len()..].strip_prefix('.')?)))
+                .max_by_key(|(n, _)| n.len())?;
+            let node = &dag.nodes[task];
+            if field == "status" {
+                return Some(Reference::Value(node.phase.name().to_string()));
+            }
+            let key = field.strip_prefix("outputs.")?;
+            Some(parameters::output_reference(node.phase, &node.outputs, key))
+        };
+        let scope = || {
+            let nodes = dag
+                .nodes
+                .iter()
+                .map(|(n, node)| (n.as_str(), node.phase, &node.outputs));
+            parameters::scope(
+                self.env.scope(),
+                &dag.inputs,
+                prefix.trim_end_matches('.'),
+                nodes,
+            )
+        };
+        parameters::substitute(text, &lookup, &scope)
+    }
+
+    /// Whether the `when` of task or step `name` holds in `dag`: false if the outcome skips
+    /// it, else its tags substituted and the text evaluated as Argo does. The inner `Err` is
+    /// the node's error (a `when` Argo cannot evaluate, an absent output); the outer one a
+    /// `when` the model cannot decide.
+    fn when_holds(
+        &self,
+        name: &str,
+        when: &str,
+        dag: &Dag,
+    ) -> Result<Result<bool, String>, String> {
+        if self.outcomes.skipped.contains(name) {
+            return Ok(Ok(false));
+        }
+        let text = match self.substitute(when, dag) {
+            Ok(Substituted::Text(text)) => text,
+            Ok(Substituted::Absent(tag)) => {
+                return Ok(Err(format!(
+                    "unable to resolve {{{{{tag}}}}} in when: the output of a Skipped or Omitted node is absent (absent optional)"
+                )));
+            }
+            Ok(Substituted::Unresolvable(tag)) => {
+                return Ok(Err(format!("failed to resolve {{{{{tag}}}}}")));
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        if parameters::holds_unknown(&text) {
+            return Err(format!(
+                "the `when` of `{name}` reads an output the outcome does not give"
+            ));
+        }
+        Ok(crate::govaluate::when(&text))
     }
 
     /// If the run can go no further and the outcome shuts it down, starts the shutdown; true
@@ -728,6 +997,9 @@ impl<'a> Runner<'a> {
     /// have ended, a Failed or Errored step without `continueOn` fails the template and no
     /// later group starts; else the next group starts; after the last, it has Succeeded.
     fn operate_steps(&mut self, body: &mut Dag) -> Result<Phase, String> {
+        if let Some(phase) = self.template_fail_fast(body)? {
+            return Ok(phase);
+        }
         let template = self.template(&body.template)?;
         let groups = template["steps"]
             .as_array()
@@ -750,29 +1022,9 @@ impl<'a> Runner<'a> {
                     return Err(format!("step `{name}`: `{unsupported}` is not modelled"));
                 }
             }
-            if step.to_string().contains("steps.") || step["when"].to_string().contains("inputs.") {
-                return Err(format!(
-                    "step `{name}`: reading another step's outputs or the template's inputs is not modelled"
-                ));
-            }
             check_modelled(template_name, self.template(template_name)?)?;
-            if let Some(when) = step["when"].as_str() {
-                let holds = self.when_holds(name, when);
-                match holds {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        let skipped = "when evaluated false";
-                        self.create(body, name, Phase::Skipped, Kind::NotRun, skipped);
-                        continue;
-                    }
-                    Err(e) => {
-                        self.create(body, name, Phase::Error, Kind::NotRun, &e);
-                        continue;
-                    }
-                }
-            }
-            self.start(body, name, template_name)?;
-            waiting = true;
+            self.decide_and_start(body, name, template_name, step)?;
+            waiting |= body.nodes.get(name).is_some_and(|n| !n.phase.ended());
         }
         if waiting {
             return Ok(Phase::Running);
@@ -803,24 +1055,23 @@ impl<'a> Runner<'a> {
             .filter(|(_, n)| n.phase == Phase::Running && matches!(n.kind, Kind::Pod))
             .map(|(name, _)| name.clone())
             .collect();
-        let template = self.template(&dag.template)?;
         for name in running {
-            let task_template = template["dag"]["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|t| t["name"] == name.as_str())
-                .and_then(|t| t["template"].as_str())
-                .unwrap_or(&name)
-                .to_string();
-            let phase = self.leaf_phase(&name, self.template(&task_template)?);
-            self.set_phase(dag, &name, phase, "");
+            let task_template = self.child_template(dag, &name)?;
+            let template = self.template(&task_template)?;
+            let phase = self.leaf_phase(&name, template);
+            self.end_leaf(dag, &name, template, phase)?;
         }
         Ok(())
     }
 
     fn create(&mut self, dag: &mut Dag, name: &str, phase: Phase, kind: Kind, message: &str) {
-        dag.nodes.insert(name.to_string(), TaskNode { phase, kind });
+        let node = TaskNode {
+            phase,
+            kind,
+            inputs: BTreeMap::new(),
+            outputs: Outputs::new(),
+        };
+        dag.nodes.insert(name.to_string(), node);
         self.record_index
             .insert((dag.template.clone(), name.to_string()), self.records.len());
         self.records.push(NodeRecord {
@@ -828,18 +1079,22 @@ impl<'a> Runner<'a> {
             task: name.to_string(),
             phase,
             message: message.to_string(),
+            inputs: BTreeMap::new(),
+            outputs: BTreeMap::new(),
         });
+    }
+
+    fn record_mut(&mut self, dag: &Dag, name: &str) -> Option<&mut NodeRecord> {
+        self.record_index
+            .get(&(dag.template.clone(), name.to_string()))
+            .and_then(|i| self.records.get_mut(*i))
     }
 
     fn set_phase(&mut self, dag: &mut Dag, name: &str, phase: Phase, message: &str) {
         if let Some(node) = dag.nodes.get_mut(name) {
             node.phase = phase;
         }
-        if let Some(record) = self
-            .record_index
-            .get(&(dag.template.clone(), name.to_string()))
-            .and_then(|i| self.records.get_mut(*i))
-        {
+        if let Some(record) = self.record_mut(dag, name) {
             record.phase = phase;
             if !message.is_empty() {
                 record.message = message.to_string();
