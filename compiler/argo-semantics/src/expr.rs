@@ -7,7 +7,7 @@
 //! `false`, `nil`, `[…]` lists), names looked up in the environment (an unknown top-level name is
 //! an error; a missing map key is `nil`), `.name` and `['name']`, `int(x)`, unary `!`/`not`/`-`,
 //! `* / %`, `+ -`, comparisons `== != < > <= >=` (ordering only between two numbers or two
-//! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`, and Argo's `jsonpath` (its path
+//! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`, `?:`, and Argo's `jsonpath` (its path
 //! subset). Anything else is an error, never a guess: Argo's other functions (`sprig`,
 //! `asInt`) are not here.
 
@@ -74,8 +74,9 @@ enum Token {
     Comma,
 }
 
-const SYMBOLS: [&str; 18] = [
-    "==", "!=", "<=", ">=", "&&", "||", "??", "<", ">", "!", "+", "-", "*", "/", "%", "(", ")", ",",
+const SYMBOLS: [&str; 20] = [
+    "==", "!=", "<=", ">=", "&&", "||", "??", "<", ">", "!", "+", "-", "*", "/", "%", "(", ")",
+    ",", "?", ":",
 ];
 
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
@@ -269,6 +270,27 @@ impl Parser<'_> {
         self.tokens.get(self.at)
     }
 
+    /// `cond ? a : b` (expr-lang's loosest form) or a binary expression. Both branches are
+    /// parsed; an error in the branch not taken is dropped, as expr-lang never evaluates it.
+    fn expression(&mut self) -> Result<Value, String> {
+        let condition = self.binary(0)?;
+        if self.peek() != Some(&Token::Op("?")) {
+            return Ok(condition);
+        }
+        self.at += 1;
+        let then = self.expression();
+        if self.peek() != Some(&Token::Op(":")) {
+            return Err("expected `:` in `?:`".to_string());
+        }
+        self.at += 1;
+        let otherwise = self.expression();
+        match condition {
+            Value::Bool(true) => then,
+            Value::Bool(false) => otherwise,
+            other => Err(format!("non-bool {other} used as condition")),
+        }
+    }
+
     fn binary(&mut self, level: usize) -> Result<Value, String> {
         if level == LEVELS.len() {
             return self.unary();
@@ -317,7 +339,7 @@ impl Parser<'_> {
                 }
                 Some(Token::OpenBracket) => {
                     self.at += 1;
-                    let index = self.binary(0)?;
+                    let index = self.expression()?;
                     if self.peek() != Some(&Token::CloseBracket) {
                         return Err("unclosed `[`".to_string());
                     }
@@ -348,7 +370,7 @@ impl Parser<'_> {
                 serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
             }),
             Token::Open => {
-                let v = self.binary(0)?;
+                let v = self.expression()?;
                 if self.peek() != Some(&Token::Close) {
                     return Err("unclosed `(`".to_string());
                 }
@@ -358,7 +380,7 @@ impl Parser<'_> {
             Token::OpenBracket => {
                 let mut items = Vec::new();
                 while self.peek() != Some(&Token::CloseBracket) {
-                    items.push(self.binary(0)?);
+                    items.push(self.expression()?);
                     match self.peek() {
                         Some(Token::Comma) => self.at += 1,
                         Some(Token::CloseBracket) => {}
@@ -379,7 +401,7 @@ impl Parser<'_> {
                     "nil" => Ok(Value::Null),
                     "int" if self.peek() == Some(&Token::Open) => {
                         self.at += 1;
-                        let v = self.binary(0)?;
+                        let v = self.expression()?;
                         if self.peek() != Some(&Token::Close) {
                             return Err("unclosed `(`".to_string());
                         }
@@ -396,12 +418,12 @@ impl Parser<'_> {
                     }
                     "jsonpath" if self.peek() == Some(&Token::Open) => {
                         self.at += 1;
-                        let document = self.binary(0)?;
+                        let document = self.expression()?;
                         if self.peek() != Some(&Token::Comma) {
                             return Err("jsonpath takes two arguments".to_string());
                         }
                         self.at += 1;
-                        let path = self.binary(0)?;
+                        let path = self.expression()?;
                         if self.peek() != Some(&Token::Close) {
                             return Err("unclosed `(`".to_string());
                         }
@@ -479,7 +501,7 @@ pub fn eval(text: &str, scope: &Value) -> Result<Value, String> {
         at: 0,
         scope,
     };
-    let v = parser.binary(0)?;
+    let v = parser.expression()?;
     if parser.at != parser.tokens.len() {
         return Err(format!("unexpected text in `{text}`"));
     }

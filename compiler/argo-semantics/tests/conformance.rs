@@ -243,10 +243,6 @@ const NOT_MODELLED: &[(&str, &str)] = &[
         "task `one-will-fail`: `withParam` is not modelled",
     ),
     (
-        "wf-dag-dependencies-failed-omitted-hooks",
-        "task `A`: `hooks` is not modelled",
-    ),
-    (
         "wf-dag-dependency-on-skipped-runs",
         "a state in the middle of a run",
     ),
@@ -255,56 +251,9 @@ const NOT_MODELLED: &[(&str, &str)] = &[
         "task `sleep`: `withParam` is not modelled",
     ),
     (
-        "wf-dag-skipped-task-no-onexit",
-        "task `B`: `onExit` is not modelled",
-    ),
-    (
-        "wf-dag-task-hooks-failed",
-        "task `step-1`: `hooks` is not modelled",
-    ),
-    (
-        "wf-dag-task-onexit-before-dependents",
-        "task `step-2`: `onExit` is not modelled",
-    ),
-    (
         "wf-exit-handler-bad-templateref",
         "template `exit-handler`: `templateRef` is not modelled",
     ),
-    (
-        "wf-exit-hook-after-workflow-deadline",
-        "spec.hooks is not modelled",
-    ),
-    (
-        "wf-exit-hook-workflow-status-expr",
-        "spec.hooks is not modelled",
-    ),
-    (
-        "wf-step-exit-hook-missing-output",
-        "template `failure-workflow`: `steps` is not modelled",
-    ),
-    (
-        "wf-step-hooks-failed",
-        "template `main`: `steps` is not modelled",
-    ),
-    (
-        "wf-step-hooks-with-retry",
-        "template `main`: `steps` is not modelled",
-    ),
-    (
-        "wf-steps-exit-hook-status-argument",
-        "template `main`: `steps` is not modelled",
-    ),
-    (
-        "wf-steps-onexit-failed-step",
-        "template `suspend`: `steps` is not modelled",
-    ),
-    ("wf-hooks-running-failed", "spec.hooks is not modelled"),
-    ("wf-hooks-running-succeeded", "spec.hooks is not modelled"),
-    (
-        "wf-hooks-untriggered-not-awaited",
-        "spec.hooks is not modelled",
-    ),
-    ("wf-hooks-with-retry", "spec.hooks is not modelled"),
     (
         "wf-dag-all-skipped-succeeds / dag",
         "task `sequence-param`: `withSequence` is not modelled",
@@ -363,12 +312,12 @@ const NOT_MODELLED: &[(&str, &str)] = &[
     ),
     ("wf-stop-onexit-dag-runs", "a state in the middle of a run"),
     (
-        "wf-stop-vs-terminate-exit-handlers / Stop",
-        "task `A`: `onExit` is not modelled",
+        "wf-exit-hook-after-workflow-deadline",
+        "spec.activeDeadlineSeconds is not modelled",
     ),
     (
-        "wf-stop-vs-terminate-exit-handlers / Terminate",
-        "task `A`: `onExit` is not modelled",
+        "wf-dag-task-onexit-before-dependents",
+        "states in the middle of a run (`a_task_exit_hook_ends_before_its_dependents_start` runs its manifest)",
     ),
     (
         "wf-stop-with-daemon",
@@ -407,6 +356,32 @@ const NOT_MODELLED: &[(&str, &str)] = &[
         "the variant\'s patch to its manifest is not applied",
     ),
 ];
+
+/// `wf-dag-task-onexit-before-dependents` asserts states in the middle of a run: after
+/// `step-2` succeeded, its `onExit` node runs and `step-3` is not yet created; once the
+/// `onExit` node has ended, `step-3` starts. Run to its end, the model must create them in that
+/// order, and never create `step-3` while the exit hook's pod runs on.
+#[test]
+fn a_task_exit_hook_ends_before_its_dependents_start() {
+    let docs = documents("workflows/exit/dag-task-onexit-before-dependents.yaml");
+    let manifest = &docs[1];
+    let run = workflow::run(manifest, &Outcomes::default()).unwrap();
+    let order: Vec<&str> = run.nodes.iter().map(|n| n.task.as_str()).collect();
+    let position = |name: &str| order.iter().position(|n| *n == name).unwrap();
+    assert!(position("step-2.onExit") < position("step-3"), "{order:?}");
+    assert_eq!(run.phase, Phase::Succeeded);
+    let held = Outcomes {
+        running: BTreeSet::from(["step-2.onExit".to_string()]),
+        ..Outcomes::default()
+    };
+    let run = workflow::run(manifest, &held).unwrap();
+    assert_eq!(run.phase, Phase::Running);
+    assert!(
+        run.nodes.iter().all(|n| n.task != "step-3"),
+        "{:?}",
+        run.nodes
+    );
+}
 
 /// A scenario to run: a case, or one variant of it.
 struct Scenario<'a> {
@@ -592,13 +567,13 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
     }
     // Pods by task: `C(1)` is an attempt of task C; `(0)` one of the Workflow's own node. A
     // task with a succeeding attempt is flaky, else failing; a Running pod runs on.
+    // A `generateName` stands for the name it generates, as in the model.
     let workflow_name = manifest["metadata"]["name"]
         .as_str()
         .or(manifest["metadata"]["generateName"].as_str())
         .unwrap_or_default()
+        .trim_end_matches('-')
         .to_string();
-    // The pods of a Workflow whose entrypoint is a pod are named after the Workflow.
-    let own_pod = workflow_name.trim_end_matches('-').to_string();
     let mut outcomes = Outcomes {
         approved: true,
         ..Outcomes::default()
@@ -607,7 +582,6 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
     for (name, pod) in &pods {
         let task = match name.split('(').next().unwrap_or(name) {
             "" => workflow_name.clone(),
-            t if t == own_pod => workflow_name.clone(),
             t => t.to_string(),
         };
         // `outputs.parameters.status: SUCCESS`: what the pod writes.
@@ -616,6 +590,9 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
                 let written = outcomes.outputs.entry(task.clone()).or_default();
                 written.insert(key.to_string(), text(value).to_string());
             }
+        }
+        if let Some(code) = pod["exitCode"].as_i64() {
+            outcomes.exit_codes.insert(task.clone(), code);
         }
         match text(&pod["phase"]) {
             "Running" | "Pending" => {
@@ -679,13 +656,18 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
         }
     }
     for (name, node) in sc.expected["nodes"].as_object().into_iter().flatten() {
-        // A step's node is `WORKFLOW[0].step`.
+        // `*` and `<wf>` stand for the Workflow's name; a step's node is `WORKFLOW[0].step`.
+        let name = name
+            .replacen('*', &workflow_name, 1)
+            .replacen("<wf>", &workflow_name, 1);
         let name = &name
             .strip_prefix(workflow_name.as_str())
             .and_then(|r| r.strip_prefix('['))
             .and_then(|r| r.split_once("]."))
             .map_or(name.clone(), |(_, step)| step.to_string());
-        if !tasks.contains(name) {
+        // Nodes of tasks and steps, and of their lifecycle hooks and exit handlers.
+        let hook = name.ends_with(".onExit") || name.contains(".hooks.");
+        if !tasks.contains(name) && !hook {
             continue;
         }
         let got = run.nodes.iter().find(|n| &n.task == name);
@@ -705,7 +687,11 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
                     };
                     map.get(&key).cloned()
                 });
-                if found.as_deref() != value.as_str() {
+                let matches = match value.as_str() {
+                    Some("<non-nil value>") => found.is_some(),
+                    v => found.as_deref() == v,
+                };
+                if !matches {
                     wrong.push(format!(
                         "{name} {field}.{parameter}: {value}, model {found:?}"
                     ));
@@ -719,6 +705,12 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
                     "{name} message {message:?}, model {:?}",
                     got.map(|n| &n.message)
                 ));
+            }
+        }
+        if node["created"] == true {
+            checked += 1;
+            if got.is_none() {
+                wrong.push(format!("{name} must exist"));
             }
         }
         if node["created"] == false {

@@ -58,6 +58,8 @@ pub struct Outcomes {
     pub shutdown: Option<Shutdown>,
     /// What pods write, by task or step name: `parameters.NAME` or `result` → the value.
     pub outputs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The exit code of a failing pod's main container, by task or step name.
+    pub exit_codes: BTreeMap<String, i64>,
 }
 
 /// `spec.shutdown` (`ShutdownStrategy` in `workflow/v1alpha1/workflow_types.go`): both fail
@@ -141,8 +143,12 @@ impl Run {
 struct TaskNode {
     phase: Phase,
     kind: Kind,
+    /// The template it runs.
+    template: String,
     inputs: BTreeMap<String, String>,
     outputs: Outputs,
+    /// An exit hook's node (`A.onExit`): it runs under `spec.shutdown: Stop`.
+    exit_hook: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +173,9 @@ struct Dag {
     inputs: BTreeMap<String, String>,
     /// Why it failed, when the controller says (`failFast`).
     message: Option<String>,
+    /// Task or step name → the nodes of its lifecycle hooks that fired (`A.hooks.running`,
+    /// `A.onExit`).
+    hooks: BTreeMap<String, Vec<String>>,
 }
 
 impl Dag {
@@ -177,7 +186,23 @@ impl Dag {
             group: 0,
             inputs,
             message: None,
+            hooks: BTreeMap::new(),
         }
+    }
+
+    /// Whether every hook node of task or step `name` has ended (`CheckAllHooksFullfilled`):
+    /// its dependents wait until then.
+    fn hooks_ended(&self, name: &str) -> bool {
+        self.hooks
+            .get(name)
+            .into_iter()
+            .flatten()
+            .all(|hook| self.nodes.get(hook).is_none_or(|n| n.phase.ended()))
+    }
+
+    /// Whether every hook node of the template has ended.
+    fn all_hooks_ended(&self) -> bool {
+        self.hooks.keys().all(|name| self.hooks_ended(name))
     }
 }
 
@@ -225,6 +250,13 @@ struct Runner<'a> {
     arguments: Value,
     /// Why the run failed, when a node's failure sets the Workflow's message.
     failure: Option<String>,
+    /// `spec.hooks` but `exit`, by name.
+    hooks: Vec<(String, Value)>,
+    /// The Workflow-level hook nodes (`NAME.hooks.HOOK`).
+    top: Dag,
+    /// Whether the entrypoint runs, so each operation looks at the Workflow-level hooks.
+    workflow_hooks: bool,
+    workflow_name: String,
 }
 
 /// Runs `workflow` (a Workflow or WorkflowTemplate, as JSON) to its end for `outcomes`.
@@ -232,16 +264,41 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
     let (mut runner, workflow_name) = Runner::new(workflow, outcomes)?;
     let spec = &workflow["spec"];
     let entry = spec["entrypoint"].as_str().ok_or("no entrypoint")?;
-    let status = runner.run_template(entry, &workflow_name)?;
+    // The Workflow is Running once its entry node exists: `running` hooks fire.
+    runner.workflow_hooks = true;
+    runner.fire_workflow_hooks()?;
+    let arguments = runner.arguments.clone();
+    let (status, _) = runner.run_template(entry, &workflow_name, &arguments)?;
+    runner.workflow_hooks = false;
     let mut phase = status;
     let stopped = runner.stopping;
-    if let Some(handler) = spec["onExit"].as_str()
+    if status.ended() {
+        // The hooks see the Workflow's outcome; the Workflow waits for those that fire.
+        runner.env.status = Some(status.name().to_string());
+        runner.fire_workflow_hooks()?;
+        if runner.drain_workflow_hooks()? {
+            phase = Phase::Running;
+        }
+    }
+    if let Some((handler, arguments)) = exit_handler(spec)
         && status.ended()
         && stopped != Some(Shutdown::Terminate)
     {
         runner.env.status = Some(status.name().to_string());
         runner.in_exit_handler = true;
-        let handled = runner.run_template(handler, &format!("{workflow_name}.onExit"))?;
+        let node = format!("{workflow_name}.onExit");
+        // Why the exit handler failed is its node's message, not the Workflow's.
+        let entry_failure = runner.failure.take();
+        let (handled, inputs) = runner.run_template(handler, &node, &arguments)?;
+        let message = std::mem::replace(&mut runner.failure, entry_failure);
+        runner.records.push(NodeRecord {
+            dag: String::new(),
+            task: node,
+            phase: handled,
+            message: message.unwrap_or_default(),
+            inputs,
+            outputs: BTreeMap::new(),
+        });
         if handled == Phase::Running {
             phase = Phase::Running;
         } else if handled.failed_or_error() && !status.failed_or_error() {
@@ -276,8 +333,10 @@ pub fn dag_phase(
             let node = TaskNode {
                 phase: *phase,
                 kind: Kind::NotRun,
+                template: String::new(),
                 inputs: BTreeMap::new(),
                 outputs: Outputs::new(),
+                exit_hook: false,
             };
             (task.clone(), node)
         })
@@ -295,13 +354,14 @@ pub fn run_exit_handler(
     status: Phase,
     outcomes: &Outcomes,
 ) -> Result<Option<Run>, String> {
-    let Some(handler) = workflow["spec"]["onExit"].as_str() else {
+    let Some((handler, arguments)) = exit_handler(&workflow["spec"]) else {
         return Ok(None);
     };
     let (mut runner, workflow_name) = Runner::new(workflow, outcomes)?;
     runner.env.status = Some(status.name().to_string());
     runner.in_exit_handler = true;
-    let handled = runner.run_template(handler, &format!("{workflow_name}.onExit"))?;
+    let node = format!("{workflow_name}.onExit");
+    let (handled, _) = runner.run_template(handler, &node, &arguments)?;
     let phase = if handled.failed_or_error() {
         Phase::Failed
     } else {
@@ -310,16 +370,48 @@ pub fn run_exit_handler(
     Ok(Some(Run::new(phase, status, runner.records)))
 }
 
+/// The Workflow's exit handler: `spec.onExit`, or the `exit` hook of `spec.hooks` with its
+/// arguments (`docs/lifecycle-hook.md`: the two are the same node, `NAME.onExit`).
+fn exit_handler(spec: &Value) -> Option<(&str, Value)> {
+    if let Some(hook) = spec["hooks"]["exit"].as_object() {
+        let template = hook.get("template")?.as_str()?;
+        return Some((
+            template,
+            hook.get("arguments").cloned().unwrap_or(Value::Null),
+        ));
+    }
+    spec["onExit"].as_str().map(|t| (t, Value::Null))
+}
+
+/// The lifecycle hooks of a DAG task or a step (`hooks`, and `onExit` as the `exit` hook), by
+/// name, in name order as Argo's map gives them.
+fn task_hooks(task: &Value) -> Vec<(String, Value)> {
+    let mut hooks: Vec<(String, Value)> = task["hooks"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, hook)| (name.clone(), hook.clone()))
+        .collect();
+    if let Some(template) = task["onExit"].as_str()
+        && !hooks.iter().any(|(name, _)| name == "exit")
+    {
+        hooks.push((
+            "exit".to_string(),
+            serde_json::json!({ "template": template }),
+        ));
+    }
+    hooks.sort_by(|a, b| a.0.cmp(&b.0));
+    hooks
+}
+
 impl<'a> Runner<'a> {
     /// A runner over `workflow`'s templates and parameters, and the Workflow's name (pods that
     /// are the entrypoint or the exit handler themselves are nodes named after it: `NAME`,
     /// `NAME.onExit`, and the outcome names them so).
     fn new(workflow: &'a Value, outcomes: &'a Outcomes) -> Result<(Runner<'a>, String), String> {
         let spec = &workflow["spec"];
-        for field in ["hooks", "activeDeadlineSeconds"] {
-            if !spec[field].is_null() {
-                return Err(format!("spec.{field} is not modelled"));
-            }
+        if !spec["activeDeadlineSeconds"].is_null() {
+            return Err("spec.activeDeadlineSeconds is not modelled".to_string());
         }
         let templates: BTreeMap<&str, &Value> = spec["templates"]
             .as_array()
@@ -350,10 +442,12 @@ impl<'a> Runner<'a> {
             .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
             .collect();
         let parameters: BTreeMap<String, String> = declared.into_iter().collect();
+        // A `generateName` stands for the name it generates (`hello-` for `hello-x7k2p`).
         let workflow_name = workflow["metadata"]["name"]
             .as_str()
             .or(workflow["metadata"]["generateName"].as_str())
             .unwrap_or_default()
+            .trim_end_matches('-')
             .to_string();
         let runner = Runner {
             templates,
@@ -376,6 +470,16 @@ impl<'a> Runner<'a> {
             in_exit_handler: false,
             arguments: serde_json::json!({ "parameters": list }),
             failure: None,
+            hooks: spec["hooks"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(name, _)| name.as_str() != "exit")
+                .map(|(name, hook)| (name.clone(), hook.clone()))
+                .collect(),
+            top: Dag::new("", BTreeMap::new()),
+            workflow_hooks: false,
+            workflow_name: workflow_name.clone(),
         };
         Ok((runner, workflow_name))
     }
@@ -391,31 +495,35 @@ impl<'a> Runner<'a> {
 
     /// Runs one template as a whole Workflow node (the entrypoint or the exit handler, the
     /// node `node`) until it ends or can make no more progress.
-    fn run_template(&mut self, name: &str, node: &str) -> Result<Phase, String> {
+    fn run_template(
+        &mut self,
+        name: &str,
+        node: &str,
+        arguments: &Value,
+    ) -> Result<(Phase, BTreeMap<String, String>), String> {
         let template = self.template(name)?;
         check_modelled(name, template)?;
         let steps = !template["steps"].is_null();
-        let arguments = self.arguments.clone();
         let root = Dag::new(name, BTreeMap::new());
-        let inputs = match parameters::inputs(template, &arguments, &|t| self.substitute(t, &root))?
+        let inputs = match parameters::inputs(template, arguments, &|t| self.substitute(t, &root))?
         {
             Ok(inputs) => inputs,
             Err(why) => {
                 self.failure = Some(why);
-                return Ok(Phase::Error);
+                return Ok((Phase::Error, BTreeMap::new()));
             }
         };
         if template["dag"].is_null() && !steps {
             let phase = self.leaf_phase(node, template);
             if phase == Phase::Running && self.shut_down_now() {
-                return Ok(Phase::Failed);
+                return Ok((Phase::Failed, inputs));
             }
             if let Some(why) = self.leaf_message(node, template, phase) {
-                self.failure = Some(why.to_string());
+                self.failure = Some(why);
             }
-            return Ok(phase);
+            return Ok((phase, inputs));
         }
-        let mut dag = Dag::new(name, inputs);
+        let mut dag = Dag::new(name, inputs.clone());
         // Each operation changes at least one node until the DAG ends or waits; a run that
         // waits is shut down if the outcome says someone does.
         loop {
@@ -426,18 +534,21 @@ impl<'a> Runner<'a> {
             } else {
                 self.operate(&mut dag)?
             };
+            if self.workflow_hooks {
+                self.fire_workflow_hooks()?;
+            }
             if phase.ended() {
                 self.finish_pods(&mut dag)?;
                 if let Some(why) = dag.message.take() {
                     self.failure.get_or_insert(why);
                 }
-                return Ok(phase);
+                return Ok((phase, inputs));
             }
             if self.records.len() == before
                 && snapshot(&dag) == changed_phases
                 && !self.shut_down_now()
             {
-                return Ok(Phase::Running);
+                return Ok((Phase::Running, inputs));
             }
         }
     }
@@ -478,7 +589,7 @@ impl<'a> Runner<'a> {
     /// The message of a pod node of `template` for task `task` that ended in `phase`, where
     /// the controller sets one: `No more retries left` when a retry node used up its
     /// attempts (`processNodeRetries`; the corpus's `wf-retry-limit-zero`).
-    fn leaf_message(&self, task: &str, template: &Value, phase: Phase) -> Option<&'static str> {
+    fn leaf_message(&self, task: &str, template: &Value, phase: Phase) -> Option<String> {
         let strategy = if template["retryStrategy"].is_null() {
             self.retry_default
         } else {
@@ -487,8 +598,12 @@ impl<'a> Runner<'a> {
         let policy = strategy["retryPolicy"].as_str().unwrap_or_default();
         let retried = strategy.is_object()
             && crate::retry::retries(policy, &crate::retry::Attempt::of(Phase::Failed));
-        (phase == Phase::Failed && retried && self.outcomes.failing.contains(task))
-            .then_some("No more retries left")
+        if phase == Phase::Failed && retried && self.outcomes.failing.contains(task) {
+            return Some("No more retries left".to_string());
+        }
+        // A container that exits non-zero: the pod's message (`inferFailedReason`).
+        let code = self.outcomes.exit_codes.get(task).filter(|c| **c != 0)?;
+        (phase == Phase::Failed).then(|| format!("Error (exit code {code})"))
     }
 
     /// A template's own `failFast: true` (`checkParallelism` in `workflow/controller/
@@ -525,6 +640,11 @@ impl<'a> Runner<'a> {
 
     /// The template a task or step of `dag` named `name` runs.
     fn child_template(&self, dag: &Dag, name: &str) -> Result<String, String> {
+        if let Some(node) = dag.nodes.get(name)
+            && !node.template.is_empty()
+        {
+            return Ok(node.template.clone());
+        }
         let template = self.template(&dag.template)?;
         let children = template["dag"]["tasks"]
             .as_array()
@@ -680,13 +800,22 @@ impl<'a> Runner<'a> {
             .ok_or_else(|| format!("no task `{name}`"))?;
         let template_name = task["template"].as_str().unwrap_or(name);
         if dag.nodes.contains_key(name) {
-            return self.advance(dag, name, template_name);
+            return self.advance_with_hooks(dag, name, template_name, task);
         }
         if let Some(parsed) = info.logic.get(name).and_then(Option::as_ref) {
             for dep in parsed.tasks() {
                 self.execute_task(dag, info, dep, visited)?;
             }
-            let state = |t: &str| dag.nodes.get(t).map(|n| TaskState::of(n.phase));
+            // A task whose hooks still run is not done (`CheckAllHooksFullfilled`).
+            let state = |t: &str| {
+                let node = dag.nodes.get(t)?;
+                let phase = if dag.hooks_ended(t) {
+                    node.phase
+                } else {
+                    Phase::Running
+                };
+                Some(TaskState::of(phase))
+            };
             let decision = parsed.decide(&state);
             if !decision.proceed {
                 return Ok(());
@@ -774,8 +903,30 @@ impl<'a> Runner<'a> {
         template_name: &str,
         arguments: &Value,
     ) -> Result<(), String> {
+        self.start_node(dag, name, template_name, arguments, false)
+    }
+
+    /// [`Runner::start`]; `hook`: the node of a lifecycle hook, whose arguments keep a tag
+    /// Argo cannot resolve as it is (`resolveExitTmplArgument` replaces with unresolved tags
+    /// allowed).
+    fn start_node(
+        &mut self,
+        dag: &mut Dag,
+        name: &str,
+        template_name: &str,
+        arguments: &Value,
+        hook: bool,
+    ) -> Result<(), String> {
         let template = self.template(template_name)?;
-        let inputs = match parameters::inputs(template, arguments, &|t| self.substitute(t, dag))? {
+        let substitute = |t: &str| match self.substitute(t, dag)? {
+            Substituted::Unresolvable(_) if hook => {
+                parameters::keep_unresolved(t, &|tag| self.lookup(tag, dag), &|| {
+                    self.expr_scope(dag)
+                })
+            }
+            other => Ok(other),
+        };
+        let inputs = match parameters::inputs(template, arguments, &substitute)? {
             Ok(inputs) => inputs,
             Err(why) => {
                 self.create(dag, name, Phase::Error, Kind::NotRun, &why);
@@ -802,6 +953,7 @@ impl<'a> Runner<'a> {
         self.create(dag, name, Phase::Running, kind, "");
         if let Some(node) = dag.nodes.get_mut(name) {
             node.inputs = inputs.clone();
+            node.template = template_name.to_string();
         }
         if let Some(record) = self.records.last_mut() {
             record.inputs = inputs;
@@ -817,6 +969,13 @@ impl<'a> Runner<'a> {
         };
         if node.phase.ended() {
             return Ok(());
+        }
+        if node.exit_hook && !self.in_exit_handler {
+            // An exit hook's node runs as an exit handler does (`onExitTemplate`).
+            self.in_exit_handler = true;
+            let advanced = self.advance(dag, name, template_name);
+            self.in_exit_handler = false;
+            return advanced;
         }
         let stopped = self
             .stopping
@@ -866,7 +1025,7 @@ impl<'a> Runner<'a> {
     ) -> Result<(), String> {
         if phase != Phase::Succeeded {
             let message = self.leaf_message(name, template, phase).unwrap_or_default();
-            self.set_phase(dag, name, phase, message);
+            self.set_phase(dag, name, phase, &message);
             return Ok(());
         }
         let inputs = dag
@@ -899,12 +1058,23 @@ impl<'a> Runner<'a> {
     /// `text` with its tags replaced in the scope of `dag`: the Workflow's variables, the
     /// template's inputs, and the nodes of its tasks or steps.
     fn substitute(&self, text: &str, dag: &Dag) -> Result<Substituted, String> {
+        parameters::substitute(text, &|tag| self.lookup(tag, dag), &|| self.expr_scope(dag))
+    }
+
+    /// `tasks.` in a DAG template, `steps.` in a steps template.
+    fn node_prefix(&self, dag: &Dag) -> &'static str {
         let steps = self
             .templates
             .get(dag.template.as_str())
             .is_some_and(|t| !t["steps"].is_null());
-        let prefix = if steps { "steps." } else { "tasks." };
-        let lookup = |tag: &str| -> Option<Reference> {
+        if steps { "steps." } else { "tasks." }
+    }
+
+    /// What a plain tag stands for in the scope of `dag`; `None`: a tag the model does not
+    /// know.
+    fn lookup(&self, tag: &str, dag: &Dag) -> Option<Reference> {
+        let prefix = self.node_prefix(dag);
+        {
             if tag == "workflow.status" {
                 return self.env.status.clone().map(Reference::Value);
             }
@@ -933,20 +1103,187 @@ impl<'a> Runner<'a> {
             }
             let key = field.strip_prefix("outputs.")?;
             Some(parameters::output_reference(node.phase, &node.outputs, key))
+        }
+    }
+
+    /// The scope an expression reads in `dag`.
+    fn expr_scope(&self, dag: &Dag) -> Value {
+        let prefix = self.node_prefix(dag).trim_end_matches('.');
+        let nodes = dag
+            .nodes
+            .iter()
+            .map(|(n, node)| (n.as_str(), node.phase, &node.outputs));
+        parameters::scope(self.env.scope(), &dag.inputs, prefix, nodes)
+    }
+
+    /// One operation's look at the lifecycle hooks of task or step `name` of `dag`
+    /// (`executeTmplLifeCycleHook`, `runOnExitNode` in `workflow/controller/hooks.go` and
+    /// `exit_handler.go`): a hook whose `expression` holds over the node's status fires once,
+    /// as node `NAME.hooks.HOOK`; once the node has completed (Succeeded, Failed or Error: a
+    /// Skipped or Omitted node has no exit hook) and its other hooks have ended, its `exit`
+    /// hook (or `onExit`) runs as `NAME.onExit`, under `Stop` too. Its dependents wait for
+    /// all of them ([`Dag::hooks_ended`]).
+    fn fire_task_hooks(&mut self, dag: &mut Dag, name: &str, task: &Value) -> Result<(), String> {
+        let hooks = task_hooks(task);
+        let Some(phase) = dag.nodes.get(name).map(|n| n.phase) else {
+            return Ok(());
         };
-        let scope = || {
-            let nodes = dag
+        for (hook_name, hook) in hooks {
+            let exit = hook_name == "exit";
+            let node_name = if exit {
+                format!("{name}.onExit")
+            } else {
+                format!("{name}.hooks.{hook_name}")
+            };
+            if dag.nodes.contains_key(&node_name) {
+                continue;
+            }
+            let template = hook["template"]
+                .as_str()
+                .ok_or_else(|| format!("hook `{node_name}` has no template"))?;
+            if exit {
+                let others_ended = dag.hooks_ended(name);
+                if !phase.completed() || !others_ended || self.stopping == Some(Shutdown::Terminate)
+                {
+                    continue;
+                }
+                let saved = self.in_exit_handler;
+                self.in_exit_handler = true;
+                let started = self.start_node(dag, &node_name, template, &hook["arguments"], true);
+                self.in_exit_handler = saved;
+                started?;
+            } else {
+                let expression = hook["expression"].as_str().unwrap_or_default();
+                if !self.expression_holds(expression, &self.expr_scope(dag))? {
+                    continue;
+                }
+                self.start_node(dag, &node_name, template, &hook["arguments"], true)?;
+            }
+            if let Some(node) = dag.nodes.get_mut(&node_name) {
+                node.exit_hook = exit;
+            }
+            dag.hooks
+                .entry(name.to_string())
+                .or_default()
+                .push(node_name);
+        }
+        Ok(())
+    }
+
+    /// Advances the hook nodes of task or step `name` that run.
+    fn advance_task_hooks(&mut self, dag: &mut Dag, name: &str) -> Result<(), String> {
+        for hook in dag.hooks.get(name).cloned().unwrap_or_default() {
+            let template = dag.nodes.get(&hook).map(|n| n.template.clone());
+            if let Some(template) = template {
+                self.advance(dag, &hook, &template)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A task or step that has a node: its running hooks go on, its hooks look at its status,
+    /// it advances, and its hooks look again.
+    fn advance_with_hooks(
+        &mut self,
+        dag: &mut Dag,
+        name: &str,
+        template_name: &str,
+        task: &Value,
+    ) -> Result<(), String> {
+        let hooked = task["hooks"].is_object() || task["onExit"].is_string();
+        if hooked {
+            self.advance_task_hooks(dag, name)?;
+            self.fire_task_hooks(dag, name, task)?;
+        }
+        self.advance(dag, name, template_name)?;
+        if hooked {
+            self.fire_task_hooks(dag, name, task)?;
+        }
+        Ok(())
+    }
+
+    /// A hook's `expression` (expr-lang, after its tags are replaced) over `scope`.
+    fn expression_holds(&self, expression: &str, scope: &Value) -> Result<bool, String> {
+        if expression.trim().is_empty() {
+            return Ok(false);
+        }
+        match crate::expr::eval(expression, scope)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!(
+                "hook expression `{expression}` gave {other}, not a bool"
+            )),
+        }
+    }
+
+    /// One operation's look at the Workflow-level hooks (`executeWfLifeCycleHook`): running
+    /// ones go on; one whose `expression` holds over `workflow.status` (Running while the
+    /// entrypoint runs, then its outcome) fires once, as node `NAME.hooks.HOOK`.
+    fn fire_workflow_hooks(&mut self) -> Result<(), String> {
+        if self.hooks.is_empty() {
+            return Ok(());
+        }
+        let mut top = std::mem::replace(&mut self.top, Dag::new("", BTreeMap::new()));
+        let result = self.fire_workflow_hooks_in(&mut top);
+        self.top = top;
+        result
+    }
+
+    fn fire_workflow_hooks_in(&mut self, top: &mut Dag) -> Result<(), String> {
+        let running: Vec<(String, String)> = top
+            .nodes
+            .iter()
+            .filter(|(_, n)| !n.phase.ended())
+            .map(|(name, n)| (name.clone(), n.template.clone()))
+            .collect();
+        for (name, template) in running {
+            self.advance(top, &name, &template)?;
+        }
+        let mut scope = self.env.scope();
+        if self.env.status.is_none() {
+            scope["workflow"]["status"] = Value::String("Running".to_string());
+        }
+        for (hook_name, hook) in self.hooks.clone() {
+            let node_name = format!("{}.hooks.{hook_name}", self.workflow_name);
+            if top.nodes.contains_key(&node_name) {
+                continue;
+            }
+            let expression = hook["expression"].as_str().unwrap_or_default();
+            if !self.expression_holds(expression, &scope)? {
+                continue;
+            }
+            let template = hook["template"]
+                .as_str()
+                .ok_or_else(|| format!("hook `{node_name}` has no template"))?;
+            self.start_node(top, &node_name, template, &hook["arguments"], true)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the Workflow-level hook nodes that fired to their end; true if one runs for ever.
+    /// A hook that fails is refused: what it does to the Workflow's phase is not modelled.
+    fn drain_workflow_hooks(&mut self) -> Result<bool, String> {
+        loop {
+            let before = snapshot(&self.top);
+            self.fire_workflow_hooks()?;
+            if self.top.nodes.values().all(|n| n.phase.ended()) {
+                break;
+            }
+            if snapshot(&self.top) == before {
+                return Ok(true);
+            }
+        }
+        if self.stopping.is_none()
+            && let Some((name, _)) = self
+                .top
                 .nodes
                 .iter()
-                .map(|(n, node)| (n.as_str(), node.phase, &node.outputs));
-            parameters::scope(
-                self.env.scope(),
-                &dag.inputs,
-                prefix.trim_end_matches('.'),
-                nodes,
-            )
-        };
-        parameters::substitute(text, &lookup, &scope)
+                .find(|(_, n)| n.phase.failed_or_error())
+        {
+            return Err(format!(
+                "the Workflow-level hook `{name}` fails; what that does to the Workflow is not modelled"
+            ));
+        }
+        Ok(false)
     }
 
     /// Whether the `when` of task or step `name` holds in `dag`: false if the outcome skips
@@ -1013,8 +1350,9 @@ impl<'a> Runner<'a> {
             let name = step["name"].as_str().ok_or("a step without a name")?;
             let template_name = step["template"].as_str().unwrap_or(name);
             if body.nodes.contains_key(name) {
-                self.advance(body, name, template_name)?;
+                self.advance_with_hooks(body, name, template_name, step)?;
                 waiting |= body.nodes.get(name).is_some_and(|n| !n.phase.ended());
+                waiting |= !body.hooks_ended(name);
                 continue;
             }
             for unsupported in UNMODELLED_TASK_FIELDS {
@@ -1068,8 +1406,10 @@ impl<'a> Runner<'a> {
         let node = TaskNode {
             phase,
             kind,
+            template: String::new(),
             inputs: BTreeMap::new(),
             outputs: Outputs::new(),
+            exit_hook: false,
         };
         dag.nodes.insert(name.to_string(), node);
         self.record_index
@@ -1142,16 +1482,14 @@ pub fn template_env<'t>(template: &'t Value, name: &str) -> Option<&'t str> {
         .and_then(|e| e["value"].as_str())
 }
 
-/// Fields of a DAG task or a step the model does not cover: fan-outs, templates from
-/// elsewhere, lifecycle hooks and a task's own exit handler.
-const UNMODELLED_TASK_FIELDS: [&str; 7] = [
+/// Fields of a DAG task or a step the model does not cover: fan-outs and templates from
+/// elsewhere.
+const UNMODELLED_TASK_FIELDS: [&str; 5] = [
     "withItems",
     "withParam",
     "withSequence",
     "templateRef",
     "inline",
-    "hooks",
-    "onExit",
 ];
 
 /// Refuses a template using what the model does not cover, rather than guess.
@@ -1198,6 +1536,10 @@ fn snapshot(dag: &Dag) -> Vec<(String, Phase)> {
 /// `assessDAGPhase`: the DAG's phase from its target tasks; a breadth-first walk from the
 /// root tasks carries the phase of the last node that ran down each branch.
 fn assess(dag: &Dag, template: &Value, info: &DagInfo<'_>) -> Phase {
+    // Hook nodes are children of their task's node: the walk waits for them.
+    if !dag.all_hooks_ended() {
+        return Phase::Running;
+    }
     let created = |names: Option<&Vec<String>>| -> Vec<String> {
         names
             .into_iter()

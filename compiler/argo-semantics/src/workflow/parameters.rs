@@ -77,6 +77,20 @@ pub(crate) fn substitute(
     Ok(Substituted::Text(out))
 }
 
+/// [`substitute`] for a lifecycle hook's arguments, where a tag Argo cannot resolve stays as
+/// it is written.
+pub(crate) fn keep_unresolved(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<Reference>,
+    scope: &dyn Fn() -> Value,
+) -> Result<Substituted, String> {
+    let kept = |tag: &str| match lookup(tag) {
+        Some(Reference::Unresolvable) => Some(Reference::Value(format!("{{{{{tag}}}}}"))),
+        other => other,
+    };
+    substitute(text, &kept, scope)
+}
+
 /// The text a value the outcome does not give stands as.
 pub(crate) fn unknown(tag: &str) -> String {
     format!("{UNKNOWN}{tag}{UNKNOWN}")
