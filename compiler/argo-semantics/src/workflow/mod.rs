@@ -47,7 +47,8 @@ pub struct Outcomes {
     /// Tasks whose first N attempts fail and the next succeeds (a flaky step): with a
     /// `retryStrategy` that allows as many retries it ends Succeeded ([`crate::retry`]).
     pub flaky: BTreeMap<String, u32>,
-    /// Pods (by task or step name) that run until the run is stopped.
+    /// Pods (by task or step name, or `TEMPLATE/NAME` for the one in template TEMPLATE) that
+    /// run until the run is stopped or its deadline passes.
     pub running: BTreeSet<String>,
     /// Tasks or steps whose `when` is false in the trigger context assumed (a push that runs
     /// on `main` only, on another branch): they are Skipped whatever the parameters say.
@@ -257,6 +258,10 @@ struct Runner<'a> {
     /// Whether the entrypoint runs, so each operation looks at the Workflow-level hooks.
     workflow_hooks: bool,
     workflow_name: String,
+    /// `spec.activeDeadlineSeconds`.
+    deadline: Option<u64>,
+    /// Whether it has passed (at once for 0).
+    deadline_passed: bool,
 }
 
 /// Runs `workflow` (a Workflow or WorkflowTemplate, as JSON) to its end for `outcomes`.
@@ -268,8 +273,18 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
     runner.workflow_hooks = true;
     runner.fire_workflow_hooks()?;
     let arguments = runner.arguments.clone();
-    let (status, _) = runner.run_template(entry, &workflow_name, &arguments)?;
+    let (status, inputs) = runner.run_template(entry, &workflow_name, &arguments)?;
     runner.workflow_hooks = false;
+    // The entrypoint's own node, created first (put in place at the end, as the runner's
+    // record indexes count from the nodes it created).
+    let entry_record = NodeRecord {
+        dag: String::new(),
+        task: workflow_name.clone(),
+        phase: status,
+        message: runner.failure.clone().unwrap_or_default(),
+        inputs,
+        outputs: BTreeMap::new(),
+    };
     let mut phase = status;
     let stopped = runner.stopping;
     if status.ended() {
@@ -306,6 +321,7 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
         }
     }
     let failure = runner.failure.take();
+    runner.records.insert(0, entry_record);
     let mut run = Run::new(phase, status, runner.records);
     if let Some(how) = stopped {
         run.message = format!("Stopped with strategy '{}'", how.name());
@@ -410,8 +426,17 @@ impl<'a> Runner<'a> {
     /// `NAME.onExit`, and the outcome names them so).
     fn new(workflow: &'a Value, outcomes: &'a Outcomes) -> Result<(Runner<'a>, String), String> {
         let spec = &workflow["spec"];
-        if !spec["activeDeadlineSeconds"].is_null() {
-            return Err("spec.activeDeadlineSeconds is not modelled".to_string());
+        let deadline = match &spec["activeDeadlineSeconds"] {
+            Value::Null => None,
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if deadline.is_none() && !spec["activeDeadlineSeconds"].is_null() {
+            return Err(format!(
+                "spec.activeDeadlineSeconds {} is not modelled",
+                spec["activeDeadlineSeconds"]
+            ));
         }
         let templates: BTreeMap<&str, &Value> = spec["templates"]
             .as_array()
@@ -480,6 +505,8 @@ impl<'a> Runner<'a> {
             top: Dag::new("", BTreeMap::new()),
             workflow_hooks: false,
             workflow_name: workflow_name.clone(),
+            deadline,
+            deadline_passed: deadline == Some(0),
         };
         Ok((runner, workflow_name))
     }
@@ -514,11 +541,15 @@ impl<'a> Runner<'a> {
             }
         };
         if template["dag"].is_null() && !steps {
-            let phase = self.leaf_phase(node, template);
-            if phase == Phase::Running && self.shut_down_now() {
-                return Ok((Phase::Failed, inputs));
+            let pod = template["suspend"].is_null();
+            let mut phase = self.leaf_phase("", node, template, &inputs);
+            if phase == Phase::Running {
+                self.cut_short();
             }
-            if let Some(why) = self.leaf_message(node, template, phase) {
+            if let Some(why) = self.refusal(pod) {
+                self.failure = Some(why);
+                phase = Phase::Failed;
+            } else if let Some(why) = self.leaf_message(node, template, phase) {
                 self.failure = Some(why);
             }
             return Ok((phase, inputs));
@@ -544,9 +575,7 @@ impl<'a> Runner<'a> {
                 }
                 return Ok((phase, inputs));
             }
-            if self.records.len() == before
-                && snapshot(&dag) == changed_phases
-                && !self.shut_down_now()
+            if self.records.len() == before && snapshot(&dag) == changed_phases && !self.cut_short()
             {
                 return Ok((Phase::Running, inputs));
             }
@@ -554,7 +583,13 @@ impl<'a> Runner<'a> {
     }
 
     /// The phase a pod or suspend of this template ends in, for a task named `task`.
-    fn leaf_phase(&self, task: &str, template: &Value) -> Phase {
+    fn leaf_phase(
+        &self,
+        dag: &str,
+        task: &str,
+        template: &Value,
+        inputs: &BTreeMap<String, String>,
+    ) -> Phase {
         if !template["suspend"].is_null() {
             let timed = !template["suspend"]["duration"].is_null();
             return if timed || self.outcomes.approved {
@@ -563,7 +598,9 @@ impl<'a> Runner<'a> {
                 Phase::Running
             };
         }
-        if self.outcomes.running.contains(task) {
+        if self.outcomes.running.contains(task)
+            || self.outcomes.running.contains(&format!("{dag}/{task}"))
+        {
             // A pod that runs on is failed by its template's `timeout` or `pendingTimeout`
             // when that passes (the corpus's `template-timeout`); otherwise it runs.
             let limited = !template["timeout"].is_null() || !template["pendingTimeout"].is_null();
@@ -583,7 +620,19 @@ impl<'a> Runner<'a> {
         } else {
             &template["retryStrategy"]
         };
-        attempts_phase(strategy, failures)
+        // A limit from a parameter (`limit: "{{inputs.parameters.limit}}"`) is the input's value.
+        let mut strategy = strategy.clone();
+        if let Some(limit) = strategy["limit"].as_str()
+            && let Some(name) = limit
+                .trim()
+                .strip_prefix("{{inputs.parameters.")
+                .and_then(|l| l.strip_suffix("}}"))
+        {
+            strategy["limit"] = inputs
+                .get(name)
+                .map_or(Value::Null, |v| Value::String(v.clone()));
+        }
+        attempts_phase(&strategy, failures)
     }
 
     /// The message of a pod node of `template` for task `task` that ended in `phase`, where
@@ -943,10 +992,7 @@ impl<'a> Runner<'a> {
         } else {
             Kind::Pod
         };
-        if let Some(how) = self.stopping
-            && !how.lets_start(self.in_exit_handler)
-        {
-            let message = format!("workflow shutdown with strategy: {}", how.name());
+        if let Some(message) = self.refusal(false) {
             self.create(dag, name, Phase::Failed, Kind::NotRun, &message);
             return Ok(());
         }
@@ -977,18 +1023,13 @@ impl<'a> Runner<'a> {
             self.in_exit_handler = false;
             return advanced;
         }
-        let stopped = self
-            .stopping
-            .filter(|how| !how.lets_start(self.in_exit_handler));
+        let refused = self.refusal(matches!(node.kind, Kind::Pod));
         let (phase, message) = match node.kind {
-            Kind::Pod | Kind::Suspend => match stopped {
-                Some(how) => (
-                    Phase::Failed,
-                    format!("workflow shutdown with strategy: {}", how.name()),
-                ),
+            Kind::Pod | Kind::Suspend => match refused {
+                Some(why) => (Phase::Failed, why),
                 None => {
                     let template = self.template(template_name)?;
-                    let phase = self.leaf_phase(name, template);
+                    let phase = self.leaf_phase(&dag.template, name, template, &node.inputs);
                     return self.end_leaf(dag, name, template, phase);
                 }
             },
@@ -1319,14 +1360,45 @@ impl<'a> Runner<'a> {
         Ok(crate::govaluate::when(&text))
     }
 
-    /// If the run can go no further and the outcome shuts it down, starts the shutdown; true
-    /// if it did (the caller operates again).
-    fn shut_down_now(&mut self) -> bool {
-        if self.stopping.is_some() || self.in_exit_handler {
+    /// The run can go no further: if the outcome shuts it down, the shutdown starts; else if
+    /// it has an `activeDeadlineSeconds`, the deadline passes (what waits for ever outlasts
+    /// any deadline). True if either happened (the caller operates again).
+    fn cut_short(&mut self) -> bool {
+        if self.in_exit_handler {
             return false;
         }
-        self.stopping = self.outcomes.shutdown;
-        self.stopping.is_some()
+        if self.stopping.is_none() && self.outcomes.shutdown.is_some() {
+            self.stopping = self.outcomes.shutdown;
+            return true;
+        }
+        if self.deadline.is_some() && !self.deadline_passed {
+            self.deadline_passed = true;
+            return true;
+        }
+        false
+    }
+
+    /// Why no node may start or go on running now, outside the exit handler: the shutdown
+    /// (`workflow shutdown with strategy: Stop`), or the Workflow's `activeDeadlineSeconds`
+    /// having passed (`failSuspendedAndPendingNodesAfterDeadlineOrShutdown` in
+    /// `workflow/controller/operator.go`: `Step exceeded its deadline`; a running pod is
+    /// killed by its own `activeDeadlineSeconds`, `Pod was active on the node longer than the
+    /// specified deadline`). Exit handlers and exit hooks still run (the corpus's
+    /// `wf-deadline-zero-onexit-still-runs`, `wf-exit-hook-after-workflow-deadline`).
+    fn refusal(&self, running_pod: bool) -> Option<String> {
+        if let Some(how) = self.stopping
+            && !how.lets_start(self.in_exit_handler)
+        {
+            return Some(format!("workflow shutdown with strategy: {}", how.name()));
+        }
+        if self.deadline_passed && !self.in_exit_handler {
+            return Some(if running_pod {
+                "Pod was active on the node longer than the specified deadline".to_string()
+            } else {
+                "Step exceeded its deadline".to_string()
+            });
+        }
+        None
     }
 
     /// One operation of a steps template (`executeSteps` in `workflow/controller/steps.go`):
@@ -1396,7 +1468,9 @@ impl<'a> Runner<'a> {
         for name in running {
             let task_template = self.child_template(dag, &name)?;
             let template = self.template(&task_template)?;
-            let phase = self.leaf_phase(&name, template);
+            let inputs = dag.nodes.get(&name).map(|n| n.inputs.clone());
+            let inputs = inputs.unwrap_or_default();
+            let phase = self.leaf_phase(&dag.template, &name, template, &inputs);
             self.end_leaf(dag, &name, template, phase)?;
         }
         Ok(())
@@ -1494,12 +1568,12 @@ const UNMODELLED_TASK_FIELDS: [&str; 5] = [
 
 /// Refuses a template using what the model does not cover, rather than guess.
 fn check_modelled(name: &str, template: &Value) -> Result<(), String> {
-    if template["retryStrategy"]["limit"]
-        .as_str()
-        .is_some_and(|l| l.contains("{{"))
+    if let Some(limit) = template["retryStrategy"]["limit"].as_str()
+        && limit.contains("{{")
+        && !(limit.trim().starts_with("{{inputs.parameters.") && limit.trim().ends_with("}}"))
     {
         return Err(format!(
-            "template `{name}`: a retry limit from a parameter is not modelled"
+            "template `{name}`: a retry limit `{limit}` is not modelled"
         ));
     }
     // Workflow and template deadlines need a clock the model does not have yet (a template's
