@@ -7,7 +7,8 @@
 //! `false`, `nil`, `[…]` lists), names looked up in the environment (an unknown top-level name is
 //! an error; a missing map key is `nil`), `.name` and `['name']`, `int(x)`, unary `!`/`not`/`-`,
 //! `* / %`, `+ -`, comparisons `== != < > <= >=` (ordering only between two numbers or two
-//! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`, `?:`, and Argo's `jsonpath` (its path
+//! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`, `?:`, pipes (`x | f()`), the builtins
+//! `int`, `get`, `concat`, `join`, `toJSON`, `fromJSON`, and Argo's `jsonpath` (its path
 //! subset). Anything else is an error, never a guess: Argo's other functions (`sprig`,
 //! `asInt`) are not here.
 
@@ -74,9 +75,9 @@ enum Token {
     Comma,
 }
 
-const SYMBOLS: [&str; 20] = [
+const SYMBOLS: [&str; 21] = [
     "==", "!=", "<=", ">=", "&&", "||", "??", "<", ">", "!", "+", "-", "*", "/", "%", "(", ")",
-    ",", "?", ":",
+    ",", "?", ":", "|",
 ];
 
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
@@ -270,20 +271,54 @@ impl Parser<'_> {
         self.tokens.get(self.at)
     }
 
+    /// `(a, b, …)` after a function's name.
+    fn arguments(&mut self) -> Result<Vec<Value>, String> {
+        self.at += 1;
+        let mut arguments = Vec::new();
+        while self.peek() != Some(&Token::Close) {
+            arguments.push(self.expression()?);
+            match self.peek() {
+                Some(Token::Comma) => self.at += 1,
+                Some(Token::Close) => {}
+                _ => return Err("expected `,` or `)`".to_string()),
+            }
+        }
+        self.at += 1;
+        Ok(arguments)
+    }
+
+    /// A full expression: a conditional, piped into functions (`x | f(y)` is `f(x, y)`).
+    fn expression(&mut self) -> Result<Value, String> {
+        let mut value = self.conditional()?;
+        while self.peek() == Some(&Token::Op("|")) {
+            self.at += 1;
+            let Some(Token::Name(function)) = self.peek().cloned() else {
+                return Err("expected a function after `|`".to_string());
+            };
+            self.at += 1;
+            let mut arguments = vec![value];
+            if self.peek() == Some(&Token::Open) {
+                arguments.extend(self.arguments()?);
+            }
+            value = call(&function, arguments)?;
+        }
+        Ok(value)
+    }
+
     /// `cond ? a : b` (expr-lang's loosest form) or a binary expression. Both branches are
     /// parsed; an error in the branch not taken is dropped, as expr-lang never evaluates it.
-    fn expression(&mut self) -> Result<Value, String> {
+    fn conditional(&mut self) -> Result<Value, String> {
         let condition = self.binary(0)?;
         if self.peek() != Some(&Token::Op("?")) {
             return Ok(condition);
         }
         self.at += 1;
-        let then = self.expression();
+        let then = self.conditional();
         if self.peek() != Some(&Token::Op(":")) {
             return Err("expected `:` in `?:`".to_string());
         }
         self.at += 1;
-        let otherwise = self.expression();
+        let otherwise = self.conditional();
         match condition {
             Value::Bool(true) => then,
             Value::Bool(false) => otherwise,
@@ -399,42 +434,95 @@ impl Parser<'_> {
                     "true" => Ok(Value::Bool(true)),
                     "false" => Ok(Value::Bool(false)),
                     "nil" => Ok(Value::Null),
-                    "int" if self.peek() == Some(&Token::Open) => {
-                        self.at += 1;
-                        let v = self.expression()?;
-                        if self.peek() != Some(&Token::Close) {
-                            return Err("unclosed `(`".to_string());
-                        }
-                        self.at += 1;
-                        match &v {
-                            Value::String(s) => s
-                                .trim()
-                                .parse::<i64>()
-                                .map(Value::from)
-                                .map_err(|_| format!("int({s}): not an integer")),
-                            Value::Number(n) => Ok(Value::from(n.as_f64().unwrap_or(0.0) as i64)),
-                            other => Err(format!("int({other})")),
-                        }
-                    }
-                    "jsonpath" if self.peek() == Some(&Token::Open) => {
-                        self.at += 1;
-                        let document = self.expression()?;
-                        if self.peek() != Some(&Token::Comma) {
-                            return Err("jsonpath takes two arguments".to_string());
-                        }
-                        self.at += 1;
-                        let path = self.expression()?;
-                        if self.peek() != Some(&Token::Close) {
-                            return Err("unclosed `(`".to_string());
-                        }
-                        self.at += 1;
-                        jsonpath(&document, &path)
+                    function if self.peek() == Some(&Token::Open) => {
+                        let arguments = self.arguments()?;
+                        call(function, arguments)
                     }
                     other => Err(format!("unknown name {other}")),
                 }
             }
             other => Err(format!("unexpected {other:?}")),
         }
+    }
+}
+
+/// A builtin function: expr-lang's `int`, `get`, `concat`, `join`, `toJSON`, `fromJSON`
+/// (`builtin/builtin.go`), and Argo's `jsonpath`. Any other is an error.
+fn call(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
+    let arity = |n: usize| {
+        if arguments.len() == n {
+            Ok(())
+        } else {
+            Err(format!("{function} takes {n} argument(s)"))
+        }
+    };
+    match function {
+        "int" => {
+            arity(1)?;
+            match &arguments[0] {
+                Value::String(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|_| format!("int({s}): not an integer")),
+                Value::Number(n) => Ok(Value::from(n.as_f64().unwrap_or(0.0) as i64)),
+                other => Err(format!("int({other})")),
+            }
+        }
+        "jsonpath" => {
+            arity(2)?;
+            jsonpath(&arguments[0], &arguments[1])
+        }
+        // `get(from, key)`: a map's entry or a list's element, nil when absent.
+        "get" => {
+            arity(2)?;
+            Ok(match (&arguments[0], &arguments[1]) {
+                (Value::Object(map), Value::String(key)) => {
+                    map.get(key).cloned().unwrap_or(Value::Null)
+                }
+                (Value::Array(items), Value::Number(n)) => n
+                    .as_u64()
+                    .and_then(|i| items.get(usize::try_from(i).ok()?))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                _ => Value::Null,
+            })
+        }
+        "concat" => {
+            let mut out = Vec::new();
+            for a in arguments {
+                match a {
+                    Value::Array(items) => out.extend(items),
+                    other => return Err(format!("concat: {other} is not a list")),
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        "join" => {
+            let (Some(Value::Array(items)), separator) = (arguments.first(), arguments.get(1))
+            else {
+                return Err("join takes a list".to_string());
+            };
+            let separator = separator.and_then(Value::as_str).unwrap_or_default();
+            let parts: Result<Vec<&str>, String> = items
+                .iter()
+                .map(|i| i.as_str().ok_or(format!("join: {i} is not a string")))
+                .collect();
+            Ok(Value::String(parts?.join(separator)))
+        }
+        // Go's `json.MarshalIndent(v, "", "  ")`, as serde's pretty printer writes it.
+        "toJSON" => {
+            arity(1)?;
+            serde_json::to_string_pretty(&arguments[0])
+                .map(Value::String)
+                .map_err(|e| e.to_string())
+        }
+        "fromJSON" => {
+            arity(1)?;
+            let text = arguments[0].as_str().ok_or("fromJSON takes a string")?;
+            serde_json::from_str(text).map_err(|e| format!("fromJSON: {e}"))
+        }
+        other => Err(format!("unknown function {other}")),
     }
 }
 

@@ -235,40 +235,12 @@ fn retry_node_table() {
 /// that keeps each out.
 const NOT_MODELLED: &[(&str, &str)] = &[
     (
-        "wf-dag-continueon-expanded-task",
-        "task `one-will-fail`: `withParam` is not modelled",
-    ),
-    (
         "wf-dag-dependency-on-skipped-runs",
         "a state in the middle of a run",
     ),
     (
-        "wf-dag-empty-withparam",
-        "task `sleep`: `withParam` is not modelled",
-    ),
-    (
         "wf-exit-handler-bad-templateref",
         "template `exit-handler`: `templateRef` is not modelled",
-    ),
-    (
-        "wf-dag-all-skipped-succeeds / dag",
-        "task `sequence-param`: `withSequence` is not modelled",
-    ),
-    (
-        "wf-steps-empty-withparam",
-        "step `sleep`: `withParam` is not modelled",
-    ),
-    (
-        "wf-steps-failfast-withparam-retry",
-        "spec.activeDeadlineSeconds is not modelled",
-    ),
-    (
-        "wf-steps-skipped-withparam-ref",
-        "step `consumer`: `withParam` is not modelled",
-    ),
-    (
-        "wf-steps-when-expr-filter",
-        "step `fst`: `withParam` is not modelled",
     ),
     (
         "wf-node-resume-then-stop",
@@ -347,6 +319,18 @@ fn a_task_exit_hook_ends_before_its_dependents_start() {
     );
 }
 
+/// Scenarios whose expectation is *derived* by the corpus's authors (`basis: derived`, not
+/// asserted by an upstream test) and contradicts upstream's code, with the one disagreement
+/// the model shows and why the model follows the code. The test fails if the model's answer
+/// changes in any other way.
+const DISPUTED: &[(&str, &str, &str)] = &[(
+    "wf-dag-all-skipped-succeeds / dag",
+    "sequence-param: [Skipped], model Some(Succeeded)",
+    "a withSequence task whose `when` is false expands into children that are each Skipped; \
+     `executeDAGTask` (dag.go) then marks the TaskGroup `groupPhase := NodeSucceeded` unless a \
+     child failed or erred, in every version at hand; the corpus derives Skipped",
+)];
+
 /// A scenario to run: a case, or one variant of it.
 struct Scenario<'a> {
     id: String,
@@ -406,6 +390,14 @@ fn scenarios<'a>(case: &'a Value, docs: &'a [Value]) -> Vec<Scenario<'a>> {
             })
             .collect(),
     }
+}
+
+/// Whether a node name is a fan-out child's, `NAME(I:ITEM)` (`NAME(I)` is a retry attempt).
+fn fan_out_child(name: &str) -> bool {
+    name.split_once('(').is_some_and(|(_, rest)| {
+        let index: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        !index.is_empty() && rest[index.len()..].starts_with(':')
+    })
 }
 
 /// Whether `message` holds what `expected` says it contains: a text, or a list of texts.
@@ -478,7 +470,11 @@ fn workflow_scenarios() {
                 match run_scenario(&sc) {
                     Err(why) => could_not.push((id, why)),
                     Ok(wrong) if wrong.is_empty() => ran.push(id),
-                    Ok(wrong) => failures.push(format!("{id}: {}", wrong.join("; "))),
+                    Ok(wrong) => match DISPUTED.iter().find(|(d, _, _)| *d == id) {
+                        // Exactly the disagreement on record, and nothing else.
+                        Some((_, expected, _)) if wrong.join("; ") == *expected => ran.push(id),
+                        _ => failures.push(format!("{id}: {}", wrong.join("; "))),
+                    },
                 }
             }
         }
@@ -562,7 +558,9 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
             outcomes.running.insert(key);
             continue;
         }
+        // `C(1)` is attempt 1 of C; `C(1:b)` is the fan-out child of C for item `b`.
         let task = match name.split('(').next().unwrap_or(name) {
+            _ if fan_out_child(name) => name.clone(),
             "" => workflow_name.clone(),
             t => t.to_string(),
         };
@@ -675,7 +673,9 @@ fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
             .map_or(name.clone(), |(_, step)| step.to_string());
         // Nodes of tasks and steps, and of their lifecycle hooks and exit handlers.
         let hook = name.ends_with(".onExit") || name.contains(".hooks.");
-        if !tasks.contains(name) && !hook && *name != workflow_name {
+        let child =
+            fan_out_child(name) && tasks.contains(name.split('(').next().unwrap_or_default());
+        if !tasks.contains(name) && !hook && !child && *name != workflow_name {
             continue;
         }
         let got = run.nodes.iter().find(|n| &n.task == name);

@@ -24,6 +24,7 @@
 //! `onExit`, daemons and deadlines are not modelled yet: a Workflow using them is refused
 //! (`Err`), never guessed at.
 
+mod fanout;
 mod parameters;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -161,6 +162,8 @@ enum Kind {
     Steps(Box<Dag>),
     /// Omitted, Skipped, or Error before it ran.
     NotRun,
+    /// A fan-out's TaskGroup: its children are nodes of the same DAG ([`Dag::expanded`]).
+    Group,
 }
 
 /// The nodes of a DAG or steps template's run, by task or step name.
@@ -177,6 +180,16 @@ struct Dag {
     /// Task or step name → the nodes of its lifecycle hooks that fired (`A.hooks.running`,
     /// `A.onExit`).
     hooks: BTreeMap<String, Vec<String>>,
+    /// A fan-out task or step → its children: name, task, item.
+    expanded: BTreeMap<String, Vec<Child>>,
+}
+
+/// One child of a fan-out.
+#[derive(Clone, Debug)]
+struct Child {
+    name: String,
+    task: Value,
+    item: Value,
 }
 
 impl Dag {
@@ -188,6 +201,7 @@ impl Dag {
             inputs,
             message: None,
             hooks: BTreeMap::new(),
+            expanded: BTreeMap::new(),
         }
     }
 
@@ -258,6 +272,8 @@ struct Runner<'a> {
     /// Whether the entrypoint runs, so each operation looks at the Workflow-level hooks.
     workflow_hooks: bool,
     workflow_name: String,
+    /// The item of the fan-out child being decided, for expression tags (`{{=item.x}}`).
+    item: Option<Value>,
     /// `spec.activeDeadlineSeconds`.
     deadline: Option<u64>,
     /// Whether it has passed (at once for 0).
@@ -505,6 +521,7 @@ impl<'a> Runner<'a> {
             top: Dag::new("", BTreeMap::new()),
             workflow_hooks: false,
             workflow_name: workflow_name.clone(),
+            item: None,
             deadline,
             deadline_passed: deadline == Some(0),
         };
@@ -532,14 +549,17 @@ impl<'a> Runner<'a> {
         check_modelled(name, template)?;
         let steps = !template["steps"].is_null();
         let root = Dag::new(name, BTreeMap::new());
-        let inputs = match parameters::inputs(template, arguments, &|t| self.substitute(t, &root))?
-        {
-            Ok(inputs) => inputs,
-            Err(why) => {
-                self.failure = Some(why);
-                return Ok((Phase::Error, BTreeMap::new()));
-            }
+        let own = |t: &str, so_far: &BTreeMap<String, String>| {
+            self.substitute(t, &Dag::new(name, so_far.clone()))
         };
+        let inputs =
+            match parameters::inputs(template, arguments, &|t| self.substitute(t, &root), &own)? {
+                Ok(inputs) => inputs,
+                Err(why) => {
+                    self.failure = Some(why);
+                    return Ok((Phase::Error, BTreeMap::new()));
+                }
+            };
         if template["dag"].is_null() && !steps {
             let pod = template["suspend"].is_null();
             let mut phase = self.leaf_phase("", node, template, &inputs);
@@ -679,8 +699,19 @@ impl<'a> Runner<'a> {
         if !dag.nodes.values().any(|n| n.phase.failed_or_error()) {
             return Ok(None);
         }
-        if dag.nodes.values().any(|n| !n.phase.ended()) {
+        // A fan-out whose remaining children will not start is not waited for.
+        let waiting = |n: &TaskNode| !n.phase.ended() && !matches!(n.kind, Kind::Group);
+        if dag.nodes.values().any(waiting) {
             return Ok(Some(Phase::Running));
+        }
+        let unfinished: Vec<String> = dag
+            .nodes
+            .iter()
+            .filter(|(_, n)| !n.phase.ended())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in unfinished {
+            self.set_phase(dag, &name, Phase::Failed, "");
         }
         dag.message =
             Some("template has failed or errored children and failFast enabled".to_string());
@@ -855,7 +886,8 @@ impl<'a> Runner<'a> {
             for dep in parsed.tasks() {
                 self.execute_task(dag, info, dep, visited)?;
             }
-            // A task whose hooks still run is not done (`CheckAllHooksFullfilled`).
+            // A task whose hooks still run is not done (`CheckAllHooksFullfilled`); a
+            // fan-out shows its children's phases (`.AnySucceeded`, `.AllFailed`).
             let state = |t: &str| {
                 let node = dag.nodes.get(t)?;
                 let phase = if dag.hooks_ended(t) {
@@ -863,7 +895,16 @@ impl<'a> Runner<'a> {
                 } else {
                     Phase::Running
                 };
-                Some(TaskState::of(phase))
+                let mut state = TaskState::of(phase);
+                if let Some(children) = dag.expanded.get(t) {
+                    state.children = Some(
+                        children
+                            .iter()
+                            .map(|c| dag.nodes.get(&c.name).map(|n| n.phase))
+                            .collect(),
+                    );
+                }
+                Some(state)
             };
             let decision = parsed.decide(&state);
             if !decision.proceed {
@@ -887,6 +928,9 @@ impl<'a> Runner<'a> {
         template_name: &str,
         task: &Value,
     ) -> Result<(), String> {
+        if fanout::expands(task) {
+            return self.start_fan_out(dag, name, template_name, task);
+        }
         if let Some(when) = task["when"].as_str() {
             match self.when_holds(name, when, dag)? {
                 Ok(true) => {}
@@ -922,6 +966,102 @@ impl<'a> Runner<'a> {
             }
         }
         self.start(dag, name, template_name, &task["arguments"])
+    }
+
+    /// A fan-out task or step whose turn has come ([`fanout`]): its items, then its children,
+    /// each decided as a task of its own.
+    fn start_fan_out(
+        &mut self,
+        dag: &mut Dag,
+        name: &str,
+        template_name: &str,
+        task: &Value,
+    ) -> Result<(), String> {
+        let items = match fanout::items(task, &|t| self.substitute(t, dag))? {
+            Ok(items) => items,
+            Err(why) => {
+                self.create(dag, name, Phase::Error, Kind::NotRun, &why);
+                return Ok(());
+            }
+        };
+        if items.is_empty() {
+            let skipped = "Skipped, empty params";
+            return self.not_run(dag, name, template_name, Phase::Skipped, skipped);
+        }
+        let mut children = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let child = fanout::child_name(name, i, &item)?;
+            let task = fanout::child_task(task, &item, &child);
+            children.push(Child {
+                name: child,
+                task,
+                item,
+            });
+        }
+        self.create(dag, name, Phase::Running, Kind::Group, "");
+        dag.expanded.insert(name.to_string(), children);
+        self.advance_group(dag, name)
+    }
+
+    /// One operation of a fan-out: its children not yet created start (as parallelism
+    /// allows), the others advance; once all have ended the group takes its phase.
+    fn advance_group(&mut self, dag: &mut Dag, name: &str) -> Result<(), String> {
+        let Some(template_name) = self.child_template_of_group(dag, name)? else {
+            return Ok(());
+        };
+        let children = dag.expanded.get(name).cloned().unwrap_or_default();
+        for child in &children {
+            if dag.nodes.contains_key(&child.name) {
+                self.advance_with_hooks(dag, &child.name, &template_name, &child.task)?;
+            } else {
+                self.item = Some(child.item.clone());
+                let started = self.decide_and_start(dag, &child.name, &template_name, &child.task);
+                self.item = None;
+                started?;
+            }
+        }
+        let phases: Vec<Option<Phase>> = children
+            .iter()
+            .map(|c| dag.nodes.get(&c.name).map(|n| n.phase))
+            .collect();
+        if phases.iter().all(|p| p.is_some_and(Phase::ended)) {
+            let phase = phases
+                .iter()
+                .flatten()
+                .rev()
+                .find(|p| p.failed_or_error())
+                .copied()
+                .unwrap_or(Phase::Succeeded);
+            self.set_phase(dag, name, phase, "");
+        }
+        Ok(())
+    }
+
+    /// The template a fan-out's children run.
+    fn child_template_of_group(&self, dag: &Dag, name: &str) -> Result<Option<String>, String> {
+        Ok(dag
+            .expanded
+            .get(name)
+            .and_then(|c| c.first())
+            .map(|c| c.task["template"].as_str().unwrap_or(name).to_string()))
+    }
+
+    /// Whether a new node may start in `dag` now: its template's `parallelism` leaves room,
+    /// and under the template's own `failFast` no node has failed (`checkParallelism`).
+    fn may_start(&self, dag: &Dag) -> Result<bool, String> {
+        let template = self.template(&dag.template)?;
+        if template["failFast"] == true && dag.nodes.values().any(|n| n.phase.failed_or_error()) {
+            return Ok(false);
+        }
+        let Some(limit) = template["parallelism"].as_u64() else {
+            return Ok(true);
+        };
+        let running = dag
+            .nodes
+            .values()
+            .filter(|n| !n.phase.ended() && !matches!(n.kind, Kind::Group))
+            .count();
+        Ok((running as u64) < limit)
     }
 
     /// Records task or step `name` as not run (Skipped or Omitted): its outputs are only
@@ -966,6 +1106,9 @@ impl<'a> Runner<'a> {
         arguments: &Value,
         hook: bool,
     ) -> Result<(), String> {
+        if !hook && !dag.template.is_empty() && !self.may_start(dag)? {
+            return Ok(());
+        }
         let template = self.template(template_name)?;
         let substitute = |t: &str| match self.substitute(t, dag)? {
             Substituted::Unresolvable(_) if hook => {
@@ -975,7 +1118,10 @@ impl<'a> Runner<'a> {
             }
             other => Ok(other),
         };
-        let inputs = match parameters::inputs(template, arguments, &substitute)? {
+        let own = |t: &str, so_far: &BTreeMap<String, String>| {
+            self.substitute(t, &Dag::new(template_name, so_far.clone()))
+        };
+        let inputs = match parameters::inputs(template, arguments, &substitute, &own)? {
             Ok(inputs) => inputs,
             Err(why) => {
                 self.create(dag, name, Phase::Error, Kind::NotRun, &why);
@@ -1050,6 +1196,7 @@ impl<'a> Runner<'a> {
                 (phase, message)
             }
             Kind::NotRun => (node.phase, String::new()),
+            Kind::Group => return self.advance_group(dag, name),
         };
         self.set_phase(dag, name, phase, &message);
         Ok(())
@@ -1154,7 +1301,11 @@ impl<'a> Runner<'a> {
             .nodes
             .iter()
             .map(|(n, node)| (n.as_str(), node.phase, &node.outputs));
-        parameters::scope(self.env.scope(), &dag.inputs, prefix, nodes)
+        let mut scope = parameters::scope(self.env.scope(), &dag.inputs, prefix, nodes);
+        if let Some(item) = &self.item {
+            scope["item"] = item.clone();
+        }
+        scope
     }
 
     /// One operation's look at the lifecycle hooks of task or step `name` of `dag`
@@ -1434,7 +1585,8 @@ impl<'a> Runner<'a> {
             }
             check_modelled(template_name, self.template(template_name)?)?;
             self.decide_and_start(body, name, template_name, step)?;
-            waiting |= body.nodes.get(name).is_some_and(|n| !n.phase.ended());
+            // A step that could not start yet (parallelism) waits too.
+            waiting |= body.nodes.get(name).is_none_or(|n| !n.phase.ended());
         }
         if waiting {
             return Ok(Phase::Running);
@@ -1556,15 +1708,8 @@ pub fn template_env<'t>(template: &'t Value, name: &str) -> Option<&'t str> {
         .and_then(|e| e["value"].as_str())
 }
 
-/// Fields of a DAG task or a step the model does not cover: fan-outs and templates from
-/// elsewhere.
-const UNMODELLED_TASK_FIELDS: [&str; 5] = [
-    "withItems",
-    "withParam",
-    "withSequence",
-    "templateRef",
-    "inline",
-];
+/// Fields of a DAG task or a step the model does not cover: templates from elsewhere.
+const UNMODELLED_TASK_FIELDS: [&str; 2] = ["templateRef", "inline"];
 
 /// Refuses a template using what the model does not cover, rather than guess.
 fn check_modelled(name: &str, template: &Value) -> Result<(), String> {

@@ -172,6 +172,10 @@ fn key(parameter: &Value) -> Option<String> {
         .map(|n| format!("parameters.{n}"))
 }
 
+/// Substitutes a text in a template's own scope, given its inputs so far.
+pub(crate) type OwnSubstitute<'f> =
+    dyn Fn(&str, &BTreeMap<String, String>) -> Result<Substituted, String> + 'f;
+
 /// Where a template's input parameter gets its value.
 pub(crate) enum Input {
     Value(String),
@@ -181,11 +185,14 @@ pub(crate) enum Input {
 
 /// The inputs of `template` run with `arguments` (a task's or step's `arguments`, or the
 /// Workflow's), each argument's text substituted by `substitute`: an argument whose value is
-/// absent counts as not given, so the input's `default` applies.
+/// absent counts as not given, so the input's `default` applies. An input's own `value` or
+/// `default` is substituted by `own` over the inputs before it (`ProcessArgs` resolves the
+/// inputs before the template body reads them).
 pub(crate) fn inputs(
     template: &Value,
     arguments: &Value,
     substitute: &dyn Fn(&str) -> Result<Substituted, String>,
+    own: &OwnSubstitute<'_>,
 ) -> Result<Result<BTreeMap<String, String>, String>, String> {
     let mut values = BTreeMap::new();
     for p in template["inputs"]["parameters"]
@@ -213,10 +220,16 @@ pub(crate) fn inputs(
                 }
             },
         };
-        let fallback = p["value"]
-            .as_str()
-            .or(p["default"].as_str())
-            .map(str::to_string);
+        let fallback = match p["value"].as_str().or(p["default"].as_str()) {
+            None => None,
+            Some(text) if !text.contains("{{") => Some(text.to_string()),
+            Some(text) => match own(text, &values)? {
+                Substituted::Text(t) => Some(t),
+                Substituted::Absent(tag) | Substituted::Unresolvable(tag) => {
+                    return Ok(Err(format!("failed to resolve {{{{{tag}}}}}")));
+                }
+            },
+        };
         let value = match (given, fallback) {
             (Some(Input::Value(v)), _) => v,
             (_, Some(v)) => v,
