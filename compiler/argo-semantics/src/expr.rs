@@ -601,11 +601,14 @@ pub fn eval(text: &str, scope: &Value) -> Result<Value, String> {
 pub fn substitute(text: &str, env: &Env) -> Result<String, String> {
     let scope = env.scope();
     let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let len = rest[start..].find("}}").ok_or("unclosed `{{`")?;
-        let tag = rest[start + 2..start + len].trim();
+    for piece in pieces(text)? {
+        let tag = match piece {
+            Piece::Text(t) => {
+                out.push_str(t);
+                continue;
+            }
+            Piece::Tag(tag) => tag,
+        };
         let value = if let Some(expression) = tag.strip_prefix('=') {
             self::text(&eval(expression, &scope)?)
         } else if tag == "workflow.status" {
@@ -621,8 +624,26 @@ pub fn substitute(text: &str, env: &Env) -> Result<String, String> {
             return Err(format!("`{{{{{tag}}}}}` is not supported"));
         };
         out.push_str(&value);
+    }
+    Ok(out)
+}
+
+/// A text cut into its plain runs and its `{{…}}` tags (the tag's text trimmed).
+pub(crate) enum Piece<'t> {
+    Text(&'t str),
+    Tag(&'t str),
+}
+
+/// `text`'s pieces, in order; an unclosed `{{` is an error.
+pub(crate) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push(Piece::Text(&rest[..start]));
+        let len = rest[start..].find("}}").ok_or("unclosed `{{`")?;
+        out.push(Piece::Tag(rest[start + 2..start + len].trim()));
         rest = &rest[start + len + 2..];
     }
-    out.push_str(rest);
+    out.push(Piece::Text(rest));
     Ok(out)
 }

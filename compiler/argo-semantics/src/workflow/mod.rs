@@ -1170,6 +1170,7 @@ impl<'a> Runner<'a> {
             return advanced;
         }
         let refused = self.refusal(matches!(node.kind, Kind::Pod));
+        let steps = matches!(node.kind, Kind::Steps(_));
         let (phase, message) = match node.kind {
             Kind::Pod | Kind::Suspend => match refused {
                 Some(why) => (Phase::Failed, why),
@@ -1179,19 +1180,19 @@ impl<'a> Runner<'a> {
                     return self.end_leaf(dag, name, template, phase);
                 }
             },
-            Kind::Dag(mut inner) => {
-                let phase = self.operate(&mut inner)?;
+            Kind::Dag(mut inner) | Kind::Steps(mut inner) => {
+                let phase = if steps {
+                    self.operate_steps(&mut inner)?
+                } else {
+                    self.operate(&mut inner)?
+                };
                 let message = inner.message.clone().unwrap_or_default();
                 if let Some(n) = dag.nodes.get_mut(name) {
-                    n.kind = Kind::Dag(inner);
-                }
-                (phase, message)
-            }
-            Kind::Steps(mut inner) => {
-                let phase = self.operate_steps(&mut inner)?;
-                let message = inner.message.clone().unwrap_or_default();
-                if let Some(n) = dag.nodes.get_mut(name) {
-                    n.kind = Kind::Steps(inner);
+                    n.kind = if steps {
+                        Kind::Steps(inner)
+                    } else {
+                        Kind::Dag(inner)
+                    };
                 }
                 (phase, message)
             }

@@ -54,11 +54,14 @@ pub(crate) fn substitute(
     scope: &dyn Fn() -> Value,
 ) -> Result<Substituted, String> {
     let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let len = rest[start..].find("}}").ok_or("unclosed `{{`")?;
-        let tag = rest[start + 2..start + len].trim();
+    for piece in expr::pieces(text)? {
+        let tag = match piece {
+            expr::Piece::Text(t) => {
+                out.push_str(t);
+                continue;
+            }
+            expr::Piece::Tag(tag) => tag,
+        };
         if let Some(expression) = tag.strip_prefix('=') {
             out.push_str(&expr::text(&expr::eval(expression, &scope())?));
         } else {
@@ -71,9 +74,7 @@ pub(crate) fn substitute(
                 None => return Err(format!("`{{{{{tag}}}}}` is not supported")),
             }
         }
-        rest = &rest[start + len + 2..];
     }
-    out.push_str(rest);
     Ok(Substituted::Text(out))
 }
 
