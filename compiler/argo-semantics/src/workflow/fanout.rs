@@ -32,16 +32,9 @@ pub(crate) fn items(
         return Ok(Ok(items.clone()));
     }
     if let Some(param) = task["withParam"].as_str() {
-        let text = match substitute(param)? {
-            Substituted::Text(t) => t,
-            Substituted::Absent(tag) => {
-                return Ok(Err(format!(
-                    "unable to resolve {{{{{tag}}}}} in withParam: the output of a Skipped or Omitted node is absent (absent optional)"
-                )));
-            }
-            Substituted::Unresolvable(tag) => {
-                return Ok(Err(format!("failed to resolve {{{{{tag}}}}}")));
-            }
+        let text = match substitute(param)?.into_text("withParam") {
+            Ok(text) => text,
+            Err(why) => return Ok(Err(why)),
         };
         if super::parameters::holds_unknown(&text) {
             return Err(format!(

@@ -1006,7 +1006,7 @@ impl<'a> Runner<'a> {
     /// One operation of a fan-out: its children not yet created start (as parallelism
     /// allows), the others advance; once all have ended the group takes its phase.
     fn advance_group(&mut self, dag: &mut Dag, name: &str) -> Result<(), String> {
-        let Some(template_name) = self.child_template_of_group(dag, name)? else {
+        let Some(template_name) = self.child_template_of_group(dag, name) else {
             return Ok(());
         };
         let children = dag.expanded.get(name).cloned().unwrap_or_default();
@@ -1038,12 +1038,11 @@ impl<'a> Runner<'a> {
     }
 
     /// The template a fan-out's children run.
-    fn child_template_of_group(&self, dag: &Dag, name: &str) -> Result<Option<String>, String> {
-        Ok(dag
-            .expanded
+    fn child_template_of_group(&self, dag: &Dag, name: &str) -> Option<String> {
+        dag.expanded
             .get(name)
             .and_then(|c| c.first())
-            .map(|c| c.task["template"].as_str().unwrap_or(name).to_string()))
+            .map(|c| c.task["template"].as_str().unwrap_or(name).to_string())
     }
 
     /// Whether a new node may start in `dag` now: its template's `parallelism` leaves room,
@@ -1112,8 +1111,8 @@ impl<'a> Runner<'a> {
         let template = self.template(template_name)?;
         let substitute = |t: &str| match self.substitute(t, dag)? {
             Substituted::Unresolvable(_) if hook => {
-                parameters::keep_unresolved(t, &|tag| self.lookup(tag, dag), &|| {
-                    self.expr_scope(dag)
+                parameters::keep_unresolved(t, &|tag| self.lookup(tag, dag), &|e| {
+                    self.expr_scope(dag, e)
                 })
             }
             other => Ok(other),
@@ -1247,7 +1246,9 @@ impl<'a> Runner<'a> {
     /// `text` with its tags replaced in the scope of `dag`: the Workflow's variables, the
     /// template's inputs, and the nodes of its tasks or steps.
     fn substitute(&self, text: &str, dag: &Dag) -> Result<Substituted, String> {
-        parameters::substitute(text, &|tag| self.lookup(tag, dag), &|| self.expr_scope(dag))
+        parameters::substitute(text, &|tag| self.lookup(tag, dag), &|e| {
+            self.expr_scope(dag, e)
+        })
     }
 
     /// `tasks.` in a DAG template, `steps.` in a steps template.
@@ -1263,44 +1264,40 @@ impl<'a> Runner<'a> {
     /// know.
     fn lookup(&self, tag: &str, dag: &Dag) -> Option<Reference> {
         let prefix = self.node_prefix(dag);
-        {
-            if tag == "workflow.status" {
-                return self.env.status.clone().map(Reference::Value);
-            }
-            if let Some(name) = tag.strip_prefix("workflow.parameters.") {
-                return Some(match self.env.parameters.get(name) {
-                    Some(v) => Reference::Value(v.clone()),
-                    None => Reference::Unresolvable,
-                });
-            }
-            if let Some(name) = tag.strip_prefix("inputs.parameters.") {
-                return Some(match dag.inputs.get(name) {
-                    Some(v) => Reference::Value(v.clone()),
-                    None => Reference::Unresolvable,
-                });
-            }
-            let rest = tag.strip_prefix(prefix)?;
-            let (task, field) = dag
-                .nodes
-                .keys()
-                .filter(|n| rest.len() > n.len() && rest.starts_with(n.as_str()))
-                .filter_map(|n| Some((n.as_str(), rest[n.len()..].strip_prefix('.')?)))
-                .max_by_key(|(n, _)| n.len())?;
-            let node = &dag.nodes[task];
-            if field == "status" {
-                return Some(Reference::Value(node.phase.name().to_string()));
-            }
-            let key = field.strip_prefix("outputs.")?;
-            Some(parameters::output_reference(node.phase, &node.outputs, key))
+        if tag == "workflow.status" {
+            return self.env.status.clone().map(Reference::Value);
         }
+        if let Some(name) = tag.strip_prefix("workflow.parameters.") {
+            return Some(match self.env.parameters.get(name) {
+                Some(v) => Reference::Value(v.clone()),
+                None => Reference::Unresolvable,
+            });
+        }
+        if let Some(name) = tag.strip_prefix("inputs.parameters.") {
+            return Some(match dag.inputs.get(name) {
+                Some(v) => Reference::Value(v.clone()),
+                None => Reference::Unresolvable,
+            });
+        }
+        // Task and step names have no `.` (`workflowFieldNameFmt`, `[a-zA-Z0-9][-a-zA-Z0-9]*`).
+        let (task, field) = tag.strip_prefix(prefix)?.split_once('.')?;
+        let node = dag.nodes.get(task)?;
+        if field == "status" {
+            return Some(Reference::Value(node.phase.name().to_string()));
+        }
+        let key = field.strip_prefix("outputs.")?;
+        Some(parameters::output_reference(node.phase, &node.outputs, key))
     }
 
-    /// The scope an expression reads in `dag`.
-    fn expr_scope(&self, dag: &Dag) -> Value {
+    /// The scope `expression` reads in `dag`. The nodes go in only when it names them, so a
+    /// `{{=workflow.parameters…}}` tag costs the same in a DAG of any size.
+    fn expr_scope(&self, dag: &Dag, expression: &str) -> Value {
         let prefix = self.node_prefix(dag).trim_end_matches('.');
+        let names_nodes = expression.contains(prefix);
         let nodes = dag
             .nodes
             .iter()
+            .filter(|_| names_nodes)
             .map(|(n, node)| (n.as_str(), node.phase, &node.outputs));
         let mut scope = parameters::scope(self.env.scope(), &dag.inputs, prefix, nodes);
         if let Some(item) = &self.item {
@@ -1347,7 +1344,7 @@ impl<'a> Runner<'a> {
                 started?;
             } else {
                 let expression = hook["expression"].as_str().unwrap_or_default();
-                if !self.expression_holds(expression, &self.expr_scope(dag))? {
+                if !self.expression_holds(expression, &self.expr_scope(dag, expression))? {
                     continue;
                 }
                 self.start_node(dag, &node_name, template, &hook["arguments"], true)?;
@@ -1492,17 +1489,9 @@ impl<'a> Runner<'a> {
         if self.outcomes.skipped.contains(name) {
             return Ok(Ok(false));
         }
-        let text = match self.substitute(when, dag) {
-            Ok(Substituted::Text(text)) => text,
-            Ok(Substituted::Absent(tag)) => {
-                return Ok(Err(format!(
-                    "unable to resolve {{{{{tag}}}}} in when: the output of a Skipped or Omitted node is absent (absent optional)"
-                )));
-            }
-            Ok(Substituted::Unresolvable(tag)) => {
-                return Ok(Err(format!("failed to resolve {{{{{tag}}}}}")));
-            }
-            Err(e) => return Ok(Err(e)),
+        let text = match self.substitute(when, dag).and_then(|s| s.into_text("when")) {
+            Ok(text) => text,
+            Err(why) => return Ok(Err(why)),
         };
         if parameters::holds_unknown(&text) {
             return Err(format!(

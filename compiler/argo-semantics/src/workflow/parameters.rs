@@ -42,16 +42,39 @@ pub(crate) enum Substituted {
     Unresolvable(String),
 }
 
+impl Substituted {
+    /// The text, or the message of the node whose `place` (`when`, `withParam`) it is in.
+    pub(crate) fn into_text(self, place: &str) -> Result<String, String> {
+        match self {
+            Substituted::Text(t) => Ok(t),
+            Substituted::Absent(tag) => Err(absent(&tag, place)),
+            Substituted::Unresolvable(tag) => Err(unresolvable(&tag)),
+        }
+    }
+}
+
+/// The message of a node that reads an absent output in `place`.
+pub(crate) fn absent(tag: &str, place: &str) -> String {
+    format!(
+        "unable to resolve {{{{{tag}}}}} in {place}: the output of a Skipped or Omitted node is absent (absent optional)"
+    )
+}
+
+/// The message of a node with a tag Argo cannot resolve.
+pub(crate) fn unresolvable(tag: &str) -> String {
+    format!("failed to resolve {{{{{tag}}}}}")
+}
+
 /// Stands for a value a pod wrote that the outcome does not give, inside a substituted text:
 /// a `when` reading one cannot be decided, and the model says so rather than guess.
 const UNKNOWN: char = '\u{1}';
 
 /// `text`'s tags replaced: a plain tag by `lookup` (`None`: a tag the model does not know), an
-/// expression tag (`{{=…}}`) by [`expr::eval`] over `scope()`.
+/// expression tag (`{{=…}}`) by [`expr::eval`] over `scope(expression)`.
 pub(crate) fn substitute(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<Reference>,
-    scope: &dyn Fn() -> Value,
+    scope: &dyn Fn(&str) -> Value,
 ) -> Result<Substituted, String> {
     let mut out = String::new();
     for piece in expr::pieces(text)? {
@@ -63,7 +86,7 @@ pub(crate) fn substitute(
             expr::Piece::Tag(tag) => tag,
         };
         if let Some(expression) = tag.strip_prefix('=') {
-            out.push_str(&expr::text(&expr::eval(expression, &scope())?));
+            out.push_str(&expr::text(&expr::eval(expression, &scope(expression))?));
         } else {
             match lookup(tag) {
                 Some(Reference::Value(v)) => out.push_str(&v),
@@ -83,7 +106,7 @@ pub(crate) fn substitute(
 pub(crate) fn keep_unresolved(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<Reference>,
-    scope: &dyn Fn() -> Value,
+    scope: &dyn Fn(&str) -> Value,
 ) -> Result<Substituted, String> {
     let kept = |tag: &str| match lookup(tag) {
         Some(Reference::Unresolvable) => Some(Reference::Value(format!("{{{{{tag}}}}}"))),
@@ -213,12 +236,10 @@ pub(crate) fn inputs(
             None => None,
             Some(text) => match substitute(text)? {
                 Substituted::Text(t) => Some(Input::Value(t)),
-                Substituted::Absent(tag) => Some(Input::Missing(format!(
-                    "unable to resolve {{{{{tag}}}}}: the output of a Skipped or Omitted node is absent (absent optional) and has no default"
-                ))),
-                Substituted::Unresolvable(tag) => {
-                    return Ok(Err(format!("failed to resolve {{{{{tag}}}}}")));
+                Substituted::Absent(tag) => {
+                    Some(Input::Missing(absent(&tag, &format!("input `{name}`"))))
                 }
+                Substituted::Unresolvable(tag) => return Ok(Err(unresolvable(&tag))),
             },
         };
         let fallback = match p["value"].as_str().or(p["default"].as_str()) {
@@ -227,7 +248,7 @@ pub(crate) fn inputs(
             Some(text) => match own(text, &values)? {
                 Substituted::Text(t) => Some(t),
                 Substituted::Absent(tag) | Substituted::Unresolvable(tag) => {
-                    return Ok(Err(format!("failed to resolve {{{{{tag}}}}}")));
+                    return Ok(Err(unresolvable(&tag)));
                 }
             },
         };
