@@ -235,45 +235,12 @@ fn retry_node_table() {
 /// that keeps each out.
 const NOT_MODELLED: &[(&str, &str)] = &[
     (
-        "wf-dag-dependency-on-skipped-runs",
-        "a state in the middle of a run",
-    ),
-    (
         "wf-exit-handler-bad-templateref",
         "template `exit-handler`: `templateRef` is not modelled",
     ),
     (
-        "wf-node-resume-then-stop",
-        "stopping one node is not modelled",
-    ),
-    (
-        "wf-suspend-step-resume-or-stop / stop-node",
-        "stopping one node is not modelled",
-    ),
-    (
-        "wf-suspend-step-resume-or-stop / resume-selector",
-        "it expects nothing the model answers (pods, timings, outputs)",
-    ),
-    (
-        "wf-workflow-spec-suspend",
-        "step `sleep`: `withItems` is not modelled",
-    ),
-    ("wf-stop-onexit-dag-runs", "a state in the middle of a run"),
-    (
-        "wf-dag-task-onexit-before-dependents",
-        "states in the middle of a run (`a_task_exit_hook_ends_before_its_dependents_start` runs its manifest)",
-    ),
-    (
         "wf-stop-with-daemon",
         "template `sleep`: `daemon` is not modelled",
-    ),
-    (
-        "wf-terminate-during-exit-handler",
-        "a shutdown while the exit handler runs is not modelled",
-    ),
-    (
-        "wf-deadline-fails-suspended-nodes / deadline",
-        "spec.activeDeadlineSeconds is not modelled",
     ),
     (
         "wf-template-active-deadline-parameter",
@@ -293,30 +260,305 @@ const NOT_MODELLED: &[(&str, &str)] = &[
     ),
 ];
 
-/// `wf-dag-task-onexit-before-dependents` asserts states in the middle of a run: after
-/// `step-2` succeeded, its `onExit` node runs and `step-3` is not yet created; once the
-/// `onExit` node has ended, `step-3` starts. Run to its end, the model must create them in that
-/// order, and never create `step-3` while the exit hook's pod runs on.
-#[test]
-fn a_task_exit_hook_ends_before_its_dependents_start() {
-    let docs = documents("workflows/exit/dag-task-onexit-before-dependents.yaml");
-    let manifest = &docs[1];
-    let run = workflow::run(manifest, &Outcomes::default()).unwrap();
-    let order: Vec<&str> = run.nodes.iter().map(|n| n.task.as_str()).collect();
-    let position = |name: &str| order.iter().position(|n| *n == name).unwrap();
-    assert!(position("step-2.onExit") < position("step-3"), "{order:?}");
-    assert_eq!(run.phase, Phase::Succeeded);
-    let held = Outcomes {
-        running: BTreeSet::from(["step-2.onExit".to_string()]),
-        ..Outcomes::default()
+/// Scenarios that look at a run between two operations, or act on it while it runs (`argo
+/// resume`, `argo stop` of one node, a shutdown in the exit handler): each is driven through
+/// [`workflow::Machine`] one operation at a time, and its moments (`after_step_1`,
+/// `before_deadline`, …) are checked where they fall.
+///
+/// Argo's unit tests start from a recorded status and call `operate` once. The model has no
+/// recorded status: it reaches the same state by operating from the start, and one model
+/// operation does what a pod's end plus the controller's reaction to it do (the unit tests set
+/// a node's phase and then operate). Each driver says which moment is the asserted one.
+fn driver(id: &str) -> Option<Driver> {
+    Some(match id {
+        "wf-dag-dependency-on-skipped-runs" => dependency_on_skipped_runs,
+        "wf-dag-task-onexit-before-dependents" => task_exit_hook_before_dependents,
+        "wf-stop-onexit-dag-runs" => stop_runs_the_exit_dag,
+        "wf-deadline-fails-suspended-nodes / deadline" => deadline_fails_what_waits,
+        "wf-terminate-during-exit-handler" => terminate_in_the_exit_handler,
+        "wf-workflow-spec-suspend"
+        | "wf-node-resume-then-stop"
+        | "wf-suspend-step-resume-or-stop / resume"
+        | "wf-suspend-step-resume-or-stop / stop-node"
+        | "wf-suspend-step-resume-or-stop / resume-selector" => people_act,
+        _ => return None,
+    })
+}
+
+type Driver = fn(&Scenario<'_>) -> Result<Vec<String>, String>;
+
+/// The checks of one scenario's moments, gathered.
+struct Checks<'g> {
+    given: &'g Given,
+    checked: usize,
+    wrong: Vec<String>,
+}
+
+impl<'g> Checks<'g> {
+    fn new(given: &'g Given) -> Checks<'g> {
+        Checks {
+            given,
+            checked: 0,
+            wrong: Vec::new(),
+        }
+    }
+
+    /// Checks `expected` at this moment of `machine`, its disagreements labelled `moment`.
+    fn at(
+        &mut self,
+        moment: &str,
+        expected: &Value,
+        machine: &workflow::Machine<'_>,
+        refused: bool,
+    ) {
+        let (checked, wrong) = self.given.compare(expected, &Moment::now(machine, refused));
+        self.checked += checked;
+        self.wrong
+            .extend(wrong.into_iter().map(|w| format!("{moment}: {w}")));
+    }
+
+    fn done(self) -> Result<Vec<String>, String> {
+        if self.checked == 0 {
+            return Err("none of its moments was checked".to_string());
+        }
+        Ok(self.wrong)
+    }
+}
+
+/// Operates until `until` holds or nothing changes any more (at most 1,000 operations);
+/// whether `until` holds.
+fn operate_until(
+    machine: &mut workflow::Machine<'_>,
+    until: impl Fn(&workflow::Machine<'_>) -> bool,
+) -> Result<bool, String> {
+    for _ in 0..1000 {
+        if until(machine) {
+            return Ok(true);
+        }
+        if !machine.operate()? {
+            return Ok(until(machine));
+        }
+    }
+    Err("the run does not settle in 1,000 operations".to_string())
+}
+
+fn settle(machine: &mut workflow::Machine<'_>) -> Result<(), String> {
+    operate_until(machine, |_| false).map(|_| ())
+}
+
+fn has_node(machine: &workflow::Machine<'_>, task: &str, phase: Option<Phase>) -> bool {
+    machine
+        .nodes()
+        .iter()
+        .any(|n| n.task == task && phase.is_none_or(|p| n.phase == p))
+}
+
+/// The outcome a driver starts from: what the pods do, no approval given (the people's acts
+/// are the scenario's events).
+fn driven(sc: &Scenario<'_>) -> Given {
+    let mut given = Given::of(sc);
+    given.outcomes.approved = false;
+    given
+}
+
+/// The recorded status has `condition` Skipped; one operation later `B` is created. The
+/// model decides `condition` and then `B` in one walk of the DAG, as `executeDAGTask` does:
+/// the moment after its first operation is the asserted one.
+fn dependency_on_skipped_runs(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let given = driven(sc);
+    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
+    machine.operate()?;
+    let mut checks = Checks::new(&given);
+    checks.at("after the first operation", sc.expected, &machine, false);
+    checks.done()
+}
+
+/// From `step-2` running: the operation in which its pod ends creates its `onExit` node and
+/// not `step-3`; the one in which the exit hook's pod ends creates `step-3`.
+fn task_exit_hook_before_dependents(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let given = driven(sc);
+    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
+    operate_until(&mut machine, |m| has_node(m, "step-2", None))?;
+    let mut checks = Checks::new(&given);
+    for step in ["after_step_1", "after_step_2"] {
+        machine.operate()?;
+        checks.at(step, &sc.expected[step], &machine, false);
+    }
+    checks.done()
+}
+
+/// The recorded status has `main-task` Succeeded when `spec.shutdown: Stop` is set (the
+/// manifest carries it; it is applied at that moment). The exit handler's DAG still runs: its
+/// node and then its task are created while the Workflow runs on.
+fn stop_runs_the_exit_dag(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let given = driven(sc);
+    let mut manifest = sc.manifest.clone();
+    let how = match manifest["spec"]["shutdown"].take().as_str() {
+        Some("Terminate") => Shutdown::Terminate,
+        _ => Shutdown::Stop,
     };
-    let run = workflow::run(manifest, &held).unwrap();
-    assert_eq!(run.phase, Phase::Running);
-    assert!(
-        run.nodes.iter().all(|n| n.task != "step-3"),
-        "{:?}",
-        run.nodes
+    let mut machine = workflow::Machine::new(&manifest, &given.outcomes)?;
+    operate_until(&mut machine, |m| {
+        has_node(m, "main-task", Some(Phase::Succeeded))
+    })?;
+    machine.shut_down(how);
+    operate_until(&mut machine, |m| has_node(m, "on-exit-handler", None))?;
+    let mut checks = Checks::new(&given);
+    checks.at(
+        "once the exit handler's task exists",
+        sc.expected,
+        &machine,
+        false,
     );
+    checks.done()
+}
+
+/// A suspend nobody resumes: Running until the deadline passes, then all Failed.
+fn deadline_fails_what_waits(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let given = driven(sc);
+    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
+    let mut checks = Checks::new(&given);
+    settle(&mut machine)?;
+    checks.at(
+        "before_deadline",
+        &sc.expected["before_deadline"],
+        &machine,
+        false,
+    );
+    if !machine.pass_deadline() {
+        return Err("the Workflow has no activeDeadlineSeconds".to_string());
+    }
+    settle(&mut machine)?;
+    checks.at("after_3s", &sc.expected["after_3s"], &machine, false);
+    checks.done()
+}
+
+/// The entrypoint has Succeeded and the exit handler's pod sleeps when `spec.shutdown:
+/// Terminate` is set: the pod is killed, and every steps node of the exit handler fails.
+fn terminate_in_the_exit_handler(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let mut given = driven(sc);
+    let sleeping: Vec<String> = exit_handler_steps(sc.manifest);
+    given.outcomes.running.extend(sleeping);
+    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
+    settle(&mut machine)?;
+    let mut checks = Checks::new(&given);
+    let precondition = machine
+        .nodes()
+        .iter()
+        .any(|n| n.name.ends_with(".onExit") && !n.phase.ended());
+    if !precondition {
+        checks
+            .wrong
+            .push("the exit handler must be running".to_string());
+    }
+    machine.shut_down(Shutdown::Terminate);
+    settle(&mut machine)?;
+    checks.at("after the shutdown", sc.expected, &machine, false);
+    for node in machine.nodes().iter().filter(|n| n.node_type == "Steps") {
+        checks.checked += 1;
+        if node.phase != Phase::Failed {
+            checks
+                .wrong
+                .push(format!("{}: Failed, model {:?}", node.name, node.phase));
+        }
+    }
+    checks.done()
+}
+
+/// The steps of the Workflow's exit handler (its pods are the ones that sleep).
+fn exit_handler_steps(manifest: &Value) -> Vec<String> {
+    let handler = text(&manifest["spec"]["onExit"]);
+    let templates = manifest["spec"]["templates"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    templates
+        .filter(|t| t["name"] == handler)
+        .flat_map(|t| t["steps"].as_array().into_iter().flatten())
+        .flat_map(|g| g.as_array().into_iter().flatten())
+        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Events people cause, in order: `operate`, `resume` (`argo resume`), `argo suspend` (the
+/// case's `after_suspend`), a resume or stop with a node selector, `wait for an active
+/// suspend node`. A moment `after_operate_N` is checked after the N-th operation; one named
+/// after an act (`after_resume`, `after_bad_selector`, `after_suspend`) after the operation
+/// that follows it; the case's `expected` once the run has settled.
+fn people_act(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let given = driven(sc);
+    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
+    let mut checks = Checks::new(&given);
+    let mut events = sc.events.clone();
+    // `TestSuspendResume`: the Workflow is suspended, operated on, resumed, operated on.
+    if !sc.expected["after_suspend"].is_null() {
+        events = ["suspend", "operate", "resume (argo resume)", "operate"]
+            .map(str::to_string)
+            .to_vec();
+    }
+    let mut operations = 0;
+    let mut pending: Option<&str> = None;
+    let mut refused = false;
+    for event in &events {
+        let event = event.as_str();
+        if event == "operate" {
+            machine.operate()?;
+            operations += 1;
+            let key = format!("after_operate_{operations}");
+            checks.at(&key, &sc.expected[key.as_str()], &machine, refused);
+            if let Some(key) = pending.take() {
+                checks.at(key, &sc.expected[key], &machine, refused);
+            }
+            continue;
+        }
+        if event == "wait for an active suspend node" {
+            let waits = |m: &workflow::Machine<'_>| {
+                m.nodes()
+                    .iter()
+                    .any(|n| n.node_type == "Suspend" && !n.phase.ended())
+            };
+            if !operate_until(&mut machine, waits)? {
+                return Err("no suspend node waits".to_string());
+            }
+            continue;
+        }
+        if event == "suspend" {
+            machine.suspend();
+            pending = Some("after_suspend");
+            continue;
+        }
+        if event.starts_with("resume") && !event.contains("selector") {
+            machine.resume();
+            pending = Some("after_resume");
+            continue;
+        }
+        // `argo resume --node-field-selector S`, `argo stop --node-field-selector S
+        // --message M`, `resume with selector S (comment)`.
+        let Some((verb, rest)) = event
+            .split_once(" --node-field-selector ")
+            .or_else(|| event.split_once(" with selector "))
+        else {
+            return Err(format!("event `{event}` is not modelled"));
+        };
+        let (selector, message) = match rest.split_once(" --message ") {
+            Some((s, m)) => (s, m.trim_matches('\'')),
+            None => (rest.split(" (").next().unwrap_or(rest), ""),
+        };
+        let phase = if verb.contains("stop") {
+            Phase::Failed
+        } else {
+            Phase::Succeeded
+        };
+        refused = machine.set_nodes(selector.trim(), phase, message).is_err();
+        pending = Some(if refused {
+            "after_bad_selector"
+        } else {
+            "after_good_selector"
+        });
+    }
+    settle(&mut machine)?;
+    checks.at("at the end", sc.expected, &machine, refused);
+    checks.done()
 }
 
 /// Scenarios whose expectation is *derived* by the corpus's authors (`basis: derived`, not
@@ -460,6 +702,14 @@ fn workflow_scenarios() {
             }
             for sc in cases {
                 let id = sc.id.clone();
+                if let Some(drive) = driver(&id) {
+                    match drive(&sc) {
+                        Err(why) => could_not.push((id, why)),
+                        Ok(wrong) if wrong.is_empty() => ran.push(id),
+                        Ok(wrong) => failures.push(format!("{id}: {}", wrong.join("; "))),
+                    }
+                    continue;
+                }
                 // A unit test that asserts the state one operation after a recorded status.
                 if !sc.given["initial_status"].is_null()
                     && sc.expected["workflow"]["phase"] == "Running"
@@ -515,230 +765,356 @@ fn workflow_scenarios() {
 /// Runs one scenario through the model; what disagrees with the case, or `Err` if the model
 /// cannot run it or nothing it expects is something the model answers.
 fn run_scenario(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
-    let manifest = sc.manifest;
     if !sc.given["patch"].is_null() {
         return Err("the variant's patch to its manifest is not applied".to_string());
     }
-    let templates = manifest["spec"]["templates"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    // Task and step names: the nodes the model records.
-    let mut tasks: BTreeSet<String> = BTreeSet::new();
-    for t in &templates {
-        for task in t["dag"]["tasks"].as_array().into_iter().flatten() {
-            tasks.extend(task["name"].as_str().map(str::to_string));
-        }
-        for group in t["steps"].as_array().into_iter().flatten() {
-            for step in group.as_array().into_iter().flatten() {
-                tasks.extend(step["name"].as_str().map(str::to_string));
-            }
-        }
-    }
-    // Pods by task: `C(1)` is an attempt of task C; `(0)` one of the Workflow's own node. A
-    // task with a succeeding attempt is flaky, else failing; a Running pod runs on.
-    // A `generateName` stands for the name it generates, as in the model.
-    let workflow_name = manifest["metadata"]["name"]
-        .as_str()
-        .or(manifest["metadata"]["generateName"].as_str())
-        .unwrap_or_default()
-        .trim_end_matches('-')
-        .to_string();
-    let mut outcomes = Outcomes {
-        approved: true,
-        ..Outcomes::default()
-    };
-    let pods = sc.given["pods"].as_object().cloned().unwrap_or_default();
-    for (name, pod) in &pods {
-        // `sleep (main)`: the pod of step `sleep` in template `main`; one "killed by" a
-        // deadline runs on until the model's deadline kills it.
-        if let Some((step, template)) = name.split_once(" (") {
-            assert!(text(&pod["note"]).contains("killed by"), "{name}: {pod}");
-            let key = format!("{}/{step}", template.trim_end_matches(')'));
-            outcomes.running.insert(key);
-            continue;
-        }
-        // `C(1)` is attempt 1 of C; `C(1:b)` is the fan-out child of C for item `b`.
-        let task = match name.split('(').next().unwrap_or(name) {
-            _ if fan_out_child(name) => name.clone(),
-            "" => workflow_name.clone(),
-            t => t.to_string(),
-        };
-        // `outputs.parameters.status: SUCCESS`: what the pod writes.
-        for (field, value) in pod.as_object().into_iter().flatten() {
-            if let Some(key) = field.strip_prefix("outputs.") {
-                let written = outcomes.outputs.entry(task.clone()).or_default();
-                written.insert(key.to_string(), text(value).to_string());
-            }
-        }
-        if let Some(code) = pod["exitCode"].as_i64() {
-            outcomes.exit_codes.insert(task.clone(), code);
-        }
-        match text(&pod["phase"]) {
-            "Running" | "Pending" => {
-                outcomes.running.insert(task);
-            }
-            "Failed" | "Error" => {
-                let passes = pods.iter().any(|(other, p)| {
-                    other.split('(').next() == name.split('(').next()
-                        && text(&p["phase"]) == "Succeeded"
-                });
-                if passes {
-                    *outcomes.flaky.entry(task).or_insert(0) += 1;
-                } else {
-                    outcomes.failing.insert(task);
-                }
-            }
-            _ => {}
-        }
-    }
-    // What people do: resume the suspended steps, or shut the run down once it waits. A
-    // suspend nobody resumes waits (for a deadline, or for ever).
-    outcomes.approved = sc.events.iter().any(|e| e.contains("resume"));
-    for e in &sc.events {
-        if e == "pods Pending" {
-            outcomes.running.extend(tasks.iter().cloned());
-            outcomes.running.insert(workflow_name.clone());
-        }
-        if e.contains("node-field-selector") && e.contains("stop") {
-            return Err("stopping one node is not modelled".to_string());
-        }
-        if e.contains("onExit handler running") {
-            return Err("a shutdown while the exit handler runs is not modelled".to_string());
-        }
-        if let Some(task) = e.strip_suffix(" has a running pod") {
-            outcomes.running.insert(task.to_string());
-        }
-        if e.contains("spec.shutdown: Stop") {
-            outcomes.shutdown = Some(Shutdown::Stop);
-        } else if e.contains("spec.shutdown: Terminate") {
-            outcomes.shutdown = Some(Shutdown::Terminate);
-        }
-    }
-    if sc.given["spec.shutdown"] == "Stop" {
-        outcomes.shutdown = Some(Shutdown::Stop);
-    }
-    let run = workflow::run(manifest, &outcomes)?;
-    let mut wrong = Vec::new();
-    let mut checked = 0;
-    if let Some(phases) = allowed(&sc.expected["workflow"]) {
-        checked += 1;
-        if !phases.contains(&run.phase) {
-            wrong.push(format!("workflow {phases:?}, model {:?}", run.phase));
-        }
-    }
-    for key in ["message", "message_contains"] {
-        if let Some(message) = sc.expected["workflow"][key].as_str() {
-            checked += 1;
-            if !run.message.contains(message) {
-                wrong.push(format!(
-                    "workflow message {message:?}, model {:?}",
-                    run.message
-                ));
-            }
-        }
-    }
-    // What every node must be.
-    let all = &sc.expected["all_nodes"];
-    for n in all.is_object().then_some(&run.nodes).into_iter().flatten() {
-        checked += 1;
-        if let Some(phases) = allowed(all)
-            && !phases.contains(&n.phase)
-        {
-            wrong.push(format!("{}: {phases:?}, model {:?}", n.task, n.phase));
-        }
-        if !message_matches(&all["message_contains"], &n.message) {
-            wrong.push(format!(
-                "{} message {}, model {:?}",
-                n.task, all["message_contains"], n.message
-            ));
-        }
-    }
-    for (name, node) in sc.expected["nodes"].as_object().into_iter().flatten() {
-        // `*`, `<wf>` and `<workflow name>` stand for the Workflow's name (the name of its
-        // entrypoint's node); a step's node is `WORKFLOW[0].step`; `NODE (type Suspend)`
-        // names the node's type.
-        let name = name
-            .replacen('*', &workflow_name, 1)
-            .replacen("<wf>", &workflow_name, 1)
-            .replacen("<workflow name>", &workflow_name, 1);
-        let name = match name.split_once(" (type ") {
-            Some((node, _)) => node.to_string(),
-            None => name,
-        };
-        let name = &name
-            .strip_prefix(workflow_name.as_str())
-            .and_then(|r| r.strip_prefix('['))
-            .and_then(|r| r.split_once("]."))
-            .map_or(name.clone(), |(_, step)| step.to_string());
-        // Nodes of tasks and steps, and of their lifecycle hooks and exit handlers.
-        let hook = name.ends_with(".onExit") || name.contains(".hooks.");
-        let child =
-            fan_out_child(name) && tasks.contains(name.split('(').next().unwrap_or_default());
-        if !tasks.contains(name) && !hook && !child && *name != workflow_name {
-            continue;
-        }
-        let got = run.nodes.iter().find(|n| &n.task == name);
-        for (field, values) in [("inputs", &node["inputs"]), ("outputs", &node["outputs"])] {
-            for (parameter, value) in values.as_object().into_iter().flatten() {
-                checked += 1;
-                let found = got.and_then(|n| {
-                    let map = if field == "inputs" {
-                        &n.inputs
-                    } else {
-                        &n.outputs
-                    };
-                    let key = if field == "inputs" {
-                        parameter.clone()
-                    } else {
-                        format!("parameters.{parameter}")
-                    };
-                    map.get(&key).cloned()
-                });
-                let matches = match value.as_str() {
-                    Some("<non-nil value>") => found.is_some(),
-                    v => found.as_deref() == v,
-                };
-                if !matches {
-                    wrong.push(format!(
-                        "{name} {field}.{parameter}: {value}, model {found:?}"
-                    ));
-                }
-            }
-        }
-        if !node["message_contains"].is_null() {
-            checked += 1;
-            if !got.is_some_and(|n| message_matches(&node["message_contains"], &n.message)) {
-                wrong.push(format!(
-                    "{name} message {}, model {:?}",
-                    node["message_contains"],
-                    got.map(|n| &n.message)
-                ));
-            }
-        }
-        if node["created"] == true {
-            checked += 1;
-            if got.is_none() {
-                wrong.push(format!("{name} must exist"));
-            }
-        }
-        if node["created"] == false {
-            checked += 1;
-            if let Some(n) = got {
-                wrong.push(format!("{name} must not exist, model {:?}", n.phase));
-            }
-        } else if let Some(phases) = allowed(node) {
-            checked += 1;
-            if !got.is_some_and(|n| phases.contains(&n.phase)) {
-                wrong.push(format!(
-                    "{name}: {phases:?}, model {:?}",
-                    got.map(|n| n.phase)
-                ));
-            }
-        }
-    }
+    let given = Given::of(sc);
+    let run = workflow::run(sc.manifest, &given.outcomes)?;
+    let (checked, wrong) = given.compare(sc.expected, &Moment::of(run));
     if checked == 0 {
         return Err("it expects nothing the model answers (pods, timings, outputs)".to_string());
     }
     Ok(wrong)
+}
+
+/// What a scenario gives: the outcome of its pods and people, and the names of its nodes.
+struct Given {
+    outcomes: Outcomes,
+    /// Task and step names: the nodes the model records.
+    tasks: BTreeSet<String>,
+    workflow_name: String,
+}
+
+/// The run at one moment, as a case's expectations look at it.
+struct Moment {
+    run: workflow::Run,
+    /// `spec.suspend` is set.
+    spec_suspended: bool,
+    /// The last resume or stop with a node selector was refused.
+    selector_refused: bool,
+}
+
+impl Moment {
+    fn of(run: workflow::Run) -> Moment {
+        Moment {
+            run,
+            spec_suspended: false,
+            selector_refused: false,
+        }
+    }
+
+    fn now(machine: &workflow::Machine<'_>, selector_refused: bool) -> Moment {
+        Moment {
+            run: machine.snapshot(),
+            spec_suspended: machine.suspended(),
+            selector_refused,
+        }
+    }
+
+    /// Pods created: the nodes of type Pod.
+    fn pods(&self) -> usize {
+        self.run
+            .nodes
+            .iter()
+            .filter(|n| n.node_type == "Pod")
+            .count()
+    }
+
+    /// `util.IsWorkflowSuspended`: `spec.suspend`, or a suspend node waits.
+    fn workflow_suspended(&self) -> bool {
+        self.spec_suspended
+            || self
+                .run
+                .nodes
+                .iter()
+                .any(|n| n.node_type == "Suspend" && !n.phase.ended())
+    }
+}
+
+impl Given {
+    fn of(sc: &Scenario<'_>) -> Given {
+        let manifest = sc.manifest;
+        let templates = manifest["spec"]["templates"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        // Task and step names: the nodes the model records.
+        let mut tasks: BTreeSet<String> = BTreeSet::new();
+        for t in &templates {
+            for task in t["dag"]["tasks"].as_array().into_iter().flatten() {
+                tasks.extend(task["name"].as_str().map(str::to_string));
+            }
+            for group in t["steps"].as_array().into_iter().flatten() {
+                for step in group.as_array().into_iter().flatten() {
+                    tasks.extend(step["name"].as_str().map(str::to_string));
+                }
+            }
+        }
+        // Pods by task: `C(1)` is an attempt of task C; `(0)` one of the Workflow's own node. A
+        // task with a succeeding attempt is flaky, else failing; a Running pod runs on.
+        // A `generateName` stands for the name it generates, as in the model.
+        let workflow_name = manifest["metadata"]["name"]
+            .as_str()
+            .or(manifest["metadata"]["generateName"].as_str())
+            .unwrap_or_default()
+            .trim_end_matches('-')
+            .to_string();
+        let mut outcomes = Outcomes {
+            approved: true,
+            ..Outcomes::default()
+        };
+        let pods = sc.given["pods"].as_object().cloned().unwrap_or_default();
+        for (name, pod) in &pods {
+            // `sleep (main)`: the pod of step `sleep` in template `main`; one "killed by" a
+            // deadline runs on until the model's deadline kills it.
+            if let Some((step, template)) = name.split_once(" (") {
+                assert!(text(&pod["note"]).contains("killed by"), "{name}: {pod}");
+                let key = format!("{}/{step}", template.trim_end_matches(')'));
+                outcomes.running.insert(key);
+                continue;
+            }
+            // `C(1)` is attempt 1 of C; `C(1:b)` is the fan-out child of C for item `b`.
+            let task = match name.split('(').next().unwrap_or(name) {
+                _ if fan_out_child(name) => name.clone(),
+                "" => workflow_name.clone(),
+                t => t.to_string(),
+            };
+            // `outputs.parameters.status: SUCCESS`: what the pod writes.
+            for (field, value) in pod.as_object().into_iter().flatten() {
+                if let Some(key) = field.strip_prefix("outputs.") {
+                    let written = outcomes.outputs.entry(task.clone()).or_default();
+                    written.insert(key.to_string(), text(value).to_string());
+                }
+            }
+            if let Some(code) = pod["exitCode"].as_i64() {
+                outcomes.exit_codes.insert(task.clone(), code);
+            }
+            match text(&pod["phase"]) {
+                "Running" | "Pending" => {
+                    outcomes.running.insert(task);
+                }
+                "Failed" | "Error" => {
+                    let passes = pods.iter().any(|(other, p)| {
+                        other.split('(').next() == name.split('(').next()
+                            && text(&p["phase"]) == "Succeeded"
+                    });
+                    if passes {
+                        *outcomes.flaky.entry(task).or_insert(0) += 1;
+                    } else {
+                        outcomes.failing.insert(task);
+                    }
+                }
+                _ => {}
+            }
+        }
+        // What people do: resume the suspended steps, or shut the run down once it waits. A
+        // suspend nobody resumes waits (for a deadline, or for ever).
+        outcomes.approved = sc.events.iter().any(|e| e.contains("resume"));
+        for e in &sc.events {
+            if e == "pods Pending" {
+                outcomes.running.extend(tasks.iter().cloned());
+                outcomes.running.insert(workflow_name.clone());
+            }
+            if let Some(task) = e.strip_suffix(" has a running pod") {
+                outcomes.running.insert(task.to_string());
+            }
+            if e.contains("spec.shutdown: Stop") {
+                outcomes.shutdown = Some(Shutdown::Stop);
+            } else if e.contains("spec.shutdown: Terminate") {
+                outcomes.shutdown = Some(Shutdown::Terminate);
+            }
+        }
+        if sc.given["spec.shutdown"] == "Stop" {
+            outcomes.shutdown = Some(Shutdown::Stop);
+        }
+        Given {
+            outcomes,
+            tasks,
+            workflow_name,
+        }
+    }
+
+    /// Checks `expected` (a case's `expected`, or one of its moments such as
+    /// `after_step_1`) against the run at `moment`: how many values were checked, and those
+    /// that disagree.
+    fn compare(&self, expected: &Value, moment: &Moment) -> (usize, Vec<String>) {
+        let Given {
+            tasks,
+            workflow_name,
+            ..
+        } = self;
+        let workflow_name = workflow_name.as_str();
+        let run = &moment.run;
+        let mut wrong = Vec::new();
+        let mut checked = 0;
+        if let Some(phases) = allowed(&expected["workflow"]) {
+            checked += 1;
+            if !phases.contains(&run.phase) {
+                wrong.push(format!("workflow {phases:?}, model {:?}", run.phase));
+            }
+        }
+        for key in ["message", "message_contains"] {
+            if let Some(message) = expected["workflow"][key].as_str() {
+                checked += 1;
+                if !run.message.contains(message) {
+                    wrong.push(format!(
+                        "workflow message {message:?}, model {:?}",
+                        run.message
+                    ));
+                }
+            }
+        }
+        // What every node must be.
+        let all = &expected["all_nodes"];
+        for n in all.is_object().then_some(&run.nodes).into_iter().flatten() {
+            checked += 1;
+            if let Some(phases) = allowed(all)
+                && !phases.contains(&n.phase)
+            {
+                wrong.push(format!("{}: {phases:?}, model {:?}", n.task, n.phase));
+            }
+            if !message_matches(&all["message_contains"], &n.message) {
+                wrong.push(format!(
+                    "{} message {}, model {:?}",
+                    n.task, all["message_contains"], n.message
+                ));
+            }
+        }
+        for (name, node) in expected["nodes"].as_object().into_iter().flatten() {
+            // `*`, `<wf>` and `<workflow name>` stand for the Workflow's name (the name of its
+            // entrypoint's node); a step's node is `WORKFLOW[0].step`; `NODE (type Suspend)`
+            // names the node's type.
+            let name = name
+                .replacen('*', workflow_name, 1)
+                .replacen("<wf>", workflow_name, 1)
+                .replacen("<workflow name>", workflow_name, 1);
+            let name = match name.split_once(" (type ") {
+                Some((node, _)) => node.to_string(),
+                None => name,
+            };
+            let name = &name
+                .strip_prefix(workflow_name)
+                .and_then(|r| r.strip_prefix('['))
+                .and_then(|r| r.split_once("]."))
+                .map_or(name.clone(), |(_, step)| step.to_string());
+            // Nodes of tasks and steps, and of their lifecycle hooks and exit handlers.
+            let hook = name.ends_with(".onExit") || name.contains(".hooks.");
+            let child =
+                fan_out_child(name) && tasks.contains(name.split('(').next().unwrap_or_default());
+            if !tasks.contains(name) && !hook && !child && *name != workflow_name {
+                continue;
+            }
+            let got = run.nodes.iter().find(|n| &n.task == name);
+            for (field, values) in [("inputs", &node["inputs"]), ("outputs", &node["outputs"])] {
+                for (parameter, value) in values.as_object().into_iter().flatten() {
+                    checked += 1;
+                    let found = got.and_then(|n| {
+                        let map = if field == "inputs" {
+                            &n.inputs
+                        } else {
+                            &n.outputs
+                        };
+                        let key = if field == "inputs" {
+                            parameter.clone()
+                        } else {
+                            format!("parameters.{parameter}")
+                        };
+                        map.get(&key).cloned()
+                    });
+                    let matches = match value.as_str() {
+                        Some("<non-nil value>") => found.is_some(),
+                        v => found.as_deref() == v,
+                    };
+                    if !matches {
+                        wrong.push(format!(
+                            "{name} {field}.{parameter}: {value}, model {found:?}"
+                        ));
+                    }
+                }
+            }
+            if !node["message_contains"].is_null() {
+                checked += 1;
+                if !got.is_some_and(|n| message_matches(&node["message_contains"], &n.message)) {
+                    wrong.push(format!(
+                        "{name} message {}, model {:?}",
+                        node["message_contains"],
+                        got.map(|n| &n.message)
+                    ));
+                }
+            }
+            if node["created"] == true {
+                checked += 1;
+                if got.is_none() {
+                    wrong.push(format!("{name} must exist"));
+                }
+            }
+            if node["created"] == false {
+                checked += 1;
+                if let Some(n) = got {
+                    wrong.push(format!("{name} must not exist, model {:?}", n.phase));
+                }
+            } else if let Some(phases) = allowed(node) {
+                checked += 1;
+                if !got.is_some_and(|n| phases.contains(&n.phase)) {
+                    wrong.push(format!(
+                        "{name}: {phases:?}, model {:?}",
+                        got.map(|n| n.phase)
+                    ));
+                }
+            }
+        }
+        // What the moment's counts and flags must be.
+        let pods = &expected["pods"];
+        if let Some(count) = pods.as_u64().or(pods["value"].as_u64()) {
+            checked += 1;
+            if moment.pods() as u64 != count {
+                wrong.push(format!("pods {count}, model {}", moment.pods()));
+            }
+        }
+        let flags = [
+            ("workflow_suspended", moment.workflow_suspended()),
+            ("resume_error", moment.selector_refused),
+        ];
+        for (key, model) in flags {
+            if let Some(want) = expected[key].as_bool() {
+                checked += 1;
+                if want != model {
+                    wrong.push(format!("{key} {want}, model {model}"));
+                }
+            }
+        }
+        if let Some(suspend) = expected.get("spec.suspend") {
+            checked += 1;
+            if (suspend == true) != moment.spec_suspended {
+                wrong.push(format!(
+                    "spec.suspend {suspend}, model {}",
+                    moment.spec_suspended
+                ));
+            }
+        }
+        if let Some(pattern) = expected["workflow"]["message_regexp"].as_str() {
+            checked += 1;
+            if !wildcard_matches(pattern, &run.message) {
+                wrong.push(format!(
+                    "workflow message /{pattern}/, model {:?}",
+                    run.message
+                ));
+            }
+        }
+        (checked, wrong)
+    }
+}
+
+/// Whether `text` matches `pattern` whose only special form is `.*` (all the corpus's
+/// `message_regexp`s use): its other pieces appear in order.
+fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let mut rest = text;
+    for (i, piece) in pattern.split(".*").enumerate() {
+        match rest.find(piece) {
+            Some(0) => rest = &rest[piece.len()..],
+            Some(at) if i > 0 => rest = &rest[at + piece.len()..],
+            _ => return false,
+        }
+    }
+    pattern.ends_with(".*") || rest.is_empty()
 }
