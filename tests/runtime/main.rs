@@ -424,9 +424,13 @@ async fn an_approval_waits_until_pipec_approve() {
 async fn dropped_and_expired_watches_lose_and_repeat_nothing() {
     let cluster = Cluster::start("watches").await;
     // Every watch closes after two events; three times, the version to resume from is gone.
+    // The controllers take their time, so the run outlasts several watches.
     cluster.sim.drop_watches_after(2);
     cluster.sim.expire_resource_versions(3);
-    let _controllers = cluster.sim.run_controllers(Script::default());
+    let _controllers = cluster.sim.run_controllers(Script {
+        tick: std::time::Duration::from_millis(80),
+        ..Script::default()
+    });
     let ended = cluster
         .pipec_done(&["run", "examples/homelab-ping.pipe"])
         .await;
@@ -444,7 +448,10 @@ async fn dropped_and_expired_watches_lose_and_repeat_nothing() {
         .iter()
         .filter(|r| r.contains("/workflows?") && r.contains("watch=true"))
         .count();
-    assert!(watches > 2, "the watch reconnected ({watches} watches)");
+    assert!(
+        watches > 2,
+        "the watch reconnected ({watches} watches): {ended:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

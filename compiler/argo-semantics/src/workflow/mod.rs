@@ -2003,6 +2003,15 @@ impl<'a> Runner<'a> {
             let excused = (phase == Phase::Failed && step["continueOn"]["failed"] == true)
                 || (phase == Phase::Error && step["continueOn"]["error"] == true);
             if phase.failed_or_error() && !excused {
+                // An expanded step names its first failed item (a step group's children are
+                // the items' nodes).
+                let failed_item = body.expanded.get(name).and_then(|children| {
+                    children
+                        .iter()
+                        .filter_map(|c| body.nodes.get(&c.name))
+                        .find(|n| n.phase.failed_or_error())
+                });
+                let node = failed_item.unwrap_or(node);
                 let id = node_id(&self.workflow_name, &node.name);
                 body.message.get_or_insert(format!("child '{id}' failed"));
                 return Ok(Some(Phase::Failed));
