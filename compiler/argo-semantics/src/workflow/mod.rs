@@ -1,4 +1,6 @@
-//! A Workflow run to its end, the way Argo's controller runs it, for a given outcome of its pods.
+//! A Workflow run the way Argo's controller runs it, for a given outcome of its pods: one
+//! operation at a time ([`Machine`], which people can act on between operations), or to its
+//! end ([`run`]).
 //!
 //! Upstream: `workflow/controller/dag.go`. Each operation walks the DAG from its target tasks
 //! (those no other task depends on) up through their dependencies (`executeDAGTask`); a task
@@ -11,18 +13,20 @@
 //! `workflow.status` set to the entrypoint's phase, and a failed exit handler fails the
 //! Workflow.
 //!
-//! A steps template (`workflow/controller/steps.go`) runs its step groups in order; a failed
-//! or errored step without `continueOn` fails it and starts no later group.
+//! A steps template (`workflow/controller/steps.go`) runs its step groups in order, the next
+//! in the same operation once one has ended well; a failed or errored step without
+//! `continueOn` fails it (`child 'ID' failed`) and starts no later group.
 //!
-//! Pods end in one operation, Succeeded unless the outcome names their task (a retried task's
+//! A pod ends in the operation after its node was created, Succeeded unless the outcome names their task (a retried task's
 //! attempts all end alike, so its node ends as its last attempt), or run on until the run is
 //! shut down; a `suspend` template waits for a person, who approves or never does. A run that
 //! can go no further may be shut down (`spec.shutdown`): what runs fails, nothing new starts,
 //! and under `Stop` the exit handler still runs. Parameters pass between templates as
-//! [`parameters`] says (a pod's written outputs come from the outcome); an artifact passed on
-//! cannot be resolved unless its producer succeeded. Fan-outs, lifecycle hooks, task-level
-//! `onExit`, daemons and deadlines are not modelled yet: a Workflow using them is refused
-//! (`Err`), never guessed at.
+//! `parameters.rs` says (a pod's written outputs come from the outcome); an artifact passed on
+//! cannot be resolved unless its producer succeeded (an optional one is left out). Fan-outs
+//! (`fanout.rs`), lifecycle hooks, exit hooks and `spec.activeDeadlineSeconds` are modelled;
+//! daemons, `templateRef`, template deadlines and output parameters of DAGs are not yet: a
+//! Workflow using them is refused (`Err`), never guessed at.
 
 mod fanout;
 mod parameters;
@@ -667,38 +671,6 @@ pub fn node_id(workflow_name: &str, node_name: &str) -> String {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     format!("{workflow_name}-{hash}")
-}
-
-/// `assessDAGPhase` for a DAG template of `workflow` whose tasks ended in `phases` (by task
-/// name; a task absent never got a node): what a controller stepping the DAG itself (the
-/// simulator) asks once nothing runs any more.
-pub fn dag_phase(
-    workflow: &Value,
-    dag: &str,
-    phases: &BTreeMap<String, Phase>,
-) -> Result<Phase, String> {
-    let outcomes = Outcomes::default();
-    let (mut runner, _) = Runner::new(workflow, &outcomes)?;
-    let info = runner.dag_info(dag)?;
-    let template = runner.template(dag)?;
-    let nodes = phases
-        .iter()
-        .map(|(task, phase)| {
-            let node = TaskNode {
-                name: task.clone(),
-                phase: *phase,
-                kind: Kind::NotRun,
-                template: String::new(),
-                inputs: BTreeMap::new(),
-                outputs: Outputs::new(),
-                exit_hook: false,
-            };
-            (task.clone(), node)
-        })
-        .collect();
-    let mut body = Dag::new(dag, BTreeMap::new());
-    body.nodes = nodes;
-    Ok(assess(&body, template, &info))
 }
 
 /// Runs only the exit handler, as it runs when the entrypoint ended with `status`: it sees
