@@ -373,6 +373,20 @@ impl<'a> Machine<'a> {
         let (mut runner, workflow_name) = Runner::new(workflow, outcomes)?;
         let spec = &workflow["spec"];
         let entry = spec["entrypoint"].as_str().ok_or("no entrypoint")?;
+        if let Err(why) = validate(spec, &runner.templates) {
+            // `operate` fails a new Workflow that does not validate, before any node.
+            runner.failure = Some(format!("invalid spec: {why}"));
+            return Ok(Machine {
+                runner,
+                spec,
+                stage: Stage::Ended,
+                status: Phase::Failed,
+                hooks_forever: false,
+                handled: None,
+                entry_failure: None,
+                suspended: false,
+            });
+        }
         let arguments = runner.arguments.clone();
         let body = runner.begin_body(entry, &workflow_name, &arguments)?;
         // The Workflow is Running once its entry node exists: `running` hooks fire.
@@ -608,6 +622,70 @@ impl<'a> Machine<'a> {
     pub fn into_run(self) -> Run {
         self.snapshot()
     }
+}
+
+/// What Argo's validation refuses in the templates a run reaches from its entrypoint, exit
+/// handler and hooks (`validateTemplate` in `workflow/validate/validate.go`, which `operate`
+/// runs on a new Workflow): a `timeout` on a template that is not a leaf (`%s template
+/// doesn't support timeout field`), a `timeout` that is a whole number, without a unit (`%s
+/// has invalid duration format in timeout`), and by the same rule a `pendingTimeout` on a
+/// template that is not a leaf (the corpus's `wf-template-timeout` asserts that message).
+fn validate(spec: &Value, templates: &BTreeMap<&str, &Value>) -> Result<(), String> {
+    let mut queue: Vec<&str> = [&spec["entrypoint"], &spec["onExit"]]
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let hooks = spec["hooks"].as_object().into_iter().flatten();
+    queue.extend(hooks.filter_map(|(_, h)| h["template"].as_str()));
+    let mut seen = BTreeSet::new();
+    while let Some(name) = queue.pop() {
+        if !seen.insert(name) {
+            continue;
+        }
+        let Some(template) = templates.get(name) else {
+            continue;
+        };
+        let kind = if !template["steps"].is_null() {
+            "Steps"
+        } else if !template["dag"].is_null() {
+            "DAG"
+        } else if !template["suspend"].is_null() {
+            "Suspend"
+        } else {
+            ""
+        };
+        for field in ["timeout", "pendingTimeout"] {
+            if !kind.is_empty() && !template[field].is_null() {
+                return Err(format!("{kind} template doesn't support {field} field"));
+            }
+        }
+        let timeout = match &template["timeout"] {
+            Value::String(s) => s.trim().parse::<i64>().is_ok(),
+            Value::Number(_) => true,
+            _ => false,
+        };
+        if timeout {
+            return Err(format!("{name} has invalid duration format in timeout"));
+        }
+        let children = template["dag"]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                template["steps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|g| g.as_array().into_iter().flatten()),
+            );
+        for child in children {
+            queue.extend(child["template"].as_str());
+            queue.extend(child["onExit"].as_str());
+            let hooks = child["hooks"].as_object().into_iter().flatten();
+            queue.extend(hooks.filter_map(|(_, h)| h["template"].as_str()));
+        }
+    }
+    Ok(())
 }
 
 /// A node field selector (`--node-field-selector`, Kubernetes field-selector syntax:
