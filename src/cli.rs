@@ -86,6 +86,10 @@ enum Command {
         /// A step that fails, by its name in the file; repeatable.
         #[arg(long = "fail", value_name = "STEP")]
         fail: Vec<String>,
+        /// An analysis whose every measurement fails, by its name in the file (or its
+        /// AnalysisTemplate's); repeatable. The update it gates aborts.
+        #[arg(long = "fail-analysis", value_name = "ANALYSIS")]
+        fail_analysis: Vec<String>,
         /// Nobody approves: the run waits at its first approval.
         #[arg(long)]
         no_approval: bool,
@@ -268,6 +272,7 @@ fn compiler_verb(command: Command) -> Result<ExitCode, Failure> {
             branch,
             tag,
             fail,
+            fail_analysis,
             no_approval,
             format,
         } => {
@@ -275,12 +280,13 @@ fn compiler_verb(command: Command) -> Result<ExitCode, Failure> {
                 approved: !no_approval,
                 failing: fail.iter().map(|s| pipec_core::names::kebab(s)).collect(),
                 parameters: params.into_iter().collect(),
+                failing_analyses: Default::default(),
             };
             let git = [("git-branch", branch), ("git-tag", tag)]
                 .into_iter()
                 .filter_map(|(name, value)| Some((name.to_string(), value?)))
                 .collect();
-            plan(&file, context, git, format)
+            plan(&file, context, &fail_analysis, git, format)
         }
         _ => Ok(ExitCode::from(2)),
     }
@@ -292,6 +298,7 @@ fn compiler_verb(command: Command) -> Result<ExitCode, Failure> {
 fn plan(
     file: &Path,
     mut context: pipec_core::plan::Context,
+    fail_analysis: &[String],
     git: Vec<(String, String)>,
     format: PlanFormat,
 ) -> Result<ExitCode, Failure> {
@@ -351,6 +358,30 @@ fn plan(
         if known.contains(&name) {
             context.parameters.insert(name, value);
         }
+    }
+    // An analysis by its name in the file (`maintain_success_rate`) is the AnalysisTemplate
+    // whose name ends with it (`homelab-ping-maintain-success-rate`).
+    let templates: Vec<&str> = documents
+        .iter()
+        .filter(|d| d["kind"] == "AnalysisTemplate")
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    for wanted in fail_analysis {
+        let suffix = format!("-{}", pipec_core::names::kebab(wanted));
+        let found = templates
+            .iter()
+            .find(|t| **t == wanted.as_str() || t.ends_with(&suffix))
+            .ok_or_else(|| {
+                let listed = if templates.is_empty() {
+                    "it runs no analyses".to_string()
+                } else {
+                    format!("its analyses: {}", templates.join(", "))
+                };
+                Failure::Usage(miette!(
+                    "--fail-analysis {wanted}: the pipeline has no analysis `{wanted}`; {listed}"
+                ))
+            })?;
+        context.failing_analyses.insert((*found).to_string());
     }
     let plan = pipec_core::plan::plan(&documents, &context)
         .map_err(|e| Failure::Failed(miette!("cannot plan this pipeline yet: {e}")))?;

@@ -114,6 +114,23 @@ fn unknown_parameters_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no parameter `nope`"));
+    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args([
+            "plan",
+            "examples/homelab-ping.pipe",
+            "--fail-analysis",
+            "nope",
+        ])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no analysis `nope`")
+            && stderr.contains("homelab-ping-maintain-success-rate"),
+        "{stderr}"
+    );
     // Typed as `pipec run` types them.
     let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
         .args([
@@ -134,7 +151,8 @@ fn unknown_parameters_are_usage_errors() {
 }
 
 /// The homelab canary's schedule comes from the Argo Rollouts model: three weights, each
-/// followed by a two-minute pause, done at 0, 2 and 4 minutes; Healthy at 6.
+/// followed by a two-minute pause, done at 0, 2 and 4 minutes; every pod on the new version,
+/// Healthy, at 6.
 #[test]
 fn homelab_schedule_over_time() {
     let docs = common::documents("examples/homelab-ping.pipe");
@@ -154,7 +172,46 @@ fn homelab_schedule_over_time() {
             (None, Some(240)),
             (Some(75), Some(240)),
             (None, Some(360)),
+            (Some(100), Some(360)),
         ]
     );
     assert_eq!(release.held_seconds, 360);
+    assert!(release.aborted.is_none());
+}
+
+/// `--fail-analysis`: the homelab canary's background analysis (from step 1, every 30s) fails
+/// its first measurement there and then its second, a minute into the update; Argo Rollouts
+/// aborts, the Workflow's step waiting for the Rollout to be Healthy fails, the rest is
+/// omitted and the exit handler rolls back and alerts.
+#[test]
+fn a_failing_analysis_aborts_the_release_and_the_run() {
+    let docs = common::documents("examples/homelab-ping.pipe");
+    let mut failing = context("master");
+    failing
+        .failing_analyses
+        .insert("homelab-ping-maintain-success-rate".to_string());
+    let p = plan(&docs, &failing).unwrap();
+    assert_eq!(p.outcome, "Failed");
+    let outcome = |steps: &[pipec_core::plan::StepPlan], task: &str| {
+        let step = steps.iter().find(|s| s.task == task).unwrap();
+        (step.outcome.clone(), step.why.clone())
+    };
+    let (complete, why) = outcome(&p.steps, "ping-complete");
+    assert_eq!(complete, "fails");
+    assert!(why.contains("Rollout aborted"), "{why}");
+    assert_eq!(outcome(&p.steps, "report").0, "omitted");
+    assert_eq!(outcome(&p.on_exit, "ping-rollback").0, "runs");
+    assert_eq!(outcome(&p.on_exit, "alert").0, "runs");
+    let release = &p.releases[0];
+    let aborted = release.aborted.as_ref().unwrap();
+    assert_eq!(aborted.at_seconds, 60);
+    // Only the first weight was reached; nothing after the abort has counts or times.
+    let reached: Vec<bool> = release
+        .stages
+        .iter()
+        .map(|s| s.done_at_seconds.is_some())
+        .collect();
+    assert_eq!(reached, [true, false, false, false, false, false]);
+    let text = p.text();
+    assert!(text.contains("aborted at 1m"), "{text}");
 }

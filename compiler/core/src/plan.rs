@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::names;
-use pipec_argo_semantics::rollout::controller::passing_update;
+use pipec_argo_semantics::rollout::controller::{Frame, update_failing};
 use pipec_argo_semantics::rollout::{RolloutPhase, Spec};
 
 /// The context a plan is made for.
@@ -26,6 +26,8 @@ pub struct Context {
     pub failing: BTreeSet<String>,
     /// Whether the approvals are given.
     pub approved: bool,
+    /// AnalysisTemplates (by name) whose every measurement fails, as a bad version measures.
+    pub failing_analyses: BTreeSet<String>,
 }
 
 /// What a run does.
@@ -84,6 +86,17 @@ pub struct ReleasePlan {
     /// A canary's background analysis: its AnalysisTemplate, and the step it starts at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub background_analysis: Option<BackgroundPlan>,
+    /// When an analysis of the context's `failing_analyses` aborts the update: seconds after
+    /// it starts, and the analysis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<AbortPlan>,
+}
+
+/// An update that an analysis aborts: Argo Rollouts puts all traffic back on the stable pods.
+#[derive(Clone, Debug, Serialize)]
+pub struct AbortPlan {
+    pub at_seconds: u64,
+    pub analysis: String,
 }
 
 /// An analysis that runs beside a canary's steps until the update completes; it aborts the
@@ -127,6 +140,22 @@ pub fn pipeline_workflow(documents: &[Value]) -> Option<&Value> {
     })
 }
 
+/// The AnalysisTemplates a Rollout (JSON) runs: in its canary steps, in the background, and a
+/// blue-green's before and after the switch.
+pub fn analyses_of(rollout: &Value) -> BTreeSet<String> {
+    let strategy = &rollout["spec"]["strategy"];
+    let steps = strategy["canary"]["steps"].as_array().into_iter().flatten();
+    let lists = steps.map(|s| &s["analysis"]).chain([
+        &strategy["canary"]["analysis"],
+        &strategy["blueGreen"]["prePromotionAnalysis"],
+        &strategy["blueGreen"]["postPromotionAnalysis"],
+    ]);
+    lists
+        .flat_map(|a| a["templates"].as_array().into_iter().flatten())
+        .filter_map(|t| t["templateName"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// The plan of the compiled `documents` (as JSON) for `context`.
 pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
     let workflow = pipeline_workflow(documents).ok_or("the pipeline has no Workflow")?;
@@ -134,21 +163,40 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let run = workflow::run(
-        workflow,
-        &Outcomes {
-            failing: context.failing.clone(),
-            approved: context.approved,
-            parameters: context.parameters.clone(),
-            ..Outcomes::default()
-        },
-    )?;
     let templates: BTreeMap<&str, &Value> = workflow["spec"]["templates"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|t| Some((t["name"].as_str()?, t)))
         .collect();
+    let analyses: BTreeMap<&str, &Value> = documents
+        .iter()
+        .filter(|d| d["kind"] == "AnalysisTemplate")
+        .filter_map(|d| Some((d["metadata"]["name"].as_str()?, d)))
+        .collect();
+    // A failing analysis aborts its Rollout's update, and the Workflow's step waiting on the
+    // Rollout then fails.
+    let mut failing = context.failing.clone();
+    let mut aborted_by: BTreeMap<String, String> = BTreeMap::new();
+    for rollout in documents.iter().filter(|d| d["kind"] == "Rollout") {
+        if let Some(update) = simulated_update(rollout, &analyses, &context.failing_analyses)
+            && let Some(abort) = &update.aborted
+            && let Some(task) = first_failed_wait(&templates, rollout, &update, abort)
+        {
+            let why = format!("its Rollout aborted: analysis {} failed", abort.analysis);
+            aborted_by.insert(task.clone(), why);
+            failing.insert(task);
+        }
+    }
+    let run = workflow::run(
+        workflow,
+        &Outcomes {
+            failing,
+            approved: context.approved,
+            parameters: context.parameters.clone(),
+            ..Outcomes::default()
+        },
+    )?;
     let step = |dag: &str, task: &str| -> StepPlan {
         let node = run.node(dag, task);
         let suspend = templates.get(task).is_some_and(|t| !t["suspend"].is_null());
@@ -156,6 +204,9 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
             None => ("not reached", String::new()),
             Some((Phase::Succeeded, _)) if suspend => ("approved", String::new()),
             Some((Phase::Succeeded, _)) => ("runs", String::new()),
+            Some((Phase::Failed | Phase::Error, m)) if m.is_empty() => {
+                ("fails", aborted_by.get(task).cloned().unwrap_or_default())
+            }
             Some((Phase::Failed | Phase::Error, m)) => ("fails", m),
             Some((Phase::Skipped, _)) => ("skipped", "its condition is false".to_string()),
             Some((Phase::Omitted, _)) => {
@@ -198,15 +249,10 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
     let steps = ordered(names::ENTRYPOINT);
     let on_exit = ordered(names::EXIT_HANDLER);
     let images = images(workflow, &templates, &steps, context);
-    let analyses: BTreeMap<&str, &Value> = documents
-        .iter()
-        .filter(|d| d["kind"] == "AnalysisTemplate")
-        .filter_map(|d| Some((d["metadata"]["name"].as_str()?, d)))
-        .collect();
     let releases = documents
         .iter()
         .filter(|d| d["kind"] == "Rollout")
-        .map(|r| release(r, &analyses))
+        .map(|r| release(r, &analyses, &context.failing_analyses))
         .collect();
     Ok(Plan {
         pipeline,
@@ -216,6 +262,50 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
         on_exit,
         releases,
     })
+}
+
+/// The first of the entrypoint's steps that wait on `rollout` (`pipec.dev/action` `wait`, for
+/// the pause at its `STEP`, or `complete`, for Healthy) which the aborted `update` never
+/// satisfies: it fails when the Rollout turns Degraded (its script's `Degraded` check). The
+/// Workflow's own stages are taken to pass at once, as in the update.
+fn first_failed_wait(
+    templates: &BTreeMap<&str, &Value>,
+    rollout: &Value,
+    update: &SimulatedUpdate,
+    abort: &AbortPlan,
+) -> Option<String> {
+    let name = rollout["metadata"]["name"].as_str()?;
+    let entry = templates.get(names::ENTRYPOINT)?;
+    let before = |f: &&Frame| f.time < abort.at_seconds;
+    for task in entry["dag"]["tasks"].as_array().into_iter().flatten() {
+        let template_name = task["template"].as_str()?;
+        let template = templates.get(template_name)?;
+        let env = |n: &str| workflow::template_env(template, n);
+        let action =
+            template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION].as_str();
+        if env("ROLLOUT") != Some(name) {
+            continue;
+        }
+        let satisfied =
+            match action {
+                Some("wait") => {
+                    let step = env("STEP").and_then(|s| s.parse::<i32>().ok());
+                    update.frames.iter().filter(before).any(|f| {
+                        f.phase == RolloutPhase::Paused && (step.is_none() || f.step == step)
+                    })
+                }
+                Some("complete") => update
+                    .frames
+                    .iter()
+                    .filter(before)
+                    .any(|f| f.phase == RolloutPhase::Healthy),
+                _ => continue,
+            };
+        if !satisfied {
+            return task["name"].as_str().map(str::to_string);
+        }
+    }
+    None
 }
 
 /// The run's creation time, which only the run has, spelt as a pattern (`YYYYMMDD…`).
@@ -303,7 +393,11 @@ fn images(
     out
 }
 
-fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
+fn release(
+    rollout: &Value,
+    analyses: &BTreeMap<&str, &Value>,
+    failing: &BTreeSet<String>,
+) -> ReleasePlan {
     let name = rollout["metadata"]["name"].as_str().unwrap_or_default();
     let replicas = rollout["spec"]["replicas"].as_u64().unwrap_or(1);
     let strategy = &rollout["spec"]["strategy"];
@@ -315,10 +409,10 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         traffic: 0,
     };
     if strategy["blueGreen"].is_object() {
-        return blue_green(name, replicas, rollout, analyses);
+        return blue_green(name, replicas, rollout, analyses, failing);
     }
     let canary = &strategy["canary"];
-    let progress = simulated_update(rollout, analyses);
+    let progress = simulated_update(rollout, analyses, failing);
     for (i, s) in canary["steps"].as_array().into_iter().flatten().enumerate() {
         let mut stage = StagePlan {
             step: i,
@@ -342,9 +436,12 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         }
         if let Some(weight) = s["setWeight"].as_u64() {
             stage.action = format!("weight {weight}%");
-            stage.traffic = Some(current.traffic);
-            stage.canary_pods = Some(current.canary_pods);
-            stage.stable_pods = Some(current.stable_pods);
+            // A step the update never completes (an abort cut it short) has no counts.
+            if reached.is_some() {
+                stage.traffic = Some(current.traffic);
+                stage.canary_pods = Some(current.canary_pods);
+                stage.stable_pods = Some(current.stable_pods);
+            }
         } else if s["pause"].is_object() {
             stage.action = match s["pause"]["duration"].as_str() {
                 Some(d) => format!("pause {d}"),
@@ -360,7 +457,23 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
         }
         stages.push(stage);
     }
-    let held = progress.and_then(|p| p.healthy_at).unwrap_or(0);
+    let aborted = progress.as_ref().and_then(|p| p.aborted.clone());
+    let healthy_at = progress.as_ref().and_then(|p| p.healthy_at);
+    // Once the steps are done, the update goes to every pod.
+    if let Some(at) = healthy_at
+        && aborted.is_none()
+        && !stages.is_empty()
+    {
+        stages.push(StagePlan {
+            step: stages.len(),
+            action: "full rollout".to_string(),
+            traffic: Some(100),
+            canary_pods: Some(replicas),
+            stable_pods: Some(0),
+            done_at_seconds: Some(at),
+        });
+    }
+    let held = healthy_at.unwrap_or(0);
     ReleasePlan {
         rollout: name.to_string(),
         // A canary without steps is Argo Rollouts' rolling update.
@@ -380,6 +493,7 @@ fn release(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> ReleasePlan {
                 analysis: analysis.to_string(),
                 from_step: canary["analysis"]["startingStep"].as_u64().unwrap_or(0),
             }),
+        aborted,
     }
 }
 
@@ -391,6 +505,7 @@ fn blue_green(
     replicas: u64,
     rollout: &Value,
     analyses: &BTreeMap<&str, &Value>,
+    failing: &BTreeSet<String>,
 ) -> ReleasePlan {
     let bg = &rollout["spec"]["strategy"]["blueGreen"];
     let preview = bg["previewReplicaCount"].as_u64().unwrap_or(replicas);
@@ -398,20 +513,30 @@ fn blue_green(
         .iter()
         .map(|(n, t)| ((*n).to_string(), (*t).clone()))
         .collect();
-    let timeline = passing_update(rollout, &templates).ok();
+    let timeline = update_failing(rollout, &templates, failing).ok();
     let frames = timeline.as_ref().map_or(&[][..], |t| &t.frames[..]);
-    let switch_at = frames
-        .iter()
-        .find(|f| f.traffic_weight == Some(100))
-        .map(|f| f.time);
-    let healthy_at = frames
-        .iter()
-        .find(|f| f.phase == RolloutPhase::Healthy)
-        .map(|f| f.time);
-    let old_gone_at = frames
-        .iter()
-        .find(|f| switch_at.is_some_and(|s| f.time >= s) && f.old_pods == 0)
-        .map(|f| f.time);
+    let aborted = aborted(frames, rollout, failing);
+    // What an abort cuts short did not happen.
+    let by_abort =
+        |at: Option<u64>| at.filter(|t| aborted.as_ref().is_none_or(|a| *t < a.at_seconds));
+    let switch_at = by_abort(
+        frames
+            .iter()
+            .find(|f| f.traffic_weight == Some(100))
+            .map(|f| f.time),
+    );
+    let healthy_at = by_abort(
+        frames
+            .iter()
+            .find(|f| f.phase == RolloutPhase::Healthy)
+            .map(|f| f.time),
+    );
+    let old_gone_at = by_abort(
+        frames
+            .iter()
+            .find(|f| switch_at.is_some_and(|s| f.time >= s) && f.old_pods == 0)
+            .map(|f| f.time),
+    );
     let analysis_name = |key: &str| bg[key]["templates"][0]["templateName"].as_str();
     let mut stages = Vec::new();
     let mut stage = |action: String, traffic: u32, canary: u64, stable: u64, at: Option<u64>| {
@@ -461,7 +586,24 @@ fn blue_green(
         }),
         held_seconds: healthy_at.unwrap_or(0),
         background_analysis: None,
+        aborted,
     }
+}
+
+/// When the update in `frames` aborted (its first Degraded frame), and which of `failing` did
+/// it (the first the Rollout runs).
+fn aborted(frames: &[Frame], rollout: &Value, failing: &BTreeSet<String>) -> Option<AbortPlan> {
+    let at = frames
+        .iter()
+        .find(|f| f.phase == RolloutPhase::Degraded)?
+        .time;
+    let analysis = analyses_of(rollout)
+        .into_iter()
+        .find(|a| failing.contains(a))?;
+    Some(AbortPlan {
+        at_seconds: at,
+        analysis,
+    })
 }
 
 /// A canary update as the Argo Rollouts model runs it ([`pipec_argo_semantics::rollout`]).
@@ -470,17 +612,25 @@ struct SimulatedUpdate {
     stages: Vec<Option<(Exposure, u64)>>,
     /// When the Rollout is Healthy at the new revision.
     healthy_at: Option<u64>,
+    /// The Rollout over time.
+    frames: Vec<Frame>,
+    /// When a failing analysis aborted it.
+    aborted: Option<AbortPlan>,
 }
 
-/// Runs the Rollout's update through the model when nothing goes wrong
-/// ([`passing_update`]). `None` for what the model does not cover.
-fn simulated_update(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> Option<SimulatedUpdate> {
+/// Runs the Rollout's update through the model when nothing goes wrong but the analyses in
+/// `failing` ([`update_failing`]). `None` for what the model does not cover.
+fn simulated_update(
+    rollout: &Value,
+    analyses: &BTreeMap<&str, &Value>,
+    failing: &BTreeSet<String>,
+) -> Option<SimulatedUpdate> {
     let spec = Spec::from_json(rollout).ok()?;
     let templates = analyses
         .iter()
         .map(|(name, t)| ((*name).to_string(), (*t).clone()))
         .collect();
-    let timeline = passing_update(rollout, &templates).ok()?;
+    let timeline = update_failing(rollout, &templates, failing).ok()?;
     let steps = spec.canary.steps.len();
     let routed = spec.canary.traffic_routing;
     let done = &timeline.cluster.completed_steps;
@@ -512,6 +662,8 @@ fn simulated_update(rollout: &Value, analyses: &BTreeMap<&str, &Value>) -> Optio
             .iter()
             .find(|f| f.phase == RolloutPhase::Healthy)
             .map(|f| f.time),
+        aborted: aborted(&timeline.frames, rollout, failing),
+        frames: timeline.frames,
     })
 }
 
@@ -584,7 +736,14 @@ impl Plan {
                     b.analysis, b.from_step
                 ));
             }
-            if r.held_seconds > 0 {
+            if let Some(a) = &r.aborted {
+                out.push_str(&format!(
+                    "  aborted at {} by analysis {}: all traffic back on the {} stable pods\n",
+                    crate::typeck::format_duration(a.at_seconds),
+                    a.analysis,
+                    r.replicas
+                ));
+            } else if r.held_seconds > 0 {
                 out.push_str(&format!(
                     "  Argo Rollouts holds it at least {} (pauses and analyses), plus the Workflow's stages\n",
                     crate::typeck::format_duration(r.held_seconds)

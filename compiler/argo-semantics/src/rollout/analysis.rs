@@ -237,6 +237,39 @@ pub fn seconds_to_pass(
     Ok(Some(longest))
 }
 
+/// How long an AnalysisRun of `template` with `args` measures before it fails when every
+/// measurement fails, as a bad version would measure: the first metric to fail (after its
+/// `initialDelay` and `failureLimit + 1` failed measurements, one per `interval`) ends the run
+/// (`IsTerminating`: a failed metric terminates the others). `None` if it cannot fail so.
+pub fn seconds_to_fail(
+    template: &Value,
+    passed: &[(String, String)],
+) -> Result<Option<u64>, String> {
+    let args = args(template, passed);
+    let mut first: Option<u64> = None;
+    for metric in template["spec"]["metrics"].as_array().into_iter().flatten() {
+        let limits = Limits::of(metric, &args)?;
+        let mut tally = Tally::default();
+        let enough = limits.failure_limit.saturating_add(1);
+        let mut measurements = 0u32;
+        let mut phase = AnalysisPhase::Running;
+        while measurements < limits.count.map_or(enough, |c| c.min(enough)) {
+            tally.record(AnalysisPhase::Failed);
+            measurements += 1;
+            phase = metric_phase(&limits, &tally, false);
+            if phase.completed() {
+                break;
+            }
+        }
+        if phase == AnalysisPhase::Failed {
+            let took = seconds(&metric["initialDelay"], &args)?
+                + u64::from(measurements.saturating_sub(1)) * seconds(&metric["interval"], &args)?;
+            first = Some(first.map_or(took, |f| f.min(took)));
+        }
+    }
+    Ok(first)
+}
+
 /// The phase an AnalysisRun of `template` (JSON) with `args` ends in when every measurement of
 /// every metric is Failed, as a bad version would measure: Successful means the gate cannot
 /// fail whatever it measures.
@@ -425,5 +458,35 @@ mod tests {
             when_every_measurement_fails(&template(Value::Null, Value::from(5)), &[]).unwrap(),
             Failed
         );
+    }
+
+    /// A bad version fails a metric at its `failureLimit + 1`-th measurement, one `interval`
+    /// apart after the `initialDelay`; the first metric to fail ends the run; a metric whose
+    /// count is reached first cannot fail.
+    #[test]
+    fn how_long_a_bad_version_takes_to_fail() {
+        let metric = |name: &str, delay: &str, interval: &str, count: Value, limit: u32| {
+            serde_json::json!({"name": name, "initialDelay": delay, "interval": interval,
+                "count": count, "failureLimit": limit, "successCondition": "result[0] >= 0.99"})
+        };
+        let run = |metrics: Vec<Value>| {
+            seconds_to_fail(&serde_json::json!({"spec": {"metrics": metrics}}), &[]).unwrap()
+        };
+        assert_eq!(
+            run(vec![metric("a", "0s", "30s", Value::Null, 1)]),
+            Some(30)
+        );
+        assert_eq!(
+            run(vec![metric("a", "1m", "30s", Value::Null, 2)]),
+            Some(120)
+        );
+        assert_eq!(
+            run(vec![
+                metric("slow", "0s", "1m", Value::Null, 3),
+                metric("fast", "10s", "10s", Value::Null, 0),
+            ]),
+            Some(10)
+        );
+        assert_eq!(run(vec![metric("a", "0s", "1m", Value::from(2), 5)]), None);
     }
 }

@@ -14,7 +14,7 @@
 //! Between passes the model's ReplicaSet controller and kubelet make every pod of a
 //! ReplicaSet's spec exist and be available at once, and AnalysisRuns end as the script says.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -985,6 +985,18 @@ pub fn passing_update(
     rollout: &Value,
     templates: &BTreeMap<String, Value>,
 ) -> Result<Timeline, String> {
+    update_failing(rollout, templates, &BTreeSet::new())
+}
+
+/// [`passing_update`], except that every AnalysisRun of a template in `failing` measures a bad
+/// version: each of its measurements fails, so it fails as soon as its limits let it
+/// ([`super::analysis::seconds_to_fail`]) and the update aborts. That includes the canary's
+/// background analysis, which otherwise runs until the update completes.
+pub fn update_failing(
+    rollout: &Value,
+    templates: &BTreeMap<String, Value>,
+    failing: &BTreeSet<String>,
+) -> Result<Timeline, String> {
     let spec = Spec::from_json(rollout)?;
     let mut script = Script {
         promote_held_pauses: true,
@@ -1008,13 +1020,47 @@ pub fn passing_update(
         after,
         message: String::new(),
     };
+    // The run of `names` fails if one of them does, when the first of those fails.
+    let fails = |names: &[String], args: &[(String, String)]| -> Result<Option<Verdict>, String> {
+        let mut first: Option<u64> = None;
+        for name in names.iter().filter(|n| failing.contains(*n)) {
+            let template = templates
+                .get(name)
+                .ok_or_else(|| format!("no AnalysisTemplate `{name}`"))?;
+            if let Some(seconds) = super::analysis::seconds_to_fail(template, args)? {
+                first = Some(first.map_or(seconds, |f| f.min(seconds)));
+            }
+        }
+        Ok(first.map(|after| Verdict {
+            phase: AnalysisPhase::Failed,
+            after,
+            message: "every measurement failed".to_string(),
+        }))
+    };
     for (i, step) in spec.canary.steps.iter().enumerate() {
         if let Some(names) = &step.analysis {
             let index = i32::try_from(i).map_err(|e| e.to_string())?;
-            script.analyses.insert(
-                RunKind::Step(index),
-                pass(took(names, &step.analysis_args)?),
-            );
+            let verdict = match fails(names, &step.analysis_args)? {
+                Some(failed) => failed,
+                None => pass(took(names, &step.analysis_args)?),
+            };
+            script.analyses.insert(RunKind::Step(index), verdict);
+        }
+    }
+    if let Some(background) = &spec.canary.analysis {
+        let args: Vec<(String, String)> = rollout["spec"]["strategy"]["canary"]["analysis"]["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                Some((
+                    a["name"].as_str()?.to_string(),
+                    a["value"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        if let Some(failed) = fails(&background.templates, &args)? {
+            script.analyses.insert(RunKind::Background, failed);
         }
     }
     if let Some(bg) = &spec.blue_green {
@@ -1031,7 +1077,11 @@ pub fn passing_update(
             ),
         ] {
             if let Some(names) = names {
-                script.analyses.insert(kind, pass(took(names, args)?));
+                let verdict = match fails(names, args)? {
+                    Some(failed) => failed,
+                    None => pass(took(names, args)?),
+                };
+                script.analyses.insert(kind, verdict);
             }
         }
     }
