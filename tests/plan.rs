@@ -51,6 +51,11 @@ fn addressbook_exposes_one_pod_of_three_before_its_first_gate() {
         .find(|s| s.task == "addressbook-deploy")
         .unwrap();
     assert_eq!(deploy.outcome, "omitted");
+    // The longest it can take: both checks and the promotion at their 30-minute timeouts, plus
+    // the approval.
+    let worst = release.worst_case.as_ref().unwrap();
+    assert_eq!((worst.seconds, worst.approvals), (3 * 1800, 1));
+    assert!(worst.unbounded.is_empty());
     // A failed gate: the rest is omitted, the exit handler rolls back.
     let mut failing = context("master");
     failing.failing.insert("addressbook-check-1".to_string());

@@ -90,6 +90,23 @@ pub struct ReleasePlan {
     /// it starts, and the analysis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<AbortPlan>,
+    /// The longest the update can take and still reach every pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_case: Option<WorstCase>,
+}
+
+/// The longest a release can take from its deploy to its full rollout when every gate passes:
+/// Argo Rollouts' own holds (pauses, analyses measuring their full count) plus the Workflow's
+/// stages in between at their limits (a check or promotion at its timeout, every attempt its
+/// retry strategy allows), plus whatever the people who approve take.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorstCase {
+    pub seconds: u64,
+    /// Approvals on the way: each waits for a person, for as long as that takes.
+    pub approvals: usize,
+    /// Stages with no time limit, by task: the worst case does not bound them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unbounded: Vec<String>,
 }
 
 /// An update that an analysis aborts: Argo Rollouts puts all traffic back on the stable pods.
@@ -252,7 +269,16 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
     let releases = documents
         .iter()
         .filter(|d| d["kind"] == "Rollout")
-        .map(|r| release(r, &analyses, &context.failing_analyses))
+        .map(|r| {
+            let mut release = release(r, &analyses, &context.failing_analyses);
+            if release.aborted.is_none() {
+                let name = r["metadata"]["name"].as_str().unwrap_or_default();
+                // Nothing to wait for (pods starting is not modelled): no worst case to tell.
+                release.worst_case = worst_case(&templates, name, release.held_seconds)
+                    .filter(|w| w.seconds > 0 || w.approvals > 0 || !w.unbounded.is_empty());
+            }
+            release
+        })
         .collect();
     Ok(Plan {
         pipeline,
@@ -262,6 +288,152 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
         on_exit,
         releases,
     })
+}
+
+/// The worst case of the release of Rollout `rollout` ([`WorstCase`]): on the longest chain of
+/// the entrypoint's tasks from its deploy step to its `complete` step, each stage between that
+/// is not Argo Rollouts' own progress (the `wait`s, which `held` already counts) at its limit:
+/// the smaller of its template's `timeout` and its script's `TIMEOUT`, times the attempts its
+/// `retryStrategy.limit` allows (backoff not counted); a suspend at its duration, or an
+/// approval. `None` without both steps.
+fn worst_case(templates: &BTreeMap<&str, &Value>, rollout: &str, held: u64) -> Option<WorstCase> {
+    let entry = templates.get(names::ENTRYPOINT)?;
+    let tasks: BTreeMap<&str, &Value> = entry["dag"]["tasks"]
+        .as_array()?
+        .iter()
+        .filter_map(|t| Some((t["name"].as_str()?, t)))
+        .collect();
+    let template_of = |task: &Value| templates.get(task["template"].as_str()?).copied();
+    let action = |task: &Value| {
+        let template = template_of(task)?;
+        let env = |n: &str| workflow::template_env(template, n);
+        (env("ROLLOUT") == Some(rollout))
+            .then(|| {
+                template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION].as_str()
+            })
+            .flatten()
+    };
+    let find = |wanted: &str| {
+        tasks
+            .iter()
+            .find(|(_, t)| action(t) == Some(wanted))
+            .map(|(name, _)| *name)
+    };
+    let (deploy, complete) = (find("deploy")?, find("complete")?);
+    let dependencies = |task: &Value| -> Vec<String> {
+        match task["depends"].as_str() {
+            Some(depends) => pipec_argo_semantics::depends::tasks(depends),
+            None => task["dependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.as_str().map(str::to_string))
+                .collect(),
+        }
+    };
+    // The tasks after `deploy` (its dependents, transitively), then the longest chain to each
+    // in a topological order of them (Kahn's), so each task is looked at once.
+    let mut dependents: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (name, task) in &tasks {
+        for dep in dependencies(task) {
+            dependents.entry(dep).or_default().push(name);
+        }
+    }
+    let mut after: BTreeSet<&str> = BTreeSet::from([deploy]);
+    let mut queue = vec![deploy];
+    while let Some(name) = queue.pop() {
+        for next in dependents.get(name).into_iter().flatten() {
+            if after.insert(next) {
+                queue.push(next);
+            }
+        }
+    }
+    let inside = |task: &Value| -> Vec<String> {
+        dependencies(task)
+            .into_iter()
+            .filter(|d| after.contains(d.as_str()))
+            .collect()
+    };
+    let mut waiting: BTreeMap<&str, usize> = after
+        .iter()
+        .map(|name| (*name, tasks.get(name).map_or(0, |t| inside(t).len())))
+        .collect();
+    let mut ready: Vec<&str> = vec![deploy];
+    let mut longest: BTreeMap<&str, (u64, usize, Vec<String>)> = BTreeMap::new();
+    while let Some(name) = ready.pop() {
+        let task = tasks.get(name)?;
+        let before = inside(task)
+            .iter()
+            .filter_map(|d| longest.get(d.as_str()))
+            .max_by_key(|k| (k.0, k.1))
+            .cloned();
+        let (mut seconds, mut approvals, mut unbounded) = before.unwrap_or_default();
+        if name != deploy && !matches!(action(task), Some("wait" | "complete")) {
+            match stage_limit(task, template_of(task)) {
+                Limit::Seconds(s) => seconds += s,
+                Limit::Approval => approvals += 1,
+                Limit::None => unbounded.push(name.to_string()),
+            }
+        }
+        longest.insert(name, (seconds, approvals, unbounded));
+        for next in dependents.get(name).into_iter().flatten() {
+            if let Some(count) = waiting.get_mut(next) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    ready.push(next);
+                }
+            }
+        }
+    }
+    let (seconds, approvals, unbounded) = longest.remove(complete)?;
+    Some(WorstCase {
+        seconds: held + seconds,
+        approvals,
+        unbounded,
+    })
+}
+
+/// How long one stage may take.
+enum Limit {
+    Seconds(u64),
+    /// A suspend without a duration: a person's approval.
+    Approval,
+    None,
+}
+
+fn stage_limit(task: &Value, template: Option<&Value>) -> Limit {
+    let Some(template) = template else {
+        return Limit::None;
+    };
+    if !template["suspend"].is_null() {
+        return match pipec_argo_semantics::rollout::duration_seconds(
+            &template["suspend"]["duration"],
+        ) {
+            Some(seconds) => Limit::Seconds(seconds),
+            None => Limit::Approval,
+        };
+    }
+    let timeout = template["timeout"]
+        .as_str()
+        .and_then(pipec_argo_semantics::go_duration::nanos)
+        .and_then(|n| u64::try_from(n / 1_000_000_000).ok());
+    let script = workflow::template_env(template, "TIMEOUT").and_then(|t| t.parse::<u64>().ok());
+    let once = match (timeout, script) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return Limit::None,
+    };
+    let strategy = if template["retryStrategy"].is_null() {
+        &task["retryStrategy"]
+    } else {
+        &template["retryStrategy"]
+    };
+    let retries = match &strategy["limit"] {
+        Value::Number(n) => n.as_u64().unwrap_or(0),
+        Value::String(s) => s.parse().unwrap_or(0),
+        _ => 0,
+    };
+    Limit::Seconds(once * (retries + 1))
 }
 
 /// The first of the entrypoint's steps that wait on `rollout` (`pipec.dev/action` `wait`, for
@@ -494,6 +666,7 @@ fn release(
                 from_step: canary["analysis"]["startingStep"].as_u64().unwrap_or(0),
             }),
         aborted,
+        worst_case: None,
     }
 }
 
@@ -587,6 +760,7 @@ fn blue_green(
         held_seconds: healthy_at.unwrap_or(0),
         background_analysis: None,
         aborted,
+        worst_case: None,
     }
 }
 
@@ -747,6 +921,22 @@ impl Plan {
                 out.push_str(&format!(
                     "  Argo Rollouts holds it at least {} (pauses and analyses), plus the Workflow's stages\n",
                     crate::typeck::format_duration(r.held_seconds)
+                ));
+            }
+            if let Some(w) = &r.worst_case {
+                let approvals = match w.approvals {
+                    0 => String::new(),
+                    1 => ", plus however long the approval takes".to_string(),
+                    n => format!(", plus however long the {n} approvals take"),
+                };
+                let unbounded = if w.unbounded.is_empty() {
+                    String::new()
+                } else {
+                    format!("; no limit on {}", w.unbounded.join(", "))
+                };
+                out.push_str(&format!(
+                    "  at most {} to the full rollout when every gate passes (each stage at its timeout){approvals}{unbounded}\n",
+                    crate::typeck::format_duration(w.seconds)
                 ));
             }
         }
