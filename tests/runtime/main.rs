@@ -860,6 +860,18 @@ async fn rollback_to_a_revision_uses_its_replica_set() {
         ended.stdout.contains("succeeded ping-rollback"),
         "{ended:?}"
     );
+    // The fully promoted Rollout was set back to that image and promoted in full: Argo
+    // Rollouts' model runs it, Healthy on that revision.
+    let rollout = cluster.rollout("ping");
+    assert_eq!(
+        rollout["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.homelab.example/ping:v1"
+    );
+    assert_eq!(rollout["status"]["phase"], "Healthy", "{rollout:#}");
+    assert_eq!(
+        rollout["status"]["currentPodHash"], rollout["status"]["stableRS"],
+        "{rollout:#}"
+    );
     let unknown = cluster.pipec_done(&["rollback", "ping", "--to", "7"]).await;
     assert_eq!(unknown.code, 1, "{unknown:?}");
     assert!(

@@ -77,6 +77,7 @@ fn rollout_of(r: &Value) -> Rollout {
             paused: false,
             canary,
             blue_green: None,
+            rollback_window: None,
         },
         status: Status {
             current_step_index: r["status.currentStepIndex"]
@@ -327,6 +328,7 @@ fn cluster_of(initial: &Value) -> Cluster {
         paused: initial["spec.paused"].as_bool().unwrap_or(false),
         canary: Canary::default(),
         blue_green: None,
+        rollback_window: None,
     };
     for s in initial["steps"].as_array().unwrap() {
         spec.canary.steps.push(Step::from_json(s).unwrap());
@@ -1178,4 +1180,130 @@ fn routed_canary_keeps_its_pods_for_the_abort_delay() {
         "{:?}",
         kept.frames
     );
+}
+
+// ---- the rollback window: upstream's rollout/sync_test.go, and what it does to a rollback ----
+
+mod rollback_window {
+    use super::*;
+    use pipec_argo_semantics::rollout::RolloutPhase;
+
+    /// `TestRollbackWindow` (`rollout/sync_test.go`): ReplicaSets created in the order
+    /// foo-4, foo-3, foo-2, foo-1, foo-experiment (an Experiment's), foo; each row is (stable,
+    /// new, `rollbackWindow.revisions`, within the window).
+    #[test]
+    fn is_rollback_within_window_as_upstream_tests_it() {
+        let names = ["foo-4", "foo-3", "foo-2", "foo-1", "foo-experiment", "foo"];
+        let rows: [(usize, Option<usize>, i32, bool); 6] = [
+            (0, None, 1, false),
+            (0, Some(1), 1, false),
+            (1, Some(0), 1, true),
+            (2, Some(0), 2, true),
+            (3, Some(0), 2, false),
+            // "from 5->3 the window is 1 because experiments are excluded"
+            (5, Some(3), 1, true),
+        ];
+        for (stable, new, window, within) in rows {
+            let mut c = Cluster::new(Spec {
+                rollback_window: Some(window),
+                ..Spec::default()
+            });
+            c.replica_sets = names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let mut rs = ReplicaSet::new(name, u32::try_from(i).unwrap() + 1, 0, 0);
+                    rs.experiment = name.ends_with("experiment");
+                    rs
+                })
+                .collect();
+            c.rollout.status.stable_rs = names[stable].to_string();
+            c.template.0 = new.map_or("not-created".to_string(), |n| names[n].to_string());
+            assert_eq!(
+                c.rollback_within_window(),
+                within,
+                "stable {}, new {new:?}, window {window}",
+                names[stable]
+            );
+        }
+    }
+
+    /// `Test_shouldFullPromote`, its canary half: the new ReplicaSet `bar`, created a minute
+    /// before the stable `foo` and available, is promoted at once ("Rollback within window").
+    #[test]
+    fn a_rollback_within_the_window_is_promoted_once_available() {
+        let mut c = Cluster::new(Spec {
+            rollback_window: Some(1),
+            canary: Canary {
+                steps: vec![Step {
+                    pause: Some(None),
+                    ..Step::default()
+                }],
+                ..Canary::default()
+            },
+            ..Spec::default()
+        });
+        c.replica_sets = vec![
+            ReplicaSet::new("bar", 1, 1, 1),
+            ReplicaSet::new("foo", 2, 0, 0),
+        ];
+        c.template = ("bar".to_string(), 3);
+        c.rollout.status.stable_rs = "foo".to_string();
+        c.rollout.status.current_pod_hash = "bar".to_string();
+        c.rollout.status.current_step_index = Some(0);
+        c.reconcile();
+        assert_eq!(c.rollout.status.stable_rs, "bar", "{:?}", c.rollout.status);
+    }
+
+    /// What the window does to a whole rollback: a canary that holds at a pause for a promote
+    /// (and runs a background analysis) goes from revision 1 to 2 through its steps; taken back
+    /// to revision 1 within a window of 3 it skips the pause and the analysis and is Healthy on
+    /// revision 1 again; without the window the same rollback stops at the pause.
+    #[test]
+    fn a_rollback_within_the_window_skips_the_steps() {
+        let spec = |window: Option<i32>| Spec {
+            replicas: 2,
+            rollback_window: window,
+            canary: Canary {
+                steps: vec![
+                    Step {
+                        set_weight: Some(50),
+                        ..Step::default()
+                    },
+                    Step {
+                        pause: Some(None),
+                        ..Step::default()
+                    },
+                ],
+                analysis: Some(pipec_argo_semantics::rollout::BackgroundAnalysis {
+                    templates: vec!["success".to_string()],
+                    starting_step: None,
+                }),
+                ..Canary::default()
+            },
+            ..Spec::default()
+        };
+        for (window, skips) in [(Some(3), true), (None, false)] {
+            let mut c = Cluster::new(spec(window));
+            controller::settle(&mut c, &Script::default());
+            c.act(&Action::UpdateTemplate);
+            controller::settle(&mut c, &Script::default());
+            assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Paused));
+            c.act(&Action::Promote);
+            controller::settle(&mut c, &Script::default());
+            assert_eq!(c.rollout.status.stable_rs, "rev2", "{:?}", c.rollout.status);
+            let runs = c.analysis_runs.len();
+            c.act(&Action::RollBackTo(1));
+            controller::settle(&mut c, &Script::default());
+            let s = &c.rollout.status;
+            if skips {
+                assert_eq!(s.phase, Some(RolloutPhase::Healthy), "{s:?}");
+                assert_eq!(s.stable_rs, "rev1");
+                assert_eq!(c.analysis_runs.len(), runs, "no analysis on the way back");
+            } else {
+                assert_eq!(s.phase, Some(RolloutPhase::Paused), "{s:?}");
+                assert_eq!(s.stable_rs, "rev2");
+            }
+        }
+    }
 }

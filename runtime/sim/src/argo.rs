@@ -66,7 +66,7 @@ impl Sim {
         let changes = self.changes.clone();
         tokio::spawn(async move {
             let mut clock = 0u64;
-            let mut rollouts: BTreeMap<Key, controller::Cluster> = BTreeMap::new();
+            let mut rollouts: BTreeMap<Key, Release> = BTreeMap::new();
             let mut replays: BTreeMap<Key, Replay> = BTreeMap::new();
             let mut seconds = 0u64;
             loop {
@@ -124,6 +124,13 @@ fn time(tick: u64) -> String {
     format!("2026-11-22T10:{:02}:{:02}Z", (tick / 60) % 60, tick % 60)
 }
 
+/// A Rollout as the model of Argo Rollouts runs it, and the revision each image it ran was
+/// (a rollback to an image returns to that revision's ReplicaSet).
+struct Release {
+    cluster: controller::Cluster,
+    revisions: BTreeMap<String, u32>,
+}
+
 /// A step that acted on a Rollout.
 struct Effect {
     /// The template's `pipec.dev/action`: what the step does to the Rollout.
@@ -131,6 +138,7 @@ struct Effect {
     /// The Rollout's namespace, when not the Workflow's.
     namespace: Option<String>,
     rollout: String,
+    /// The image it deploys (`IMAGE`), or rolls back to (`TO_IMAGE`).
     image: Option<String>,
     run: String,
 }
@@ -319,7 +327,9 @@ fn advance(
                     .to_string(),
                 namespace: env(template, "NAMESPACE").map(str::to_string),
                 rollout: rollout.to_string(),
-                image: env(template, "IMAGE").map(str::to_string),
+                image: env(template, "TO_IMAGE")
+                    .or(env(template, "IMAGE"))
+                    .map(str::to_string),
                 run: name.clone(),
             });
         }
@@ -406,9 +416,10 @@ fn act_on_model(
     rollout: &mut Value,
     spec: Spec,
     effect: &Effect,
-    cluster: &mut controller::Cluster,
+    release: &mut Release,
 ) -> Vec<Value> {
     let quick = controller::Script::default();
+    let Release { cluster, revisions } = release;
     cluster.rollout.spec = spec;
     let mut stored = Vec::new();
     match effect.action.as_str() {
@@ -425,14 +436,34 @@ fn act_on_model(
                 cluster.act(&Action::UpdateTemplate);
             }
             set_image(rollout, effect);
+            if let Some(image) = &effect.image {
+                revisions.insert(image.clone(), cluster.template.1);
+            }
         }
         "promote" => cluster.act(&Action::Promote),
         "rollback" => {
             // The script aborts an update in progress, waits for the stable pods, then
-            // restores the stable template; a fully promoted Rollout it returns to an earlier
-            // revision, which the model does not follow yet (the rollback window).
+            // restores the stable template; a fully promoted Rollout it sets back to the
+            // image asked for (`TO_IMAGE`: that image's revision again, or a new one) and
+            // promotes fully.
             let status = &cluster.rollout.status;
             if status.current_pod_hash == status.stable_rs {
+                let Some(image) = &effect.image else {
+                    return stored;
+                };
+                match revisions.get(image) {
+                    Some(revision) => cluster.act(&Action::RollBackTo(*revision)),
+                    None => cluster.act(&Action::UpdateTemplate),
+                }
+                revisions.insert(image.clone(), cluster.template.1);
+                set_image(rollout, effect);
+                controller::settle(cluster, &quick);
+                write_status(rollout, cluster);
+                stored.push(rollout.clone());
+                cluster.act(&Action::PromoteFull);
+                controller::settle(cluster, &quick);
+                write_status(rollout, cluster);
+                stored.push(rollout.clone());
                 return stored;
             }
             cluster.act(&Action::Abort);
@@ -523,11 +554,11 @@ fn write_status(rollout: &mut Value, cluster: &controller::Cluster) {
 fn tick_rollouts(
     state: &mut State,
     changes: &tokio::sync::broadcast::Sender<crate::Change>,
-    rollouts: &mut BTreeMap<Key, controller::Cluster>,
+    rollouts: &mut BTreeMap<Key, Release>,
     seconds: u64,
 ) {
     let quick = controller::Script::default();
-    for (key, cluster) in rollouts.iter_mut() {
+    for (key, Release { cluster, .. }) in rollouts.iter_mut() {
         let Some(mut rollout) = state.objects.get(key).cloned() else {
             continue;
         };
@@ -558,7 +589,7 @@ fn apply_effect(
     changes: &tokio::sync::broadcast::Sender<crate::Change>,
     namespace: &str,
     effect: &Effect,
-    rollouts: &mut BTreeMap<Key, controller::Cluster>,
+    rollouts: &mut BTreeMap<Key, Release>,
 ) {
     let key = Key {
         plural: "rollouts",
@@ -572,10 +603,11 @@ fn apply_effect(
         return;
     };
     if let Ok(spec) = Spec::from_json(&rollout) {
-        let cluster = rollouts
-            .entry(key.clone())
-            .or_insert_with(|| controller::Cluster::new(spec.clone()));
-        for changed in act_on_model(&mut rollout, spec, effect, cluster) {
+        let release = rollouts.entry(key.clone()).or_insert_with(|| Release {
+            cluster: controller::Cluster::new(spec.clone()),
+            revisions: BTreeMap::new(),
+        });
+        for changed in act_on_model(&mut rollout, spec, effect, release) {
             store(
                 state,
                 changes,

@@ -115,6 +115,10 @@ pub enum Action {
     /// The pod template set back to the stable revision's (what `pipec`'s rollback script and
     /// `kubectl argo rollouts undo` do); the controller then skips the steps.
     RestoreStable,
+    /// The pod template set to that of an earlier revision (`kubectl argo rollouts undo
+    /// --to-revision`, `pipec rollback --to`): its ReplicaSet, created back then, is the new
+    /// one again, under the next revision number (`syncReplicaSetRevision`).
+    RollBackTo(u32),
 }
 
 fn hash_of(revision: u32) -> String {
@@ -222,7 +226,47 @@ impl Cluster {
                     self.template = (rs.hash.clone(), rs.revision);
                 }
             }
+            Action::RollBackTo(revision) => {
+                let next = self.replica_sets.iter().map(|rs| rs.revision).max();
+                let next = next.unwrap_or(0).max(self.template.1) + 1;
+                if let Some(rs) = self
+                    .replica_sets
+                    .iter_mut()
+                    .find(|rs| rs.revision == *revision)
+                {
+                    rs.revision = next;
+                    self.template = (rs.hash.clone(), next);
+                }
+            }
         }
+    }
+
+    /// `isRollbackWithinWindow` (`rollout/sync.go`): the new ReplicaSet was created before the
+    /// stable one (a rollback), and fewer than `rollbackWindow.revisions` ReplicaSets were
+    /// created between them. Such a rollback skips the steps (`canary.go`: the step index goes
+    /// to the end, as for `promote --full`), its analyses (`reconcileAnalysisRuns`), and is
+    /// promoted once the new ReplicaSet is available (`shouldFullPromote`: "Rollback within
+    /// window"). The ReplicaSets' creation order is their order here; Argo also leaves out
+    /// those an Experiment made (`experiment` here).
+    pub fn rollback_within_window(&self) -> bool {
+        let status = &self.rollout.status;
+        let (Some(new), Some(stable)) = (
+            self.find_rs(&self.template.0),
+            self.find_rs(&status.stable_rs),
+        ) else {
+            return false;
+        };
+        let Some(window) = self.rollout.spec.rollback_window.filter(|w| *w > 0) else {
+            return false;
+        };
+        if new >= stable {
+            return false;
+        }
+        let between = self.replica_sets[new + 1..stable]
+            .iter()
+            .filter(|rs| !rs.experiment)
+            .count();
+        i32::try_from(between).is_ok_and(|b| b < window)
     }
 
     /// The ReplicaSet controller and the kubelet: each ReplicaSet gets the pods of its spec
@@ -382,8 +426,12 @@ impl Cluster {
             i.map(|i| (runs[i].phase, runs[i].message.clone()))
         };
 
+        let within_window = self.rollback_within_window();
         let ro = &self.rollout;
-        if pause.is_aborted(&ro.status) || ro.status.promote_full || ro.status.stable_rs.is_empty()
+        if pause.is_aborted(&ro.status)
+            || ro.status.promote_full
+            || ro.status.stable_rs.is_empty()
+            || within_window
         {
             status.step_analysis = report(&self.analysis_runs, step_run);
             status.background_analysis = report(&self.analysis_runs, background_run);
@@ -692,8 +740,9 @@ impl Cluster {
     ) {
         let steps = self.step_count();
         let (step, mut index) = current_step(&self.rollout);
+        let within_window = self.rollback_within_window();
         let old = &self.rollout.status;
-        if old.promote_full {
+        if old.promote_full || within_window {
             pause.clear = true;
             pause.remove_abort = true;
             if steps > 0 {
@@ -709,7 +758,7 @@ impl Cluster {
         } else {
             new.as_ref()
                 .is_some_and(|n| n.available == self.rollout.spec.replicas)
-                && (old.promote_full || steps == 0 || index == steps)
+                && (old.promote_full || within_window || steps == 0 || index == steps)
         };
         if promote {
             // `promoteStable`.

@@ -10,8 +10,8 @@
 //! `rollout/analysis.go`, `utils/replicaset/canary.go`, `utils/rollout/rolloututil.go`.
 //! `tests/rollouts.rs` runs the corpus's `rollouts/` cases against it (the corpus has no
 //! blue-green case: those tests follow upstream's `docs/features/bluegreen.md`). Experiments,
-//! header and mirror routes, progress deadlines and the rollback window are not modelled yet:
-//! a Rollout using them is refused ([`Spec::from_json`] returns `Err`), never guessed at.
+//! header and mirror routes and progress deadlines are not modelled yet: a Rollout using them
+//! is refused ([`Spec::from_json`] returns `Err`), never guessed at.
 
 pub mod analysis;
 pub mod bluegreen;
@@ -170,6 +170,9 @@ pub struct Spec {
     pub canary: Canary,
     /// The blue-green strategy, when the Rollout uses it instead of a canary.
     pub blue_green: Option<BlueGreen>,
+    /// `spec.rollbackWindow.revisions`: a return to one of that many earlier revisions skips
+    /// the steps and analyses ([`controller::Cluster::rollback_within_window`]).
+    pub rollback_window: Option<i32>,
 }
 
 impl Default for Spec {
@@ -179,6 +182,7 @@ impl Default for Spec {
             paused: false,
             canary: Canary::default(),
             blue_green: None,
+            rollback_window: None,
         }
     }
 }
@@ -340,6 +344,8 @@ pub struct ReplicaSet {
     pub scale_down_deadline: Option<u64>,
     /// When each created but not yet available pod becomes available (`u64::MAX`: never).
     pub starting: Vec<u64>,
+    /// Made by an Experiment (`experiment-name` annotation), not by the Rollout's updates.
+    pub experiment: bool,
 }
 
 impl ReplicaSet {
@@ -365,6 +371,7 @@ impl ReplicaSet {
             available,
             scale_down_deadline: None,
             starting: vec![u64::MAX; usize::try_from(pods - available).unwrap_or(0)],
+            experiment: false,
         }
     }
 }
@@ -393,6 +400,9 @@ impl Spec {
             .and_then(|n| i32::try_from(n).ok())
             .unwrap_or(1);
         let paused = spec["paused"].as_bool().unwrap_or(false);
+        let rollback_window = spec["rollbackWindow"]["revisions"]
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok());
         if let Some(bg) = strategy.get("blueGreen") {
             let int = |key: &str| {
                 bg.get(key)
@@ -415,6 +425,7 @@ impl Spec {
                     pre_promotion_args: name_values(&bg["prePromotionAnalysis"]["args"]),
                     post_promotion_args: name_values(&bg["postPromotionAnalysis"]["args"]),
                 }),
+                rollback_window,
             });
         }
         let canary_json = strategy
@@ -454,6 +465,7 @@ impl Spec {
             paused,
             canary,
             blue_green: None,
+            rollback_window,
         })
     }
 }
