@@ -225,7 +225,19 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
                 ("fails", aborted_by.get(task).cloned().unwrap_or_default())
             }
             Some((Phase::Failed | Phase::Error, m)) => ("fails", m),
-            Some((Phase::Skipped, _)) => ("skipped", "its condition is false".to_string()),
+            // The model says what Argo writes: `when '<the when, substituted>' evaluated false`.
+            Some((Phase::Skipped, m)) => {
+                // A bare `false` (an expression tag's value) says nothing more.
+                let condition = m
+                    .strip_prefix("when '")
+                    .and_then(|c| c.strip_suffix("' evaluated false"))
+                    .filter(|c| c.trim() != "false");
+                let why = match condition {
+                    Some(c) => format!("its condition is false: {c}"),
+                    None => "its condition is false".to_string(),
+                };
+                ("skipped", why)
+            }
             Some((Phase::Omitted, _)) => {
                 ("omitted", "what it waits for did not succeed".to_string())
             }
