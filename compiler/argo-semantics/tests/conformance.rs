@@ -239,10 +239,6 @@ const NOT_MODELLED: &[(&str, &str)] = &[
         "template `exit-handler`: `templateRef` is not modelled",
     ),
     (
-        "wf-stop-with-daemon",
-        "template `sleep`: `daemon` is not modelled",
-    ),
-    (
         "wf-template-active-deadline-parameter",
         "template `whalesay`: `activeDeadlineSeconds` is not modelled",
     ),
@@ -264,6 +260,7 @@ fn driver(id: &str) -> Option<Driver> {
         "wf-stop-onexit-dag-runs" => stop_runs_the_exit_dag,
         "wf-deadline-fails-suspended-nodes / deadline" => deadline_fails_what_waits,
         "wf-terminate-during-exit-handler" => terminate_in_the_exit_handler,
+        "wf-stop-with-daemon" => stop_with_a_daemon,
         "wf-workflow-spec-suspend"
         | "wf-node-resume-then-stop"
         | "wf-suspend-step-resume-or-stop / resume"
@@ -450,6 +447,50 @@ fn terminate_in_the_exit_handler(sc: &Scenario<'_>) -> Result<Vec<String>, Strin
                 .push(format!("{}: Failed, model {:?}", node.name, node.phase));
         }
     }
+    checks.done()
+}
+
+/// A daemon step has started and the next step's pod sleeps when `spec.shutdown: Stop` is
+/// set: the sleeping pod is failed, so the steps fail, and the daemon is stopped with them
+/// (its node Succeeded).
+fn stop_with_a_daemon(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let mut given = driven(sc);
+    let templates = sc.manifest["spec"]["templates"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let daemons: BTreeSet<&str> = templates
+        .clone()
+        .filter(|t| t["daemon"] == true)
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    // "a pod is running": the steps whose template is no daemon sleep on.
+    let steps = templates
+        .flat_map(|t| t["steps"].as_array().into_iter().flatten())
+        .flat_map(|g| g.as_array().into_iter().flatten());
+    for step in steps {
+        if !daemons.contains(text(&step["template"])) {
+            given
+                .outcomes
+                .running
+                .insert(text(&step["name"]).to_string());
+        }
+    }
+    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
+    settle(&mut machine)?;
+    let mut checks = Checks::new(&given);
+    let daemoned = machine
+        .nodes()
+        .iter()
+        .any(|n| n.daemoned && !n.phase.ended());
+    if !daemoned {
+        checks
+            .wrong
+            .push("the daemon must have started".to_string());
+    }
+    machine.shut_down(Shutdown::Stop);
+    settle(&mut machine)?;
+    checks.at("after the shutdown", sc.expected, &machine, false);
     checks.done()
 }
 

@@ -290,6 +290,9 @@ fn advance(
         if !record.parent.is_empty() {
             node["boundaryID"] = json!(workflow::node_id(&name, &record.parent));
         }
+        if record.daemoned {
+            node["daemoned"] = json!(true);
+        }
         let scripted = script.fail.iter().find(|(step, _)| *step == record.task);
         let message = match scripted {
             Some((_, message)) if record.phase == Phase::Failed && record.node_type == "Pod" => {

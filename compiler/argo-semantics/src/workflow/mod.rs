@@ -24,8 +24,8 @@
 //! and under `Stop` the exit handler still runs. Parameters pass between templates as
 //! `parameters.rs` says (a pod's written outputs come from the outcome); an artifact passed on
 //! cannot be resolved unless its producer succeeded (an optional one is left out). Fan-outs
-//! (`fanout.rs`), lifecycle hooks, exit hooks and `spec.activeDeadlineSeconds` are modelled;
-//! daemons, `templateRef`, template deadlines and output parameters of DAGs are not yet: a
+//! (`fanout.rs`), lifecycle hooks, exit hooks, daemons and `spec.activeDeadlineSeconds` are
+//! modelled; `templateRef`, template deadlines and output parameters of DAGs are not yet: a
 //! Workflow using them is refused (`Err`), never guessed at.
 
 mod fanout;
@@ -113,6 +113,8 @@ pub struct NodeRecord {
     pub inputs: BTreeMap<String, String>,
     /// Its outputs whose values are known (`parameters.NAME`, `result`), once it ended.
     pub outputs: BTreeMap<String, String>,
+    /// A daemon's pod that has started (`daemoned: true`): Running, yet fulfilled.
+    pub daemoned: bool,
 }
 
 /// How a run ended.
@@ -167,6 +169,16 @@ struct TaskNode {
     outputs: Outputs,
     /// An exit hook's node (`A.onExit`): it runs under `spec.shutdown: Stop`.
     exit_hook: bool,
+    /// A daemon's pod that has started: it runs until its DAG or steps node is fulfilled.
+    daemoned: bool,
+}
+
+impl TaskNode {
+    /// `NodeStatus.Fulfilled`: ended, or a daemon that has started (its dependents and its
+    /// step group go on while it runs).
+    fn fulfilled(&self) -> bool {
+        self.phase.ended() || self.daemoned
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -958,6 +970,7 @@ impl<'a> Runner<'a> {
             message: String::new(),
             inputs: inputs.clone(),
             outputs: BTreeMap::new(),
+            daemoned: false,
         });
         Ok(Body {
             template: name.to_string(),
@@ -1006,6 +1019,7 @@ impl<'a> Runner<'a> {
                     self.fire_workflow_hooks()?;
                 }
                 if phase.ended() {
+                    self.kill_daemons(dag);
                     self.finish_pods(dag)?;
                     if let Some(why) = dag.message.take() {
                         self.failure.get_or_insert(why);
@@ -1140,7 +1154,7 @@ impl<'a> Runner<'a> {
             return Ok(None);
         }
         // A fan-out whose remaining children will not start is not waited for.
-        let waiting = |n: &TaskNode| !n.phase.ended() && !matches!(n.kind, Kind::Group);
+        let waiting = |n: &TaskNode| !n.fulfilled() && !matches!(n.kind, Kind::Group);
         if dag.nodes.values().any(waiting) {
             return Ok(Some(Phase::Running));
         }
@@ -1336,6 +1350,7 @@ impl<'a> Runner<'a> {
                     Phase::Running
                 };
                 let mut state = TaskState::of(phase);
+                state.daemoned = node.daemoned;
                 if let Some(children) = dag.expanded.get(t) {
                     state.children = Some(
                         children
@@ -1622,7 +1637,9 @@ impl<'a> Runner<'a> {
         let Some(node) = dag.nodes.get(name).cloned() else {
             return Ok(());
         };
-        if node.phase.ended() {
+        // A started daemon runs until its DAG or steps node is fulfilled; a shutdown does not
+        // fail it (`killDaemonedChildren` stops it then, and it ends Succeeded).
+        if node.phase.ended() || node.daemoned {
             return Ok(());
         }
         if node.exit_hook && !self.in_exit_handler {
@@ -1650,6 +1667,9 @@ impl<'a> Runner<'a> {
                 } else {
                     self.operate(&mut inner)?
                 };
+                if phase.ended() {
+                    self.kill_daemons(&mut inner);
+                }
                 let message = inner.message.clone().unwrap_or_default();
                 if let Some(n) = dag.nodes.get_mut(name) {
                     n.kind = if steps {
@@ -1676,6 +1696,16 @@ impl<'a> Runner<'a> {
         template: &Value,
         phase: Phase,
     ) -> Result<(), String> {
+        // A daemon's pod that runs is daemoned: Running, and fulfilled (`daemon: true`).
+        if phase == Phase::Succeeded && template["daemon"] == true {
+            if let Some(node) = dag.nodes.get_mut(name) {
+                node.daemoned = true;
+            }
+            if let Some(record) = self.record_mut(dag, name) {
+                record.daemoned = true;
+            }
+            return Ok(());
+        }
         if phase != Phase::Succeeded {
             let node = dag
                 .nodes
@@ -2027,7 +2057,7 @@ impl<'a> Runner<'a> {
             let template_name = step["template"].as_str().unwrap_or(name);
             if body.nodes.contains_key(name) {
                 self.advance_with_hooks(body, name, template_name, step)?;
-                waiting |= body.nodes.get(name).is_some_and(|n| !n.phase.ended());
+                waiting |= body.nodes.get(name).is_some_and(|n| !n.fulfilled());
                 waiting |= !body.hooks_ended(name);
                 continue;
             }
@@ -2039,7 +2069,7 @@ impl<'a> Runner<'a> {
             check_modelled(template_name, self.template(template_name)?)?;
             self.decide_and_start(body, name, template_name, step)?;
             // A step that could not start yet (parallelism) waits too.
-            waiting |= body.nodes.get(name).is_none_or(|n| !n.phase.ended());
+            waiting |= body.nodes.get(name).is_none_or(|n| !n.fulfilled());
         }
         if waiting {
             return Ok(Some(Phase::Running));
@@ -2068,6 +2098,20 @@ impl<'a> Runner<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// `killDaemonedChildren`: once a DAG or steps node is fulfilled, its daemons are stopped,
+    /// and their nodes end Succeeded (the corpus's `wf-stop-with-daemon`).
+    fn kill_daemons(&mut self, dag: &mut Dag) {
+        let daemons: Vec<String> = dag
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.daemoned && !n.phase.ended())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in daemons {
+            self.set_phase(dag, &name, Phase::Succeeded, "");
+        }
     }
 
     /// Pods still running when their DAG's phase is decided (a failed target under
@@ -2120,6 +2164,7 @@ impl<'a> Runner<'a> {
             inputs: BTreeMap::new(),
             outputs: Outputs::new(),
             exit_hook: false,
+            daemoned: false,
         };
         dag.nodes.insert(name.to_string(), node);
         self.record_index
@@ -2135,6 +2180,7 @@ impl<'a> Runner<'a> {
             message: message.to_string(),
             inputs: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            daemoned: false,
         });
     }
 
@@ -2221,9 +2267,9 @@ fn check_modelled(name: &str, template: &Value) -> Result<(), String> {
             "template `{name}`: a retry limit `{limit}` is not modelled"
         ));
     }
-    // Workflow and template deadlines need a clock the model does not have yet (a template's
-    // `timeout` does not: see `leaf_phase`); daemons need the pods' lifetimes.
-    for field in ["hooks", "activeDeadlineSeconds", "templateRef", "daemon"] {
+    // Template deadlines need a clock the model does not have yet (a template's `timeout` does
+    // not: see `leaf_phase`).
+    for field in ["hooks", "activeDeadlineSeconds", "templateRef"] {
         if !template[field].is_null() {
             return Err(format!("template `{name}`: `{field}` is not modelled"));
         }
@@ -2246,6 +2292,9 @@ fn snapshot(dag: &Dag) -> Vec<(String, Phase)> {
     let mut out = vec![(format!("[{}]", dag.group), Phase::Running)];
     for (name, node) in &dag.nodes {
         out.push((name.clone(), node.phase));
+        if node.daemoned {
+            out.push((format!("{name} daemoned"), node.phase));
+        }
         if let Kind::Dag(inner) | Kind::Steps(inner) = &node.kind {
             out.extend(
                 snapshot(inner)
@@ -2286,7 +2335,7 @@ fn assess(dag: &Dag, template: &Value, info: &DagInfo<'_>) -> Phase {
         let Some(node) = dag.nodes.get(&name) else {
             continue;
         };
-        if !node.phase.ended() {
+        if !node.fulfilled() {
             return Phase::Running;
         }
         let branch = if node.phase.completed() {
@@ -2381,6 +2430,39 @@ mod tests {
 
     /// `retryStrategy.limit` N gives N + 1 attempts (the corpus's `wf-retry-limit-zero` and
     /// `retry-backoff.yaml`): a step flaky for two attempts passes with `limit: 2`, fails with 1.
+    #[test]
+    fn a_started_daemon_is_daemoned_for_its_dependents_and_stopped_with_its_dag() {
+        // `depends: server.Daemoned` (docs/enhanced-depends-logic.md): the client runs while
+        // the server does; once the DAG is fulfilled the server is stopped, Succeeded.
+        let workflow = json!({"metadata": {"name": "w"}, "spec": {"entrypoint": "main",
+        "templates": [
+            {"name": "main", "dag": {"tasks": [
+                {"name": "server", "template": "server"},
+                {"name": "client", "template": "client", "depends": "server.Daemoned"},
+            ]}},
+            {"name": "server", "daemon": true, "container": {"image": "nginx"}},
+            {"name": "client", "container": {"image": "curl"}},
+        ]}});
+        let outcomes = Outcomes::default();
+        let mut machine = Machine::new(&workflow, &outcomes).unwrap();
+        let node = |m: &Machine<'_>, task: &str| {
+            m.nodes()
+                .iter()
+                .find(|n| n.task == task)
+                .map(|n| (n.phase, n.daemoned))
+        };
+        while machine.operate().unwrap() {
+            if node(&machine, "client").is_some() {
+                break;
+            }
+        }
+        assert_eq!(node(&machine, "server"), Some((Phase::Running, true)));
+        while machine.operate().unwrap() {}
+        assert_eq!(node(&machine, "client"), Some((Phase::Succeeded, false)));
+        assert_eq!(node(&machine, "server"), Some((Phase::Succeeded, true)));
+        assert_eq!(machine.phase(), Phase::Succeeded);
+    }
+
     #[test]
     fn retries_give_flaky_steps_their_attempts() {
         let workflow = |limit: Value| {
