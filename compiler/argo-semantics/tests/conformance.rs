@@ -233,16 +233,7 @@ fn retry_node_table() {
 
 /// Scenario cases of these directories the model does not cover yet, by id, with the feature
 /// that keeps each out.
-const NOT_MODELLED: &[(&str, &str)] = &[
-    (
-        "wf-exit-handler-bad-templateref",
-        "template `exit-handler`: `templateRef` is not modelled",
-    ),
-    (
-        "wf-template-active-deadline-parameter",
-        "template `whalesay`: `activeDeadlineSeconds` is not modelled",
-    ),
-];
+const NOT_MODELLED: &[(&str, &str)] = &[];
 
 /// Scenarios that look at a run between two operations, or act on it while it runs (`argo
 /// resume`, `argo stop` of one node, a shutdown in the exit handler): each is driven through
@@ -261,6 +252,8 @@ fn driver(id: &str) -> Option<Driver> {
         "wf-deadline-fails-suspended-nodes / deadline" => deadline_fails_what_waits,
         "wf-terminate-during-exit-handler" => terminate_in_the_exit_handler,
         "wf-stop-with-daemon" => stop_with_a_daemon,
+        "wf-template-active-deadline-parameter" => a_pod_outlives_its_deadline,
+        "wf-exit-handler-bad-templateref" => a_reference_to_no_template,
         "wf-workflow-spec-suspend"
         | "wf-node-resume-then-stop"
         | "wf-suspend-step-resume-or-stop / resume"
@@ -491,6 +484,47 @@ fn stop_with_a_daemon(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
     machine.shut_down(Shutdown::Stop);
     settle(&mut machine)?;
     checks.at("after the shutdown", sc.expected, &machine, false);
+    checks.done()
+}
+
+/// The entrypoint's pod sleeps 10 s under an `activeDeadlineSeconds` its input sets to 5: the
+/// pod spec gets 5, and the pod, running on past it, is killed (Failed).
+fn a_pod_outlives_its_deadline(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let mut given = driven(sc);
+    let name = given.workflow_name.clone();
+    given.outcomes.running.insert(name);
+    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
+    settle(&mut machine)?;
+    let mut checks = Checks::new(&given);
+    checks.at("at the end", sc.expected, &machine, false);
+    let want = sc.expected["pod"]["spec.activeDeadlineSeconds"].as_u64();
+    let pod = machine.nodes().iter().find(|n| n.node_type == "Pod");
+    checks.checked += 1;
+    if pod.and_then(|p| p.active_deadline_seconds) != want {
+        checks.wrong.push(format!(
+            "pod activeDeadlineSeconds {want:?}, model {:?}",
+            pod.map(|p| p.active_deadline_seconds)
+        ));
+    }
+    checks.done()
+}
+
+/// The WorkflowTemplate (the first manifest, which the Workflow, the second, refers to) is in
+/// the cluster, and its exit handler refers to a WorkflowTemplate that is not: the Workflow
+/// fails validation before any node.
+fn a_reference_to_no_template(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
+    let given = driven(sc);
+    let mut stored = sc.manifest.clone();
+    stored["kind"] = Value::from("WorkflowTemplate");
+    let cluster = [stored];
+    let mut machine = workflow::Machine::in_cluster(sc.manifest, &given.outcomes, Some(&cluster))?;
+    settle(&mut machine)?;
+    let mut checks = Checks::new(&given);
+    checks.at("at the end", sc.expected, &machine, false);
+    checks.checked += 1;
+    if !machine.nodes().is_empty() {
+        checks.wrong.push("validation creates no node".to_string());
+    }
     checks.done()
 }
 

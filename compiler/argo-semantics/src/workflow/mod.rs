@@ -25,7 +25,8 @@
 //! `parameters.rs` says (a pod's written outputs come from the outcome); an artifact passed on
 //! cannot be resolved unless its producer succeeded (an optional one is left out). Fan-outs
 //! (`fanout.rs`), lifecycle hooks, exit hooks, daemons and `spec.activeDeadlineSeconds` are
-//! modelled; `templateRef`, template deadlines and output parameters of DAGs are not yet: a
+//! modelled, and so are template timeouts and deadlines of pods that run on; `templateRef` and
+//! output parameters of DAGs are not yet: a
 //! Workflow using them is refused (`Err`), never guessed at.
 
 mod fanout;
@@ -115,6 +116,9 @@ pub struct NodeRecord {
     pub outputs: BTreeMap<String, String>,
     /// A daemon's pod that has started (`daemoned: true`): Running, yet fulfilled.
     pub daemoned: bool,
+    /// A pod's `activeDeadlineSeconds` as its pod spec gets it (its template's, the inputs'
+    /// values in its tags).
+    pub active_deadline_seconds: Option<u64>,
 }
 
 /// How a run ended.
@@ -382,10 +386,22 @@ impl<'a> Machine<'a> {
     /// The run of `workflow` before its first operation: the entrypoint's node exists, and
     /// the Workflow-level hooks that hold while it runs have fired.
     pub fn new(workflow: &'a Value, outcomes: &'a Outcomes) -> Result<Machine<'a>, String> {
+        Machine::in_cluster(workflow, outcomes, None)
+    }
+
+    /// [`Machine::new`] in a cluster that holds `workflow_templates` (WorkflowTemplates and
+    /// ClusterWorkflowTemplates as JSON) and no others: a `templateRef` to one it lacks fails
+    /// the Workflow's validation, as Argo's does. `None`: what the cluster holds is not known,
+    /// and a `templateRef` is refused.
+    pub fn in_cluster(
+        workflow: &'a Value,
+        outcomes: &'a Outcomes,
+        workflow_templates: Option<&[Value]>,
+    ) -> Result<Machine<'a>, String> {
         let (mut runner, workflow_name) = Runner::new(workflow, outcomes)?;
         let spec = &workflow["spec"];
         let entry = spec["entrypoint"].as_str().ok_or("no entrypoint")?;
-        if let Err(why) = validate(spec, &runner.templates) {
+        if let Err(why) = validate(spec, &runner.templates, workflow_templates) {
             // `operate` fails a new Workflow that does not validate, before any node.
             runner.failure = Some(format!("invalid spec: {why}"));
             return Ok(Machine {
@@ -641,8 +657,43 @@ impl<'a> Machine<'a> {
 /// runs on a new Workflow): a `timeout` on a template that is not a leaf (`%s template
 /// doesn't support timeout field`), a `timeout` that is a whole number, without a unit (`%s
 /// has invalid duration format in timeout`), and by the same rule a `pendingTimeout` on a
-/// template that is not a leaf (the corpus's `wf-template-timeout` asserts that message).
-fn validate(spec: &Value, templates: &BTreeMap<&str, &Value>) -> Result<(), String> {
+/// template that is not a leaf (the corpus's `wf-template-timeout` asserts that message). In a
+/// cluster whose WorkflowTemplates are known, a `templateRef` to one that is not there
+/// (`workflowtemplates.argoproj.io "NAME" not found`, the API server's NotFound) or to a
+/// template it does not have (the corpus's `wf-exit-handler-bad-templateref`).
+fn validate(
+    spec: &Value,
+    templates: &BTreeMap<&str, &Value>,
+    workflow_templates: Option<&[Value]>,
+) -> Result<(), String> {
+    let reference = |holder: &Value| -> Result<(), String> {
+        let (Some(store), Some(reference)) = (workflow_templates, holder.get("templateRef")) else {
+            return Ok(());
+        };
+        let name = reference["name"].as_str().unwrap_or_default();
+        let template = reference["template"].as_str().unwrap_or_default();
+        let (kind, plural) = if reference["clusterScope"] == true {
+            ("ClusterWorkflowTemplate", "clusterworkflowtemplates")
+        } else {
+            ("WorkflowTemplate", "workflowtemplates")
+        };
+        let found = store
+            .iter()
+            .find(|t| t["kind"] == kind && t["metadata"]["name"] == name)
+            .ok_or_else(|| format!("{plural}.argoproj.io \"{name}\" not found"))?;
+        let has = found["spec"]["templates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["name"] == template);
+        if has {
+            Ok(())
+        } else {
+            Err(format!(
+                "template {template} not found in workflow template {name}"
+            ))
+        }
+    };
     let mut queue: Vec<&str> = [&spec["entrypoint"], &spec["onExit"]]
         .into_iter()
         .filter_map(Value::as_str)
@@ -657,6 +708,7 @@ fn validate(spec: &Value, templates: &BTreeMap<&str, &Value>) -> Result<(), Stri
         let Some(template) = templates.get(name) else {
             continue;
         };
+        reference(template).map_err(|e| format!("templates.{name}: {e}"))?;
         let kind = if !template["steps"].is_null() {
             "Steps"
         } else if !template["dag"].is_null() {
@@ -691,6 +743,7 @@ fn validate(spec: &Value, templates: &BTreeMap<&str, &Value>) -> Result<(), Stri
                     .flat_map(|g| g.as_array().into_iter().flatten()),
             );
         for child in children {
+            reference(child).map_err(|e| format!("templates.{name}: {e}"))?;
             queue.extend(child["template"].as_str());
             queue.extend(child["onExit"].as_str());
             let hooks = child["hooks"].as_object().into_iter().flatten();
@@ -971,6 +1024,10 @@ impl<'a> Runner<'a> {
             inputs: inputs.clone(),
             outputs: BTreeMap::new(),
             daemoned: false,
+            active_deadline_seconds: tree
+                .is_none()
+                .then(|| active_deadline(template, &inputs))
+                .flatten(),
         });
         Ok(Body {
             template: name.to_string(),
@@ -1066,9 +1123,12 @@ impl<'a> Runner<'a> {
         if self.outcomes.running.contains(task)
             || self.outcomes.running.contains(&format!("{dag}/{task}"))
         {
-            // A pod that runs on is failed by its template's `timeout` or `pendingTimeout`
-            // when that passes (the corpus's `template-timeout`); otherwise it runs.
-            let limited = !template["timeout"].is_null() || !template["pendingTimeout"].is_null();
+            // A pod that runs on is failed by its template's `timeout`, `pendingTimeout` or
+            // `activeDeadlineSeconds` when that passes (the corpus's `template-timeout`,
+            // `template-active-deadline-parameter`); otherwise it runs.
+            let limited = !template["timeout"].is_null()
+                || !template["pendingTimeout"].is_null()
+                || active_deadline(template, inputs).is_some();
             return if limited {
                 Phase::Failed
             } else {
@@ -1087,15 +1147,9 @@ impl<'a> Runner<'a> {
         };
         // A limit from a parameter (`limit: "{{inputs.parameters.limit}}"`) is the input's value.
         let mut strategy = strategy.clone();
-        if let Some(limit) = strategy["limit"].as_str()
-            && let Some(name) = limit
-                .trim()
-                .strip_prefix("{{inputs.parameters.")
-                .and_then(|l| l.strip_suffix("}}"))
-        {
-            strategy["limit"] = inputs
-                .get(name)
-                .map_or(Value::Null, |v| Value::String(v.clone()));
+        if strategy["limit"].is_string() {
+            strategy["limit"] =
+                input_value(&strategy["limit"], inputs).map_or(Value::Null, Value::String);
         }
         attempts_phase(&strategy, failures)
     }
@@ -1112,6 +1166,13 @@ impl<'a> Runner<'a> {
     ) -> Option<String> {
         if let Some(message) = self.stopped_nodes.get(node) {
             return Some(message.clone());
+        }
+        // A pod that outlives its own `activeDeadlineSeconds` is killed by the kubelet.
+        let runs_on = self.outcomes.running.contains(task);
+        if phase == Phase::Failed && runs_on && !template["activeDeadlineSeconds"].is_null() {
+            return Some(
+                "Pod was active on the node longer than the specified deadline".to_string(),
+            );
         }
         let strategy = if template["retryStrategy"].is_null() {
             self.retry_default
@@ -1626,6 +1687,7 @@ impl<'a> Runner<'a> {
             node.template = template_name.to_string();
         }
         if let Some(record) = self.records.last_mut() {
+            record.active_deadline_seconds = active_deadline(template, &inputs);
             record.inputs = inputs;
         }
         Ok(())
@@ -2181,6 +2243,7 @@ impl<'a> Runner<'a> {
             inputs: BTreeMap::new(),
             outputs: BTreeMap::new(),
             daemoned: false,
+            active_deadline_seconds: None,
         });
     }
 
@@ -2213,6 +2276,31 @@ impl<'a> Runner<'a> {
             }
         }
     }
+}
+
+/// A template field that may be an input's tag (`"{{inputs.parameters.ads}}"`): its value as
+/// the pod gets it, the input's value in place of the tag.
+fn input_value(field: &Value, inputs: &BTreeMap<String, String>) -> Option<String> {
+    match field {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(text) => match text
+            .trim()
+            .strip_prefix("{{inputs.parameters.")
+            .and_then(|t| t.strip_suffix("}}"))
+        {
+            Some(name) => inputs.get(name.trim()).cloned(),
+            None => Some(text.clone()),
+        },
+        _ => None,
+    }
+}
+
+/// A pod template's `activeDeadlineSeconds`, as its pod spec gets it.
+fn active_deadline(template: &Value, inputs: &BTreeMap<String, String>) -> Option<u64> {
+    input_value(&template["activeDeadlineSeconds"], inputs)?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The phase a pod template ends in when its first `failures` attempts fail (`u32::MAX`: all
@@ -2267,9 +2355,9 @@ fn check_modelled(name: &str, template: &Value) -> Result<(), String> {
             "template `{name}`: a retry limit `{limit}` is not modelled"
         ));
     }
-    // Template deadlines need a clock the model does not have yet (a template's `timeout` does
-    // not: see `leaf_phase`).
-    for field in ["hooks", "activeDeadlineSeconds", "templateRef"] {
+    // A template's `hooks` and references to other WorkflowTemplates are not modelled yet (a
+    // template's `timeout` and `activeDeadlineSeconds` are: see `leaf_phase`).
+    for field in ["hooks", "templateRef"] {
         if !template[field].is_null() {
             return Err(format!("template `{name}`: `{field}` is not modelled"));
         }
