@@ -180,12 +180,7 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let templates: BTreeMap<&str, &Value> = workflow["spec"]["templates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["name"].as_str()?, t)))
-        .collect();
+    let templates = workflow::by_name(&workflow["spec"]["templates"]);
     let analyses: BTreeMap<&str, &Value> = documents
         .iter()
         .filter(|d| d["kind"] == "AnalysisTemplate")
@@ -310,11 +305,7 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
 /// approval. `None` without both steps.
 fn worst_case(templates: &BTreeMap<&str, &Value>, rollout: &str, held: u64) -> Option<WorstCase> {
     let entry = templates.get(names::ENTRYPOINT)?;
-    let tasks: BTreeMap<&str, &Value> = entry["dag"]["tasks"]
-        .as_array()?
-        .iter()
-        .filter_map(|t| Some((t["name"].as_str()?, t)))
-        .collect();
+    let tasks = workflow::by_name(&entry["dag"]["tasks"]);
     let template_of = |task: &Value| templates.get(task["template"].as_str()?).copied();
     let action = |task: &Value| {
         let template = template_of(task)?;

@@ -273,12 +273,7 @@ fn advance(
         Ok(false) => return false,
         Err(why) => return refuse(workflow, &why, &now),
     }
-    let templates: BTreeMap<&str, &Value> = spec["templates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["name"].as_str()?, t)))
-        .collect();
+    let templates = workflow::by_name(&spec["templates"]);
     let mut nodes = serde_json::Map::new();
     for record in machine.nodes() {
         let id = workflow::node_id(&name, &record.name);

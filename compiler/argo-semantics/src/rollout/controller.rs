@@ -1097,17 +1097,7 @@ pub fn update_failing(
         }
     }
     if let Some(background) = &spec.canary.analysis {
-        let args: Vec<(String, String)> = rollout["spec"]["strategy"]["canary"]["analysis"]["args"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| {
-                Some((
-                    a["name"].as_str()?.to_string(),
-                    a["value"].as_str()?.to_string(),
-                ))
-            })
-            .collect();
+        let args = super::name_values(&rollout["spec"]["strategy"]["canary"]["analysis"]["args"]);
         if let Some(failed) = fails(&background.templates, &args)? {
             script.analyses.insert(RunKind::Background, failed);
         }

@@ -731,18 +731,7 @@ fn validate(
         if timeout {
             return Err(format!("{name} has invalid duration format in timeout"));
         }
-        let children = template["dag"]["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(
-                template["steps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|g| g.as_array().into_iter().flatten()),
-            );
-        for child in children {
+        for child in children(template) {
             reference(child).map_err(|e| format!("templates.{name}: {e}"))?;
             queue.extend(child["template"].as_str());
             queue.extend(child["onExit"].as_str());
@@ -894,12 +883,7 @@ impl<'a> Runner<'a> {
                 spec["activeDeadlineSeconds"]
             ));
         }
-        let templates: BTreeMap<&str, &Value> = spec["templates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| Some((t["name"].as_str()?, t)))
-            .collect();
+        let templates = by_name(&spec["templates"]);
         // The Workflow's parameters in declaration order, the outcome's values over theirs.
         let mut declared: Vec<(String, String)> = spec["arguments"]["parameters"]
             .as_array()
@@ -1241,19 +1225,7 @@ impl<'a> Runner<'a> {
             return Ok(node.template.clone());
         }
         let template = self.template(&dag.template)?;
-        let children = template["dag"]["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(
-                template["steps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|g| g.as_array().into_iter().flatten()),
-            );
-        Ok(children
-            .into_iter()
+        Ok(children(template)
             .find(|t| t["name"] == name)
             .and_then(|t| t["template"].as_str())
             .unwrap_or(name)
@@ -2276,6 +2248,22 @@ impl<'a> Runner<'a> {
             }
         }
     }
+}
+
+/// A list of named things (`spec.templates`, a DAG's `tasks`) by name.
+pub fn by_name(list: &Value) -> BTreeMap<&str, &Value> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["name"].as_str()?, t)))
+        .collect()
+}
+
+/// A DAG template's tasks, or a steps template's steps, in order.
+fn children(template: &Value) -> impl Iterator<Item = &Value> {
+    let tasks = template["dag"]["tasks"].as_array().into_iter().flatten();
+    let groups = template["steps"].as_array().into_iter().flatten();
+    tasks.chain(groups.flat_map(|g| g.as_array().into_iter().flatten()))
 }
 
 /// A template field that may be an input's tag (`"{{inputs.parameters.ads}}"`): its value as
