@@ -417,21 +417,12 @@ fn terminate_in_the_exit_handler(sc: &Scenario<'_>) -> Result<Vec<String>, Strin
     let mut given = driven(sc);
     let sleeping: Vec<String> = exit_handler_steps(sc.manifest);
     given.outcomes.running.extend(sleeping);
-    let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
-    settle(&mut machine)?;
-    let mut checks = Checks::new(&given);
-    let precondition = machine
-        .nodes()
-        .iter()
-        .any(|n| n.name.ends_with(".onExit") && !n.phase.ended());
-    if !precondition {
-        checks
-            .wrong
-            .push("the exit handler must be running".to_string());
-    }
-    machine.shut_down(Shutdown::Terminate);
-    settle(&mut machine)?;
-    checks.at("after the shutdown", sc.expected, &machine, false);
+    let running = |n: &workflow::NodeRecord| n.name.ends_with(".onExit") && !n.phase.ended();
+    let ready = (
+        "the exit handler must be running",
+        &running as &dyn Fn(&_) -> bool,
+    );
+    let (machine, mut checks) = shut_down_once(sc, &given, ready, Shutdown::Terminate)?;
     for node in machine.nodes().iter().filter(|n| n.node_type == "Steps") {
         checks.checked += 1;
         if node.phase != Phase::Failed {
@@ -469,22 +460,33 @@ fn stop_with_a_daemon(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
                 .insert(text(&step["name"]).to_string());
         }
     }
+    let daemoned = |n: &workflow::NodeRecord| n.daemoned && !n.phase.ended();
+    let ready = (
+        "the daemon must have started",
+        &daemoned as &dyn Fn(&_) -> bool,
+    );
+    let (_, checks) = shut_down_once(sc, &given, ready, Shutdown::Stop)?;
+    checks.done()
+}
+
+/// The run settles; a node must then be as `ready` says (the case's precondition, the text
+/// why not); the run is shut down `how`, settles again, and the case's `expected` is checked.
+fn shut_down_once<'g>(
+    sc: &'g Scenario<'_>,
+    given: &'g Given,
+    ready: (&str, &dyn Fn(&workflow::NodeRecord) -> bool),
+    how: Shutdown,
+) -> Result<(workflow::Machine<'g>, Checks<'g>), String> {
     let mut machine = workflow::Machine::new(sc.manifest, &given.outcomes)?;
     settle(&mut machine)?;
-    let mut checks = Checks::new(&given);
-    let daemoned = machine
-        .nodes()
-        .iter()
-        .any(|n| n.daemoned && !n.phase.ended());
-    if !daemoned {
-        checks
-            .wrong
-            .push("the daemon must have started".to_string());
+    let mut checks = Checks::new(given);
+    if !machine.nodes().iter().any(ready.1) {
+        checks.wrong.push(ready.0.to_string());
     }
-    machine.shut_down(Shutdown::Stop);
+    machine.shut_down(how);
     settle(&mut machine)?;
     checks.at("after the shutdown", sc.expected, &machine, false);
-    checks.done()
+    Ok((machine, checks))
 }
 
 /// The entrypoint's pod sleeps 10 s under an `activeDeadlineSeconds` its input sets to 5: the
@@ -578,7 +580,7 @@ fn people_act(sc: &Scenario<'_>) -> Result<Vec<String>, String> {
             let waits = |m: &workflow::Machine<'_>| {
                 m.nodes()
                     .iter()
-                    .any(|n| n.node_type == "Suspend" && !n.phase.ended())
+                    .any(workflow::NodeRecord::waits_for_a_person)
             };
             if !operate_until(&mut machine, waits)? {
                 return Err("no suspend node waits".to_string());
@@ -871,6 +873,8 @@ struct Moment {
     run: workflow::Run,
     /// `spec.suspend` is set.
     spec_suspended: bool,
+    /// `util.IsWorkflowSuspended`.
+    workflow_suspended: bool,
     /// The last resume or stop with a node selector was refused.
     selector_refused: bool,
 }
@@ -878,6 +882,7 @@ struct Moment {
 impl Moment {
     fn of(run: workflow::Run) -> Moment {
         Moment {
+            workflow_suspended: run.waits_for_a_person(),
             run,
             spec_suspended: false,
             selector_refused: false,
@@ -888,6 +893,7 @@ impl Moment {
         Moment {
             run: machine.snapshot(),
             spec_suspended: machine.suspended(),
+            workflow_suspended: machine.workflow_suspended(),
             selector_refused,
         }
     }
@@ -899,16 +905,6 @@ impl Moment {
             .iter()
             .filter(|n| n.node_type == "Pod")
             .count()
-    }
-
-    /// `util.IsWorkflowSuspended`: `spec.suspend`, or a suspend node waits.
-    fn workflow_suspended(&self) -> bool {
-        self.spec_suspended
-            || self
-                .run
-                .nodes
-                .iter()
-                .any(|n| n.node_type == "Suspend" && !n.phase.ended())
     }
 }
 
@@ -1153,7 +1149,7 @@ impl Given {
             }
         }
         let flags = [
-            ("workflow_suspended", moment.workflow_suspended()),
+            ("workflow_suspended", moment.workflow_suspended),
             ("resume_error", moment.selector_refused),
         ];
         for (key, model) in flags {

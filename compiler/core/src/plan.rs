@@ -307,15 +307,7 @@ fn worst_case(templates: &BTreeMap<&str, &Value>, rollout: &str, held: u64) -> O
     let entry = templates.get(names::ENTRYPOINT)?;
     let tasks = workflow::by_name(&entry["dag"]["tasks"]);
     let template_of = |task: &Value| templates.get(task["template"].as_str()?).copied();
-    let action = |task: &Value| {
-        let template = template_of(task)?;
-        let env = |n: &str| workflow::template_env(template, n);
-        (env("ROLLOUT") == Some(rollout))
-            .then(|| {
-                template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION].as_str()
-            })
-            .flatten()
-    };
+    let action = |task: &Value| release_action(templates, task, rollout).map(|(a, _)| a);
     let find = |wanted: &str| {
         tasks
             .iter()
@@ -439,6 +431,21 @@ fn stage_limit(task: &Value, template: Option<&Value>) -> Limit {
     Limit::Seconds(once * (retries + 1))
 }
 
+/// What a task of the entrypoint does to Rollout `rollout`, when it acts on it (its template's
+/// `ROLLOUT`): its template's `pipec.dev/action`, and the template.
+fn release_action<'a>(
+    templates: &BTreeMap<&str, &'a Value>,
+    task: &Value,
+    rollout: &str,
+) -> Option<(&'a str, &'a Value)> {
+    let template = *templates.get(task["template"].as_str()?)?;
+    if workflow::template_env(template, "ROLLOUT") != Some(rollout) {
+        return None;
+    }
+    let action = &template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION];
+    Some((action.as_str()?, template))
+}
+
 /// The first of the entrypoint's steps that wait on `rollout` (`pipec.dev/action` `wait`, for
 /// the pause at its `STEP`, or `complete`, for Healthy) which the aborted `update` never
 /// satisfies: it fails when the Rollout turns Degraded (its script's `Degraded` check). The
@@ -453,29 +460,25 @@ fn first_failed_wait(
     let entry = templates.get(names::ENTRYPOINT)?;
     let before = |f: &&Frame| f.time < abort.at_seconds;
     for task in entry["dag"]["tasks"].as_array().into_iter().flatten() {
-        let template_name = task["template"].as_str()?;
-        let template = templates.get(template_name)?;
-        let env = |n: &str| workflow::template_env(template, n);
-        let action =
-            template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION].as_str();
-        if env("ROLLOUT") != Some(name) {
+        let Some((action, template)) = release_action(templates, task, name) else {
             continue;
-        }
-        let satisfied =
-            match action {
-                Some("wait") => {
-                    let step = env("STEP").and_then(|s| s.parse::<i32>().ok());
-                    update.frames.iter().filter(before).any(|f| {
-                        f.phase == RolloutPhase::Paused && (step.is_none() || f.step == step)
-                    })
-                }
-                Some("complete") => update
+        };
+        let satisfied = match action {
+            "wait" => {
+                let step = workflow::template_env(template, "STEP").and_then(|s| s.parse().ok());
+                update
                     .frames
                     .iter()
                     .filter(before)
-                    .any(|f| f.phase == RolloutPhase::Healthy),
-                _ => continue,
-            };
+                    .any(|f| f.phase == RolloutPhase::Paused && (step.is_none() || f.step == step))
+            }
+            "complete" => update
+                .frames
+                .iter()
+                .filter(before)
+                .any(|f| f.phase == RolloutPhase::Healthy),
+            _ => continue,
+        };
         if !satisfied {
             return task["name"].as_str().map(str::to_string);
         }

@@ -257,8 +257,7 @@ fn advance(
     for record in machine.nodes() {
         let id = workflow::node_id(&name, &record.name);
         let stored = &old_nodes.get(&id).cloned().unwrap_or(Value::Null);
-        if record.node_type == "Suspend" && !record.phase.ended() && stored["phase"] == "Succeeded"
-        {
+        if record.waits_for_a_person() && stored["phase"] == "Succeeded" {
             let message = stored["message"].as_str().unwrap_or_default().to_string();
             acts.push(Act::Resume { id, message });
         }

@@ -152,6 +152,11 @@ impl Run {
         }
     }
 
+    /// Whether a suspend node waits for a person.
+    pub fn waits_for_a_person(&self) -> bool {
+        a_suspend_waits(&self.nodes)
+    }
+
     /// The node of `task` in the DAG template `dag`, if one was created.
     pub fn node(&self, dag: &str, task: &str) -> Option<&NodeRecord> {
         self.index
@@ -455,7 +460,7 @@ impl<'a> Machine<'a> {
                 // The hooks see the Workflow's outcome; the Workflow waits for those that fire.
                 self.runner.env.status = Some(self.status.name().to_string());
                 self.runner.fire_workflow_hooks()?;
-                if self.runner.top.nodes.values().all(|n| n.phase.ended()) {
+                if self.hooks_ended() {
                     self.end_hooks()?;
                 } else {
                     self.stage = Stage::Hooks;
@@ -465,7 +470,7 @@ impl<'a> Machine<'a> {
             Stage::Hooks => {
                 let before = snapshot(&self.runner.top);
                 self.runner.fire_workflow_hooks()?;
-                if self.runner.top.nodes.values().all(|n| n.phase.ended()) {
+                if self.hooks_ended() {
                     self.end_hooks()?;
                 } else if snapshot(&self.runner.top) == before {
                     // They run for ever: the exit handler still runs, the Workflow waits.
@@ -587,7 +592,7 @@ impl<'a> Machine<'a> {
     pub fn resume(&mut self) {
         self.suspended = false;
         for record in &mut self.runner.records {
-            if record.node_type == "Suspend" && !record.phase.ended() {
+            if record.waits_for_a_person() {
                 record.phase = Phase::Succeeded;
                 self.runner.resumed.insert(record.name.clone());
             }
@@ -610,7 +615,7 @@ impl<'a> Machine<'a> {
             .runner
             .records
             .iter()
-            .filter(|r| r.node_type == "Suspend" && !r.phase.ended())
+            .filter(|r| r.waits_for_a_person())
             .filter(|r| selector.matches(r, &workflow_name))
             .map(|r| r.name.clone())
             .collect();
@@ -638,17 +643,41 @@ impl<'a> Machine<'a> {
     /// How the run stands now, as a [`Run`].
     pub fn snapshot(&self) -> Run {
         let mut run = Run::new(self.phase(), self.status, self.runner.records.clone());
-        if let Some(how) = self.runner.stopping {
-            run.message = format!("Stopped with strategy '{}'", how.name());
-        } else if let Some(why) = self.runner.failure.as_ref().or(self.entry_failure.as_ref()) {
-            run.message = why.clone();
-        }
+        run.message = self.message();
         run
     }
 
-    /// How the run ended (or waits), as a [`Run`].
+    /// How the run ended (or waits), as a [`Run`]: its records moved, not copied (the
+    /// behavioural checks run the model for every outcome class on every compile).
     pub fn into_run(self) -> Run {
-        self.snapshot()
+        let (phase, message) = (self.phase(), self.message());
+        let mut run = Run::new(phase, self.status, self.runner.records);
+        run.message = message;
+        run
+    }
+
+    /// The Workflow's message: the shutdown's, else why it failed.
+    fn message(&self) -> String {
+        match self.runner.stopping {
+            Some(how) => format!("Stopped with strategy '{}'", how.name()),
+            None => self
+                .runner
+                .failure
+                .as_ref()
+                .or(self.entry_failure.as_ref())
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `util.IsWorkflowSuspended`: `spec.suspend` is set, or a suspend node waits.
+    pub fn workflow_suspended(&self) -> bool {
+        self.suspended || a_suspend_waits(&self.runner.records)
+    }
+
+    /// Whether every Workflow-level hook that fired has ended.
+    fn hooks_ended(&self) -> bool {
+        self.runner.top.nodes.values().all(|n| n.phase.ended())
     }
 }
 
@@ -740,6 +769,17 @@ fn validate(
         }
     }
     Ok(())
+}
+
+fn a_suspend_waits(records: &[NodeRecord]) -> bool {
+    records.iter().any(NodeRecord::waits_for_a_person)
+}
+
+impl NodeRecord {
+    /// A suspend node that has not ended: it waits for `argo resume` (or its duration).
+    pub fn waits_for_a_person(&self) -> bool {
+        self.node_type == "Suspend" && !self.phase.ended()
+    }
 }
 
 /// A node field selector (`--node-field-selector`, Kubernetes field-selector syntax:
