@@ -35,7 +35,7 @@ struct Cli {
 enum Command {
     /// Check files for errors without writing anything.
     Check {
-        /// `.pipe` files to check.
+        /// `.pipe` files, or directories to search for them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// How to print diagnostics.
@@ -44,7 +44,7 @@ enum Command {
     },
     /// Compile files to Argo YAML.
     Compile {
-        /// `.pipe` files to compile.
+        /// `.pipe` files, or directories to search for them (compiled in parallel).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Where to write: a directory (one file per resource), or `-` for standard output.
@@ -427,13 +427,55 @@ impl FileLoader for DiskLoader {
 
 /// Compiles each file, then checks what they emit together: objects two files would both
 /// generate are errors of the later file, in `check` as in `compile`.
-fn compile_all(files: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilation)>, Failure> {
-    let mut compilations = files
-        .iter()
-        .map(|file| compile_file(file, mode).map_err(Failure::Usage))
-        .collect::<Result<Vec<_>, _>>()?;
+/// Compiles the files (directories stand for the `.pipe` files under them) on every core,
+/// each file on its own: the results, in the order of the files, are the same bytes as
+/// compiling them one by one. The first unreadable file, in that order, is the error.
+fn compile_all(paths: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilation)>, Failure> {
+    let files = crate::fmt::pipe_files(paths).map_err(Failure::Usage)?;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<miette::Result<Compilation>>> =
+        std::iter::repeat_with(|| None).take(files.len()).collect();
+    if workers <= 1 {
+        for (slot, file) in results.iter_mut().zip(&files) {
+            *slot = Some(compile_file(file, mode));
+        }
+    } else {
+        let done = std::sync::Mutex::new(&mut results);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        let compiled = compile_file(file, mode);
+                        if let Ok(mut slots) = done.lock()
+                            && let Some(slot) = slots.get_mut(i)
+                        {
+                            *slot = Some(compiled);
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let mut compilations = Vec::with_capacity(files.len());
+    for (file, result) in files.iter().zip(results) {
+        match result {
+            Some(Ok(compilation)) => compilations.push(compilation),
+            Some(Err(e)) => return Err(Failure::Usage(e)),
+            None => {
+                return Err(Failure::Failed(miette!(
+                    "{} was not compiled (a worker thread stopped)",
+                    file.display()
+                )));
+            }
+        }
+    }
     pipec_core::check_across(&mut compilations);
-    Ok(files.iter().cloned().zip(compilations).collect())
+    Ok(files.into_iter().zip(compilations).collect())
 }
 
 /// Compiles one file from disk, its imports relative to it; the error is an unreadable file.

@@ -14,10 +14,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> miette::Result<ExitCode> {
     if paths.is_empty() {
         return stdin_to_stdout();
     }
-    let mut files = Vec::new();
-    for path in paths {
-        collect(path, &mut files)?;
-    }
+    let files = pipe_files(paths)?;
     let mut failed = false;
     let mut stdout = std::io::stdout().lock();
     for file in &files {
@@ -79,7 +76,16 @@ fn report_syntax(name: &str, error: &FormatError) {
     );
 }
 
-/// A file as given, or the `.pipe` files under a directory, sorted.
+/// The files as given, and for each directory the `.pipe` files under it, sorted (hidden
+/// directories and `target` left out, symbolic links to directories not followed).
+pub(crate) fn pipe_files(paths: &[PathBuf]) -> miette::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect(path, &mut files)?;
+    }
+    Ok(files)
+}
+
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> miette::Result<()> {
     if !path.is_dir() {
         out.push(path.to_path_buf());
@@ -98,7 +104,9 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> miette::Result<()> {
         if hidden {
             continue;
         }
-        if entry.is_dir() {
+        // Not followed through a link: a link to a parent would never end.
+        let directory = std::fs::symlink_metadata(&entry).is_ok_and(|m| m.is_dir());
+        if directory {
             collect(&entry, out)?;
         } else if entry.extension().is_some_and(|e| e == "pipe") {
             out.push(entry);

@@ -478,3 +478,48 @@ fn generated_releases_wait_as_long_as_argo_rollouts_holds() {
         );
     }
 }
+
+/// `collect diagnostics` of every service is one action: its tasks start together and the
+/// next action waits for all of them, so the exit handler of many services is as deep as
+/// its list of actions (it was a chain as long as the services, which also made the
+/// behavioural checks quadratic).
+#[test]
+fn the_diagnostics_of_every_service_are_collected_side_by_side() {
+    let mut src = String::from("pipeline many {\n");
+    for i in 0..30 {
+        src.push_str(&format!(
+            "  service s{i} {{ image = \"nginx:1.27\", port = 80, replicas = 2 }}\n"
+        ));
+    }
+    src.push_str("  on failure {\n    collect diagnostics\n    rollback s3\n  }\n}\n");
+    let workflow = common::clean_documents("many.pipe", &src)
+        .into_iter()
+        .find(|d| d["kind"] == "Workflow")
+        .expect("a Workflow");
+    let handler = workflow["spec"]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "on-exit")
+        .expect("an exit handler");
+    let tasks = handler["dag"]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 31);
+    for task in &tasks[..30] {
+        assert!(task["depends"].is_null(), "{task}");
+    }
+    let rollback = tasks[30]["depends"].as_str().expect("the rollback waits");
+    assert_eq!(pipec_argo_semantics::depends::tasks(rollback).len(), 30);
+    // Every diagnostics task and the rollback run when the run fails.
+    let outcomes = Outcomes {
+        approved: true,
+        ..Outcomes::default()
+    };
+    let failed = workflow::run_exit_handler(&workflow, Phase::Failed, &outcomes)
+        .unwrap()
+        .expect("an exit handler run");
+    for task in tasks {
+        let name = task["name"].as_str().unwrap();
+        let node = failed.node("on-exit", name).expect("created");
+        assert_eq!(node.phase, Phase::Succeeded, "{name}");
+    }
+}

@@ -303,3 +303,57 @@ fn files_compiled_together_never_emit_one_object_twice() {
     assert!(!stderr.contains("WorkflowTemplate"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_directory_compiles_in_parallel_to_the_bytes_of_its_files_one_by_one() {
+    let dir = temp_dir("monorepo");
+    std::fs::create_dir_all(dir.join("services/nested")).unwrap();
+    std::fs::create_dir_all(dir.join(".hidden")).unwrap();
+    let pipeline = |name: &str, port: u16| {
+        format!(
+            "pipeline {name} {{\n  service {name}_api {{ image = \"nginx:1.27\", port = {port}, replicas = 2 }}\n}}\n"
+        )
+    };
+    // Enough files that every worker gets several, in an order the directory walk sorts.
+    let mut files = Vec::new();
+    for i in 0..12 {
+        let path = if i % 3 == 0 {
+            format!("services/nested/p{i:02}.pipe")
+        } else {
+            format!("services/p{i:02}.pipe")
+        };
+        std::fs::write(dir.join(&path), pipeline(&format!("p{i:02}"), 8000 + i)).unwrap();
+        files.push(path);
+    }
+    std::fs::write(dir.join(".hidden/skipped.pipe"), "not a pipeline {").unwrap();
+    std::fs::write(dir.join("services/notes.txt"), "not a pipe file").unwrap();
+    files.sort();
+    let together = pipec(&["compile", "services"], &dir);
+    assert_eq!(
+        together.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&together.stderr)
+    );
+    // One stream: each file's documents in turn, `---` between them.
+    let mut one_by_one = Vec::new();
+    for file in &files {
+        let out = pipec(&["compile", file], &dir);
+        assert_eq!(out.status.code(), Some(0), "{file}");
+        one_by_one.push(String::from_utf8(out.stdout).unwrap());
+    }
+    assert_eq!(
+        String::from_utf8(together.stdout).unwrap(),
+        one_by_one.join("---\n")
+    );
+    // A directory with a broken file: one report, exit 1, nothing printed.
+    std::fs::write(
+        dir.join("services/p05.pipe"),
+        "pipeline p05 {\n  service {\n}\n",
+    )
+    .unwrap();
+    let out = pipec(&["compile", "services"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("p05.pipe"));
+}

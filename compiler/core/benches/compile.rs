@@ -9,7 +9,7 @@
 use pipec_core::{Mode, NoImports};
 
 mod support;
-use support::pipeline;
+use support::{peer_pipeline, pipeline};
 
 fn main() {
     divan::main();
@@ -34,6 +34,19 @@ fn compile_to_yaml(bencher: divan::Bencher, blocks: usize) {
         .counter(divan::counter::BytesCount::new(src.len()))
         .bench(|| {
             let c = pipec_core::compile("bench.pipe", src.as_bytes(), &NoImports, Mode::Compile);
+            assert!(!c.has_errors());
+            c.yaml()
+        });
+}
+
+/// The peer scenario of BENCHMARKS.md (a canary with an analysis per service), compiled.
+#[divan::bench(args = [1, 10, 100])]
+fn peer_compile(bencher: divan::Bencher, services: usize) {
+    let src = peer_pipeline(services);
+    bencher
+        .counter(divan::counter::BytesCount::new(src.len()))
+        .bench(|| {
+            let c = pipec_core::compile("peers.pipe", src.as_bytes(), &NoImports, Mode::Compile);
             assert!(!c.has_errors());
             c.yaml()
         });

@@ -54,7 +54,8 @@ struct Promised {
 
 fn promised(program: &hir::Program) -> Vec<Promised> {
     let pipeline = &program.pipeline;
-    let service = |id: hir::ServiceId| pipeline.services.iter().find(|s| s.id == id);
+    // Ids are indices: looking one up costs nothing, whatever the pipeline's size.
+    let service = |id: hir::ServiceId| pipeline.services.get(id.0).filter(|s| s.id == id);
     let mut out = Vec::new();
     for action in &pipeline.on_failure {
         let (task, span, what) = match action {
@@ -75,7 +76,7 @@ fn promised(program: &hir::Program) -> Vec<Promised> {
                 )
             }
             HandlerAction::Node(id) => {
-                let Some(n) = pipeline.nodes.iter().find(|n| n.id == *id) else {
+                let Some(n) = pipeline.nodes.get(id.0).filter(|n| n.id == *id) else {
                     continue;
                 };
                 (n.name.clone(), n.span, format!("step `{}`", n.name))
@@ -106,14 +107,28 @@ fn promised(program: &hir::Program) -> Vec<Promised> {
 /// a bad version measures), would still end Successful, because the metric tolerates as many
 /// failed measurements (`failure_limit`) as it takes (`times`).
 fn gates_that_cannot_fail(program: &hir::Program, lowered: &[Lowered], diags: &mut Diagnostics) {
-    let template = |id: hir::AnalysisId| {
+    // The first AnalysisTemplate lowered from each analysis, and each gate's verdict, once.
+    let mut lowered_from: BTreeMap<Span, &Lowered> = BTreeMap::new();
+    for l in lowered {
+        if matches!(l.document, Document::AnalysisTemplate(_)) {
+            lowered_from.entry(l.origin).or_insert(l);
+        }
+    }
+    let mut judged: BTreeMap<(usize, Vec<(String, String)>), bool> = BTreeMap::new();
+    let mut cannot_fail = |id: hir::AnalysisId, args: &[(String, String)]| -> Option<bool> {
         let analysis = program.analyses.get(id.0)?;
-        lowered.iter().find_map(|l| match &l.document {
-            Document::AnalysisTemplate(t) if l.origin == analysis.span => {
-                serde_json::to_value(t).ok().map(|v| (analysis, v))
-            }
-            _ => None,
-        })
+        let key = (id.0, args.to_vec());
+        if let Some(verdict) = judged.get(&key) {
+            return Some(*verdict);
+        }
+        let Document::AnalysisTemplate(t) = &lowered_from.get(&analysis.span)?.document else {
+            return None;
+        };
+        let json = serde_json::to_value(t).ok()?;
+        let verdict =
+            analysis::when_every_measurement_fails(&json, args) == Ok(AnalysisPhase::Successful);
+        judged.insert(key, verdict);
+        Some(verdict)
     };
     for release in &program.pipeline.releases {
         let gates = release
@@ -130,13 +145,12 @@ fn gates_that_cannot_fail(program: &hir::Program, lowered: &[Lowered], diags: &m
                     .map(|b| (b.analysis, &b.args, release.span)),
             );
         for (id, args, span) in gates {
-            let Some((analysis, json)) = template(id) else {
-                continue;
-            };
-            if analysis::when_every_measurement_fails(&json, args) != Ok(AnalysisPhase::Successful)
-            {
+            if cannot_fail(id, args) != Some(true) {
                 continue;
             }
+            let Some(analysis) = program.analyses.get(id.0) else {
+                continue;
+            };
             diags.push(
                 Diagnostic::new(
                     Code::W0004,
@@ -180,6 +194,7 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
     let templates: BTreeMap<String, Value> = of_kind(documents, "AnalysisTemplate")
         .map(|(name, t)| (name, t.clone()))
         .collect();
+    let rollouts: BTreeMap<String, &Value> = of_kind(documents, "Rollout").collect();
     let mut progress: BTreeMap<String, Option<(Spec, Timeline)>> = BTreeMap::new();
     let mut out = Vec::new();
     for template in workflow["spec"]["templates"]
@@ -199,7 +214,7 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
             continue;
         };
         let entry = progress.entry(rollout.to_string()).or_insert_with(|| {
-            let (_, doc) = of_kind(documents, "Rollout").find(|(name, _)| name == rollout)?;
+            let doc = rollouts.get(rollout)?;
             let spec = Spec::from_json(doc).ok()?;
             Some((spec, passing_update(doc, &templates).ok()?))
         });
@@ -265,29 +280,33 @@ pub fn check(
     diags: &mut Diagnostics,
 ) {
     gates_that_cannot_fail(program, lowered, diags);
+    // Each document as JSON once, in the order lowered (Null for one that does not convert).
     let documents: Vec<Value> = lowered
         .iter()
-        .filter_map(|l| serde_json::to_value(&l.document).ok())
+        .map(|l| serde_json::to_value(&l.document).unwrap_or(Value::Null))
         .collect();
-    let Some(workflow) = lowered.iter().find_map(|l| match &l.document {
-        Document::Workflow(w) | Document::WorkflowTemplate(w)
-            if w.metadata.labels.get(names::ROLE_LABEL).map(String::as_str)
-                != Some(names::ROLE_ROLLBACK) =>
-        {
-            serde_json::to_value(w).ok()
-        }
-        _ => None,
-    }) else {
+    let Some(workflow) = lowered
+        .iter()
+        .position(|l| match &l.document {
+            Document::Workflow(w) | Document::WorkflowTemplate(w) => {
+                w.metadata.labels.get(names::ROLE_LABEL).map(String::as_str)
+                    != Some(names::ROLE_ROLLBACK)
+            }
+            _ => false,
+        })
+        .and_then(|i| documents.get(i))
+        .filter(|w| !w.is_null())
+    else {
         return;
     };
     // The `.pipe` line a Workflow template was generated from.
     let line_of = |template: &str| {
-        template_of(&workflow, template)
+        template_of(workflow, template)
             .and_then(|t| t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str())
             .and_then(|l| sources.resolve_location(l))
             .unwrap_or(program.pipeline.span)
     };
-    for short in short_waits(&workflow, &documents) {
+    for short in short_waits(workflow, &documents) {
         let span = line_of(&short.template);
         diags.push(
             Diagnostic::new(
@@ -312,7 +331,7 @@ pub fn check(
     if promised.is_empty() && images.is_empty() {
         return;
     }
-    for unguarded in images_used_unbuilt(&workflow, &images) {
+    for unguarded in images_used_unbuilt(workflow, &images) {
         let span = line_of(&unguarded.consumer);
         diags.push(
             Diagnostic::new(
@@ -330,7 +349,7 @@ pub fn check(
             .help(crate::verify::BUG_HELP),
         );
     }
-    for broken in broken_promises(&handler_runs(&workflow), &promised) {
+    for broken in broken_promises(&handler_runs(workflow), &promised) {
         let p = &promised[broken.promise];
         diags.push(
             Diagnostic::new(
@@ -353,6 +372,14 @@ struct Broken {
     promise: usize,
     when: String,
     phase: &'static str,
+}
+
+/// The tasks of the entrypoint's DAG.
+fn entry_tasks(workflow: &Value) -> impl Iterator<Item = &Value> {
+    template_of(workflow, names::ENTRYPOINT)
+        .and_then(|t| t["dag"]["tasks"].as_array())
+        .into_iter()
+        .flatten()
 }
 
 fn template_of<'w>(workflow: &'w Value, name: &str) -> Option<&'w Value> {
@@ -382,41 +409,133 @@ fn handler_runs(workflow: &Value) -> Vec<(String, Run)> {
     out
 }
 
-/// At most this many image producers are failed one at a time by the image check, each a
-/// whole run of the model; beyond them, one run fails them all at once.
+/// At most this many runs of the model fail image producers: when the producers cannot be
+/// put in that many [`producer_groups`], the first ones are failed one at a time and one run
+/// fails the rest at once.
 const PRODUCER_RUNS: usize = 8;
 
-/// The runs that decide whether a step can start without its image: every step succeeds; each
-/// producer of a consumed image fails (the first [`PRODUCER_RUNS`] alone, the rest together);
-/// the producers that have a condition are skipped (together).
-fn producer_runs(workflow: &Value, producers: &[String]) -> Vec<(String, Run)> {
+/// How many dependency edges [`producer_groups`] may walk before it gives up (a pipeline of
+/// long chains, each step consuming an image, would otherwise cost its size squared).
+const ANCESTOR_WALK_BUDGET: usize = 200_000;
+
+/// The producers of consumed images in groups that one run of the model can fail together:
+/// no consumer of a group's producer has another producer of the group among the tasks it
+/// waits for (`depends`, `dependencies`, transitively). A consumer that starts in such a run
+/// would start when its own producer alone fails, so the run answers for each producer as if
+/// it failed alone, and a pipeline of a thousand services takes one run, not a thousand.
+/// `None` when more than [`PRODUCER_RUNS`] groups would be needed, or the walk is too long.
+fn producer_groups(
+    workflow: &Value,
+    consumers: &[(String, String)],
+    producers: &[String],
+) -> Option<Vec<Vec<String>>> {
+    let mut waits_for: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for task in entry_tasks(workflow) {
+        let Some(name) = task["name"].as_str() else {
+            continue;
+        };
+        let mut deps = task["depends"]
+            .as_str()
+            .map(pipec_argo_semantics::depends::tasks)
+            .unwrap_or_default();
+        deps.extend(
+            task["dependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string),
+        );
+        waits_for.insert(name, deps);
+    }
+    let is_producer: BTreeSet<&str> = producers.iter().map(String::as_str).collect();
+    // Pairs of producers that must not fail in the same run.
+    let mut conflicts: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut walked = 0usize;
+    let mut ancestors_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (consumer, producer) in consumers {
+        if !ancestors_of.contains_key(consumer.as_str()) {
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            let mut stack: Vec<&str> = vec![consumer.as_str()];
+            while let Some(task) = stack.pop() {
+                for dep in waits_for.get(task).into_iter().flatten() {
+                    walked += 1;
+                    if walked > ANCESTOR_WALK_BUDGET {
+                        return None;
+                    }
+                    if seen.insert(dep.as_str()) {
+                        stack.push(dep.as_str());
+                    }
+                }
+            }
+            seen.retain(|t| is_producer.contains(t));
+            ancestors_of.insert(consumer.as_str(), seen);
+        }
+        for other in ancestors_of.get(consumer.as_str()).into_iter().flatten() {
+            if *other != producer.as_str() {
+                conflicts.insert((producer.as_str(), other));
+                conflicts.insert((other, producer.as_str()));
+            }
+        }
+    }
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for producer in producers {
+        let fits = |group: &Vec<String>| {
+            group
+                .iter()
+                .all(|q| !conflicts.contains(&(producer.as_str(), q.as_str())))
+        };
+        match groups.iter().position(fits) {
+            Some(i) => groups[i].push(producer.clone()),
+            None if groups.len() < PRODUCER_RUNS => groups.push(vec![producer.clone()]),
+            None => return None,
+        }
+    }
+    Some(groups)
+}
+
+/// The runs that decide whether a step can start without its image: every step succeeds; the
+/// producers of consumed images fail, a [`producer_groups`] group per run (a run whose `when`
+/// is empty answers "when its producer fails" for each consumer); the producers that have a
+/// condition are skipped (together).
+fn producer_runs(
+    workflow: &Value,
+    consumers: &[(String, String)],
+    producers: &[String],
+) -> Vec<(String, Run)> {
     let none = BTreeSet::new;
     let mut outcomes = vec![("when every step succeeds".to_string(), none(), none())];
-    outcomes.extend(producers.iter().take(PRODUCER_RUNS).map(|p| {
-        (
-            format!("when `{p}` fails"),
-            BTreeSet::from([p.clone()]),
-            none(),
-        )
-    }));
-    if producers.len() > PRODUCER_RUNS {
-        outcomes.push((
-            "when the image steps fail".to_string(),
-            producers[PRODUCER_RUNS..].iter().cloned().collect(),
-            none(),
-        ));
+    if let Some(groups) = producer_groups(workflow, consumers, producers) {
+        outcomes.extend(
+            groups
+                .into_iter()
+                .map(|g| (String::new(), g.into_iter().collect(), none())),
+        );
+    } else {
+        outcomes.extend(producers.iter().take(PRODUCER_RUNS).map(|p| {
+            (
+                format!("when `{p}` fails"),
+                BTreeSet::from([p.clone()]),
+                none(),
+            )
+        }));
+        if producers.len() > PRODUCER_RUNS {
+            outcomes.push((
+                "when the image steps fail".to_string(),
+                producers[PRODUCER_RUNS..].iter().cloned().collect(),
+                none(),
+            ));
+        }
     }
     // The trigger contexts in which the producers with a `when` are skipped (a push on
     // another branch), all in one run: a consumer that still runs would miss its image.
+    let with_when: BTreeSet<&str> = entry_tasks(workflow)
+        .filter(|t| !t["when"].is_null())
+        .filter_map(|t| t["name"].as_str())
+        .collect();
     let conditional: BTreeSet<String> = producers
         .iter()
-        .filter(|p| {
-            template_of(workflow, names::ENTRYPOINT)
-                .and_then(|t| t["dag"]["tasks"].as_array())
-                .into_iter()
-                .flatten()
-                .any(|t| t["name"] == p.as_str() && !t["when"].is_null())
-        })
+        .filter(|p| with_when.contains(p.as_str()))
         .cloned()
         .collect();
     if !conditional.is_empty() {
@@ -434,7 +553,8 @@ fn producer_runs(workflow: &Value, producers: &[String]) -> Vec<(String, Run)> {
             approved: true,
             ..Outcomes::default()
         };
-        match workflow::run(workflow, &outcome) {
+        // Only the entrypoint's nodes are looked at: the exit handler is not run.
+        match workflow::run_entrypoint(workflow, &outcome) {
             Ok(run) => out.push((when, run)),
             Err(_) => return Vec::new(),
         }
@@ -472,26 +592,27 @@ struct Unguarded {
 /// Tasks of the entrypoint whose pod runs an image another task makes, started in some
 /// outcome although that task did not succeed.
 fn images_used_unbuilt(workflow: &Value, images: &[(String, String)]) -> Vec<Unguarded> {
+    let templates = workflow::by_name(&workflow["spec"]["templates"]);
+    let mut producers_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (produced, producer) in images {
+        producers_of.entry(produced).or_default().push(producer);
+    }
     let mut consumers: Vec<(String, String)> = Vec::new();
-    for task in template_of(workflow, names::ENTRYPOINT)
-        .and_then(|t| t["dag"]["tasks"].as_array())
-        .into_iter()
-        .flatten()
-    {
+    for task in entry_tasks(workflow) {
         let (Some(name), Some(template)) = (task["name"].as_str(), task["template"].as_str())
         else {
             continue;
         };
-        let Some(t) = template_of(workflow, template) else {
+        let Some(t) = templates.get(template) else {
             continue;
         };
         let image = t["container"]["image"]
             .as_str()
             .or(t["script"]["image"].as_str())
             .unwrap_or_default();
-        for (produced, producer) in images {
-            if produced == image && producer != name {
-                consumers.push((name.to_string(), producer.clone()));
+        for producer in producers_of.get(image).into_iter().flatten() {
+            if *producer != name {
+                consumers.push((name.to_string(), producer.to_string()));
             }
         }
     }
@@ -502,9 +623,10 @@ fn images_used_unbuilt(workflow: &Value, images: &[(String, String)]) -> Vec<Ung
     producers.sort();
     producers.dedup();
     let mut out: Vec<Unguarded> = Vec::new();
-    for (when, run) in producer_runs(workflow, &producers) {
+    let mut reported: BTreeSet<&str> = BTreeSet::new();
+    for (when, run) in producer_runs(workflow, &consumers, &producers) {
         for (consumer, producer) in &consumers {
-            if out.iter().any(|u| &u.consumer == consumer) {
+            if reported.contains(consumer.as_str()) {
                 continue;
             }
             let ran = run
@@ -512,10 +634,15 @@ fn images_used_unbuilt(workflow: &Value, images: &[(String, String)]) -> Vec<Ung
                 .is_some_and(|n| n.phase.completed());
             let made = run.node(names::ENTRYPOINT, producer);
             if ran && made.is_none_or(|n| n.phase != Phase::Succeeded) {
+                reported.insert(consumer);
                 out.push(Unguarded {
                     consumer: consumer.clone(),
                     producer: producer.clone(),
-                    when: when.clone(),
+                    when: if when.is_empty() {
+                        format!("when `{producer}` fails")
+                    } else {
+                        when.clone()
+                    },
                     phase: made.map_or("never created", |n| n.phase.name()),
                 });
             }
@@ -526,11 +653,13 @@ fn images_used_unbuilt(workflow: &Value, images: &[(String, String)]) -> Vec<Ung
 
 fn broken_promises(runs: &[(String, Run)], promised: &[Promised]) -> Vec<Broken> {
     let mut out: Vec<Broken> = Vec::new();
+    let mut broken = BTreeSet::new();
     for (when, run) in runs {
         for (i, p) in promised.iter().enumerate() {
-            if out.iter().any(|b| b.promise == i) || kept(run, p) {
+            if broken.contains(&i) || kept(run, p) {
                 continue;
             }
+            broken.insert(i);
             out.push(Broken {
                 promise: i,
                 when: when.clone(),
@@ -609,6 +738,37 @@ mod tests {
         );
         let fixed = handler("X.Succeeded || X.Failed || X.Errored || X.Skipped");
         assert_eq!(broken_promises(&handler_runs(&fixed), &promised), []);
+    }
+
+    /// Producers whose consumers wait for no other producer fail in one run; a consumer
+    /// waiting for two producers keeps them in different runs, so each is seen failing alone.
+    #[test]
+    fn producers_fail_together_unless_a_consumer_waits_for_both() {
+        let task =
+            |name: &str, depends: &str| json!({"name": name, "template": name, "depends": depends});
+        let workflow = json!({"spec": {"entrypoint": "main", "templates": [
+        {"name": "main", "dag": {"tasks": [
+            {"name": "a", "template": "a"}, {"name": "b", "template": "b"},
+            {"name": "c", "template": "c"},
+            task("ta", "a.Succeeded"), task("tb", "b.Succeeded"),
+            // Waits for `a` through `ta`, and for `c`.
+            task("tc", "ta.Succeeded || c.Succeeded"),
+        ]}}]}});
+        let pair = |c: &str, p: &str| (c.to_string(), p.to_string());
+        let producers = ["a", "b", "c"].map(String::from);
+        let independent = [pair("ta", "a"), pair("tb", "b")];
+        assert_eq!(
+            producer_groups(&workflow, &independent, &producers[..2]),
+            Some(vec![vec!["a".to_string(), "b".to_string()]])
+        );
+        let tangled = [pair("ta", "a"), pair("tb", "b"), pair("tc", "c")];
+        assert_eq!(
+            producer_groups(&workflow, &tangled, &producers),
+            Some(vec![
+                vec!["a".to_string(), "b".to_string()],
+                vec!["c".to_string()]
+            ])
+        );
     }
 
     /// Issue 10's second bug: a `check run IMAGE` gate waited for the release only, so it

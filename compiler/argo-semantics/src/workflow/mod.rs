@@ -342,6 +342,21 @@ pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
     Ok(machine.into_run())
 }
 
+/// [`run`] up to the end of the entrypoint: what the exit handler would do is left out (the
+/// run's phase stays Running), for checks that look only at the entrypoint's nodes.
+pub fn run_entrypoint(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
+    let mut machine = Machine::new(workflow, outcomes)?;
+    while matches!(machine.stage, Stage::Entry(_)) {
+        if machine.operate()? {
+            continue;
+        }
+        if machine.ended() || !machine.runner.cut_short() {
+            break;
+        }
+    }
+    Ok(machine.into_run())
+}
+
 /// A Workflow's run one operation at a time, as Argo's controller reconciles it
 /// (`wfOperationCtx.operate` in `workflow/controller/operator.go`): between two operations the
 /// run can be looked at ([`Machine::nodes`], [`Machine::phase`]) and acted on as `argo
@@ -1382,7 +1397,8 @@ impl<'a> Runner<'a> {
         }
         let info = self.dag_info(&dag.template)?;
         let template = self.template(&dag.template)?;
-        let mut visited = BTreeSet::new();
+        // By task index: one operation looks at every task once, without allocating.
+        let mut visited = vec![false; info.tasks.len()];
         for target in &info.targets {
             self.execute_task(dag, &info, target, &mut visited)?;
         }
@@ -1395,16 +1411,16 @@ impl<'a> Runner<'a> {
         dag: &mut Dag,
         info: &DagInfo<'a>,
         name: &str,
-        visited: &mut BTreeSet<String>,
+        visited: &mut [bool],
     ) -> Result<(), String> {
-        if !visited.insert(name.to_string()) {
-            return Ok(());
-        }
-        let task = info
+        let index = *info
             .index
             .get(name)
-            .map(|i| info.tasks[*i])
             .ok_or_else(|| format!("no task `{name}`"))?;
+        if std::mem::replace(&mut visited[index], true) {
+            return Ok(());
+        }
+        let task = info.tasks[index];
         let template_name = task["template"].as_str().unwrap_or(name);
         if dag.nodes.contains_key(name) {
             return self.advance_with_hooks(dag, name, template_name, task);
@@ -1708,14 +1724,16 @@ impl<'a> Runner<'a> {
     /// One step forward for the running node `name`: a pod or suspend takes its outcome (or
     /// fails, if the run is shut down), a DAG or steps template runs one operation.
     fn advance(&mut self, dag: &mut Dag, name: &str, template_name: &str) -> Result<(), String> {
+        // A started daemon runs until its DAG or steps node is fulfilled; a shutdown does not
+        // fail it (`killDaemonedChildren` stops it then, and it ends Succeeded). Looked at
+        // before the node is copied: most nodes an operation visits have ended.
+        match dag.nodes.get(name) {
+            Some(node) if !node.phase.ended() && !node.daemoned => {}
+            _ => return Ok(()),
+        }
         let Some(node) = dag.nodes.get(name).cloned() else {
             return Ok(());
         };
-        // A started daemon runs until its DAG or steps node is fulfilled; a shutdown does not
-        // fail it (`killDaemonedChildren` stops it then, and it ends Succeeded).
-        if node.phase.ended() || node.daemoned {
-            return Ok(());
-        }
         if node.exit_hook && !self.in_exit_handler {
             // An exit hook's node runs as an exit handler does (`onExitTemplate`).
             self.in_exit_handler = true;
@@ -1869,11 +1887,13 @@ impl<'a> Runner<'a> {
     /// `{{=workflow.parameters…}}` tag costs the same in a DAG of any size.
     fn expr_scope(&self, dag: &Dag, expression: &str) -> Value {
         let prefix = self.node_prefix(dag).trim_end_matches('.');
+        // Only an expression that names the nodes gets them: building them for every
+        // expression would cost the size of the DAG per task.
         let names_nodes = expression.contains(prefix);
-        let nodes = dag
-            .nodes
-            .iter()
-            .filter(|_| names_nodes)
+        let nodes = names_nodes
+            .then_some(&dag.nodes)
+            .into_iter()
+            .flatten()
             .map(|(n, node)| (n.as_str(), node.phase, &node.outputs));
         let mut scope = parameters::scope(self.env.scope(), &dag.inputs, prefix, nodes);
         if let Some(item) = &self.item {

@@ -9,6 +9,7 @@ use pipec_argo_model::workflows::{
     Outputs, Parameter, RetryStrategy, ScriptTemplate, Template, Workflow, WorkflowSpec,
 };
 use pipec_argo_model::{ARGO_API_VERSION, Document, IntOrString};
+use pipec_syntax::Span;
 
 use super::condition::{TaskCondition, split};
 use super::release::{Task, annotated, check_template, handler_template, release_tasks};
@@ -209,7 +210,9 @@ fn join_depends(parts: Vec<String>) -> Option<String> {
 
 /// The exit handler: `on failure { … }`'s actions in order, each whatever the previous one's
 /// outcome, only when the workflow did not succeed; then, always, the teardown of every
-/// ephemeral environment.
+/// ephemeral environment. The tasks of one action (`collect diagnostics` of every service)
+/// run side by side, and the next action waits for all of them: the handler takes as many
+/// steps as there are actions, not as there are services, and its `depends` grow linearly.
 fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
     let pipeline = ctx.pipeline();
     let teardowns = environment::down_templates(ctx);
@@ -217,8 +220,23 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
         return None;
     }
     let mut tasks: Vec<Task> = Vec::new();
-    let mut previous: Option<String> = None;
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    // The tasks of the previous action, and of the one being lowered (with its span).
+    let mut previous: Vec<String> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut current_span: Option<Span> = None;
     for action in &pipeline.on_failure {
+        let span = match action {
+            HandlerAction::CollectDiagnostics { span, .. }
+            | HandlerAction::Rollback { span, .. } => Some(*span),
+            HandlerAction::Node(_) => None,
+        };
+        if span.is_none() || span != current_span {
+            if !current.is_empty() {
+                previous = std::mem::take(&mut current);
+            }
+            current_span = span;
+        }
         let template = match action {
             HandlerAction::CollectDiagnostics { service, span } => {
                 let Some(service) = ctx.service(*service) else {
@@ -238,7 +256,7 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
             }
         };
         let name = template.name.clone();
-        if tasks.iter().any(|t| t.task.name == name) {
+        if !names.insert(name.clone()) {
             continue;
         }
         let arguments = match action {
@@ -250,16 +268,19 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
                 name: name.clone(),
                 template: name.clone(),
                 arguments,
-                depends: previous.take().map(|p| ended(&p)),
+                depends: all_ended(&previous),
                 when: Some("'{{workflow.status}}' != 'Succeeded'".to_string()),
             },
             template,
         });
-        previous = Some(name);
+        current.push(name);
+    }
+    if !current.is_empty() {
+        previous = current;
     }
     // After the failure actions have run or been skipped (on success), so diagnostics can
     // still see the environment.
-    let after_failure_actions = previous.map(|p| ended(&p));
+    let after_failure_actions = all_ended(&previous);
     for template in teardowns {
         tasks.push(Task {
             task: DagTask {
@@ -281,6 +302,20 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
 /// after it too (`evaluateDependsLogic` sets each result from the exact phase; E0406 checks it).
 fn ended(p: &str) -> String {
     format!("{p}.Succeeded || {p}.Failed || {p}.Errored || {p}.Skipped")
+}
+
+/// A `depends` that holds once every task of `tasks` has [`ended`]; `None` for no tasks.
+fn all_ended(tasks: &[String]) -> Option<String> {
+    match tasks {
+        [] => None,
+        [one] => Some(ended(one)),
+        many => Some(
+            many.iter()
+                .map(|t| format!("({})", ended(t)))
+                .collect::<Vec<_>>()
+                .join(" && "),
+        ),
+    }
 }
 
 /// Retries with exponential backoff: 10s, 20s, 40s… capped at 10 minutes between attempts.
