@@ -39,6 +39,11 @@ struct Index<'a> {
     rollouts: BTreeMap<Key<'a>, &'a Rollout>,
     workflow_templates: BTreeSet<&'a str>,
     event_sources: BTreeMap<&'a str, BTreeSet<&'a str>>,
+    /// Every label set a Rollout's pods can carry ([`pod_label_sets`]), with its namespace.
+    pod_labels: Vec<(Option<&'a str>, BTreeMap<String, String>)>,
+    /// The label sets (indices into `pod_labels`) carrying each namespace, key and value: a
+    /// Service's selector is matched against the sets of one of its labels, not every set.
+    labelled: BTreeMap<(Option<&'a str>, String, String), Vec<usize>>,
 }
 
 /// Checks the documents of one compilation against each other.
@@ -54,6 +59,18 @@ pub fn verify(lowered: &[Lowered], diags: &mut Diagnostics) {
             }
             Document::Rollout(r) => {
                 index.rollouts.insert(key(&l.document), r);
+                let namespace = r.metadata.namespace.as_deref();
+                for labels in pod_label_sets(r) {
+                    let set = index.pod_labels.len();
+                    for (k, v) in &labels {
+                        index
+                            .labelled
+                            .entry((namespace, k.clone(), v.clone()))
+                            .or_default()
+                            .push(set);
+                    }
+                    index.pod_labels.push((namespace, labels));
+                }
             }
             Document::WorkflowTemplate(_) => {
                 index.workflow_templates.insert(l.document.name());
@@ -136,16 +153,16 @@ impl Verifier<'_, '_> {
     fn service(&mut self, service: &pipec_argo_model::k8s::Service, span: Span) {
         let selector = &service.spec.selector;
         let namespace = service.metadata.namespace.as_deref();
-        let selects = self
-            .index
-            .rollouts
-            .iter()
-            .filter(|((ns, _), _)| *ns == namespace)
-            .any(|(_, r)| {
-                pod_label_sets(r)
-                    .iter()
-                    .any(|labels| subset(selector, labels))
-            });
+        // The sets carrying the selector's first label are the only candidates.
+        let selects = selector.iter().next().is_some_and(|(k, v)| {
+            self.index
+                .labelled
+                .get(&(namespace, k.clone(), v.clone()))
+                .into_iter()
+                .flatten()
+                .filter_map(|i| self.index.pod_labels.get(*i))
+                .any(|(_, labels)| subset(selector, labels))
+        });
         if !selects {
             self.report(
                 Code::E0403,
@@ -909,6 +926,18 @@ pipeline p {
             Box::new(|d| {
                 if let Document::Service(s) = find(d, "Service") {
                     s.spec.selector.insert("tier".into(), "web".into());
+                }
+            }),
+            // A label no pod carries, first in the selector's order: the index finds nothing.
+            Box::new(|d| {
+                if let Document::Service(s) = find(d, "Service") {
+                    s.spec.selector.insert("aaa".into(), "x".into());
+                }
+            }),
+            // The right labels, in a namespace without the Rollout.
+            Box::new(|d| {
+                if let Document::Service(s) = find(d, "Service") {
+                    s.metadata.namespace = Some("elsewhere".into());
                 }
             }),
         ];

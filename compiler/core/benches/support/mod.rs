@@ -48,8 +48,8 @@ pub fn pipeline(blocks: usize) -> String {
 
 /// The peer scenario of BENCHMARKS.md, `services` times: per service a build, a test, a push
 /// to the production registry on `main` or a version tag, a service with a readiness probe
-/// and secret environment, and a canary: 10% → a success-rate analysis → 10 minutes → 50% →
-/// a person's approval. The same pipeline was written by hand in Hera, Jsonnet, KCL and Pkl
+/// and secret environment on ten pods, and a canary: 10% (one pod) → a success-rate analysis →
+/// 10 minutes → 50% → a person's approval. The same pipeline was written by hand in Hera, Jsonnet, KCL and Pkl
 /// for the comparison the table quotes.
 #[allow(dead_code)] // each benchmark uses one of the two generators
 pub fn peer_pipeline(services: usize) -> String {
@@ -74,7 +74,7 @@ pub fn peer_pipeline(services: usize) -> String {
   }}
   service svc_{i} {{
     image    = ship_{i}
-    replicas = 4
+    replicas = 10
     port     = 8080
     ready    = http_get("/ready")
     env      = {{ DB_USER = db.USER, DB_PASSWORD = db.PASSWORD }}
