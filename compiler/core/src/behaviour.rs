@@ -6,8 +6,10 @@
 //! the exit handler, "runs on success too"), and after a failure every `on failure` action runs
 //! (E0406); a step never starts in an image that the step making it did not make (E0407).
 //! The exit handler sees only `workflow.status`, so it is run once per way the entrypoint ends
-//! (Succeeded, Failed, Error); the image check fails each producer of a consumed image in turn,
-//! and skips the conditional ones, as a trigger context where their `when` is false would.
+//! (Succeeded, Failed, Error); the image check fails the producers of consumed images, in
+//! groups that answer for each producer as if it failed alone ([`producer_groups`]), runs the
+//! entrypoint only, and skips the conditional producers, as a trigger context where their
+//! `when` is false would.
 //! An analysis gate is run through the model of Argo Rollouts' analysis controller with every
 //! measurement failing: one that still passes cannot fail (W0004, the user's mistake). Each
 //! canary update is run through the model of Argo Rollouts with everything passing: a wait of

@@ -613,8 +613,9 @@ written. Please report it with the `.pipe` file.";
 
     E0406 => "a step that must run would not run",
 "pipec runs the compiled Workflow through a model of Argo's controller
-(`compiler/argo-semantics`, checked against Argo's own test cases) for every outcome: all
-steps pass, and each step fails in turn. In each, the teardown of every ephemeral environment
+(`compiler/argo-semantics`, checked against Argo's own test cases) for every way a run can end
+(it succeeded, failed or erred: the exit handler sees only `workflow.status`, so these three
+stand for every outcome of the steps). In each, the teardown of every ephemeral environment
 must run, and after a failure every `on failure` action must run. Argo has results that are
 easy to miss: a task whose `when` is false is Skipped, and a task whose `depends` is false is
 Omitted, which `X.Skipped` does not match, so a chain of handlers can be silently Omitted.
