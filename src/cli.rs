@@ -432,6 +432,13 @@ impl FileLoader for DiskLoader {
 /// compiling them one by one. The first unreadable file, in that order, is the error.
 fn compile_all(paths: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilation)>, Failure> {
     let files = crate::fmt::pipe_files(paths).map_err(Failure::Usage)?;
+    if files.is_empty() {
+        let given: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Failure::Usage(miette!(
+            "no `.pipe` files in {}",
+            given.join(", ")
+        )));
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(files.len());

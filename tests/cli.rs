@@ -346,6 +346,11 @@ fn a_directory_compiles_in_parallel_to_the_bytes_of_its_files_one_by_one() {
         String::from_utf8(together.stdout).unwrap(),
         one_by_one.join("---\n")
     );
+    // A directory without pipelines is a usage error, not a silent success.
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let out = pipec(&["check", "empty"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no `.pipe` files in empty"));
     // A directory with a broken file: one report, exit 1, nothing printed.
     std::fs::write(
         dir.join("services/p05.pipe"),
