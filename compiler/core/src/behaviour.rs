@@ -424,7 +424,10 @@ const ANCESTOR_WALK_BUDGET: usize = 200_000;
 /// no consumer of a group's producer has another producer of the group among the tasks it
 /// waits for (`depends`, `dependencies`, transitively). A consumer that starts in such a run
 /// would start when its own producer alone fails, so the run answers for each producer as if
-/// it failed alone, and a pipeline of a thousand services takes one run, not a thousand.
+/// it failed alone, and a pipeline of a thousand services takes one run, not a thousand. This
+/// is exact in the model: its DAG ends only once nothing more can start (`assessDAGPhase`
+/// waits for every created node), so a failing producer that is not among a consumer's
+/// ancestors cannot keep that consumer from starting.
 /// `None` when more than [`PRODUCER_RUNS`] groups would be needed, or the walk is too long.
 fn producer_groups(
     workflow: &Value,
