@@ -425,11 +425,11 @@ impl FileLoader for DiskLoader {
     }
 }
 
-/// Compiles each file, then checks what they emit together: objects two files would both
-/// generate are errors of the later file, in `check` as in `compile`.
 /// Compiles the files (directories stand for the `.pipe` files under them) on every core,
 /// each file on its own: the results, in the order of the files, are the same bytes as
-/// compiling them one by one. The first unreadable file, in that order, is the error.
+/// compiling them one by one; the first unreadable file, in that order, is the error. Then
+/// checks what they emit together: objects two files would both generate are errors of the
+/// later file, in `check` as in `compile`.
 fn compile_all(paths: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilation)>, Failure> {
     let files = crate::fmt::pipe_files(paths).map_err(Failure::Usage)?;
     if files.is_empty() {
