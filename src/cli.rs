@@ -442,32 +442,32 @@ fn compile_all(paths: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilatio
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(files.len());
+    // Each worker takes the next file not yet taken and keeps what it compiled, by index.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<Option<miette::Result<Compilation>>> =
         std::iter::repeat_with(|| None).take(files.len()).collect();
-    if workers <= 1 {
-        for (slot, file) in results.iter_mut().zip(&files) {
-            *slot = Some(compile_file(file, mode));
-        }
-    } else {
-        let done = std::sync::Mutex::new(&mut results);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
                 scope.spawn(|| {
+                    let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        let compiled = compile_file(file, mode);
-                        if let Ok(mut slots) = done.lock()
-                            && let Some(slot) = slots.get_mut(i)
-                        {
-                            *slot = Some(compiled);
-                        }
+                        done.push((i, compile_file(file, mode)));
                     }
-                });
+                    done
+                })
+            })
+            .collect();
+        for handle in handles {
+            for (i, compiled) in handle.join().unwrap_or_default() {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(compiled);
+                }
             }
-        });
-    }
+        }
+    });
     let mut compilations = Vec::with_capacity(files.len());
     for (file, result) in files.iter().zip(results) {
         match result {

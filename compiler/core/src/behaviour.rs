@@ -454,8 +454,8 @@ fn producer_groups(
         waits_for.insert(name, deps);
     }
     let is_producer: BTreeSet<&str> = producers.iter().map(String::as_str).collect();
-    // Pairs of producers that must not fail in the same run.
-    let mut conflicts: BTreeSet<(&str, &str)> = BTreeSet::new();
+    // For each producer, the producers that must not fail in the same run.
+    let mut conflicts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut walked = 0usize;
     let mut ancestors_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (consumer, producer) in consumers {
@@ -478,23 +478,35 @@ fn producer_groups(
         }
         for other in ancestors_of.get(consumer.as_str()).into_iter().flatten() {
             if *other != producer.as_str() {
-                conflicts.insert((producer.as_str(), other));
-                conflicts.insert((other, producer.as_str()));
+                conflicts
+                    .entry(producer.as_str())
+                    .or_default()
+                    .insert(other);
+                conflicts
+                    .entry(other)
+                    .or_default()
+                    .insert(producer.as_str());
             }
         }
     }
+    // Each producer into the first group none of its conflicts is in: the cost is the number
+    // of conflicts, not the size of the groups.
     let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut group_of: BTreeMap<&str, usize> = BTreeMap::new();
     for producer in producers {
-        let fits = |group: &Vec<String>| {
-            group
-                .iter()
-                .all(|q| !conflicts.contains(&(producer.as_str(), q.as_str())))
-        };
-        match groups.iter().position(fits) {
-            Some(i) => groups[i].push(producer.clone()),
-            None if groups.len() < PRODUCER_RUNS => groups.push(vec![producer.clone()]),
-            None => return None,
+        let taken: BTreeSet<usize> = conflicts
+            .get(producer.as_str())
+            .into_iter()
+            .flatten()
+            .filter_map(|q| group_of.get(q).copied())
+            .collect();
+        // Taken groups exist already, so the first free one is at most the next new one.
+        let i = (0..PRODUCER_RUNS).find(|i| !taken.contains(i))?;
+        if i == groups.len() {
+            groups.push(Vec::new());
         }
+        groups.get_mut(i)?.push(producer.clone());
+        group_of.insert(producer.as_str(), i);
     }
     Some(groups)
 }
@@ -766,6 +778,22 @@ mod tests {
             producer_groups(&workflow, &independent, &producers[..2]),
             Some(vec![vec!["a".to_string(), "b".to_string()]])
         );
+        // Nine producers whose consumers each wait for all nine need more runs than allowed:
+        // the check falls back to failing them one at a time.
+        let all: Vec<String> = (0..9).map(|i| format!("p{i}")).collect();
+        let waits_for_all = all
+            .iter()
+            .map(|p| format!("{p}.Succeeded"))
+            .collect::<Vec<_>>();
+        let mut tasks: Vec<Value> = all
+            .iter()
+            .map(|p| json!({"name": p, "template": p}))
+            .collect();
+        tasks.extend((0..9).map(|i| task(&format!("t{i}"), &waits_for_all.join(" && "))));
+        let clique = json!({"spec": {"entrypoint": "main", "templates": [
+            {"name": "main", "dag": {"tasks": tasks}}]}});
+        let consumers: Vec<_> = (0..9).map(|i| pair(&format!("t{i}"), &all[i])).collect();
+        assert_eq!(producer_groups(&clique, &consumers, &all), None);
         let tangled = [pair("ta", "a"), pair("tb", "b"), pair("tc", "c")];
         assert_eq!(
             producer_groups(&workflow, &tangled, &producers),

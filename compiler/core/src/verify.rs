@@ -39,8 +39,8 @@ struct Index<'a> {
     rollouts: BTreeMap<Key<'a>, &'a Rollout>,
     workflow_templates: BTreeSet<&'a str>,
     event_sources: BTreeMap<&'a str, BTreeSet<&'a str>>,
-    /// Every label set a Rollout's pods can carry ([`pod_label_sets`]), with its namespace.
-    pod_labels: Vec<(Option<&'a str>, BTreeMap<String, String>)>,
+    /// Every label set a Rollout's pods can carry ([`pod_label_sets`]).
+    pod_labels: Vec<BTreeMap<String, String>>,
     /// The label sets (indices into `pod_labels`) carrying each namespace, key and value: a
     /// Service's selector is matched against the sets of one of its labels, not every set.
     labelled: BTreeMap<(Option<&'a str>, String, String), Vec<usize>>,
@@ -69,7 +69,7 @@ pub fn verify(lowered: &[Lowered], diags: &mut Diagnostics) {
                             .or_default()
                             .push(set);
                     }
-                    index.pod_labels.push((namespace, labels));
+                    index.pod_labels.push(labels);
                 }
             }
             Document::WorkflowTemplate(_) => {
@@ -161,7 +161,7 @@ impl Verifier<'_, '_> {
                 .into_iter()
                 .flatten()
                 .filter_map(|i| self.index.pod_labels.get(*i))
-                .any(|(_, labels)| subset(selector, labels))
+                .any(|labels| subset(selector, labels))
         });
         if !selects {
             self.report(

@@ -330,23 +330,24 @@ struct Runner<'a> {
 /// or it has an `activeDeadlineSeconds`, that happens (what waits for ever outlasts any
 /// deadline) and it operates on.
 pub fn run(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
-    let mut machine = Machine::new(workflow, outcomes)?;
-    loop {
-        if machine.operate()? {
-            continue;
-        }
-        if machine.ended() || !machine.runner.cut_short() {
-            break;
-        }
-    }
-    Ok(machine.into_run())
+    run_while(workflow, outcomes, |_| true)
 }
 
 /// [`run`] up to the end of the entrypoint: what the exit handler would do is left out (the
 /// run's phase stays Running), for checks that look only at the entrypoint's nodes.
 pub fn run_entrypoint(workflow: &Value, outcomes: &Outcomes) -> Result<Run, String> {
+    run_while(workflow, outcomes, |m| matches!(m.stage, Stage::Entry(_)))
+}
+
+/// Operates while `go_on` holds and the run can go further (cutting it short where [`run`]
+/// says), then hands over its records.
+fn run_while(
+    workflow: &Value,
+    outcomes: &Outcomes,
+    go_on: impl Fn(&Machine<'_>) -> bool,
+) -> Result<Run, String> {
     let mut machine = Machine::new(workflow, outcomes)?;
-    while matches!(machine.stage, Stage::Entry(_)) {
+    while go_on(&machine) {
         if machine.operate()? {
             continue;
         }
