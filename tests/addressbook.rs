@@ -30,7 +30,7 @@ fn compiled() -> Output {
     }
 }
 
-use common::{env, task, template};
+use common::{env, runs, task, template};
 
 #[test]
 fn behaviour_1_build_with_cache_and_a_per_run_tag() {
@@ -165,13 +165,13 @@ fn behaviour_6_ping_then_migrate_inside_a_canary_pod() {
         "the Rollout holds the canary while the checks run"
     );
     let wf = &out.workflow;
-    assert_eq!(env(template(wf, "addressbook-wait-1"), "STEP"), "1");
+    assert_eq!(env(&runs(wf, "addressbook-wait-1"), "STEP"), "1");
     assert_eq!(
-        env(template(wf, "addressbook-check-1"), "COMMAND"),
+        env(&runs(wf, "addressbook-check-1"), "COMMAND"),
         "npm run ping"
     );
     assert_eq!(
-        env(template(wf, "addressbook-check-2"), "COMMAND"),
+        env(&runs(wf, "addressbook-check-2"), "COMMAND"),
         "npm run migrate"
     );
     assert_eq!(
@@ -182,9 +182,8 @@ fn behaviour_6_ping_then_migrate_inside_a_canary_pod() {
         task(wf, "main", "addressbook-check-2")["depends"],
         "addressbook-check-1.Succeeded"
     );
-    let source = template(wf, "addressbook-check-1")["script"]["source"]
-        .as_str()
-        .unwrap();
+    let source_template = runs(wf, "addressbook-check-1");
+    let source = source_template["script"]["source"].as_str().unwrap();
     assert!(
         source.contains("rollouts-pod-template-hash=$current"),
         "runs in a pod of the new version"
@@ -245,9 +244,8 @@ fn behaviour_9_on_failure_diagnostics_first_then_rollback() {
         "addressbook-diagnostics.Succeeded || addressbook-diagnostics.Failed || addressbook-diagnostics.Errored || addressbook-diagnostics.Skipped",
         "the rollback runs even if collecting diagnostics failed (and is Skipped by its own `when` on success, not Omitted)"
     );
-    let diagnostics = template(&wf, "addressbook-diagnostics")["script"]["source"]
-        .as_str()
-        .unwrap();
+    let diagnostics_template = runs(&wf, "addressbook-diagnostics");
+    let diagnostics = diagnostics_template["script"]["source"].as_str().unwrap();
     for part in [
         "kubectl get all",
         "kubectl get events",
@@ -256,9 +254,8 @@ fn behaviour_9_on_failure_diagnostics_first_then_rollback() {
     ] {
         assert!(diagnostics.contains(part), "diagnostics collect `{part}`");
     }
-    let rollback = template(&wf, "addressbook-rollback")["script"]["source"]
-        .as_str()
-        .unwrap();
+    let rollback_template = runs(&wf, "addressbook-rollback");
+    let rollback = rollback_template["script"]["source"].as_str().unwrap();
     assert!(rollback.contains(r#"{"status":{"abort":true}}"#));
 }
 
@@ -281,7 +278,8 @@ fn behaviour_9_a_person_can_trigger_the_same_rollback_by_hand() {
         ["addressbook-diagnostics", "addressbook-rollback"],
         "diagnostics first, as in the automatic rollback"
     );
-    let env: Vec<&str> = template(&manual, "addressbook-rollback")["script"]["env"]
+    let env_template = runs(&manual, "addressbook-rollback");
+    let env: Vec<&str> = env_template["script"]["env"]
         .as_array()
         .unwrap()
         .iter()
@@ -313,7 +311,7 @@ fn behaviour_10_the_migration_is_flagged_as_not_undone_by_rollback() {
         .as_array()
         .unwrap();
     assert_eq!(params[1]["name"], "image");
-    let rollback = template(&out.rollback, "addressbook-rollback");
+    let rollback = runs(&out.rollback, "addressbook-rollback");
     let to_image = rollback["script"]["env"]
         .as_array()
         .unwrap()
@@ -344,15 +342,19 @@ fn every_object_and_step_points_back_at_the_source() {
                 .starts_with("addressbook.pipe:")
         );
     }
-    for t in out.workflow["spec"]["templates"].as_array().unwrap() {
-        if t["dag"].is_object() {
+    // Every task's pod, as Argo runs it (a shared template gets the task's location as an
+    // input).
+    let tasks = pipec_argo_semantics::workflow::instance::task_templates(&out.workflow["spec"]);
+    assert!(tasks.len() > 10);
+    for task in tasks {
+        if task.template["dag"].is_object() {
             continue;
         }
-        let source = t["metadata"]["annotations"]["pipec.dev/source"].as_str();
+        let source = task.template["metadata"]["annotations"]["pipec.dev/source"].as_str();
         assert!(
             source.is_some_and(|s| s.starts_with("addressbook.pipe:")),
-            "{} has no source",
-            t["name"]
+            "{} has no source: {source:?}",
+            task.name()
         );
     }
 }

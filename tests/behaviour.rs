@@ -165,7 +165,7 @@ pipeline p {
 "#;
     let docs = common::clean_documents("p.pipe", source);
     let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
-    let timeout = |template: &str| common::env(common::template(wf, template), "TIMEOUT").clone();
+    let timeout = |task: &str| common::env(&common::runs(wf, task), "TIMEOUT").clone();
     // 30 minutes beyond the two 20-minute pauses before the approval.
     assert_eq!(timeout("api-wait-4"), "4200");
     // After it: the analysis's five measurements, two minutes apart.
@@ -174,19 +174,44 @@ pipeline p {
     // pass, and the bug — the 30-minute timeout alone — is caught on both waits.
     assert_eq!(pipec_core::behaviour::short_waits(wf, &docs), []);
     let mut buggy = wf.clone();
-    for t in buggy["spec"]["templates"].as_array_mut().unwrap() {
-        for e in t["script"]["env"].as_array_mut().into_iter().flatten() {
-            if e["name"] == "TIMEOUT" && e["value"] != "1800" {
-                e["value"] = json!("1800");
+    set_timeouts(&mut buggy, &|t| (t != "1800").then(|| "1800".to_string()));
+    let short = pipec_core::behaviour::short_waits(&buggy, &docs);
+    let found: Vec<(&str, u64)> = short.iter().map(|s| (s.task.as_str(), s.needed)).collect();
+    assert_eq!(found, [("api-wait-4", 2400)], "{short:?}");
+}
+
+/// Sets the `TIMEOUT` each task of `workflow` passes its Rollout script (its `timeout`
+/// argument) to what `change` makes of it (`None`: unchanged); returns each task's earlier
+/// value.
+fn set_timeouts(
+    workflow: &mut Value,
+    change: &dyn Fn(&str) -> Option<String>,
+) -> std::collections::BTreeMap<String, u64> {
+    let mut before = std::collections::BTreeMap::new();
+    for template in workflow["spec"]["templates"].as_array_mut().unwrap() {
+        for task in template["dag"]["tasks"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            let name = task["name"].as_str().unwrap_or_default().to_string();
+            for p in task["arguments"]["parameters"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                if p["name"] != "timeout" {
+                    continue;
+                }
+                let old = p["value"].as_str().unwrap().to_string();
+                before.insert(name.clone(), old.parse::<u64>().unwrap());
+                if let Some(new) = change(&old) {
+                    p["value"] = json!(new);
+                }
             }
         }
     }
-    let short = pipec_core::behaviour::short_waits(&buggy, &docs);
-    let found: Vec<(&str, u64)> = short
-        .iter()
-        .map(|s| (s.template.as_str(), s.needed))
-        .collect();
-    assert_eq!(found, [("api-wait-4", 2400)], "{short:?}");
+    before
 }
 
 /// A random pipeline: steps with random `after` edges and conditions, an ephemeral environment
@@ -299,18 +324,9 @@ pipeline p {
     let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
     assert_eq!(pipec_core::behaviour::short_waits(wf, &docs), []);
     let mut buggy = wf.clone();
-    for t in buggy["spec"]["templates"].as_array_mut().unwrap() {
-        for e in t["script"]["env"].as_array_mut().into_iter().flatten() {
-            if e["name"] == "TIMEOUT" {
-                e["value"] = json!("300");
-            }
-        }
-    }
+    set_timeouts(&mut buggy, &|_| Some("300".to_string()));
     let short = pipec_core::behaviour::short_waits(&buggy, &docs);
-    let found: Vec<(&str, u64)> = short
-        .iter()
-        .map(|s| (s.template.as_str(), s.needed))
-        .collect();
+    let found: Vec<(&str, u64)> = short.iter().map(|s| (s.task.as_str(), s.needed)).collect();
     assert_eq!(
         found,
         [("api-wait", 480), ("api-complete", 480)],
@@ -380,30 +396,18 @@ fn generated_releases_wait_as_long_as_argo_rollouts_holds() {
         let docs = common::parsed_documents(&compilation);
         let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
         let mut zeroed = wf.clone();
-        let mut limits = std::collections::BTreeMap::new();
-        for t in zeroed["spec"]["templates"].as_array_mut().unwrap() {
-            let name = t["name"].as_str().unwrap_or_default().to_string();
-            for e in t["script"]["env"].as_array_mut().into_iter().flatten() {
-                if e["name"] == "TIMEOUT" {
-                    limits.insert(
-                        name.clone(),
-                        e["value"].as_str().unwrap().parse::<u64>().unwrap(),
-                    );
-                    e["value"] = json!("0");
-                }
-            }
-        }
+        let limits = set_timeouts(&mut zeroed, &|_| Some("0".to_string()));
         let held: std::collections::BTreeMap<String, u64> =
             pipec_core::behaviour::short_waits(&zeroed, &docs)
                 .into_iter()
-                .map(|s| (s.template, s.needed))
+                .map(|s| (s.task, s.needed))
                 .collect();
-        for template in wf["spec"]["templates"].as_array().unwrap() {
-            let action = template["metadata"]["annotations"]["pipec.dev/action"].as_str();
+        for task in pipec_argo_semantics::workflow::instance::task_templates(&wf["spec"]) {
+            let action = task.template["metadata"]["annotations"]["pipec.dev/action"].as_str();
             if !matches!(action, Some("wait" | "complete")) {
                 continue;
             }
-            let name = template["name"].as_str().unwrap();
+            let name = task.name();
             let model = held.get(name).copied().unwrap_or(0);
             assert_eq!(limits[name], 1800 + model, "{source}\n`{name}`");
         }
@@ -522,4 +526,66 @@ fn the_diagnostics_of_every_service_are_collected_side_by_side() {
         let node = failed.node("on-exit", name).expect("created");
         assert_eq!(node.phase, Phase::Succeeded, "{name}");
     }
+}
+
+/// Every service's deploy, wait, promote, … runs one shared template per action, passing
+/// what is its own as arguments: the templates are as many at 40 services as at 2, and each
+/// task still acts on its own Rollout (issue 11).
+#[test]
+fn the_tasks_of_one_action_share_one_template() {
+    let pipeline = |services: usize| {
+        let mut src = String::from("pipeline many {\n");
+        for i in 0..services {
+            src.push_str(&format!(
+                "  service s{i} {{ image = \"nginx:1.27\", port = 80, replicas = 5 }}\n  release s{i} canary {{\n    weight 20%\n    pause 1m\n    check exec \"./smoke {i}\"\n    approve\n  }}\n"
+            ));
+        }
+        src.push_str("  on failure {\n    collect diagnostics\n    rollback s0\n  }\n}\n");
+        common::clean_documents("many.pipe", &src)
+            .into_iter()
+            .find(|d| d["kind"] == "Workflow")
+            .expect("a Workflow")
+    };
+    let names = |workflow: &Value| -> Vec<String> {
+        workflow["spec"]["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .filter(|n| !n.starts_with('s'))
+            .collect()
+    };
+    let (small, large) = (pipeline(2), pipeline(40));
+    assert_eq!(names(&small), names(&large));
+    assert_eq!(
+        names(&large),
+        [
+            "main",
+            "rollout-deploy",
+            "rollout-wait",
+            "rollout-check",
+            "rollout-promote",
+            "rollout-complete",
+            "on-exit",
+            "rollout-diagnostics",
+            "rollout-rollback"
+        ]
+    );
+    // The approvals stay one suspend template per task: nothing in them to share.
+    for i in [0, 39] {
+        let deploy = common::runs(&large, &format!("s{i}-deploy"));
+        assert_eq!(common::env(&deploy, "ROLLOUT"), &json!(format!("s{i}")));
+        let check = common::runs(&large, &format!("s{i}-check-1"));
+        assert_eq!(
+            common::env(&check, "COMMAND"),
+            &json!(format!("./smoke {i}"))
+        );
+        assert_eq!(
+            check["metadata"]["annotations"]["pipec.dev/source"],
+            json!(format!("many.pipe:{}:5", 6 + 7 * i)),
+        );
+    }
+    // The model runs the shared templates as it ran one template per task.
+    let run = run(&large, &[]);
+    assert_eq!(run.phase, Phase::Succeeded, "{:?}", run.message);
 }

@@ -44,15 +44,24 @@ fn compiled(name: &str, src: &str, dir: &Path) -> String {
         &common::DirLoader(dir.to_path_buf()),
         Mode::Compile,
     );
-    // In YAML (`pipec.dev/source: f:1:2`) and in the JSON manifests inside scripts.
+    // In YAML (`pipec.dev/source: f:1:2`), in the JSON manifests inside scripts, and in the
+    // `source` argument a task passes its shared template.
     let positions = regex::Regex::new(r#"pipec\.dev/source(\\?"?): (\\?"?)[^"\s\\]+"#).unwrap();
+    let argument = regex::Regex::new(r"^(\s*value: ).*$").unwrap();
+    let mut after_source = false;
     let masked: Vec<String> = compilation
         .yaml()
         .lines()
         .map(|l| {
-            positions
-                .replace_all(l, "pipec.dev/source$1: $2<masked>")
-                .into_owned()
+            let line = if after_source {
+                argument.replace(l, "$1<masked>").into_owned()
+            } else {
+                positions
+                    .replace_all(l, "pipec.dev/source$1: $2<masked>")
+                    .into_owned()
+            };
+            after_source = l.trim_end().ends_with("- name: source");
+            line
         })
         .collect();
     let codes: Vec<&str> = compilation

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use common::{depends, env, find, task, template};
+use common::{depends, env, find, runs, task, template};
 
 fn docs(file: &str) -> Vec<Value> {
     common::documents(&format!("examples/{file}"))
@@ -151,7 +151,7 @@ fn behaviour_3_an_integration_test_against_a_throwaway_environment_with_mysql() 
                 .starts_with("mysqladmin ping")
         );
         assert_eq!(depends(wf, "api-check"), ["integration-test-up.Succeeded"]);
-        let check = template(wf, "api-check");
+        let check = &runs(wf, "api-check");
         assert_eq!(
             env(check, "URL"),
             "http://test-auth.{{workflow.name}}-integration-test:9000"
@@ -190,7 +190,7 @@ fn behaviour_4_the_integration_environment_with_its_health_check() {
             depends(wf, "integration-auth-deploy").contains(&"api-check.Succeeded".to_string())
         );
         assert_eq!(
-            env(template(wf, "integration-auth-deploy"), "NAMESPACE"),
+            env(&runs(wf, "integration-auth-deploy"), "NAMESPACE"),
             "auth-integration"
         );
     }
@@ -219,7 +219,7 @@ fn behaviour_5_tagged_versions_are_pushed_under_their_name_and_released() {
         assert!(deploy.contains(&"integration-auth-complete.Succeeded".to_string()));
         assert_eq!(
             common::kube::seen(
-                template(wf, "go-auth-deploy"),
+                &runs(wf, "go-auth-deploy"),
                 "IMAGE",
                 &[("version", "v2.0.0")]
             ),
@@ -284,7 +284,7 @@ fn behaviour_7_blue_green_verify_the_idle_stack_then_switch_at_once() {
         "auth"
     );
     let wf = workflow(&docs);
-    let verify = template(wf, "go-auth-check-1");
+    let verify = &runs(wf, "go-auth-check-1");
     assert_eq!(env(verify, "PREVIEW_URL"), "http://go-auth-preview.auth:80");
     assert_eq!(
         depends(wf, "go-auth-promote"),

@@ -6,7 +6,7 @@ mod common;
 
 use serde_json::{Value, json};
 
-use common::{find, template};
+use common::{find, runs, template};
 
 fn docs(program: &str) -> Vec<Value> {
     common::documents(program)
@@ -99,10 +99,8 @@ fn behaviour_3_one_canary_pod_outside_production_with_its_own_service() {
     );
     // The deploy step isolates the canary again, whatever an earlier run left behind.
     let wf = workflow(&docs);
-    let reset = env(template(wf, "ornithology-deploy"), "EXTRA_PATCH")
-        .unwrap()
-        .as_str()
-        .unwrap();
+    let deploy = runs(wf, "ornithology-deploy");
+    let reset = env(&deploy, "EXTRA_PATCH").unwrap().as_str().unwrap();
     assert!(
         reset.contains("canaryMetadata/labels/pipec.dev~1serving") && reset.contains("\"false\""),
         "{reset}"
@@ -113,7 +111,7 @@ fn behaviour_3_one_canary_pod_outside_production_with_its_own_service() {
 fn behaviour_4_the_test_image_against_the_canary_only_service() {
     let docs = docs("examples/ornithology.pipe");
     let wf = workflow(&docs);
-    let gate = template(wf, "ornithology-check-1");
+    let gate = runs(wf, "ornithology-check-1");
     let run = [("git-sha", "0123456789abcdef")];
     assert_eq!(
         common::kube::argo_substitute(gate["container"]["image"].as_str().unwrap(), &run),
@@ -121,7 +119,7 @@ fn behaviour_4_the_test_image_against_the_canary_only_service() {
     );
     assert_eq!(gate["container"]["args"][0], "./canarytest.sh");
     assert_eq!(
-        env(gate, "CANARY_URL").unwrap(),
+        env(&gate, "CANARY_URL").unwrap(),
         "http://ornithology-canary:80"
     );
     let names = task_names(wf);
@@ -137,16 +135,19 @@ fn behaviour_4_the_test_image_against_the_canary_only_service() {
 fn behaviour_5_the_canary_joins_production_then_the_version_is_verified() {
     let docs = docs("examples/ornithology.pipe");
     let wf = workflow(&docs);
-    let join = template(wf, "ornithology-join");
+    let join = runs(wf, "ornithology-join");
     assert!(
         join["script"]["source"]
             .as_str()
             .unwrap()
             .contains("canaryMetadata/labels")
     );
-    let verify = template(wf, "ornithology-check-2");
+    let verify = runs(wf, "ornithology-check-2");
     assert_eq!(verify["container"]["args"][0], "./version_verify.sh");
-    assert_eq!(env(verify, "SERVICE_URL").unwrap(), "http://ornithology:80");
+    assert_eq!(
+        env(&verify, "SERVICE_URL").unwrap(),
+        "http://ornithology:80"
+    );
     let names = task_names(wf);
     let pos = |n: &str| names.iter().position(|x| x == n).unwrap();
     assert!(pos("ornithology-join") < pos("ornithology-check-2"));
@@ -178,7 +179,7 @@ fn behaviour_6_a_rolling_update_of_every_pod_to_the_same_image() {
     );
     let wf = workflow(&docs);
     assert_eq!(
-        env(template(wf, "ornithology-deploy"), "IMAGE").unwrap(),
+        env(&runs(wf, "ornithology-deploy"), "IMAGE").unwrap(),
         env(template(wf, "app"), "IMAGE").unwrap()
     );
 }
@@ -235,7 +236,7 @@ fn blue_green_checks_the_preview_then_switches() {
     find(&docs, "Service", "auth-preview");
     let wf = workflow(&docs);
     assert_eq!(
-        env(template(wf, "auth-check-1"), "PREVIEW_URL").unwrap(),
+        env(&runs(wf, "auth-check-1"), "PREVIEW_URL").unwrap(),
         "http://auth-preview:9000"
     );
     assert_eq!(

@@ -23,7 +23,7 @@ fn workflow(program: &str) -> Value {
         .expect("a Workflow")
 }
 
-use common::template;
+use common::{runs, template};
 
 /// The `name=value` environment a template's process sees: Argo substitutes the run's
 /// parameters (`params`) and `{{workflow.name}}` (`run-1`), then Kubernetes expands
@@ -141,7 +141,7 @@ fn stderr(out: &Output) -> String {
 #[test]
 fn wait_trusts_status_only_once_observed_and_stops_at_the_pause() {
     let wf = workflow("examples/addressbook.pipe");
-    let wait = template(&wf, "addressbook-wait-1");
+    let wait = &runs(&wf, "addressbook-wait-1");
     let fake = Fake::new("wait");
     fake.timeline(&[
         // Stale: the controller has not seen the new image yet; `Paused` here is the old status.
@@ -165,7 +165,7 @@ fn wait_trusts_status_only_once_observed_and_stops_at_the_pause() {
 #[test]
 fn wait_fails_on_a_degraded_rollout_and_passes_when_nothing_is_held() {
     let wf = workflow("examples/addressbook.pipe");
-    let wait = template(&wf, "addressbook-wait-1");
+    let wait = &runs(&wf, "addressbook-wait-1");
 
     let fake = Fake::new("wait-degraded");
     fake.timeline(&[rollout(5, 5, "Degraded", Some(0), "new", "old")]);
@@ -197,7 +197,7 @@ fn wait_fails_on_a_degraded_rollout_and_passes_when_nothing_is_held() {
 #[test]
 fn promote_releases_only_the_expected_pause() {
     let wf = workflow("examples/addressbook.pipe");
-    let promote = template(&wf, "addressbook-promote-1");
+    let promote = &runs(&wf, "addressbook-promote-1");
 
     let fake = Fake::new("promote");
     fake.timeline(&[rollout(5, 5, "Paused", Some(1), "new", "old")]);
@@ -223,7 +223,7 @@ fn promote_releases_only_the_expected_pause() {
 #[test]
 fn deploy_sets_the_image_and_promotes_a_first_deploy_fully() {
     let wf = workflow("examples/addressbook.pipe");
-    let deploy = template(&wf, "addressbook-deploy");
+    let deploy = &runs(&wf, "addressbook-deploy");
 
     let fake = Fake::new("deploy-update");
     fake.timeline(&[rollout(5, 5, "Healthy", Some(2), "old", "old")]);
@@ -269,7 +269,7 @@ fn deploy_sets_the_image_and_promotes_a_first_deploy_fully() {
 #[test]
 fn a_check_runs_its_command_in_a_pod_of_the_new_version() {
     let wf = workflow("examples/addressbook.pipe");
-    let check = template(&wf, "addressbook-check-1");
+    let check = &runs(&wf, "addressbook-check-1");
     let fake = Fake::new("check");
     fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
     fake.write("pods", "pod/addressbook-newhash-x1\n");
@@ -322,7 +322,7 @@ fn replicasets() -> String {
 #[test]
 fn rollback_aborts_restores_stable_and_waits_for_health() {
     let wf = workflow("examples/addressbook.pipe");
-    let rollback = template(&wf, "addressbook-rollback");
+    let rollback = &runs(&wf, "addressbook-rollback");
     let fake = Fake::new("rollback");
     fake.write("replicasets", &replicasets());
     fake.timeline(&[
@@ -354,7 +354,7 @@ fn rollback_aborts_restores_stable_and_waits_for_health() {
 #[test]
 fn rollback_leaves_alone_a_rollout_this_run_did_not_change() {
     let wf = workflow("examples/addressbook.pipe");
-    let rollback = template(&wf, "addressbook-rollback");
+    let rollback = &runs(&wf, "addressbook-rollback");
     let fake = Fake::new("rollback-other-run");
     fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
     let out = fake.run(rollback, &[("RUN", "another-run")]);
@@ -370,7 +370,7 @@ fn rollback_leaves_alone_a_rollout_this_run_did_not_change() {
 #[test]
 fn rollback_of_a_fully_promoted_release_returns_to_the_previous_revision() {
     let wf = workflow("examples/addressbook.pipe");
-    let rollback = template(&wf, "addressbook-rollback");
+    let rollback = &runs(&wf, "addressbook-rollback");
     let fake = Fake::new("rollback-promoted");
     fake.write("replicasets", &replicasets());
     fake.timeline(&[
@@ -392,7 +392,7 @@ fn rollback_of_a_fully_promoted_release_returns_to_the_previous_revision() {
 #[test]
 fn complete_waits_for_every_pod_and_fails_on_degraded() {
     let wf = workflow("examples/addressbook.pipe");
-    let complete = template(&wf, "addressbook-complete");
+    let complete = &runs(&wf, "addressbook-complete");
     let fake = Fake::new("complete");
     fake.timeline(&[
         rollout(6, 6, "Progressing", None, "newhash", "oldhash"),
@@ -408,7 +408,7 @@ fn complete_waits_for_every_pod_and_fails_on_degraded() {
 #[test]
 fn diagnostics_never_fail() {
     let wf = workflow("examples/addressbook.pipe");
-    let diagnostics = template(&wf, "addressbook-diagnostics");
+    let diagnostics = &runs(&wf, "addressbook-diagnostics");
     let fake = Fake::new("diagnostics");
     fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
     let out = fake.run(diagnostics, &[]);
@@ -476,7 +476,7 @@ fn hostile_values_stay_data_in_run_steps() {
 #[test]
 fn hostile_values_stay_data_in_checks() {
     let wf = workflow("tests/cases/compile/injection.pipe");
-    let check = template(&wf, "api-check-1");
+    let check = &runs(&wf, "api-check-1");
     let fake = Fake::new("injection-check");
     fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
     fake.write("pods", "pod/api-newhash-1\n");
@@ -558,7 +558,7 @@ fn image_references_made_of_parameters_never_become_options() {
     }
 
     let wf = workflow("examples/addressbook.pipe");
-    let deploy = template(&wf, "addressbook-deploy");
+    let deploy = &runs(&wf, "addressbook-deploy");
     let fake = Fake::new("deploy-bad-image");
     fake.timeline(&[rollout(5, 5, "Healthy", Some(2), "old", "old")]);
     let out = fake.run(deploy, &[("IMAGE", "docker.io/acme/x,name=evil.io/pwn")]);
@@ -635,7 +635,7 @@ fn every_generated_script_passes_shellcheck() {
 #[test]
 fn join_labels_the_canary_for_production_and_waits_for_it() {
     let wf = workflow("examples/ornithology.pipe");
-    let join = template(&wf, "ornithology-join");
+    let join = &runs(&wf, "ornithology-join");
     let fake = Fake::new("join");
     fake.timeline(&[rollout(5, 5, "Paused", Some(1), "newhash", "oldhash")]);
     fake.write("pods", "pod/ornithology-newhash-1\n");
@@ -668,7 +668,7 @@ fn join_labels_the_canary_for_production_and_waits_for_it() {
 #[test]
 fn deploy_resets_an_isolated_canary() {
     let wf = workflow("examples/ornithology.pipe");
-    let deploy = template(&wf, "ornithology-deploy");
+    let deploy = &runs(&wf, "ornithology-deploy");
     let fake = Fake::new("deploy-isolated");
     fake.timeline(&[rollout(5, 5, "Healthy", None, "old", "old")]);
     let out = fake.run(
@@ -686,7 +686,7 @@ fn deploy_resets_an_isolated_canary() {
 #[test]
 fn blue_green_waits_for_the_pause_before_the_switch_and_promotes_it() {
     let wf = workflow("tests/cases/compile/strategies.pipe");
-    let wait = template(&wf, "auth-wait");
+    let wait = &runs(&wf, "auth-wait");
     let fake = Fake::new("bg-wait");
     fake.timeline(&[
         rollout(3, 3, "Progressing", None, "green", "blue"),
@@ -700,7 +700,7 @@ fn blue_green_waits_for_the_pause_before_the_switch_and_promotes_it() {
         stdout(&out)
     );
 
-    let promote = template(&wf, "auth-promote");
+    let promote = &runs(&wf, "auth-promote");
     let fake = Fake::new("bg-promote");
     fake.timeline(&[rollout(3, 3, "Paused", None, "green", "blue")]);
     let out = fake.run(promote, &[("ROLLOUT", "auth")]);
@@ -864,7 +864,7 @@ fn teardown_deletes_the_namespace_and_after_a_failure_shows_what_ran() {
 #[test]
 fn rollout_scripts_act_in_the_services_namespace() {
     let wf = workflow("tests/cases/compile/environments.pipe");
-    let deploy = template(&wf, "ping-deploy");
+    let deploy = &runs(&wf, "ping-deploy");
     let fake = Fake::new("namespaced");
     fake.timeline(&[rollout(1, 1, "Healthy", None, "a", "a")]);
     let out = fake.run(
@@ -886,7 +886,7 @@ fn rollout_scripts_act_in_the_services_namespace() {
     );
 }
 
-/// The manual rollback WorkflowTemplate's template `name`.
+/// The template task `name` of the rollback WorkflowTemplate runs, with its arguments.
 fn manual_rollback_template(name: &str) -> Value {
     let path = common::root().join("examples/addressbook.pipe");
     let compilation = common::compile_file(&path);
@@ -896,7 +896,7 @@ fn manual_rollback_template(name: &str) -> Value {
             d["kind"] == "WorkflowTemplate" && d["metadata"]["name"] == "addressbook-rollback"
         })
         .expect("the rollback WorkflowTemplate");
-    template(&doc, name).clone()
+    runs(&doc, name)
 }
 
 #[test]

@@ -82,6 +82,35 @@ fn annotations(workflow: &Value) -> std::collections::BTreeMap<&str, &Value> {
     out
 }
 
+/// A node's annotation `key` as its pod got it: its template's, with the node's inputs in
+/// place of `{{inputs.parameters.NAME}}` (a shared template takes each step's `.pipe`
+/// location as an input; Argo records a node's `inputs` in its status).
+fn node_annotation(annotations: &Value, node: &Value, key: &str) -> Option<String> {
+    let text = annotations[key].as_str()?;
+    let inputs = &node["inputs"]["parameters"];
+    let input = |name: &str| {
+        inputs.as_array()?.iter().find(|p| p["name"] == name)?["value"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let value = pipec_argo_semantics::workflow::instance::substitute_inputs(text, &input);
+    // An input the node does not record (not started yet) leaves no location.
+    (!value.contains("{{inputs.")).then(|| value.into_owned())
+}
+
+/// The instances of the templates a run's tasks run (their inputs replaced by the tasks'
+/// arguments): its own spec's, and for a run of a WorkflowTemplate, the stored copy's.
+pub fn task_templates(workflow: &Value) -> Vec<Value> {
+    [
+        &workflow["spec"],
+        &workflow["status"]["storedWorkflowTemplateSpec"],
+    ]
+    .into_iter()
+    .flat_map(pipec_argo_semantics::workflow::instance::task_templates)
+    .map(|t| t.template)
+    .collect()
+}
+
 /// The templates of a run: its own, or for a run of a WorkflowTemplate, the copy Argo stores.
 pub fn templates(workflow: &Value) -> impl Iterator<Item = &Value> {
     [
@@ -106,7 +135,7 @@ pub fn template_env<'a>(template: &'a Value, name: &str) -> Option<&'a str> {
 /// `ROLLOUT` and, when it lives in an environment's namespace, `NAMESPACE`.
 pub fn rollouts_of(workflow: &Value) -> Vec<(Option<String>, String)> {
     let mut out: Vec<(Option<String>, String)> = Vec::new();
-    for template in templates(workflow) {
+    for template in &task_templates(workflow) {
         if let Some(rollout) = template_env(template, "ROLLOUT") {
             let entry = (
                 template_env(template, "NAMESPACE").map(str::to_string),
@@ -156,12 +185,10 @@ pub fn steps(workflow: &Value) -> Vec<Step> {
                     .map(str::to_string),
                 source: annotations
                     .get(template)
-                    .and_then(|a| a[SOURCE_ANNOTATION].as_str())
-                    .map(str::to_string),
+                    .and_then(|a| node_annotation(a, n, SOURCE_ANNOTATION)),
                 approval: annotations
                     .get(template)
-                    .and_then(|a| a[APPROVAL_ANNOTATION].as_str())
-                    .map(str::to_string),
+                    .and_then(|a| node_annotation(a, n, APPROVAL_ANNOTATION)),
             }
         })
         .collect();

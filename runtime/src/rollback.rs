@@ -84,7 +84,8 @@ pub async fn rollback_run(
     let pipeline = template["metadata"]["labels"]["app.kubernetes.io/part-of"]
         .as_str()
         .unwrap_or_default();
-    let namespace = crate::progress::templates(&json!({"spec": template["spec"]}))
+    let namespace = crate::progress::task_templates(&json!({"spec": template["spec"]}))
+        .iter()
         .find(|t| template_env(t, "ROLLOUT") == Some(service))
         .and_then(|t| template_env(t, "NAMESPACE"))
         .map(str::to_string);
@@ -193,7 +194,8 @@ fn container_image(pod_template: &Value, service: &str) -> Option<String> {
 /// values in place of the Argo variables pipec writes into image tags.
 pub fn run_image(workflow: &Value, service: &str) -> Result<String, RuntimeError> {
     let run = workflow["metadata"]["name"].as_str().unwrap_or_default();
-    let deploy = crate::progress::templates(workflow).find(|t| {
+    let instances = crate::progress::task_templates(workflow);
+    let deploy = instances.iter().find(|t| {
         t["metadata"]["annotations"][pipec_argo_model::annotations::ACTION] == "deploy"
             && template_env(t, "ROLLOUT") == Some(service)
     });
@@ -245,13 +247,21 @@ mod tests {
                 "arguments": {"parameters": [{"name": "git-sha", "value": "0123456789abcdef"},
                                               {"name": "git-branch", "value": "feature/x"}]},
                 "templates": [
-                    {"name": "api-deploy", "metadata": {"annotations": {"pipec.dev/action": "deploy"}}, "script": {"env": [
-                        {"name": "ROLLOUT", "value": "api"},
-                        {"name": "IMAGE", "value": "r.io/api:{{workflow.uid}}-{{=sprig.replace('$', '$$', sprig.trunc(7, workflow.parameters['git-sha']))}}-{{workflow.creationTimestamp.Y}}{{workflow.creationTimestamp.S}}-{{=sprig.trunc(30, sprig.regexReplaceAll('[^A-Za-z0-9_.-]', workflow.parameters['git-branch'], '-'))}}"},
+                    {"name": "main", "dag": {"tasks": [
+                        {"name": "api-deploy", "template": "rollout-deploy", "arguments": {"parameters": [
+                            {"name": "rollout", "value": "api"},
+                            {"name": "image", "value": "r.io/api:{{workflow.uid}}-{{=sprig.replace('$', '$$', sprig.trunc(7, workflow.parameters['git-sha']))}}-{{workflow.creationTimestamp.Y}}{{workflow.creationTimestamp.S}}-{{=sprig.trunc(30, sprig.regexReplaceAll('[^A-Za-z0-9_.-]', workflow.parameters['git-branch'], '-'))}}"},
+                        ]}},
+                        {"name": "web-deploy", "template": "rollout-deploy", "arguments": {"parameters": [
+                            {"name": "rollout", "value": "web"},
+                            {"name": "image", "value": "r.io/web:{{tasks.v.outputs.result}}"},
+                        ]}},
                     ]}},
-                    {"name": "web-deploy", "metadata": {"annotations": {"pipec.dev/action": "deploy"}}, "script": {"env": [
-                        {"name": "ROLLOUT", "value": "web"},
-                        {"name": "IMAGE", "value": "r.io/web:{{tasks.v.outputs.result}}"},
+                    {"name": "rollout-deploy", "metadata": {"annotations": {"pipec.dev/action": "deploy"}},
+                     "inputs": {"parameters": [{"name": "rollout"}, {"name": "image"}]},
+                     "script": {"env": [
+                        {"name": "ROLLOUT", "value": "{{inputs.parameters.rollout}}"},
+                        {"name": "IMAGE", "value": "{{inputs.parameters.image}}"},
                     ]}},
                 ],
             },

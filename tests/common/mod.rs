@@ -142,6 +142,16 @@ pub fn template<'a>(workflow: &'a serde_json::Value, name: &str) -> &'a serde_js
         .unwrap_or_else(|| panic!("no template {name}"))
 }
 
+/// The template task `task` (of any DAG) runs, as Argo runs it: a shared template with its
+/// inputs replaced by the task's arguments.
+pub fn runs(workflow: &serde_json::Value, task: &str) -> serde_json::Value {
+    pipec_argo_semantics::workflow::instance::task_templates(&workflow["spec"])
+        .into_iter()
+        .find(|t| t.name() == task)
+        .map(|t| t.template)
+        .unwrap_or_else(|| panic!("no task {task}"))
+}
+
 /// A task of the DAG template `dag`.
 pub fn task<'a>(workflow: &'a serde_json::Value, dag: &str, name: &str) -> &'a serde_json::Value {
     template(workflow, dag)["dag"]["tasks"]

@@ -81,6 +81,10 @@ pub struct ArtifactArgument {
     pub from: String,
 }
 
+/// A parameter of the Workflow, an input a template declares (no `value`), or a value a task
+/// passes (`arguments`). A task's argument that a template puts into an `env[].value` holds
+/// the text escaped for Kubernetes' `$(VAR)` expansion, as the `env[].value` itself would be
+/// ([`Parameter::for_env`]): Argo substitutes it into the env value, then Kubernetes expands.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Parameter {
@@ -131,9 +135,37 @@ pub struct TemplateMetadata {
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
+impl Parameter {
+    /// An input a template declares, with no default: every task running it passes a value.
+    pub fn input(name: impl Into<String>) -> Self {
+        Parameter {
+            name: name.into(),
+            value: None,
+            enum_values: Vec::new(),
+            description: None,
+        }
+    }
+
+    /// A task's argument, passed as written.
+    pub fn argument(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Parameter {
+            value: Some(value.into()),
+            ..Parameter::input(name)
+        }
+    }
+
+    /// A task's argument that its template puts into an `env[].value`: escaped so Kubernetes'
+    /// expansion yields `text` ([`crate::k8s::expansion`]).
+    pub fn for_env(name: impl Into<String>, text: &str) -> Self {
+        Parameter::argument(name, crate::k8s::expansion::escape(text))
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inputs {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Parameter>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<Artifact>,
 }

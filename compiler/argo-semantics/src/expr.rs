@@ -9,8 +9,9 @@
 //! `* / %`, `+ -`, comparisons `== != < > <= >=` (ordering only between two numbers or two
 //! strings), `in`, `matches` (Go RE2), `&&`/`and`, `||`/`or`, `??`, `?:`, pipes (`x | f()`), the builtins
 //! `int`, `get`, `concat`, `join`, `toJSON`, `fromJSON`, and Argo's `jsonpath` (its path
-//! subset). Anything else is an error, never a guess: Argo's other functions (`sprig`,
-//! `asInt`) are not here.
+//! subset), and the `sprig.` functions pipec writes into image tags ([`sprig`]). Anything else
+//! is an error, never a guess: Argo's other functions (`asInt`, the rest of Sprig) are not
+//! here.
 
 use std::collections::BTreeMap;
 
@@ -26,10 +27,23 @@ pub struct Env {
     /// `workflow.parameters.json`: the Workflow's parameters as the JSON list Argo gives
     /// (`[{"name":…,"value":…}]`, in declaration order), if known.
     pub parameters_json: Option<String>,
+    /// What only a run has, when known (a Workflow as stored, with its metadata):
+    /// `workflow.name`, `workflow.uid`, `workflow.namespace`, `workflow.creationTimestamp`
+    /// (RFC 3339), by the name after `workflow.`.
+    pub run: BTreeMap<String, String>,
 }
 
+/// The run variables [`Env::run`] holds, as the metadata fields they are read from.
+pub const RUN_VARIABLES: [(&str, &str); 4] = [
+    ("name", "name"),
+    ("uid", "uid"),
+    ("namespace", "namespace"),
+    ("creationTimestamp", "creationTimestamp"),
+];
+
 impl Env {
-    /// The environment as expr-lang sees it: `workflow.parameters`, `workflow.status`.
+    /// The environment as expr-lang sees it: `workflow.parameters`, `workflow.status`, and
+    /// the run's own variables that are known.
     pub fn scope(&self) -> Value {
         let mut workflow = serde_json::Map::new();
         let mut parameters: serde_json::Map<String, Value> = self
@@ -43,6 +57,9 @@ impl Env {
                 .or_insert_with(|| Value::String(json.clone()));
         }
         workflow.insert("parameters".to_string(), Value::Object(parameters));
+        for (name, value) in &self.run {
+            workflow.insert(name.clone(), Value::String(value.clone()));
+        }
         if let Some(status) = &self.status {
             workflow.insert("status".to_string(), Value::String(status.clone()));
         }
@@ -434,6 +451,18 @@ impl Parser<'_> {
                     "true" => Ok(Value::Bool(true)),
                     "false" => Ok(Value::Bool(false)),
                     "nil" => Ok(Value::Null),
+                    "sprig" if self.peek() == Some(&Token::Dot) => {
+                        self.at += 1;
+                        let Some(Token::Name(function)) = self.peek().cloned() else {
+                            return Err("expected a name after `sprig.`".to_string());
+                        };
+                        self.at += 1;
+                        if self.peek() != Some(&Token::Open) {
+                            return Err(format!("sprig.{function} is a function"));
+                        }
+                        let arguments = self.arguments()?;
+                        sprig(&function, arguments)
+                    }
                     function if self.peek() == Some(&Token::Open) => {
                         let arguments = self.arguments()?;
                         call(function, arguments)
@@ -523,6 +552,66 @@ fn call(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
             serde_json::from_str(text).map_err(|e| format!("fromJSON: {e}"))
         }
         other => Err(format!("unknown function {other}")),
+    }
+}
+
+/// The Sprig functions Argo puts in expressions as `sprig.NAME` that pipec writes: `trunc`,
+/// `replace` (Masterminds/sprig `strings.go`: `trunc(c, s)` keeps the first `c` bytes, or the
+/// last `-c`; `replace(old, new, s)` is `strings.Replace(s, old, new, -1)`) and
+/// `regexReplaceAll(regex, s, repl)` (`regex.go`: Go's `ReplaceAllString`, `$1` expanded in
+/// `repl`). Any other is an error, never a guess.
+fn sprig(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
+    let text = |i: usize| {
+        arguments.get(i).and_then(Value::as_str).ok_or(format!(
+            "sprig.{function}: argument {} is not a string",
+            i + 1
+        ))
+    };
+    let count = |i: usize| {
+        arguments
+            .get(i)
+            .and_then(|v| {
+                v.as_i64()
+                    .or(v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            })
+            .ok_or(format!(
+                "sprig.{function}: argument {} is not an int",
+                i + 1
+            ))
+    };
+    let expect = |n: usize| {
+        if arguments.len() == n {
+            Ok(())
+        } else {
+            Err(format!("sprig.{function} takes {n} arguments"))
+        }
+    };
+    match function {
+        "trunc" => {
+            expect(2)?;
+            let (c, s) = (count(0)?, text(1)?.as_bytes());
+            let len = i64::try_from(s.len()).unwrap_or(i64::MAX);
+            let kept = if c < 0 && len + c > 0 {
+                &s[usize::try_from(len + c).unwrap_or(0)..]
+            } else if c >= 0 && len > c {
+                &s[..usize::try_from(c).unwrap_or(0)]
+            } else {
+                s
+            };
+            Ok(Value::String(String::from_utf8_lossy(kept).into_owned()))
+        }
+        "replace" => {
+            expect(3)?;
+            Ok(Value::String(text(2)?.replace(text(0)?, text(1)?)))
+        }
+        "regexReplaceAll" => {
+            expect(3)?;
+            let regex = regex::Regex::new(text(0)?).map_err(|e| e.to_string())?;
+            Ok(Value::String(
+                regex.replace_all(text(1)?, text(2)?).into_owned(),
+            ))
+        }
+        other => Err(format!("unknown function sprig.{other}")),
     }
 }
 
@@ -646,4 +735,48 @@ pub(crate) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
     }
     out.push(Piece::Text(rest));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The examples of Sprig's documentation (`docs/strings.md`, `docs/regex.md`).
+    #[test]
+    fn sprig_functions_follow_the_sprig_documentation() {
+        let scope = Env::default().scope();
+        for (expression, expected) in [
+            ("sprig.trunc(5, 'hello world')", "hello"),
+            ("sprig.trunc(-5, 'hello world')", "world"),
+            ("sprig.trunc(99, 'hello')", "hello"),
+            ("sprig.trunc(-99, 'hello')", "hello"),
+            (
+                "sprig.replace(' ', '-', 'I Am Henry VIII')",
+                "I-Am-Henry-VIII",
+            ),
+            (
+                "sprig.regexReplaceAll('a(x*)b', '-ab-axxb-', '${1}W')",
+                "-W-xxW-",
+            ),
+            (
+                "sprig.replace('$', '$$', sprig.trunc(7, '0123456789'))",
+                "0123456",
+            ),
+        ] {
+            assert_eq!(
+                eval(expression, &scope),
+                Ok(Value::String(expected.to_string())),
+                "{expression}"
+            );
+        }
+        for wrong in [
+            "sprig.upper('x')",
+            "sprig.trunc('5', 'x')",
+            "sprig.trunc(5)",
+            "sprig.regexReplaceAll('(', 'x', '')",
+            "sprig",
+        ] {
+            assert!(eval(wrong, &scope).is_err(), "{wrong}");
+        }
+    }
 }

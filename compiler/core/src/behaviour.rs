@@ -166,14 +166,14 @@ fn gates_that_cannot_fail(program: &hir::Program, lowered: &[Lowered], diags: &m
     }
 }
 
-/// A wait of the Workflow (a template whose `pipec.dev/action` is `wait` or `complete`) whose
-/// `TIMEOUT` is shorter than the time Argo Rollouts, by its model, takes to bring the Rollout
+/// A wait of the Workflow (a task whose template's `pipec.dev/action` is `wait` or `complete`)
+/// whose `TIMEOUT` is shorter than the time Argo Rollouts, by its model, takes to bring the Rollout
 /// there when nothing goes wrong: the pauses and analyses it holds since the Workflow last
 /// promoted it. Such a wait fails a healthy update (issue 10's third bug).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShortWait {
-    /// The wait's template.
-    pub template: String,
+    /// The wait's task.
+    pub task: String,
     pub rollout: String,
     pub timeout: u64,
     /// Seconds Argo Rollouts takes.
@@ -199,11 +199,8 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
     let rollouts: BTreeMap<String, &Value> = of_kind(documents, "Rollout").collect();
     let mut progress: BTreeMap<String, Option<(Spec, Timeline)>> = BTreeMap::new();
     let mut out = Vec::new();
-    for template in workflow["spec"]["templates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for task in workflow::instance::task_templates(&workflow["spec"]) {
+        let template = &task.template;
         let action = template["metadata"]["annotations"][annotations::ACTION].as_str();
         if !matches!(action, Some("wait" | "complete")) {
             continue;
@@ -264,7 +261,7 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
         let needed = reached.saturating_sub(start);
         if needed > timeout {
             out.push(ShortWait {
-                template: template["name"].as_str().unwrap_or_default().to_string(),
+                task: task.name().to_string(),
                 rollout: rollout.to_string(),
                 timeout,
                 needed,
@@ -301,15 +298,23 @@ pub fn check(
     else {
         return;
     };
-    // The `.pipe` line a Workflow template was generated from.
-    let line_of = |template: &str| {
-        template_of(workflow, template)
-            .and_then(|t| t["metadata"]["annotations"][SOURCE_ANNOTATION].as_str())
+    // The `.pipe` line a Workflow task was generated from.
+    let instances = workflow::instance::task_templates(&workflow["spec"]);
+    let locations: BTreeMap<&str, &str> = instances
+        .iter()
+        .filter_map(|t| {
+            let location = t.template["metadata"]["annotations"][SOURCE_ANNOTATION].as_str()?;
+            Some((t.name(), location))
+        })
+        .collect();
+    let line_of = |task: &str| {
+        locations
+            .get(task)
             .and_then(|l| sources.resolve_location(l))
             .unwrap_or(program.pipeline.span)
     };
     for short in short_waits(workflow, &documents) {
-        let span = line_of(&short.template);
+        let span = line_of(&short.task);
         diags.push(
             Diagnostic::new(
                 Code::E0408,
@@ -321,7 +326,7 @@ pub fn check(
             )
             .label(format!(
                 "`{}` waits {}, Argo Rollouts holds the update {} (pauses and analyses)",
-                short.template,
+                short.task,
                 crate::typeck::format_duration(short.timeout),
                 crate::typeck::format_duration(short.needed)
             ))

@@ -72,6 +72,45 @@ pub fn environment_down(environment: &str) -> String {
     format!("{environment}-down")
 }
 
+/// What the shared templates of Rollout scripts do (the `pipec.dev/action` of each).
+pub const ROLLOUT_ACTIONS: [&str; 8] = [
+    "deploy",
+    "wait",
+    "check",
+    "promote",
+    "join",
+    "complete",
+    "diagnostics",
+    "rollback",
+];
+
+/// The template every task of one Rollout action runs (`rollout-deploy` for each service's
+/// deploy), what differs between them passed as inputs. Tasks of one action whose templates
+/// differ in more than their inputs (a service in another cluster, a check with more values)
+/// get further variants, numbered from 2 in the order they first appear.
+pub fn shared_template(action: &str, variant: usize) -> String {
+    match variant {
+        0 | 1 => format!("rollout-{action}"),
+        n => format!("rollout-{action}-{n}"),
+    }
+}
+
+/// Whether `name` is one [`shared_template`] can produce.
+pub fn is_shared_template(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("rollout-") else {
+        return false;
+    };
+    let action = match rest.rsplit_once('-') {
+        Some((action, n))
+            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0') =>
+        {
+            action
+        }
+        _ => rest,
+    };
+    ROLLOUT_ACTIONS.contains(&action)
+}
+
 /// The tasks pipec generates to release a service, named `<service>-<suffix>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReleaseTask {
@@ -168,6 +207,28 @@ mod tests {
             "", "deploy-2", "check", "check-x", "tests", "wait-", "wait-01", "api",
         ] {
             assert!(!ReleaseTask::is_suffix(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn shared_template_names_are_recognised_and_nothing_else() {
+        for action in ROLLOUT_ACTIONS {
+            for variant in [1, 2, 17] {
+                let name = shared_template(action, variant);
+                assert!(is_shared_template(&name), "{name}");
+            }
+        }
+        for other in [
+            "rollout",
+            "rollout-",
+            "rollout-api",
+            "rollout-deploy-0",
+            "rollout-deploy-02",
+            "rollout-deploy-x",
+            "deploy",
+            "api-rollout-deploy",
+        ] {
+            assert!(!is_shared_template(other), "{other}");
         }
     }
 }

@@ -173,6 +173,39 @@ pub fn analyses_of(rollout: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// A Workflow's templates by name, and the instance of the template each task runs (its
+/// inputs replaced by the task's arguments, `workflow::instance`): what a step acts on is
+/// read from the instance.
+struct Templates<'w> {
+    by_name: BTreeMap<&'w str, &'w Value>,
+    /// By DAG, then by task.
+    instances: BTreeMap<&'w str, BTreeMap<&'w str, Value>>,
+}
+
+impl<'w> Templates<'w> {
+    fn of(spec: &'w Value) -> Self {
+        let mut instances: BTreeMap<&str, BTreeMap<&str, Value>> = BTreeMap::new();
+        for t in workflow::instance::task_templates(spec) {
+            if let Some(name) = t.task["name"].as_str() {
+                instances.entry(t.dag).or_default().insert(name, t.template);
+            }
+        }
+        Templates {
+            by_name: workflow::by_name(&spec["templates"]),
+            instances,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'w Value> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The instance of the template task `task` of DAG `dag` runs.
+    fn run_by(&self, dag: &str, task: &str) -> Option<&Value> {
+        self.instances.get(dag)?.get(task)
+    }
+}
+
 /// The plan of the compiled `documents` (as JSON) for `context`.
 pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
     let workflow = pipeline_workflow(documents).ok_or("the pipeline has no Workflow")?;
@@ -180,7 +213,7 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let templates = workflow::by_name(&workflow["spec"]["templates"]);
+    let templates = Templates::of(&workflow["spec"]);
     let analyses: BTreeMap<&str, &Value> = documents
         .iter()
         .filter(|d| d["kind"] == "AnalysisTemplate")
@@ -211,7 +244,9 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
     )?;
     let step = |dag: &str, task: &str| -> StepPlan {
         let node = run.node(dag, task);
-        let suspend = templates.get(task).is_some_and(|t| !t["suspend"].is_null());
+        let suspend = templates
+            .run_by(dag, task)
+            .is_some_and(|t| !t["suspend"].is_null());
         let (outcome, why) = match node.map(|n| (n.phase, n.message.clone())) {
             None => ("not reached", String::new()),
             Some((Phase::Succeeded, _)) if suspend => ("approved", String::new()),
@@ -303,10 +338,10 @@ pub fn plan(documents: &[Value], context: &Context) -> Result<Plan, String> {
 /// the smaller of its template's `timeout` and its script's `TIMEOUT`, times the attempts its
 /// `retryStrategy.limit` allows (backoff not counted); a suspend at its duration, or an
 /// approval. `None` without both steps.
-fn worst_case(templates: &BTreeMap<&str, &Value>, rollout: &str, held: u64) -> Option<WorstCase> {
+fn worst_case(templates: &Templates<'_>, rollout: &str, held: u64) -> Option<WorstCase> {
     let entry = templates.get(names::ENTRYPOINT)?;
     let tasks = workflow::by_name(&entry["dag"]["tasks"]);
-    let template_of = |task: &Value| templates.get(task["template"].as_str()?).copied();
+    let template_of = |task: &Value| templates.run_by(names::ENTRYPOINT, task["name"].as_str()?);
     let action = |task: &Value| release_action(templates, task, rollout).map(|(a, _)| a);
     let find = |wanted: &str| {
         tasks
@@ -434,11 +469,11 @@ fn stage_limit(task: &Value, template: Option<&Value>) -> Limit {
 /// What a task of the entrypoint does to Rollout `rollout`, when it acts on it (its template's
 /// `ROLLOUT`): its template's `pipec.dev/action`, and the template.
 fn release_action<'a>(
-    templates: &BTreeMap<&str, &'a Value>,
+    templates: &'a Templates<'_>,
     task: &Value,
     rollout: &str,
 ) -> Option<(&'a str, &'a Value)> {
-    let template = *templates.get(task["template"].as_str()?)?;
+    let template = templates.run_by(names::ENTRYPOINT, task["name"].as_str()?)?;
     if workflow::template_env(template, "ROLLOUT") != Some(rollout) {
         return None;
     }
@@ -451,7 +486,7 @@ fn release_action<'a>(
 /// satisfies: it fails when the Rollout turns Degraded (its script's `Degraded` check). The
 /// Workflow's own stages are taken to pass at once, as in the update.
 fn first_failed_wait(
-    templates: &BTreeMap<&str, &Value>,
+    templates: &Templates<'_>,
     rollout: &Value,
     update: &SimulatedUpdate,
     abort: &AbortPlan,
@@ -511,7 +546,7 @@ fn unknown_time(reference: &str) -> String {
 /// `RUN`, `UID`, `YYYYMMDDhhmmss`), each with what happens to its step.
 fn images(
     workflow: &Value,
-    templates: &BTreeMap<&str, &Value>,
+    templates: &Templates<'_>,
     steps: &[StepPlan],
     context: &Context,
 ) -> Vec<ImagePlan> {
@@ -532,19 +567,9 @@ fn images(
         creation_timestamp: String::new(),
         parameters,
     };
-    let template_of: BTreeMap<&str, &str> = templates
-        .get(names::ENTRYPOINT)
-        .and_then(|t| t["dag"]["tasks"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["name"].as_str()?, t["template"].as_str()?)))
-        .collect();
     let mut out = Vec::new();
     for step in steps {
-        let Some(template) = template_of
-            .get(step.task.as_str())
-            .and_then(|t| templates.get(t))
-        else {
+        let Some(template) = templates.run_by(names::ENTRYPOINT, &step.task) else {
             continue;
         };
         let env = |name: &str| {

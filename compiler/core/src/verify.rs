@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pipec_argo_model::Document;
 use pipec_argo_model::rollouts::{CanaryStep, Rollout, RolloutAnalysis, RolloutStrategy};
-use pipec_argo_model::workflows::{DagTemplate, Template, Workflow};
+use pipec_argo_model::workflows::{DagTask, DagTemplate, Template, Workflow};
 use pipec_syntax::Span;
 
 use crate::codes::Code;
@@ -318,49 +318,134 @@ impl Verifier<'_, '_> {
             if let Some(dag) = &template.dag {
                 self.dag(&template.name, dag, &templates, span);
             }
-            // Workflow steps that act on a Rollout name one that is generated, and a container
-            // of it.
-            let env = template
-                .script
-                .as_ref()
-                .map(|s| &s.env)
-                .or(template.container.as_ref().map(|c| &c.env));
-            let value = |name: &str| {
-                env.into_iter()
-                    .flatten()
-                    .find(|e| e.name == name)
-                    .and_then(|e| e.value.as_deref())
-            };
-            if let Some(rollout) = value("ROLLOUT") {
-                match self.index.rollouts.get(&(value("NAMESPACE"), rollout)) {
-                    None => self.report(
+            self.input_tags(template, span);
+        }
+    }
+
+    /// Argo refuses a Workflow whose template reads an input it does not declare (validation
+    /// resolves every `{{inputs.parameters.NAME}}` against the template's `inputs`: "failed to
+    /// resolve {{inputs.parameters.NAME}}").
+    fn input_tags(&mut self, template: &Template, span: Span) {
+        let declared: BTreeSet<&str> = template
+            .inputs
+            .iter()
+            .flat_map(|i| &i.parameters)
+            .map(|p| p.name.as_str())
+            .collect();
+        let text = serde_json::to_string(template).unwrap_or_default();
+        let undeclared: BTreeSet<&str> =
+            pipec_argo_semantics::workflow::instance::input_tags(&text)
+                .into_iter()
+                .filter(|name| !declared.contains(name))
+                .collect();
+        for name in undeclared {
+            self.report(
+                Code::E0404,
+                span,
+                format!(
+                    "template `{}` reads `{{{{inputs.parameters.{name}}}}}`, an input it does not declare",
+                    template.name
+                ),
+            );
+        }
+    }
+
+    /// A task's parameters: every input its template declares without a default is passed,
+    /// and nothing else (Argo: "inputs.parameters.NAME was not supplied"). Then a task that
+    /// acts on a Rollout — its template's `ROLLOUT`, with the task's values — names one that
+    /// is generated, and a container of it.
+    fn task_parameters(&mut self, task: &DagTask, template: &Template, span: Span) {
+        let declared = template.inputs.iter().flat_map(|i| &i.parameters);
+        let passed: BTreeMap<&str, &str> = task
+            .arguments
+            .iter()
+            .flat_map(|a| &a.parameters)
+            .map(|p| (p.name.as_str(), p.value.as_deref().unwrap_or_default()))
+            .collect();
+        let mut inputs = BTreeMap::new();
+        for input in declared {
+            match passed
+                .get(input.name.as_str())
+                .copied()
+                .or(input.value.as_deref())
+            {
+                Some(value) => {
+                    inputs.insert(input.name.as_str(), value);
+                }
+                None => self.report(
+                    Code::E0404,
+                    span,
+                    format!(
+                        "task `{}` does not pass `{}`, an input of template `{}`",
+                        task.name, input.name, template.name
+                    ),
+                ),
+            }
+        }
+        for name in passed.keys() {
+            if !inputs.contains_key(name) {
+                self.report(
+                    Code::E0404,
+                    span,
+                    format!(
+                        "task `{}` passes `{name}`, which template `{}` does not take",
+                        task.name, template.name
+                    ),
+                );
+            }
+        }
+        let env = template
+            .script
+            .as_ref()
+            .map(|s| &s.env)
+            .or(template.container.as_ref().map(|c| &c.env));
+        let value = |name: &str| {
+            let text = env
+                .into_iter()
+                .flatten()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value.as_deref())?;
+            let input = |n: &str| inputs.get(n).map(|v| v.to_string());
+            Some(
+                pipec_argo_semantics::workflow::instance::substitute_inputs(text, &input)
+                    .into_owned(),
+            )
+        };
+        let Some(rollout) = value("ROLLOUT") else {
+            return;
+        };
+        let namespace = value("NAMESPACE");
+        match self
+            .index
+            .rollouts
+            .get(&(namespace.as_deref(), rollout.as_str()))
+        {
+            None => self.report(
+                Code::E0401,
+                span,
+                format!(
+                    "step `{}` acts on Rollout `{rollout}`, which is not generated",
+                    task.name
+                ),
+            ),
+            Some(r) => {
+                if let Some(container) = value("CONTAINER")
+                    && !r
+                        .spec
+                        .template
+                        .spec
+                        .containers
+                        .iter()
+                        .any(|c| c.name.as_deref() == Some(container.as_str()))
+                {
+                    self.report(
                         Code::E0401,
                         span,
                         format!(
-                            "step `{}` acts on Rollout `{rollout}`, which is not generated",
-                            template.name
+                            "step `{}` runs in container `{container}`, which Rollout `{rollout}` does not have",
+                            task.name
                         ),
-                    ),
-                    Some(r) => {
-                        if let Some(container) = value("CONTAINER")
-                            && !r
-                                .spec
-                                .template
-                                .spec
-                                .containers
-                                .iter()
-                                .any(|c| c.name.as_deref() == Some(container))
-                        {
-                            self.report(
-                                Code::E0401,
-                                span,
-                                format!(
-                                    "step `{}` runs in container `{container}`, which Rollout `{rollout}` does not have",
-                                    template.name
-                                ),
-                            );
-                        }
-                    }
+                    );
                 }
             }
         }
@@ -434,6 +519,7 @@ impl Verifier<'_, '_> {
                     format!("task `{}` has `when: {when}`: {problem}", task.name),
                 );
             }
+            self.task_parameters(task, template, span);
             // Artifacts: every input the template waits for is passed, from an output that
             // the producing task's template declares.
             let wanted: BTreeSet<&str> = template

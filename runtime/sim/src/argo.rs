@@ -220,7 +220,12 @@ fn advance(
     if let Some(spec) = spec.as_object_mut() {
         spec.remove("shutdown");
     }
-    let as_run = json!({"metadata": {"name": name}, "spec": spec});
+    // The run's own variables (`{{workflow.uid}}`, `{{workflow.creationTimestamp.Y}}`) are
+    // its metadata's.
+    let meta = &workflow["metadata"];
+    let as_run = json!({"metadata": {"name": name, "uid": meta["uid"],
+        "namespace": meta["namespace"], "creationTimestamp": meta["creationTimestamp"]},
+        "spec": spec});
     let outcomes = Outcomes {
         failing: script.fail.iter().map(|(step, _)| step.clone()).collect(),
         skipped: script.skip.iter().cloned().collect(),
@@ -314,18 +319,20 @@ fn advance(
             && record.phase == Phase::Running
             && stored.is_null()
             && scripted.is_none()
-            && let Some(template) = templates.get(record.template.as_str()).copied()
-            && let Some(rollout) = env(template, "ROLLOUT")
+            && let Some(shared) = templates.get(record.template.as_str()).copied()
+            // What the pod runs: the template with the node's inputs, as Argo gives it.
+            && let template = workflow::instance::instantiate(shared, &record.inputs)
+            && let Some(rollout) = env(&template, "ROLLOUT")
         {
             effects.push(Effect {
                 action: template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION]
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
-                namespace: env(template, "NAMESPACE").map(str::to_string),
+                namespace: env(&template, "NAMESPACE").map(str::to_string),
                 rollout: rollout.to_string(),
-                image: env(template, "TO_IMAGE")
-                    .or(env(template, "IMAGE"))
+                image: env(&template, "TO_IMAGE")
+                    .or(env(&template, "IMAGE"))
                     .map(str::to_string),
                 run: name.clone(),
             });

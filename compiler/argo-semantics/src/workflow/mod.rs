@@ -30,6 +30,7 @@
 //! Workflow using them is refused (`Err`), never guessed at.
 
 mod fanout;
+pub mod instance;
 mod parameters;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -980,6 +981,13 @@ impl<'a> Runner<'a> {
                 parameters,
                 status: None,
                 parameters_json: Some(Value::Array(list.clone()).to_string()),
+                run: crate::expr::RUN_VARIABLES
+                    .iter()
+                    .filter_map(|(variable, field)| {
+                        let value = workflow["metadata"][field].as_str()?;
+                        Some((variable.to_string(), value.to_string()))
+                    })
+                    .collect(),
             },
             records: Vec::new(),
             // A Workflow submitted with `spec.shutdown` starts shut down.
@@ -1855,12 +1863,50 @@ impl<'a> Runner<'a> {
         if steps { "steps." } else { "tasks." }
     }
 
+    /// A variable only a run has (upstream `docs/variables.md`: `workflow.name`, `.uid`,
+    /// `.namespace`, `.creationTimestamp`, and `.creationTimestamp.<STRFTIMECHAR>` for the
+    /// fields `Y m d H M S`): its value when the Workflow's metadata has it (a stored run),
+    /// else a value the model does not know ([`parameters::unknown`]). `None`: not one.
+    fn run_variable(&self, tag: &str) -> Option<String> {
+        let name = tag.strip_prefix("workflow.")?;
+        let (variable, field) = match name.split_once('.') {
+            Some(("creationTimestamp", field)) => ("creationTimestamp", Some(field)),
+            Some(_) => return None,
+            None => (name, None),
+        };
+        if !crate::expr::RUN_VARIABLES
+            .iter()
+            .any(|(v, _)| *v == variable)
+        {
+            return None;
+        }
+        let known = self.env.run.get(variable);
+        let value = match field {
+            None => known.cloned(),
+            Some(field) => {
+                let index = ["Y", "m", "d", "H", "M", "S"]
+                    .iter()
+                    .position(|f| *f == field)?;
+                known.and_then(|time| {
+                    time.split(|c: char| !c.is_ascii_digit())
+                        .filter(|p| !p.is_empty())
+                        .nth(index)
+                        .map(str::to_string)
+                })
+            }
+        };
+        Some(value.unwrap_or_else(|| parameters::unknown(tag)))
+    }
+
     /// What a plain tag stands for in the scope of `dag`; `None`: a tag the model does not
     /// know.
     fn lookup(&self, tag: &str, dag: &Dag) -> Option<Reference> {
         let prefix = self.node_prefix(dag);
         if tag == "workflow.status" {
             return self.env.status.clone().map(Reference::Value);
+        }
+        if let Some(value) = self.run_variable(tag) {
+            return Some(Reference::Value(value));
         }
         if let Some(name) = tag.strip_prefix("workflow.parameters.") {
             return Some(match self.env.parameters.get(name) {

@@ -14,6 +14,7 @@ mod release;
 mod rollback;
 mod rollout;
 mod scripts;
+mod share;
 pub mod shell;
 pub mod text;
 mod triggers;

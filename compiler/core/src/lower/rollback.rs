@@ -12,8 +12,9 @@ use pipec_argo_model::workflows::{
 };
 use pipec_argo_model::{ARGO_API_VERSION, Document};
 
-use super::release::handler_template;
+use super::release::{Task, handler_template};
 use super::scripts::RolloutScript;
+use super::share::Shared;
 use super::{Ctx, Lowered};
 
 pub const SERVICE_PARAM: &str = "service";
@@ -35,7 +36,6 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
         return None;
     }
     let mut tasks = Vec::new();
-    let mut templates = Vec::new();
     for service in &services {
         let chosen = Some(format!(
             "'{{{{workflow.parameters.{SERVICE_PARAM}}}}}' == '{}'",
@@ -52,25 +52,31 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
             ));
         }
         let first = diagnostics.name.clone();
-        tasks.push(DagTask {
-            name: first.clone(),
-            template: first.clone(),
-            arguments: None,
-            depends: None,
-            when: chosen.clone(),
+        tasks.push(Task {
+            task: DagTask {
+                name: first.clone(),
+                template: first.clone(),
+                arguments: None,
+                depends: None,
+                when: chosen.clone(),
+            },
+            template: diagnostics,
         });
-        tasks.push(DagTask {
-            name: rollback.name.clone(),
-            template: rollback.name.clone(),
-            arguments: None,
-            depends: Some(format!(
-                "{first}.Succeeded || {first}.Failed || {first}.Errored"
-            )),
-            when: chosen,
+        tasks.push(Task {
+            task: DagTask {
+                name: rollback.name.clone(),
+                template: rollback.name.clone(),
+                arguments: None,
+                depends: Some(format!(
+                    "{first}.Succeeded || {first}.Failed || {first}.Errored"
+                )),
+                when: chosen,
+            },
+            template: rollback,
         });
-        templates.push(diagnostics);
-        templates.push(rollback);
     }
+    let mut templates = Vec::new();
+    let tasks = Shared::default().share_all(tasks, &mut templates);
     templates.insert(
         0,
         Template {

@@ -15,6 +15,7 @@ use super::condition::{TaskCondition, split};
 use super::release::{Task, annotated, check_template, handler_template, release_tasks};
 use super::rollout::env_var;
 use super::scripts::RolloutScript;
+use super::share::Shared;
 use super::shell;
 use super::text::{
     GIT_BRANCH_PARAM, GIT_REPO_PARAM, GIT_SHA_PARAM, GIT_TAG_PARAM, argo_text, expanded_text,
@@ -120,26 +121,33 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
         tasks.extend(release_tasks(ctx, service, join_depends(first)));
     }
 
-    let mut templates = vec![Template {
-        name: ENTRYPOINT.to_string(),
-        dag: Some(DagTemplate {
-            tasks: tasks.iter().map(|t| t.task.clone()).collect(),
-        }),
-        ..Template::default()
-    }];
-    templates.extend(tasks.into_iter().map(|t| t.template));
+    let mut shared = Shared::default();
+    let mut templates = Vec::new();
+    let entry_tasks = shared.share_all(tasks, &mut templates);
+    templates.insert(
+        0,
+        Template {
+            name: ENTRYPOINT.to_string(),
+            dag: Some(DagTemplate { tasks: entry_tasks }),
+            ..Template::default()
+        },
+    );
 
     let handler = exit_handler(ctx);
     let on_exit = handler.as_ref().map(|_| EXIT_HANDLER.to_string());
     if let Some(handler_tasks) = handler {
-        templates.push(Template {
-            name: EXIT_HANDLER.to_string(),
-            dag: Some(DagTemplate {
-                tasks: handler_tasks.iter().map(|t| t.task.clone()).collect(),
-            }),
-            ..Template::default()
-        });
-        templates.extend(handler_tasks.into_iter().map(|t| t.template));
+        let at = templates.len();
+        let handler_tasks = shared.share_all(handler_tasks, &mut templates);
+        templates.insert(
+            at,
+            Template {
+                name: EXIT_HANDLER.to_string(),
+                dag: Some(DagTemplate {
+                    tasks: handler_tasks,
+                }),
+                ..Template::default()
+            },
+        );
     }
 
     let parameters = parameters(ctx);
@@ -423,7 +431,10 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             artifacts.extend(input_artifacts(ctx, inputs));
             Template {
                 name: node.name.clone(),
-                inputs: (!artifacts.is_empty()).then_some(Inputs { artifacts }),
+                inputs: (!artifacts.is_empty()).then_some(Inputs {
+                    artifacts,
+                    ..Inputs::default()
+                }),
                 outputs: (!outputs.is_empty()).then(|| Outputs {
                     artifacts: outputs
                         .iter()
@@ -550,6 +561,7 @@ fn build_template(
         name: node.name.clone(),
         inputs: Some(Inputs {
             artifacts: vec![source_artifact(ctx)],
+            ..Inputs::default()
         }),
         script: Some(ScriptTemplate {
             image: tools::BUILDKIT.to_string(),

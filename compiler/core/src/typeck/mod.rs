@@ -518,6 +518,8 @@ impl<'a> Checker<'_, 'a> {
         for node in &pipeline.nodes {
             let clash = if node.name == names::ENTRYPOINT || node.name == names::EXIT_HANDLER {
                 Some(format!("the workflow's `{}` template", node.name))
+            } else if names::is_shared_template(&node.name) {
+                Some("a template pipec generates for the steps of every release".to_string())
             } else if let Some(env) = pipeline.environments.iter().find(|e| {
                 e.kind == hir::EnvKind::Ephemeral
                     && (node.name == names::environment_up(&e.k8s_name)
