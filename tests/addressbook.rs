@@ -35,7 +35,7 @@ use common::{env, runs, task, template};
 #[test]
 fn behaviour_1_build_with_cache_and_a_per_run_tag() {
     let wf = compiled().workflow;
-    let build = template(&wf, "app");
+    let build = &runs(&wf, "app");
     assert_eq!(
         env(build, "IMAGE"),
         "registry.ci.example.com/addressbook:{{workflow.uid}}"
@@ -60,10 +60,7 @@ fn behaviour_1_build_with_cache_and_a_per_run_tag() {
 fn behaviour_2_tests_run_inside_the_fresh_image() {
     let wf = compiled().workflow;
     let unit = template(&wf, "unit");
-    assert_eq!(
-        &unit["container"]["image"],
-        env(template(&wf, "app"), "IMAGE")
-    );
+    assert_eq!(&unit["container"]["image"], env(&runs(&wf, "app"), "IMAGE"));
     assert_eq!(unit["container"]["args"][0], "npm test");
     assert_eq!(task(&wf, "main", "unit")["depends"], "app.Succeeded");
 }
@@ -82,7 +79,7 @@ fn behaviour_3_promotion_only_after_tests_on_master_or_a_hotfix_tag() {
 #[test]
 fn behaviour_4_copy_to_the_production_registry_with_the_same_tag() {
     let wf = compiled().workflow;
-    let push = template(&wf, "release-image");
+    let push = &runs(&wf, "release-image");
     assert_eq!(
         env(push, "SOURCE"),
         "registry.ci.example.com/addressbook:{{workflow.uid}}"

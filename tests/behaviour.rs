@@ -200,7 +200,7 @@ fn set_timeouts(
                 .into_iter()
                 .flatten()
             {
-                if p["name"] != "timeout" {
+                if p["name"] != "TIMEOUT" {
                     continue;
                 }
                 let old = p["value"].as_str().unwrap().to_string();

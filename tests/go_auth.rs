@@ -53,7 +53,7 @@ fn behaviour_1_compile_and_test_in_a_pinned_image_and_hand_the_binary_on() {
             json!([{"name": "compile-binary", "from": "{{tasks.compile.outputs.artifacts.binary}}"}])
         );
         assert!(
-            template(wf, "app")["inputs"]["artifacts"]
+            runs(wf, "app")["inputs"]["artifacts"]
                 .as_array()
                 .unwrap()
                 .contains(&json!({"name": "compile-binary", "path": "/workspace/bin/auth"})),
@@ -74,7 +74,7 @@ fn behaviour_2_the_image_is_tagged_with_the_version_parameter() {
             .find(|p| p["name"] == "version")
             .unwrap();
         assert_eq!(version["value"], "develop");
-        let app = template(wf, "app");
+        let app = &runs(wf, "app");
         // What the build sees, for a run with `version = v1.2.3`.
         assert_eq!(
             common::kube::seen(app, "IMAGE", &[("version", "v1.2.3")]),
@@ -208,7 +208,7 @@ fn behaviour_5_tagged_versions_are_pushed_under_their_name_and_released() {
         );
         assert_eq!(
             common::kube::seen(
-                template(wf, "release-image"),
+                &runs(wf, "release-image"),
                 "TARGET",
                 &[("version", "v2.0.0")]
             ),

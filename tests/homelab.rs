@@ -6,7 +6,7 @@ mod common;
 
 use serde_json::{Value, json};
 
-use common::{depends, env, find, task, template};
+use common::{depends, env, find, runs, task, template};
 
 fn docs() -> Vec<Value> {
     common::documents("examples/homelab-ping.pipe")
@@ -43,10 +43,9 @@ fn behaviour_1_a_push_to_main_starts_a_run() {
 fn behaviour_2_a_timestamped_version_for_two_images() {
     let docs = docs();
     let wf = find(&docs, "WorkflowTemplate", "homelab-ping");
-    let app = env(template(wf, "app"), "IMAGE").as_str().unwrap();
-    let pipeline = env(template(wf, "pipeline-image"), "IMAGE")
-        .as_str()
-        .unwrap();
+    let (app_build, pipeline_build) = (runs(wf, "app"), runs(wf, "pipeline-image"));
+    let app = env(&app_build, "IMAGE").as_str().unwrap();
+    let pipeline = env(&pipeline_build, "IMAGE").as_str().unwrap();
     let (app_repo, app_tag) = app.split_once(":v").unwrap();
     let (pipeline_repo, pipeline_tag) = pipeline.split_once(":v").unwrap();
     assert_eq!(app_repo, "registry.homelab.example/ping");
@@ -57,7 +56,7 @@ fn behaviour_2_a_timestamped_version_for_two_images() {
         "the version is the run's time: {app_tag}"
     );
     assert_eq!(
-        env(template(wf, "pipeline-image"), "DOCKERFILE"),
+        env(&runs(wf, "pipeline-image"), "DOCKERFILE"),
         "Dockerfile.pipeline"
     );
 }
@@ -130,7 +129,7 @@ fn behaviour_3_staging_is_a_namespace_of_this_run_with_the_app_and_its_database(
 fn behaviour_4_migrations_then_functional_tests_from_the_pipeline_image() {
     let docs = docs();
     let wf = find(&docs, "WorkflowTemplate", "homelab-ping");
-    let image = env(template(wf, "pipeline-image"), "IMAGE").clone();
+    let image = env(&runs(wf, "pipeline-image"), "IMAGE").clone();
     for step in ["staging-migrate", "staging-tests"] {
         assert_eq!(template(wf, step)["container"]["image"], image);
         assert!(depends(wf, step).contains(&"staging-up.Succeeded".to_string()));

@@ -165,8 +165,8 @@ pipeline p {
 "#;
     let docs = common::clean_documents("p.pipe", source);
     let workflow = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
-    let build = common::template(workflow, "app");
-    let push = common::template(workflow, "released");
+    let build = &common::runs(workflow, "app");
+    let push = &common::runs(workflow, "released");
     let alphabet = [
         "feature/",
         "x,name=evil.io/pwn",

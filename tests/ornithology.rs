@@ -45,10 +45,10 @@ fn behaviour_1_two_images_from_one_commit_tagged_with_the_short_sha() {
     // What the build sees for a push of commit 0123456789abcdef.
     let run = [("git-sha", "0123456789abcdef")];
     assert_eq!(
-        common::kube::seen(template(wf, "app"), "IMAGE", &run),
+        common::kube::seen(&runs(wf, "app"), "IMAGE", &run),
         "registry.example.com/ornithology:0123456"
     );
-    let tests = template(wf, "tests");
+    let tests = &runs(wf, "tests");
     assert_eq!(
         common::kube::seen(tests, "IMAGE", &run),
         "registry.example.com/ornithology-tests:0123456"
@@ -56,7 +56,7 @@ fn behaviour_1_two_images_from_one_commit_tagged_with_the_short_sha() {
     assert_eq!(env(tests, "DOCKERFILE").unwrap(), "Dockerfile.test");
     for image in ["app", "tests"] {
         assert_eq!(
-            template(wf, image)["inputs"]["artifacts"][0]["git"]["revision"],
+            runs(wf, image)["inputs"]["artifacts"][0]["git"]["revision"],
             "{{workflow.parameters.git-sha}}"
         );
     }
@@ -115,7 +115,7 @@ fn behaviour_4_the_test_image_against_the_canary_only_service() {
     let run = [("git-sha", "0123456789abcdef")];
     assert_eq!(
         common::kube::argo_substitute(gate["container"]["image"].as_str().unwrap(), &run),
-        common::kube::seen(template(wf, "tests"), "IMAGE", &run)
+        common::kube::seen(&runs(wf, "tests"), "IMAGE", &run)
     );
     assert_eq!(gate["container"]["args"][0], "./canarytest.sh");
     assert_eq!(
@@ -180,7 +180,7 @@ fn behaviour_6_a_rolling_update_of_every_pod_to_the_same_image() {
     let wf = workflow(&docs);
     assert_eq!(
         env(&runs(wf, "ornithology-deploy"), "IMAGE").unwrap(),
-        env(template(wf, "app"), "IMAGE").unwrap()
+        env(&runs(wf, "app"), "IMAGE").unwrap()
     );
 }
 

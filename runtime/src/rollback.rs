@@ -249,19 +249,19 @@ mod tests {
                 "templates": [
                     {"name": "main", "dag": {"tasks": [
                         {"name": "api-deploy", "template": "rollout-deploy", "arguments": {"parameters": [
-                            {"name": "rollout", "value": "api"},
-                            {"name": "image", "value": "r.io/api:{{workflow.uid}}-{{=sprig.replace('$', '$$', sprig.trunc(7, workflow.parameters['git-sha']))}}-{{workflow.creationTimestamp.Y}}{{workflow.creationTimestamp.S}}-{{=sprig.trunc(30, sprig.regexReplaceAll('[^A-Za-z0-9_.-]', workflow.parameters['git-branch'], '-'))}}"},
+                            {"name": "ROLLOUT", "value": "api"},
+                            {"name": "IMAGE", "value": "r.io/api:{{workflow.uid}}-{{=sprig.replace('$', '$$', sprig.trunc(7, workflow.parameters['git-sha']))}}-{{workflow.creationTimestamp.Y}}{{workflow.creationTimestamp.S}}-{{=sprig.trunc(30, sprig.regexReplaceAll('[^A-Za-z0-9_.-]', workflow.parameters['git-branch'], '-'))}}"},
                         ]}},
                         {"name": "web-deploy", "template": "rollout-deploy", "arguments": {"parameters": [
-                            {"name": "rollout", "value": "web"},
-                            {"name": "image", "value": "r.io/web:{{tasks.v.outputs.result}}"},
+                            {"name": "ROLLOUT", "value": "web"},
+                            {"name": "IMAGE", "value": "r.io/web:{{tasks.v.outputs.result}}"},
                         ]}},
                     ]}},
                     {"name": "rollout-deploy", "metadata": {"annotations": {"pipec.dev/action": "deploy"}},
-                     "inputs": {"parameters": [{"name": "rollout"}, {"name": "image"}]},
+                     "inputs": {"parameters": [{"name": "ROLLOUT"}, {"name": "IMAGE"}]},
                      "script": {"env": [
-                        {"name": "ROLLOUT", "value": "{{inputs.parameters.rollout}}"},
-                        {"name": "IMAGE", "value": "{{inputs.parameters.image}}"},
+                        {"name": "ROLLOUT", "value": "{{inputs.parameters.ROLLOUT}}"},
+                        {"name": "IMAGE", "value": "{{inputs.parameters.IMAGE}}"},
                     ]}},
                 ],
             },

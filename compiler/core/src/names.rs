@@ -72,43 +72,52 @@ pub fn environment_down(environment: &str) -> String {
     format!("{environment}-down")
 }
 
-/// What the shared templates of Rollout scripts do (the `pipec.dev/action` of each).
-pub const ROLLOUT_ACTIONS: [&str; 8] = [
-    "deploy",
-    "wait",
-    "check",
-    "promote",
-    "join",
-    "complete",
-    "diagnostics",
-    "rollback",
+/// The kinds of shared templates: one per Rollout action (the `pipec.dev/action` of each,
+/// `rollout-<action>`), building an image, copying one between registries.
+pub const SHARED_KINDS: [&str; 10] = [
+    "rollout-deploy",
+    "rollout-wait",
+    "rollout-check",
+    "rollout-promote",
+    "rollout-join",
+    "rollout-complete",
+    "rollout-diagnostics",
+    "rollout-rollback",
+    BUILD_IMAGE,
+    COPY_IMAGE,
 ];
+/// The shared template of the steps that build an image (BuildKit).
+pub const BUILD_IMAGE: &str = "build-image";
+/// The shared template of the steps that copy an image between registries (crane).
+pub const COPY_IMAGE: &str = "copy-image";
 
-/// The template every task of one Rollout action runs (`rollout-deploy` for each service's
-/// deploy), what differs between them passed as inputs. Tasks of one action whose templates
-/// differ in more than their inputs (a service in another cluster, a check with more values)
-/// get further variants, numbered from 2 in the order they first appear.
-pub fn shared_template(action: &str, variant: usize) -> String {
+/// The kind of shared template of the Rollout scripts of one action.
+pub fn rollout_kind(action: &str) -> String {
+    format!("rollout-{action}")
+}
+
+/// The template every task of one kind runs (`rollout-deploy` for each service's deploy),
+/// what differs between them passed as inputs. Tasks of one kind whose templates differ in
+/// more than their inputs (a service in another cluster, a build with a cache) get further
+/// variants, numbered from 2 in the order they first appear.
+pub fn shared_template(kind: &str, variant: usize) -> String {
     match variant {
-        0 | 1 => format!("rollout-{action}"),
-        n => format!("rollout-{action}-{n}"),
+        0 | 1 => kind.to_string(),
+        n => format!("{kind}-{n}"),
     }
 }
 
 /// Whether `name` is one [`shared_template`] can produce.
 pub fn is_shared_template(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("rollout-") else {
-        return false;
-    };
-    let action = match rest.rsplit_once('-') {
-        Some((action, n))
+    let kind = match name.rsplit_once('-') {
+        Some((kind, n))
             if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0') =>
         {
-            action
+            kind
         }
-        _ => rest,
+        _ => name,
     };
-    ROLLOUT_ACTIONS.contains(&action)
+    SHARED_KINDS.contains(&kind)
 }
 
 /// The tasks pipec generates to release a service, named `<service>-<suffix>`.
@@ -212,9 +221,9 @@ mod tests {
 
     #[test]
     fn shared_template_names_are_recognised_and_nothing_else() {
-        for action in ROLLOUT_ACTIONS {
+        for kind in SHARED_KINDS {
             for variant in [1, 2, 17] {
-                let name = shared_template(action, variant);
+                let name = shared_template(kind, variant);
                 assert!(is_shared_template(&name), "{name}");
             }
         }
@@ -227,6 +236,8 @@ mod tests {
             "rollout-deploy-x",
             "deploy",
             "api-rollout-deploy",
+            "build",
+            "copy-image-x",
         ] {
             assert!(!is_shared_template(other), "{other}");
         }

@@ -326,12 +326,20 @@ impl Verifier<'_, '_> {
     /// resolves every `{{inputs.parameters.NAME}}` against the template's `inputs`: "failed to
     /// resolve {{inputs.parameters.NAME}}").
     fn input_tags(&mut self, template: &Template, span: Span) {
-        let declared: BTreeSet<&str> = template
-            .inputs
-            .iter()
-            .flat_map(|i| &i.parameters)
-            .map(|p| p.name.as_str())
-            .collect();
+        let mut declared: BTreeSet<&str> = BTreeSet::new();
+        for input in template.inputs.iter().flat_map(|i| &i.parameters) {
+            // `validateWorkflowFieldNames`: the names of a template's inputs are unique.
+            if !declared.insert(input.name.as_str()) {
+                self.report(
+                    Code::E0404,
+                    span,
+                    format!(
+                        "template `{}` declares the input `{}` twice",
+                        template.name, input.name
+                    ),
+                );
+            }
+        }
         let text = serde_json::to_string(template).unwrap_or_default();
         let undeclared: BTreeSet<&str> =
             pipec_argo_semantics::workflow::instance::input_tags(&text)
@@ -871,6 +879,8 @@ fn check_govaluate(when: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use pipec_argo_model::workflows::Parameter;
+
     use super::*;
     use crate::modules::NoImports;
     use crate::{Mode, compile};
@@ -944,6 +954,25 @@ pipeline p {
             .iter_mut()
             .find_map(|t| t.dag.as_mut().filter(|_| t.name == "main"))
             .unwrap()
+    }
+
+    fn template_named<'a>(docs: &'a mut [Lowered], name: &str) -> &'a mut Template {
+        workflow(docs)
+            .spec
+            .templates
+            .iter_mut()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no template {name}"))
+    }
+
+    /// The parameters task `task` of `main` passes.
+    fn parameters_of<'a>(docs: &'a mut [Lowered], task: &str) -> &'a mut Vec<Parameter> {
+        let task = main_dag(docs)
+            .tasks
+            .iter_mut()
+            .find(|t| t.name == task)
+            .unwrap_or_else(|| panic!("no task {task}"));
+        &mut task.arguments.as_mut().unwrap().parameters
     }
 
     fn canary_steps(docs: &mut [Lowered]) -> &mut Vec<CanaryStep> {
@@ -1060,9 +1089,49 @@ pipeline p {
                 let t = main_dag(d).tasks[0].clone();
                 main_dag(d).tasks.push(t);
             }),
+            // A shared template's inputs: one not passed, one passed that it does not take,
+            // one read that it does not declare, one declared twice.
+            Box::new(|d| {
+                parameters_of(d, "api-deploy").retain(|p| p.name != "IMAGE");
+            }),
+            Box::new(|d| {
+                parameters_of(d, "api-deploy").push(Parameter::argument("EXTRA", "x"));
+            }),
+            Box::new(|d| {
+                let inputs = template_named(d, "rollout-deploy").inputs.as_mut().unwrap();
+                inputs.parameters.retain(|p| p.name != "IMAGE");
+            }),
+            Box::new(|d| {
+                let inputs = template_named(d, "rollout-deploy").inputs.as_mut().unwrap();
+                let first = inputs.parameters[0].clone();
+                inputs.parameters.push(first);
+            }),
         ];
         for (i, mutate) in cases.into_iter().enumerate() {
             assert!(codes_after(mutate).contains(&Code::E0404), "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_task_acts_on_the_rollout_its_arguments_name() {
+        let cases: Vec<Mutation> = vec![
+            Box::new(|d| {
+                let rollout = parameters_of(d, "api-deploy")
+                    .iter_mut()
+                    .find(|p| p.name == "ROLLOUT")
+                    .unwrap();
+                rollout.value = Some("other".to_string());
+            }),
+            Box::new(|d| {
+                let container = parameters_of(d, "api-check-1")
+                    .iter_mut()
+                    .find(|p| p.name == "CONTAINER")
+                    .unwrap();
+                container.value = Some("sidecar".to_string());
+            }),
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            assert!(codes_after(mutate).contains(&Code::E0401), "case {i}");
         }
     }
 

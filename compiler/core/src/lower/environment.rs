@@ -189,6 +189,7 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
                 depends: (!depends.is_empty()).then(|| depends.join(" && ")),
                 when: None,
             },
+            shared: None,
             template: Template {
                 name,
                 metadata: annotated(ctx, env.span),

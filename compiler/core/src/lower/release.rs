@@ -27,6 +27,9 @@ const DEFAULT_TIMEOUT: u64 = 30 * 60;
 pub(super) struct Task {
     pub task: DagTask,
     pub template: Template,
+    /// The kind of shared template it runs ([`crate::names::SHARED_KINDS`]) when that is not
+    /// its template's `pipec.dev/action`'s (`super::share`).
+    pub shared: Option<&'static str>,
 }
 
 /// Environment every Rollout script reads.
@@ -114,6 +117,7 @@ impl Chain {
                 when: None,
             },
             template,
+            shared: None,
         });
         self.previous = Some(format!("{name}.Succeeded"));
     }

@@ -61,6 +61,7 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
                 when: chosen.clone(),
             },
             template: diagnostics,
+            shared: None,
         });
         tasks.push(Task {
             task: DagTask {
@@ -73,6 +74,7 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
                 when: chosen,
             },
             template: rollback,
+            shared: None,
         });
     }
     let mut templates = Vec::new();

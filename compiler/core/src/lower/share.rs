@@ -21,18 +21,21 @@ use crate::names;
 
 /// Env variables of a Rollout script whose value is the same for every task running it:
 /// they stay in the shared template.
-const FIXED_ENV: [&str; 5] = ["RUN", "SERVING_LABEL", "EXTRA_PATCH", "MANUAL", "TO_IMAGE"];
+const FIXED_ENV: [&str; 6] = [
+    "RUN",
+    "SERVING_LABEL",
+    "EXTRA_PATCH",
+    "MANUAL",
+    "TO_IMAGE",
+    "BUILDKITD_FLAGS",
+];
 
 /// The input that carries a task's `.pipe` location into its template's
-/// [`SOURCE_ANNOTATION`].
+/// [`SOURCE_ANNOTATION`]. The inputs that carry env values are named as the variables
+/// (`ROLLOUT`, `IMAGE`), upper case: no env variable is named as these two.
 pub const SOURCE_INPUT: &str = "source";
 /// The input that carries a task's `timeout` (the template's, Argo's backstop).
 pub const DEADLINE_INPUT: &str = "deadline";
-
-/// The input parameter an env variable's value arrives in: `COMMAND_B64` → `command-b64`.
-pub fn input_name(env: &str) -> String {
-    env.to_ascii_lowercase().replace('_', "-")
-}
 
 /// `{{inputs.parameters.NAME}}`.
 fn input_tag(name: &str) -> String {
@@ -59,23 +62,31 @@ impl Shared {
         tasks
             .into_iter()
             .map(|t| {
-                let (task, template) = self.share(t.task, t.template);
+                let (task, template) = self.share(t.task, t.template, t.shared);
                 templates.extend(template);
                 task
             })
             .collect()
     }
 
-    /// `task` and the template it runs, made to run the shared template of the template's
-    /// action: the task passes its own values as arguments, and the shared template is
-    /// returned the first time it is seen (`None` when an earlier task introduced it). A
-    /// template without a `pipec.dev/action` is not shared and comes back as it is.
-    pub fn share(&mut self, mut task: DagTask, template: Template) -> (DagTask, Option<Template>) {
-        let Some(action) = template
+    /// `task` and the template it runs, made to run the shared template of `kind` (by default
+    /// the kind of the template's `pipec.dev/action`): the task passes its own values as
+    /// arguments, and the shared template is returned the first time it is seen (`None` when
+    /// an earlier task introduced it). A template of no kind is not shared and comes back as
+    /// it is.
+    pub fn share(
+        &mut self,
+        mut task: DagTask,
+        template: Template,
+        kind: Option<&str>,
+    ) -> (DagTask, Option<Template>) {
+        let action = template
             .metadata
             .as_ref()
-            .and_then(|m| m.annotations.get(ACTION_ANNOTATION))
-            .cloned()
+            .and_then(|m| m.annotations.get(ACTION_ANNOTATION));
+        let Some(kind) = kind
+            .map(str::to_string)
+            .or_else(|| action.map(|a| names::rollout_kind(a)))
         else {
             return (task, Some(template));
         };
@@ -89,9 +100,9 @@ impl Shared {
             task.template = name.clone();
             return (task, None);
         }
-        let variant = self.variants.entry(action.clone()).or_default();
+        let variant = self.variants.entry(kind.clone()).or_default();
         *variant += 1;
-        let name = names::shared_template(&action, *variant);
+        let name = names::shared_template(&kind, *variant);
         self.by_shape.insert(shape, name.clone());
         template.name = name.clone();
         task.template = name;
@@ -114,10 +125,9 @@ fn parametrise(mut template: Template) -> (Template, Vec<Parameter>) {
             let Some(value) = env.value.as_mut() else {
                 continue;
             };
-            let input = input_name(&env.name);
-            passed.push(Parameter::for_env(&input, value));
-            *value = input_tag(&input);
-            declared.push(Parameter::input(input));
+            passed.push(Parameter::for_env(&env.name, value));
+            *value = input_tag(&env.name);
+            declared.push(Parameter::input(&env.name));
         }
     }
     if let Some(source) = template
@@ -194,8 +204,8 @@ mod tests {
         let mut shared = Shared::default();
         let (api, api_template) = deploy("api", "registry/api:v1", "p.pipe:3:1");
         let (web, web_template) = deploy("web", "registry/web:$(v)", "p.pipe:9:1");
-        let (api, first) = shared.share(api, api_template);
-        let (web, second) = shared.share(web, web_template);
+        let (api, first) = shared.share(api, api_template, None);
+        let (web, second) = shared.share(web, web_template, None);
         let first = first.expect("the first task brings the template");
         assert!(second.is_none(), "the second task reuses it");
         assert_eq!(
@@ -206,7 +216,7 @@ mod tests {
         let env = &first.script.as_ref().unwrap().env;
         assert_eq!(
             env[0].value.as_deref(),
-            Some("{{inputs.parameters.rollout}}")
+            Some("{{inputs.parameters.ROLLOUT}}")
         );
         assert_eq!(
             env[1].value.as_deref(),
@@ -217,12 +227,12 @@ mod tests {
             first.timeout.as_deref(),
             Some("{{inputs.parameters.deadline}}")
         );
-        assert_eq!(argument(&web, "rollout"), Some("web"));
+        assert_eq!(argument(&web, "ROLLOUT"), Some("web"));
         assert_eq!(argument(&web, "source"), Some("p.pipe:9:1"));
         assert_eq!(argument(&web, "deadline"), Some("31m"));
         // Kubernetes expands `$(v)` in the env value the argument becomes: escaped as the
         // env value was.
-        assert_eq!(argument(&web, "image"), Some("registry/web:$$(v)"));
+        assert_eq!(argument(&web, "IMAGE"), Some("registry/web:$$(v)"));
         let declared: Vec<&str> = first
             .inputs
             .as_ref()
@@ -231,7 +241,7 @@ mod tests {
             .iter()
             .map(|p| p.name.as_str())
             .collect();
-        assert_eq!(declared, ["rollout", "image", "source", "deadline"]);
+        assert_eq!(declared, ["ROLLOUT", "IMAGE", "source", "deadline"]);
     }
 
     #[test]
@@ -245,8 +255,8 @@ mod tests {
             .unwrap()
             .source
             .push_str("\nexit 0\n");
-        let (_, first) = shared.share(api, api_template);
-        let (web, second) = shared.share(web, web_template);
+        let (_, first) = shared.share(api, api_template, None);
+        let (web, second) = shared.share(web, web_template, None);
         assert_eq!(first.map(|t| t.name).as_deref(), Some("rollout-deploy"));
         assert_eq!(second.map(|t| t.name).as_deref(), Some("rollout-deploy-2"));
         assert_eq!(web.template, "rollout-deploy-2");
@@ -257,7 +267,7 @@ mod tests {
         let mut shared = Shared::default();
         let (task, mut template) = deploy("api", "registry/api:v1", "p.pipe:3:1");
         template.metadata = None;
-        let (task, kept) = shared.share(task, template.clone());
+        let (task, kept) = shared.share(task, template.clone(), None);
         assert_eq!(kept, Some(template));
         assert_eq!(task.template, "api-deploy");
         assert!(task.arguments.is_none());

@@ -85,6 +85,7 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
                 when: condition.when,
             },
             template: node_template(ctx, node),
+            shared: shared_kind(node),
         });
     }
     tasks.extend(environment::up_tasks(ctx));
@@ -280,6 +281,10 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
                 when: Some("'{{workflow.status}}' != 'Succeeded'".to_string()),
             },
             template,
+            shared: match action {
+                HandlerAction::Node(id) => ctx.node(*id).and_then(shared_kind),
+                _ => None,
+            },
         });
         current.push(name);
     }
@@ -299,6 +304,7 @@ fn exit_handler(ctx: &Ctx<'_>) -> Option<Vec<Task>> {
                 when: None,
             },
             template,
+            shared: None,
         });
     }
     Some(tasks)
@@ -336,6 +342,15 @@ pub fn retry_strategy(retries: u32) -> RetryStrategy {
             factor: IntOrString::String("2".to_string()),
             max_duration: Some("10m".to_string()),
         }),
+    }
+}
+
+/// The shared template a step runs: builds and copies are the same script for every image.
+fn shared_kind(node: &hir::Node) -> Option<&'static str> {
+    match node.kind {
+        NodeKind::Build { .. } => Some(crate::names::BUILD_IMAGE),
+        NodeKind::Push { .. } => Some(crate::names::COPY_IMAGE),
+        _ => None,
     }
 }
 
