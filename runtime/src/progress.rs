@@ -370,6 +370,34 @@ mod tests {
         assert_eq!(steps[0].source.as_deref(), Some("p.pipe:3:9"));
     }
 
+    /// A step of a shared template points at its own `.pipe` line: the node's `source` input,
+    /// as Argo records a node's inputs in its status.
+    #[test]
+    fn a_shared_templates_step_has_the_source_of_its_task() {
+        let wf = json!({
+            "spec": {"templates": [
+                {"name": "rollout-wait", "metadata": {"annotations":
+                    {"pipec.dev/source": "{{inputs.parameters.source}}"}}}
+            ]},
+            "status": {"nodes": {
+                "a": {"type": "Pod", "displayName": "api-wait", "templateName": "rollout-wait",
+                      "phase": "Running",
+                      "inputs": {"parameters": [{"name": "source", "value": "p.pipe:12:5"}]}},
+                "w": {"type": "Pod", "displayName": "web-wait", "templateName": "rollout-wait",
+                      "phase": "Pending"}
+            }}
+        });
+        let steps = steps(&wf);
+        let sources: Vec<(&str, Option<&str>)> = steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.source.as_deref()))
+            .collect();
+        assert_eq!(
+            sources,
+            [("api-wait", Some("p.pipe:12:5")), ("web-wait", None)]
+        );
+    }
+
     #[test]
     fn each_step_starts_and_finishes_once() {
         let running = workflow(json!({

@@ -258,9 +258,7 @@ fn apply(op: &str, left: Value, right: Value) -> Result<Value, String> {
             _ => return Err(bad(&left, &right)),
         },
         "matches" => match (&left, &right) {
-            (String(s), String(p)) => {
-                Bool(regex::Regex::new(p).map_err(|e| e.to_string())?.is_match(s))
-            }
+            (String(s), String(p)) => Bool(compiled(p)?.is_match(s)),
             _ => return Err(bad(&left, &right)),
         },
         "+" => match (&left, &right) {
@@ -555,6 +553,27 @@ fn call(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
     }
 }
 
+/// `pattern` compiled (Go's RE2 syntax, which the `regex` crate follows), once per thread: the
+/// model evaluates the same few patterns for every task of every run.
+fn compiled(pattern: &str) -> Result<regex::Regex, String> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    CACHE.with(|cache| {
+        if let Some(regex) = cache.borrow().get(pattern) {
+            return Ok(regex.clone());
+        }
+        let regex = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+        let mut cache = cache.borrow_mut();
+        // Patterns come from the documents: a bound keeps a hostile one from growing it.
+        if cache.len() < 256 {
+            cache.insert(pattern.to_string(), regex.clone());
+        }
+        Ok(regex)
+    })
+}
+
 /// The Sprig functions Argo puts in expressions as `sprig.NAME` that pipec writes: `trunc`,
 /// `replace` (Masterminds/sprig `strings.go`: `trunc(c, s)` keeps the first `c` bytes, or the
 /// last `-c`; `replace(old, new, s)` is `strings.Replace(s, old, new, -1)`) and
@@ -606,7 +625,7 @@ fn sprig(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
         }
         "regexReplaceAll" => {
             expect(3)?;
-            let regex = regex::Regex::new(text(0)?).map_err(|e| e.to_string())?;
+            let regex = compiled(text(0)?)?;
             Ok(Value::String(
                 regex.replace_all(text(1)?, text(2)?).into_owned(),
             ))

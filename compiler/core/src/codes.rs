@@ -643,6 +643,20 @@ the Workflow would fail a healthy update and its exit handler would roll it back
 This is a bug in pipec: the waits' time limits are generated. Nothing is written. Please report
 it with the `.pipe` file.";
 
+    E0409 => "a generated object is larger than the cluster accepts",
+"Kubernetes stores an object only if it fits in etcd's request limit (1.5 MiB by default), and
+Argo runs a Workflow only if the whole of it, status included, stays below `MAX_WORKFLOW_SIZE`
+(1 MiB by default); a run of a WorkflowTemplate carries a copy of the template. pipec measures
+each object it would write and refuses one over the limit (for Workflows and WorkflowTemplates,
+768 KiB, leaving a quarter for the run's status) rather than emit what the cluster rejects at
+`kubectl apply` or Argo fails after it started.
+
+Every task of one kind shares one template, so a Workflow grows by a few KiB per service: the
+limit is reached at about 230 services of a canary with an analysis and an approval in one
+pipeline. Split such a pipeline into several
+(one `.pipe` file per team or group of services); pipec does not split one pipeline's objects
+itself yet.";
+
     W0001 => "irreversible step is not undone by rollback",
 "A step is marked `irreversible` (a database migration, say). If the release fails after it
 ran, rollback returns the pods to the previous version but cannot undo what the step did, so

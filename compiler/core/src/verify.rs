@@ -86,6 +86,7 @@ pub fn verify(lowered: &[Lowered], diags: &mut Diagnostics) {
     }
     let mut v = Verifier { index, diags };
     for l in lowered {
+        v.size(l);
         match &l.document {
             Document::Service(s) => v.service(s, l.origin),
             Document::Rollout(r) => v.rollout(r, l.origin),
@@ -130,7 +131,68 @@ struct Verifier<'a, 'd> {
     diags: &'d mut Diagnostics,
 }
 
+/// The largest object the cluster stores: etcd's default request limit (`--max-request-bytes`,
+/// 1.5 MiB), which every write of an object to the API server must fit in.
+pub const MAX_OBJECT_BYTES: usize = 1_572_864;
+/// The largest Workflow or WorkflowTemplate pipec emits. Argo refuses to run a Workflow whose
+/// JSON, status included, exceeds `MAX_WORKFLOW_SIZE` (default 1 MiB, `workflow/packer`:
+/// "workflow is longer than maximum allowed size"), and a run of a WorkflowTemplate carries
+/// the template's spec in `status.storedWorkflowTemplateSpec`; a quarter of the limit is left
+/// for the run's status (its nodes, compressed by Argo when large).
+pub const MAX_WORKFLOW_BYTES: usize = 786_432;
+
+/// Counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Verifier<'_, '_> {
+    /// E0409: an object larger than the cluster accepts, measured as the JSON the API server
+    /// receives.
+    fn size(&mut self, lowered: &Lowered) {
+        let mut count = ByteCount(0);
+        if serde_json::to_writer(&mut count, &lowered.document).is_err() {
+            return;
+        }
+        let document = &lowered.document;
+        let (limit, why) = match document {
+            Document::Workflow(_) | Document::WorkflowTemplate(_) | Document::CronWorkflow(_) => (
+                MAX_WORKFLOW_BYTES,
+                "Argo runs (1 MiB, with room for the run's status)",
+            ),
+            _ => (MAX_OBJECT_BYTES, "Kubernetes stores (etcd's 1.5 MiB)"),
+        };
+        if count.0 <= limit {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                Code::E0409,
+                lowered.origin,
+                format!(
+                    "the {} `{}` would be {} KiB, more than {why}",
+                    document.kind(),
+                    document.name(),
+                    count.0 / 1024
+                ),
+            )
+            .label("generated from here")
+            .help(format!(
+                "split the pipeline into pipelines of fewer services, each its own `.pipe` file: the limit is {} KiB; pipec does not split one pipeline's objects yet",
+                limit / 1024
+            )),
+        );
+    }
+
     fn report(&mut self, code: Code, span: Span, message: String) {
         self.diags.push(
             Diagnostic::new(code, span, message)
@@ -1110,6 +1172,39 @@ pipeline p {
         for (i, mutate) in cases.into_iter().enumerate() {
             assert!(codes_after(mutate).contains(&Code::E0404), "case {i}");
         }
+    }
+
+    #[test]
+    fn objects_larger_than_the_cluster_accepts_are_e0409() {
+        let big = |bytes: usize| "x".repeat(bytes);
+        let under: Mutation = Box::new(move |d| {
+            let template = template_named(d, "rollout-deploy");
+            template.script.as_mut().unwrap().source = big(MAX_WORKFLOW_BYTES - 64 * 1024);
+        });
+        assert_eq!(codes_after(under), vec![]);
+        let cases: Vec<Mutation> = vec![
+            Box::new(move |d| {
+                let template = template_named(d, "rollout-deploy");
+                template.script.as_mut().unwrap().source = big(MAX_WORKFLOW_BYTES);
+            }),
+            Box::new(move |d| {
+                rollout(d)
+                    .metadata
+                    .annotations
+                    .insert("big".to_string(), big(MAX_OBJECT_BYTES));
+            }),
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            assert_eq!(codes_after(mutate), vec![Code::E0409], "case {i}");
+        }
+        // A Rollout may be larger than a Workflow: etcd's limit, not Argo's.
+        let rollout_under: Mutation = Box::new(move |d| {
+            rollout(d)
+                .metadata
+                .annotations
+                .insert("big".to_string(), big(MAX_WORKFLOW_BYTES));
+        });
+        assert_eq!(codes_after(rollout_under), vec![]);
     }
 
     #[test]

@@ -14,12 +14,17 @@ struct Shape {
 }
 
 fn generate(shape: &Shape, services: usize) -> String {
-    let name = shape.name;
+    generate_part(shape, shape.name, 0..services)
+}
+
+/// The pipeline `name` of the services numbered `services` (their names and images unique
+/// across the parts of one scenario).
+fn generate_part(shape: &Shape, name: &str, services: std::ops::Range<usize>) -> String {
     let mut src = format!(
         "{}pipeline {name} {{\n  repo = \"https://git.example.com/{name}.git\"\n  secret hub = \"hub\" {{ username, password }}\n  secret db = \"db\" {{ USER, PASSWORD }}\n",
         shape.preamble
     );
-    for i in 0..services {
+    for i in services {
         src.push_str(&format!(
             r#"
   image app_{i} = build "services/s{i}" {{
@@ -81,18 +86,26 @@ pub fn pipeline(blocks: usize) -> String {
 /// Jsonnet, KCL and Pkl for the comparison the table quotes.
 #[allow(dead_code)] // each benchmark uses one of the two generators
 pub fn peer_pipeline(services: usize) -> String {
-    let shape = Shape {
-        preamble: "use std.analysis.success_rate\n\n",
-        name: "peers",
-        test: |_| "    command = \"npm test\"\n".to_string(),
-        replicas: 10,
-        ready: "http_get(\"/ready\")",
-        env: "DB_USER = db.USER, DB_PASSWORD = db.PASSWORD",
-        release: |i| {
-            format!(
-                "    weight 10%\n    analyze success_rate(service = \"svc-{i}\", min = 99%)\n    pause 10m\n    weight 50%\n    approve\n"
-            )
-        },
-    };
-    generate(&shape, services)
+    generate(&PEER, services)
 }
+
+/// One of the pipelines a monorepo of the peer scenario is split into (E0409: one pipeline
+/// holds about 230 of its services): pipeline `name`, the services numbered `services`.
+#[allow(dead_code)] // used by the scaling_input example, not by the benchmarks
+pub fn peer_pipeline_part(name: &str, services: std::ops::Range<usize>) -> String {
+    generate_part(&PEER, name, services)
+}
+
+const PEER: Shape = Shape {
+    preamble: "use std.analysis.success_rate\n\n",
+    name: "peers",
+    test: |_| "    command = \"npm test\"\n".to_string(),
+    replicas: 10,
+    ready: "http_get(\"/ready\")",
+    env: "DB_USER = db.USER, DB_PASSWORD = db.PASSWORD",
+    release: |i| {
+        format!(
+            "    weight 10%\n    analyze success_rate(service = \"svc-{i}\", min = 99%)\n    pause 10m\n    weight 50%\n    approve\n"
+        )
+    },
+};
