@@ -184,6 +184,17 @@ pub struct ShortWait {
 /// AnalysisTemplates among `documents` (JSON). A Rollout the model does not cover is not
 /// judged.
 pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
+    short_waits_of(
+        &workflow::instance::task_templates(&workflow["spec"]),
+        documents,
+    )
+}
+
+/// [`short_waits`] over the Workflow's task instances, computed once by the caller.
+fn short_waits_of(
+    instances: &[workflow::instance::TaskTemplate<'_>],
+    documents: &[Value],
+) -> Vec<ShortWait> {
     fn of_kind<'d>(
         documents: &'d [Value],
         kind: &'static str,
@@ -199,7 +210,7 @@ pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
     let rollouts: BTreeMap<String, &Value> = of_kind(documents, "Rollout").collect();
     let mut progress: BTreeMap<String, Option<(Spec, Timeline)>> = BTreeMap::new();
     let mut out = Vec::new();
-    for task in workflow::instance::task_templates(&workflow["spec"]) {
+    for task in instances {
         let template = &task.template;
         let action = template["metadata"]["annotations"][annotations::ACTION].as_str();
         if !matches!(action, Some("wait" | "complete")) {
@@ -313,7 +324,7 @@ pub fn check(
             .and_then(|l| sources.resolve_location(l))
             .unwrap_or(program.pipeline.span)
     };
-    for short in short_waits(workflow, &documents) {
+    for short in short_waits_of(&instances, &documents) {
         let span = line_of(&short.task);
         diags.push(
             Diagnostic::new(
