@@ -528,7 +528,9 @@ nor remove one and the update could never progress. Set at least one above zero.
 
     E0311 => "name clash in the generated workflow",
 "Two things would get the same template name in the generated Workflow, for example a step
-called `api_deploy` and the deploy task pipec generates for service `api`. Rename the step.";
+called `api_deploy` and the deploy task pipec generates for service `api`, or a step called
+`rollout_deploy` (`build_image`, `copy_image_2`) and the template every deploy (build, copy)
+runs. Rename the step.";
 
     E0312 => "generated name breaks a Kubernetes or Argo naming rule",
 "pipec makes names from yours: a service `api` gets a Service `api`, and for its release

@@ -519,7 +519,7 @@ impl<'a> Checker<'_, 'a> {
             let clash = if node.name == names::ENTRYPOINT || node.name == names::EXIT_HANDLER {
                 Some(format!("the workflow's `{}` template", node.name))
             } else if names::is_shared_template(&node.name) {
-                Some("a template pipec generates for the steps of every release".to_string())
+                Some("a template pipec shares between the tasks of one kind (every deploy, build, copy, …)".to_string())
             } else if let Some(env) = pipeline.environments.iter().find(|e| {
                 e.kind == hir::EnvKind::Ephemeral
                     && (node.name == names::environment_up(&e.k8s_name)
