@@ -476,13 +476,7 @@ impl Parser<'_> {
 /// A builtin function: expr-lang's `int`, `get`, `concat`, `join`, `toJSON`, `fromJSON`
 /// (`builtin/builtin.go`), and Argo's `jsonpath`. Any other is an error.
 fn call(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
-    let arity = |n: usize| {
-        if arguments.len() == n {
-            Ok(())
-        } else {
-            Err(format!("{function} takes {n} argument(s)"))
-        }
-    };
+    let arity = |n: usize| takes(function, &arguments, n);
     match function {
         "int" => {
             arity(1)?;
@@ -553,6 +547,15 @@ fn call(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
     }
 }
 
+/// `Ok` when `function` is called with `n` arguments.
+fn takes(function: &str, arguments: &[Value], n: usize) -> Result<(), String> {
+    if arguments.len() == n {
+        Ok(())
+    } else {
+        Err(format!("{function} takes {n} argument(s)"))
+    }
+}
+
 /// `pattern` compiled (Go's RE2 syntax, which the `regex` crate follows), once per thread: the
 /// model evaluates the same few patterns for every task of every run.
 fn compiled(pattern: &str) -> Result<regex::Regex, String> {
@@ -598,13 +601,7 @@ fn sprig(function: &str, arguments: Vec<Value>) -> Result<Value, String> {
                 i + 1
             ))
     };
-    let expect = |n: usize| {
-        if arguments.len() == n {
-            Ok(())
-        } else {
-            Err(format!("sprig.{function} takes {n} arguments"))
-        }
-    };
+    let expect = |n: usize| takes(&format!("sprig.{function}"), &arguments, n);
     match function {
         "trunc" => {
             expect(2)?;

@@ -1209,22 +1209,18 @@ pipeline p {
 
     #[test]
     fn a_task_acts_on_the_rollout_its_arguments_name() {
-        let cases: Vec<Mutation> = vec![
-            Box::new(|d| {
-                let rollout = parameters_of(d, "api-deploy")
-                    .iter_mut()
-                    .find(|p| p.name == "ROLLOUT")
-                    .unwrap();
-                rollout.value = Some("other".to_string());
-            }),
-            Box::new(|d| {
-                let container = parameters_of(d, "api-check-1")
-                    .iter_mut()
-                    .find(|p| p.name == "CONTAINER")
-                    .unwrap();
-                container.value = Some("sidecar".to_string());
-            }),
-        ];
+        // Another Rollout, another container than the Rollout's.
+        let cases = [
+            ("api-deploy", "ROLLOUT", "other"),
+            ("api-check-1", "CONTAINER", "sidecar"),
+        ]
+        .map(|(task, name, value)| -> Mutation {
+            Box::new(move |d| {
+                let passed = parameters_of(d, task);
+                let parameter = passed.iter_mut().find(|p| p.name == name).unwrap();
+                parameter.value = Some(value.to_string());
+            })
+        });
         for (i, mutate) in cases.into_iter().enumerate() {
             assert!(codes_after(mutate).contains(&Code::E0401), "case {i}");
         }
