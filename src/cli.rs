@@ -454,7 +454,11 @@ fn compile_all(paths: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilatio
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        done.push((i, compile_file(file, mode)));
+                        let mut compiled = compile_file(file, mode);
+                        if let Ok(compilation) = compiled.as_mut() {
+                            compilation.drop_model();
+                        }
+                        done.push((i, compiled));
                     }
                     done
                 })

@@ -40,9 +40,9 @@ pub fn to_yaml(document: &Document) -> Result<String, String> {
 }
 
 /// Emits every document; the error names the document that failed (a compiler bug).
-pub fn emit(documents: &[Document]) -> Result<Vec<Emitted>, String> {
+pub fn emit<'d>(documents: impl IntoIterator<Item = &'d Document>) -> Result<Vec<Emitted>, String> {
     documents
-        .iter()
+        .into_iter()
         .map(|d| {
             Ok(Emitted {
                 kind: d.kind(),

@@ -214,7 +214,7 @@ pub struct ObjectKey {
 }
 
 impl ObjectKey {
-    fn of(document: &Document) -> Self {
+    pub fn of(document: &Document) -> Self {
         ObjectKey {
             api_version: document.api_version(),
             kind: document.kind(),
@@ -243,13 +243,12 @@ pub fn check_across(files: &mut [crate::Compilation]) {
         // A file's own clashes were reported by [`check`]; here only other files count.
         let mut own: BTreeMap<ObjectKey, String> = BTreeMap::new();
         let mut found = Vec::new();
-        for l in &compilation.lowered {
-            let key = ObjectKey::of(&l.document);
-            if let Some(location) = owners.get(&key) {
-                found.push(clash(l.origin, &key, Clash::Elsewhere(location.clone())));
+        for (key, origin) in &compilation.objects {
+            if let Some(location) = owners.get(key) {
+                found.push(clash(*origin, key, Clash::Elsewhere(location.clone())));
             } else {
-                own.entry(key)
-                    .or_insert_with(|| compilation.sources.location(l.origin));
+                own.entry(key.clone())
+                    .or_insert_with(|| compilation.sources.location(*origin));
             }
         }
         owners.extend(own);

@@ -69,9 +69,20 @@ pub struct Compilation {
     pub internal_error: Option<String>,
     /// Definitions and uses of names, for the editor.
     pub index: ide::Index,
+    /// What each object of `lowered` is to the API server, and where it comes from: what
+    /// [`check_across`] compares between files, kept when `lowered` is dropped.
+    pub objects: Vec<(final_names::ObjectKey, pipec_syntax::Span)>,
 }
 
 impl Compilation {
+    /// Drops what only the editor and the compiler's own checks read — the typed documents
+    /// (their keys stay in `objects`) and the editor's index — so that the many files of one
+    /// `pipec compile DIR` hold their output, not their models, until it is written.
+    pub fn drop_model(&mut self) {
+        self.lowered = Vec::new();
+        self.index = ide::Index::default();
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error) || self.internal_error.is_some()
     }
@@ -109,16 +120,20 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
         }
         final_names::check(&lowered, &sources, &mut diags);
         if mode == Mode::Compile && !diags.has_errors() {
-            let docs: Vec<_> = lowered.iter().map(|l| l.document.clone()).collect();
-            match emit::emit(&docs) {
+            match emit::emit(lowered.iter().map(|l| &l.document)) {
                 Ok(d) => documents = d,
                 Err(e) => internal_error = Some(e),
             }
         }
     }
+    let objects = lowered
+        .iter()
+        .map(|l| (final_names::ObjectKey::of(&l.document), l.origin))
+        .collect();
     Compilation {
         sources,
         diagnostics: diags.into_sorted(),
+        objects,
         lowered,
         documents,
         internal_error,
