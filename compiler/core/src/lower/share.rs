@@ -1,8 +1,8 @@
-//! Shared parametrised templates: the Rollout scripts (deploy, wait, promote, …) are the same
-//! text for every service, so each kind is one template with `inputs.parameters`, and each
-//! task passes what is its own (`ROLLOUT`, `IMAGE`, `STEP`, its `.pipe` location) as
-//! `arguments` — what an Argo user writes by hand, and what keeps a Workflow's size a few
-//! hundred bytes per task rather than the whole shell library per task.
+//! Shared parametrised templates: the Rollout scripts (deploy, wait, promote, …), the builds
+//! and the copies are the same text for every service, so each kind is one template with
+//! `inputs.parameters`, and each task passes what is its own (`ROLLOUT`, `IMAGE`, `STEP`, its
+//! `.pipe` location) as `arguments` — what an Argo user writes by hand, and what keeps a
+//! Workflow's size a few hundred bytes per task rather than the whole shell library per task.
 //!
 //! Argo substitutes `{{inputs.parameters.NAME}}` in every string of a template when it runs
 //! a node (upstream `common.ProcessArgs` → `substituteParams`), including `env[].value`,
@@ -19,8 +19,8 @@ use pipec_argo_model::workflows::{Arguments, DagTask, Inputs, Parameter, Templat
 use super::{ACTION_ANNOTATION, SOURCE_ANNOTATION};
 use crate::names;
 
-/// Env variables of a Rollout script whose value is the same for every task running it:
-/// they stay in the shared template.
+/// Env variables of a shared template's script whose value is the same for every task
+/// running it: they stay in the template.
 const FIXED_ENV: [&str; 6] = [
     "RUN",
     "SERVING_LABEL",
@@ -33,9 +33,9 @@ const FIXED_ENV: [&str; 6] = [
 /// The input that carries a task's `.pipe` location into its template's
 /// [`SOURCE_ANNOTATION`]. The inputs that carry env values are named as the variables
 /// (`ROLLOUT`, `IMAGE`), upper case: no env variable is named as these two.
-pub const SOURCE_INPUT: &str = "source";
+const SOURCE_INPUT: &str = "source";
 /// The input that carries a task's `timeout` (the template's, Argo's backstop).
-pub const DEADLINE_INPUT: &str = "deadline";
+const DEADLINE_INPUT: &str = "deadline";
 
 /// `{{inputs.parameters.NAME}}`.
 fn input_tag(name: &str) -> String {
@@ -47,7 +47,7 @@ fn input_tag(name: &str) -> String {
 pub(super) struct Shared {
     /// A parametrised template's JSON (without its name) → its name.
     by_shape: HashMap<String, String>,
-    /// How many variants of each action there are so far.
+    /// How many variants of each kind there are so far.
     variants: HashMap<String, usize>,
 }
 
