@@ -181,7 +181,8 @@ impl Verifier<'_, '_> {
                 format!(
                     "the {} `{}` would be {} KiB, more than {why}",
                     document.kind(),
-                    document.name(),
+                    // A run's `generateName` (`peers-`) without its dash.
+                    document.name().trim_end_matches('-'),
                     count.0 / 1024
                 ),
             )
@@ -974,18 +975,32 @@ pipeline p {
     type Mutation = Box<dyn FnOnce(&mut Vec<Lowered>)>;
 
     fn lowered() -> Vec<Lowered> {
-        let c = compile("p.pipe", PROGRAM.as_bytes(), &NoImports, Mode::Check);
+        lowered_from(PROGRAM)
+    }
+
+    fn lowered_from(program: &str) -> Vec<Lowered> {
+        let c = compile("p.pipe", program.as_bytes(), &NoImports, Mode::Check);
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
         assert!(!c.lowered.is_empty());
         c.lowered
     }
 
     fn codes_after(mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<Code> {
-        let mut docs = lowered();
+        diagnostics_after(mutate)
+            .into_iter()
+            .map(|d| d.code)
+            .collect()
+    }
+
+    fn diagnostics_after(mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<Diagnostic> {
+        verified(lowered(), mutate)
+    }
+
+    fn verified(mut docs: Vec<Lowered>, mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<Diagnostic> {
         mutate(&mut docs);
         let mut diags = Diagnostics::default();
         verify(&docs, &mut diags);
-        diags.into_sorted().into_iter().map(|d| d.code).collect()
+        diags.into_sorted()
     }
 
     fn find<'a>(docs: &'a mut [Lowered], kind: &str) -> &'a mut Document {
@@ -1197,6 +1212,27 @@ pipeline p {
         for (i, mutate) in cases.into_iter().enumerate() {
             assert_eq!(codes_after(mutate), vec![Code::E0409], "case {i}");
         }
+        // Without triggers the run itself is emitted, named by its `generateName`; the
+        // message names it without the dash.
+        let untriggered: String = PROGRAM
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("on schedule"))
+            .filter(|line| !line.trim_start().starts_with("on push"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let [too_big] = &verified(lowered_from(&untriggered), move |d| {
+            let run = find(d, "Workflow").metadata_mut();
+            assert_eq!(run.generate_name.as_deref(), Some("p-"));
+            run.annotations
+                .insert("big".to_string(), big(MAX_WORKFLOW_BYTES));
+        })[..] else {
+            panic!("one diagnostic expected")
+        };
+        assert!(
+            too_big.message.starts_with("the Workflow `p` would be "),
+            "{}",
+            too_big.message
+        );
         // A Rollout may be larger than a Workflow: etcd's limit, not Argo's.
         let rollout_under: Mutation = Box::new(move |d| {
             rollout(d)
