@@ -135,4 +135,10 @@ impl Document {
             .or(meta.generate_name.as_deref())
             .unwrap_or("")
     }
+
+    /// The name a person reads in a message: [`Document::name`], with a `generateName`'s
+    /// trailing dash dropped (`peers` for the runs `peers-x7k2p`, `peers-q9m4z`, …).
+    pub fn base_name(&self) -> &str {
+        self.name().trim_end_matches('-')
+    }
 }

@@ -181,8 +181,7 @@ impl Verifier<'_, '_> {
                 format!(
                     "the {} `{}` would be {} KiB, more than {why}",
                     document.kind(),
-                    // A run's `generateName` (`peers-`) without its dash.
-                    document.name().trim_end_matches('-'),
+                    document.base_name(),
                     count.0 / 1024
                 ),
             )
@@ -986,14 +985,10 @@ pipeline p {
     }
 
     fn codes_after(mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<Code> {
-        diagnostics_after(mutate)
+        verified(lowered(), mutate)
             .into_iter()
             .map(|d| d.code)
             .collect()
-    }
-
-    fn diagnostics_after(mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<Diagnostic> {
-        verified(lowered(), mutate)
     }
 
     fn verified(mut docs: Vec<Lowered>, mutate: impl FnOnce(&mut Vec<Lowered>)) -> Vec<Diagnostic> {
