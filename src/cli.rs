@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use miette::{Context, IntoDiagnostic, miette};
+use pipec_argo_model::contract::labels;
 use pipec_core::render::{RenderOptions, SarifInput, render_human, render_json, render_sarif};
 use pipec_core::{Code, Compilation, FileLoader, Mode};
 
@@ -332,7 +333,7 @@ fn plan(
         .collect();
     let pipeline = documents
         .iter()
-        .find_map(|d| d["metadata"]["labels"]["app.kubernetes.io/part-of"].as_str())
+        .find_map(|d| d["metadata"]["labels"][labels::PART_OF].as_str())
         .unwrap_or_default()
         .to_string();
     let checked = pipec_runtime::plan(documents.clone(), &pipeline, &requested).map_err(|e| {

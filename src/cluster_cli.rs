@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use pipec_argo_model::contract::{annotations, labels};
 use pipec_core::Mode;
 use pipec_runtime::rollback::{self, Target};
 use pipec_runtime::{Cluster, ConnectOptions, Outcome, RuntimeError};
@@ -234,7 +235,7 @@ async fn run(
     }
     let pipeline = documents
         .iter()
-        .find_map(|d| d["metadata"]["labels"]["app.kubernetes.io/part-of"].as_str())
+        .find_map(|d| d["metadata"]["labels"][labels::PART_OF].as_str())
         .unwrap_or_default()
         .to_string();
     let apis = pipec_runtime::required_apis(&documents);
@@ -246,7 +247,7 @@ async fn run(
     let mut here = Vec::new();
     let mut elsewhere: Vec<(String, Vec<Value>)> = Vec::new();
     for object in plan.apply {
-        match object["metadata"]["annotations"]["pipec.dev/environment"].as_str() {
+        match object["metadata"]["annotations"][annotations::ENVIRONMENT].as_str() {
             None => here.push(object),
             Some(env) => {
                 let Some((_, context)) = env_contexts.iter().find(|(e, _)| e == env) else {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pipec_argo_model::contract::labels;
 use pipec_core::SourceDb;
 use pipec_core::render::{RenderOptions, render_at_location};
 use pipec_runtime::progress::rollout_summary;
@@ -293,7 +294,7 @@ impl Reporter {
             for run in runs {
                 self.print(
                     &json!({"event": "run", "run": run["metadata"]["name"],
-                            "pipeline": run["metadata"]["labels"]["app.kubernetes.io/part-of"],
+                            "pipeline": run["metadata"]["labels"][labels::PART_OF],
                             "phase": run["status"]["phase"],
                             "startedAt": run["status"]["startedAt"]})
                     .to_string(),

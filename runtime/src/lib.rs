@@ -53,7 +53,7 @@ pub fn plan(
     let types;
     let mut run = match run {
         Some(run) => {
-            types = annotation(&run, PARAM_TYPES_ANNOTATION);
+            types = annotation(&run, annotations::PARAM_TYPES);
             run
         }
         None => {
@@ -65,12 +65,12 @@ pub fn plan(
                     "nothing to run: no Workflow, and no WorkflowTemplate `{template}`"
                 )));
             };
-            types = annotation(installed, PARAM_TYPES_ANNOTATION);
+            types = annotation(installed, annotations::PARAM_TYPES);
             json!({
                 "apiVersion": WORKFLOWS,
                 "kind": "Workflow",
                 "metadata": {
-                    "generateName": format!("{template}-"),
+                    "generateName": contract::generate_name(template),
                     "labels": installed["metadata"]["labels"].clone(),
                 },
                 "spec": {
@@ -118,7 +118,7 @@ pub fn plan(
     Ok(Plan { apply, run })
 }
 
-use pipec_argo_model::annotations::PARAM_TYPES as PARAM_TYPES_ANNOTATION;
+use pipec_argo_model::contract::{self, annotations, labels};
 
 fn annotation(doc: &Value, key: &str) -> String {
     doc["metadata"]["annotations"][key]
@@ -363,8 +363,8 @@ pub async fn follow(
 /// given), newest first.
 pub async fn runs(cluster: &Cluster, pipeline: Option<&str>) -> Result<Vec<Value>, RuntimeError> {
     let selector = match pipeline {
-        Some(p) => format!("app.kubernetes.io/managed-by=pipec,app.kubernetes.io/part-of={p}"),
-        None => "app.kubernetes.io/managed-by=pipec".to_string(),
+        Some(p) => labels::managed_selector(&[(labels::PART_OF, p)]),
+        None => labels::managed_selector(&[]),
     };
     let mut runs = cluster.list(WORKFLOWS, "Workflow", None, &selector).await?;
     let key = |w: &Value| {
@@ -432,7 +432,7 @@ pub async fn abort(cluster: &Cluster, workflow: &str) -> Result<Vec<String>, Run
             Err(e) => return Err(e),
         };
         // Only a Rollout this run changed: aborting another run's release is not ours to do.
-        if rollout["metadata"]["annotations"]["pipec.dev/run"] != workflow {
+        if rollout["metadata"]["annotations"][annotations::RUN] != workflow {
             continue;
         }
         cluster

@@ -2,12 +2,8 @@
 //! changed between two readings, and a Rollout's position. Pure functions over JSON, so the
 //! rules are tested without a cluster.
 
+use pipec_argo_model::contract::{annotations, env};
 use serde_json::{Value, json};
-
-/// The annotation pipec puts on every generated template: `file.pipe:12:3`.
-pub const SOURCE_ANNOTATION: &str = "pipec.dev/source";
-/// The annotation of an approval's template: what the approver is asked to do.
-pub const APPROVAL_ANNOTATION: &str = "pipec.dev/approval";
 
 /// One step of a run, as a person reads it: a task of the pipeline, not Argo's bookkeeping
 /// (DAG nodes, the pods of a retried step).
@@ -136,9 +132,9 @@ pub fn template_env<'a>(template: &'a Value, name: &str) -> Option<&'a str> {
 pub fn rollouts_of(workflow: &Value) -> Vec<(Option<String>, String)> {
     let mut out: Vec<(Option<String>, String)> = Vec::new();
     for template in &task_templates(workflow) {
-        if let Some(rollout) = template_env(template, "ROLLOUT") {
+        if let Some(rollout) = template_env(template, env::ROLLOUT) {
             let entry = (
-                template_env(template, "NAMESPACE").map(str::to_string),
+                template_env(template, env::NAMESPACE).map(str::to_string),
                 rollout.to_string(),
             );
             if !out.contains(&entry) {
@@ -185,10 +181,10 @@ pub fn steps(workflow: &Value) -> Vec<Step> {
                     .map(str::to_string),
                 source: annotations
                     .get(template)
-                    .and_then(|a| node_annotation(a, n, SOURCE_ANNOTATION)),
+                    .and_then(|a| node_annotation(a, n, annotations::SOURCE)),
                 approval: annotations
                     .get(template)
-                    .and_then(|a| node_annotation(a, n, APPROVAL_ANNOTATION)),
+                    .and_then(|a| node_annotation(a, n, annotations::APPROVAL)),
             }
         })
         .collect();

@@ -7,6 +7,7 @@
 //! revision number (the Rollout's ReplicaSets keep each revision's pod template) or from an
 //! earlier run (the image its deploy step set, with the run's own values substituted).
 
+use pipec_argo_model::contract::{self, RolloutAction, env, labels};
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
@@ -57,8 +58,7 @@ pub async fn rollback_run(
             ARGO,
             "WorkflowTemplate",
             None,
-            // The label the compiler puts on its rollback templates (`names::ROLE_LABEL`).
-            "app.kubernetes.io/managed-by=pipec,pipec.dev/role=rollback",
+            &labels::managed_selector(&[(labels::ROLE, labels::ROLE_ROLLBACK)]),
         )
         .await?;
     let offers = |t: &&Value| {
@@ -81,13 +81,13 @@ pub async fn rollback_run(
         )));
     };
     let template_name = template["metadata"]["name"].as_str().unwrap_or_default();
-    let pipeline = template["metadata"]["labels"]["app.kubernetes.io/part-of"]
+    let pipeline = template["metadata"]["labels"][labels::PART_OF]
         .as_str()
         .unwrap_or_default();
     let namespace = crate::progress::task_templates(&json!({"spec": template["spec"]}))
         .iter()
-        .find(|t| template_env(t, "ROLLOUT") == Some(service))
-        .and_then(|t| template_env(t, "NAMESPACE"))
+        .find(|t| template_env(t, env::ROLLOUT) == Some(service))
+        .and_then(|t| template_env(t, env::NAMESPACE))
         .map(str::to_string);
     let image = match target {
         Target::Previous => String::new(),
@@ -107,10 +107,10 @@ pub async fn rollback_run(
         "apiVersion": ARGO,
         "kind": "Workflow",
         "metadata": {
-            "generateName": format!("{template_name}-"),
+            "generateName": contract::generate_name(template_name),
             "labels": {
-                "app.kubernetes.io/managed-by": "pipec",
-                "app.kubernetes.io/part-of": pipeline,
+                labels::MANAGED_BY: labels::MANAGED_BY_PIPEC,
+                labels::PART_OF: pipeline,
             },
         },
         "spec": {
@@ -196,10 +196,10 @@ pub fn run_image(workflow: &Value, service: &str) -> Result<String, RuntimeError
     let run = workflow["metadata"]["name"].as_str().unwrap_or_default();
     let instances = crate::progress::task_templates(workflow);
     let deploy = instances.iter().find(|t| {
-        t["metadata"]["annotations"][pipec_argo_model::annotations::ACTION] == "deploy"
-            && template_env(t, "ROLLOUT") == Some(service)
+        RolloutAction::of_template(t) == Some(RolloutAction::Deploy)
+            && template_env(t, env::ROLLOUT) == Some(service)
     });
-    let Some(image) = deploy.and_then(|t| template_env(t, "IMAGE")) else {
+    let Some(image) = deploy.and_then(|t| template_env(t, env::IMAGE)) else {
         return Err(RuntimeError::Invalid(format!(
             "run {run} did not deploy service {service}"
         )));

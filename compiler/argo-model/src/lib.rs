@@ -15,19 +15,8 @@
 //! ports) keep their Kubernetes meaning: an integer is a count or port number, a string is a
 //! percentage or a port name, so those are emitted as integers unless they are percentages.
 
+pub mod contract;
 pub mod events;
-
-/// Annotations pipec writes that the runtime and the simulated controllers read back, named
-/// once for every crate that speaks them.
-pub mod annotations {
-    /// On a Workflow or WorkflowTemplate: the types of its parameters that are not strings
-    /// (`replicas=int,min=percent`); Argo's parameters are untyped, and `pipec run --param`
-    /// checks values against these before a run starts.
-    pub const PARAM_TYPES: &str = "pipec.dev/param-types";
-    /// On a template that runs a Rollout script: what it does to the Rollout (`deploy`,
-    /// `wait`, `check`, `promote`, `join`, `complete`, `diagnostics`, `rollback`).
-    pub const ACTION: &str = "pipec.dev/action";
-}
 pub mod image_tag;
 pub mod k8s;
 pub mod rollouts;
@@ -139,6 +128,11 @@ impl Document {
     /// The name a person reads in a message: [`Document::name`], with a `generateName`'s
     /// trailing dash dropped (`peers` for the runs `peers-x7k2p`, `peers-q9m4z`, …).
     pub fn base_name(&self) -> &str {
-        self.name().trim_end_matches('-')
+        let meta = self.metadata();
+        match (&meta.name, &meta.generate_name) {
+            (Some(name), _) => name,
+            (None, Some(prefix)) => contract::base_of_generate_name(prefix),
+            (None, None) => "",
+        }
     }
 }

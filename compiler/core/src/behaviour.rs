@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pipec_argo_model::Document;
-use pipec_argo_model::annotations;
+use pipec_argo_model::contract::{RolloutAction, annotations, env, labels};
 use pipec_argo_semantics::Phase;
 use pipec_argo_semantics::rollout::controller::{Timeline, passing_update};
 use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec, analysis};
@@ -32,7 +32,7 @@ use serde_json::Value;
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::hir::{self, HandlerAction};
-use crate::lower::{Lowered, SOURCE_ANNOTATION};
+use crate::lower::Lowered;
 use crate::names::{self, ReleaseTask};
 use crate::source::SourceDb;
 
@@ -212,14 +212,14 @@ fn short_waits_of(
     let mut out = Vec::new();
     for task in instances {
         let template = &task.template;
-        let action = template["metadata"]["annotations"][annotations::ACTION].as_str();
-        if !matches!(action, Some("wait" | "complete")) {
+        let action = RolloutAction::of_template(template);
+        if !matches!(action, Some(RolloutAction::Wait | RolloutAction::Complete)) {
             continue;
         }
         let env = |name: &str| workflow::template_env(template, name);
         let (Some(rollout), Some(timeout)) = (
-            env("ROLLOUT"),
-            env("TIMEOUT").and_then(|t| t.parse::<u64>().ok()),
+            env(env::ROLLOUT),
+            env(env::TIMEOUT).and_then(|t| t.parse::<u64>().ok()),
         ) else {
             continue;
         };
@@ -252,18 +252,20 @@ fn short_waits_of(
                 .find(|i| steps[*i].pause == Some(None))
                 .map_or(Some(0), done)
         };
-        let step = env("STEP").and_then(|s| s.parse::<usize>().ok());
+        let step = env(env::STEP).and_then(|s| s.parse::<usize>().ok());
         let (reached, start) = match (action, step, spec.blue_green.is_some()) {
             // Blue-green: the pause before the switch, then healthy after it.
-            (Some("wait"), None, true) => (timeline.promoted_at.first().copied(), Some(0)),
-            (Some("complete"), _, true) => (
+            (Some(RolloutAction::Wait), None, true) => {
+                (timeline.promoted_at.first().copied(), Some(0))
+            }
+            (Some(RolloutAction::Complete), _, true) => (
                 healthy_at,
                 Some(timeline.promoted_at.last().copied().unwrap_or(0)),
             ),
-            (Some("wait"), Some(k), false) => {
+            (Some(RolloutAction::Wait), Some(k), false) => {
                 (if k == 0 { Some(0) } else { done(k - 1) }, since(k))
             }
-            (Some("complete"), _, false) => (healthy_at, since(steps.len())),
+            (Some(RolloutAction::Complete), _, false) => (healthy_at, since(steps.len())),
             _ => continue,
         };
         let (Some(reached), Some(start)) = (reached, start) else {
@@ -299,8 +301,8 @@ pub fn check(
         .iter()
         .position(|l| match &l.document {
             Document::Workflow(w) | Document::WorkflowTemplate(w) => {
-                w.metadata.labels.get(names::ROLE_LABEL).map(String::as_str)
-                    != Some(names::ROLE_ROLLBACK)
+                w.metadata.labels.get(labels::ROLE).map(String::as_str)
+                    != Some(labels::ROLE_ROLLBACK)
             }
             _ => false,
         })
@@ -314,7 +316,7 @@ pub fn check(
     let locations: BTreeMap<&str, &str> = instances
         .iter()
         .filter_map(|t| {
-            let location = t.template["metadata"]["annotations"][SOURCE_ANNOTATION].as_str()?;
+            let location = t.template["metadata"]["annotations"][annotations::SOURCE].as_str()?;
             Some((t.name(), location))
         })
         .collect();

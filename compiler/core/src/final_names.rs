@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use pipec_argo_model::Document;
+use pipec_argo_model::contract::annotations;
 use pipec_argo_model::workflows::Workflow;
 use pipec_syntax::Span;
 
@@ -142,7 +143,7 @@ fn workflow_fields(workflow: &Workflow, origin: Span, sources: &SourceDb, diags:
     // A template's own source annotation points at the step that asked for it.
     let span_of = |metadata: Option<&pipec_argo_model::workflows::TemplateMetadata>| {
         metadata
-            .and_then(|m| m.annotations.get(crate::lower::SOURCE_ANNOTATION))
+            .and_then(|m| m.annotations.get(annotations::SOURCE))
             .and_then(|location| sources.resolve_location(location))
             .unwrap_or(origin)
     };

@@ -35,21 +35,10 @@ pub fn rollback_template(pipeline: &str) -> String {
     format!("{pipeline}-rollback")
 }
 
-/// The label the rollback WorkflowTemplate carries, so the runtime finds it by what it is
-/// rather than by the shape of its name.
-pub const ROLE_LABEL: &str = "pipec.dev/role";
-/// [`ROLE_LABEL`] of the rollback WorkflowTemplate.
-pub const ROLE_ROLLBACK: &str = "rollback";
-
 /// The AnalysisTemplate of an analysis, scoped by pipeline so two pipelines in one namespace
 /// never overwrite each other's templates.
 pub fn analysis_template(pipeline: &str, analysis: &str) -> String {
     format!("{pipeline}-{analysis}")
-}
-
-/// The `generateName` of a pipeline's runs.
-pub fn run_prefix(pipeline: &str) -> String {
-    format!("{pipeline}-")
 }
 
 /// The EventSource and Sensor of a push trigger.

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::names;
+use pipec_argo_model::contract::{RolloutAction, env, labels};
 use pipec_argo_semantics::rollout::controller::{Frame, update_failing};
 use pipec_argo_semantics::rollout::{RolloutPhase, Spec};
 
@@ -153,7 +154,7 @@ pub struct Exposure {
 pub fn pipeline_workflow(documents: &[Value]) -> Option<&Value> {
     documents.iter().find(|d| {
         (d["kind"] == "Workflow" || d["kind"] == "WorkflowTemplate")
-            && d["metadata"]["labels"][names::ROLE_LABEL] != names::ROLE_ROLLBACK
+            && d["metadata"]["labels"][labels::ROLE] != labels::ROLE_ROLLBACK
     })
 }
 
@@ -343,13 +344,13 @@ fn worst_case(templates: &Templates<'_>, rollout: &str, held: u64) -> Option<Wor
     let tasks = workflow::by_name(&entry["dag"]["tasks"]);
     let template_of = |task: &Value| templates.run_by(names::ENTRYPOINT, task["name"].as_str()?);
     let action = |task: &Value| release_action(templates, task, rollout).map(|(a, _)| a);
-    let find = |wanted: &str| {
+    let find = |wanted: RolloutAction| {
         tasks
             .iter()
             .find(|(_, t)| action(t) == Some(wanted))
             .map(|(name, _)| *name)
     };
-    let (deploy, complete) = (find("deploy")?, find("complete")?);
+    let (deploy, complete) = (find(RolloutAction::Deploy)?, find(RolloutAction::Complete)?);
     let dependencies = |task: &Value| -> Vec<String> {
         match task["depends"].as_str() {
             Some(depends) => pipec_argo_semantics::depends::tasks(depends),
@@ -398,7 +399,12 @@ fn worst_case(templates: &Templates<'_>, rollout: &str, held: u64) -> Option<Wor
             .max_by_key(|k| (k.0, k.1))
             .cloned();
         let (mut seconds, mut approvals, mut unbounded) = before.unwrap_or_default();
-        if name != deploy && !matches!(action(task), Some("wait" | "complete")) {
+        if name != deploy
+            && !matches!(
+                action(task),
+                Some(RolloutAction::Wait | RolloutAction::Complete)
+            )
+        {
             match stage_limit(task, template_of(task)) {
                 Limit::Seconds(s) => seconds += s,
                 Limit::Approval => approvals += 1,
@@ -447,7 +453,7 @@ fn stage_limit(task: &Value, template: Option<&Value>) -> Limit {
         .as_str()
         .and_then(pipec_argo_semantics::go_duration::nanos)
         .and_then(|n| u64::try_from(n / 1_000_000_000).ok());
-    let script = workflow::template_env(template, "TIMEOUT").and_then(|t| t.parse::<u64>().ok());
+    let script = workflow::template_env(template, env::TIMEOUT).and_then(|t| t.parse::<u64>().ok());
     let once = match (timeout, script) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) | (None, Some(a)) => a,
@@ -472,13 +478,12 @@ fn release_action<'a>(
     templates: &'a Templates<'_>,
     task: &Value,
     rollout: &str,
-) -> Option<(&'a str, &'a Value)> {
+) -> Option<(RolloutAction, &'a Value)> {
     let template = templates.run_by(names::ENTRYPOINT, task["name"].as_str()?)?;
-    if workflow::template_env(template, "ROLLOUT") != Some(rollout) {
+    if workflow::template_env(template, env::ROLLOUT) != Some(rollout) {
         return None;
     }
-    let action = &template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION];
-    Some((action.as_str()?, template))
+    Some((RolloutAction::of_template(template)?, template))
 }
 
 /// The first of the entrypoint's steps that wait on `rollout` (`pipec.dev/action` `wait`, for
@@ -499,15 +504,15 @@ fn first_failed_wait(
             continue;
         };
         let satisfied = match action {
-            "wait" => {
-                let step = workflow::template_env(template, "STEP").and_then(|s| s.parse().ok());
+            RolloutAction::Wait => {
+                let step = workflow::template_env(template, env::STEP).and_then(|s| s.parse().ok());
                 update
                     .frames
                     .iter()
                     .filter(before)
                     .any(|f| f.phase == RolloutPhase::Paused && (step.is_none() || f.step == step))
             }
-            "complete" => update
+            RolloutAction::Complete => update
                 .frames
                 .iter()
                 .filter(before)
@@ -577,7 +582,7 @@ fn images(
         };
         let (action, image, to) = match (
             env("BUILDKITD_FLAGS"),
-            env("IMAGE"),
+            env(env::IMAGE),
             env("SOURCE"),
             env("TARGET"),
         ) {

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pipec_argo_model::Document;
+use pipec_argo_model::contract::env;
 use pipec_argo_model::rollouts::{CanaryStep, Rollout, RolloutAnalysis, RolloutStrategy};
 use pipec_argo_model::workflows::{DagTask, DagTemplate, Template, Workflow};
 use pipec_syntax::Span;
@@ -481,10 +482,10 @@ impl Verifier<'_, '_> {
                     .into_owned(),
             )
         };
-        let Some(rollout) = value("ROLLOUT") else {
+        let Some(rollout) = value(env::ROLLOUT) else {
             return;
         };
-        let namespace = value("NAMESPACE");
+        let namespace = value(env::NAMESPACE);
         match self
             .index
             .rollouts

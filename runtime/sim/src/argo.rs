@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use pipec_argo_model::contract::{RolloutAction, env};
 use pipec_argo_semantics::Phase;
 use pipec_argo_semantics::rollout::Spec;
 use pipec_argo_semantics::rollout::controller::{self, Action};
@@ -133,8 +134,9 @@ struct Release {
 
 /// A step that acted on a Rollout.
 struct Effect {
-    /// The template's `pipec.dev/action`: what the step does to the Rollout.
-    action: String,
+    /// The template's `pipec.dev/action`: what the step does to the Rollout (none: an
+    /// action this model does not know, which changes nothing).
+    action: Option<RolloutAction>,
     /// The Rollout's namespace, when not the Workflow's.
     namespace: Option<String>,
     rollout: String,
@@ -322,17 +324,14 @@ fn advance(
             && let Some(shared) = templates.get(record.template.as_str()).copied()
             // What the pod runs: the template with the node's inputs, as Argo gives it.
             && let template = workflow::instance::instantiate(shared, &record.inputs)
-            && let Some(rollout) = env(&template, "ROLLOUT")
+            && let Some(rollout) = env(&template, env::ROLLOUT)
         {
             effects.push(Effect {
-                action: template["metadata"]["annotations"][pipec_argo_model::annotations::ACTION]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                namespace: env(&template, "NAMESPACE").map(str::to_string),
+                action: RolloutAction::of_template(&template),
+                namespace: env(&template, env::NAMESPACE).map(str::to_string),
                 rollout: rollout.to_string(),
-                image: env(&template, "TO_IMAGE")
-                    .or(env(&template, "IMAGE"))
+                image: env(&template, env::TO_IMAGE)
+                    .or(env(&template, env::IMAGE))
                     .map(str::to_string),
                 run: name.clone(),
             });
@@ -426,8 +425,8 @@ fn act_on_model(
     let Release { cluster, revisions } = release;
     cluster.rollout.spec = spec;
     let mut stored = Vec::new();
-    match effect.action.as_str() {
-        "deploy" => {
+    match effect.action {
+        Some(RolloutAction::Deploy) => {
             // A Rollout that ran before is Healthy at its first revision in the model; its
             // first deploy is the Rollout's initial one, promoted at once.
             let first = rollout["status"]["stableRS"]
@@ -444,8 +443,8 @@ fn act_on_model(
                 revisions.insert(image.clone(), cluster.template.1);
             }
         }
-        "promote" => cluster.act(&Action::Promote),
-        "rollback" => {
+        Some(RolloutAction::Promote) => cluster.act(&Action::Promote),
+        Some(RolloutAction::Rollback) => {
             // The script aborts an update in progress, waits for the stable pods, then
             // restores the stable template; a fully promoted Rollout it sets back to the
             // image asked for (`TO_IMAGE`: that image's revision again, or a new one) and
@@ -624,7 +623,7 @@ fn apply_effect(
         return;
     }
     // A Rollout the model cannot read gets the step's change to its spec, and no controller.
-    if effect.action == "deploy" {
+    if effect.action == Some(RolloutAction::Deploy) {
         set_image(&mut rollout, effect);
         store(
             state,

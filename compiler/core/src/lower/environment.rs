@@ -11,12 +11,13 @@
 //! which Argo substitutes: a value is always data, never JSON or shell.
 
 use pipec_argo_model::Document;
+use pipec_argo_model::contract::{env, labels};
 use pipec_argo_model::k8s::{Deployment, DeploymentSpec, EnvVar, LabelSelector};
 use pipec_argo_model::workflows::{DagTask, ScriptTemplate, Template};
 use serde_json::json;
 
 use super::release::{Task, annotated};
-use super::rollout::{NAME_LABEL, pod_template_with_image, selector, service_object};
+use super::rollout::{pod_template_with_image, selector, service_object};
 use super::text::{expanded_tag, tag};
 use super::workflow::retry_strategy;
 use super::{Ctx, tools};
@@ -117,7 +118,7 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
             let mut metadata = ctx.metadata(Some(service.k8s_name.clone()), None, service.span);
             metadata
                 .labels
-                .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+                .insert(labels::NAME.to_string(), service.k8s_name.clone());
             let mut template = pod_template_with_image(&metadata, service, Some(image));
             for container in &mut template.spec.containers {
                 container.env = service
@@ -160,11 +161,11 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
         secrets.dedup();
         let manifest = json!({"apiVersion": "v1", "kind": "List", "items": items});
         let mut env_vars = vec![
-            EnvVar::value("NAMESPACE", namespace(env)),
+            EnvVar::value(env::NAMESPACE, namespace(env)),
             EnvVar::value("RUN", tag(&hir::Var::RunName)),
             EnvVar::value("SECRETS", secrets.join(" ")),
             EnvVar::value("DEPLOYMENTS", deployments(&services)),
-            EnvVar::value("TIMEOUT", READY_TIMEOUT.to_string()),
+            EnvVar::value(env::TIMEOUT, READY_TIMEOUT.to_string()),
             // Pretty, so it reads as a block in the YAML.
             EnvVar::value(
                 "MANIFEST",
@@ -221,7 +222,7 @@ pub(super) fn down_templates(ctx: &Ctx<'_>) -> Vec<Template> {
                     image: tools::KUBECTL.to_string(),
                     command: vec!["bash".to_string()],
                     env: vec![
-                        EnvVar::value("NAMESPACE", namespace(env)),
+                        EnvVar::value(env::NAMESPACE, namespace(env)),
                         EnvVar::value("RUN", tag(&hir::Var::RunName)),
                         EnvVar::value("STATUS", "{{workflow.status}}"),
                         EnvVar::value("DEPLOYMENTS", deployments(&services)),

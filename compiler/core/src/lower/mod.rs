@@ -24,6 +24,7 @@ pub use workflow::{ENTRYPOINT, EXIT_HANDLER};
 
 use std::collections::BTreeMap;
 
+use pipec_argo_model::contract::{annotations, labels};
 use pipec_argo_model::{Document, ObjectMeta};
 use pipec_syntax::Span;
 
@@ -40,23 +41,6 @@ pub mod tools {
     /// `crane` and a busybox `sh`: registry-to-registry copies without a Docker daemon.
     pub const CRANE: &str = "gcr.io/go-containerregistry/crane/debug:v0.20.6";
 }
-
-/// The label pipec puts on everything it generates.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pipec");
-/// The annotation that points back at the `.pipe` source of a generated object or step.
-pub const SOURCE_ANNOTATION: &str = "pipec.dev/source";
-/// The annotation of an approval's suspend template holding what the approver is asked to do
-/// (`approve "Watch the dashboards…"`); `pipec run`, `watch` and `status` print it, and the
-/// Argo UI shows it with the template.
-pub const APPROVAL_ANNOTATION: &str = "pipec.dev/approval";
-/// The annotation naming the environment, in another cluster, an object belongs to.
-pub const ENVIRONMENT_ANNOTATION: &str = "pipec.dev/environment";
-/// See [`pipec_argo_model::annotations::PARAM_TYPES`].
-pub const PARAM_TYPES_ANNOTATION: &str = pipec_argo_model::annotations::PARAM_TYPES;
-/// See [`pipec_argo_model::annotations::ACTION`].
-pub const ACTION_ANNOTATION: &str = pipec_argo_model::annotations::ACTION;
-/// The annotation the deploy step sets on a Rollout: the run that last changed it.
-pub const RUN_ANNOTATION: &str = "pipec.dev/run";
 
 /// A generated object and the source that asked for it.
 #[derive(Clone, Debug)]
@@ -127,7 +111,7 @@ impl Ctx<'_> {
         {
             metadata
                 .annotations
-                .insert(ENVIRONMENT_ANNOTATION.to_string(), env.name.clone());
+                .insert(annotations::ENVIRONMENT.to_string(), env.name.clone());
         }
     }
 
@@ -167,13 +151,13 @@ impl Ctx<'_> {
         origin: Span,
     ) -> ObjectMeta {
         let mut labels = BTreeMap::new();
-        labels.insert(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string());
         labels.insert(
-            "app.kubernetes.io/part-of".to_string(),
-            self.pipeline_name(),
+            labels::MANAGED_BY.to_string(),
+            labels::MANAGED_BY_PIPEC.to_string(),
         );
+        labels.insert(labels::PART_OF.to_string(), self.pipeline_name());
         let mut annotations = BTreeMap::new();
-        annotations.insert(SOURCE_ANNOTATION.to_string(), self.location(origin));
+        annotations.insert(annotations::SOURCE.to_string(), self.location(origin));
         ObjectMeta {
             name,
             generate_name,

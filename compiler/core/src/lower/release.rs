@@ -5,17 +5,18 @@
 
 use std::collections::BTreeMap;
 
+use pipec_argo_model::contract::{annotations, env, labels};
 use pipec_argo_model::k8s::{Container, EnvVar};
 use pipec_argo_model::workflows::{
     DagTask, ScriptTemplate, SuspendTemplate, Template, TemplateMetadata,
 };
 use pipec_syntax::Span;
 
-use super::rollout::{self, NAME_LABEL, SERVING_LABEL, env_var, plan, release_origin};
+use super::rollout::{self, env_var, plan, release_origin};
 use super::scripts::{RolloutScript, Target, source};
 use super::shell;
 use super::text::{argo_text, expanded_text};
-use super::{Ctx, SOURCE_ANNOTATION, tools};
+use super::{Ctx, tools};
 use crate::hir::{self, ImageRef, StageKind, Strategy};
 use crate::names::ReleaseTask;
 use crate::typeck::format_duration;
@@ -35,14 +36,14 @@ pub(super) struct Task {
 /// Environment every Rollout script reads.
 fn rollout_env(ctx: &Ctx<'_>, service: &hir::Service, timeout: u64) -> Vec<EnvVar> {
     let mut env = vec![
-        EnvVar::value("ROLLOUT", &service.k8s_name),
-        EnvVar::value("SELECTOR", format!("{NAME_LABEL}={}", service.k8s_name)),
+        EnvVar::value(env::ROLLOUT, &service.k8s_name),
+        EnvVar::value("SELECTOR", format!("{}={}", labels::NAME, service.k8s_name)),
         EnvVar::value("RUN", "{{workflow.name}}"),
-        EnvVar::value("TIMEOUT", timeout.to_string()),
+        EnvVar::value(env::TIMEOUT, timeout.to_string()),
     ];
     // The scripts' `kubectl` then acts in the service's namespace, and cluster.
     if let Some(namespace) = ctx.namespace_of(service) {
-        env.push(EnvVar::value("NAMESPACE", namespace));
+        env.push(EnvVar::value(env::NAMESPACE, namespace));
     }
     if let Some(kubeconfig) = ctx.kubeconfig_of(service) {
         env.push(EnvVar::secret(
@@ -56,7 +57,7 @@ fn rollout_env(ctx: &Ctx<'_>, service: &hir::Service, timeout: u64) -> Vec<EnvVa
 
 pub(super) fn annotated(ctx: &Ctx<'_>, origin: Span) -> Option<TemplateMetadata> {
     Some(TemplateMetadata {
-        annotations: BTreeMap::from([(SOURCE_ANNOTATION.to_string(), ctx.location(origin))]),
+        annotations: BTreeMap::from([(annotations::SOURCE.to_string(), ctx.location(origin))]),
     })
 }
 
@@ -71,7 +72,7 @@ fn script_template(
     deadline: Option<u64>,
 ) -> Template {
     let has = |name: &str| env.iter().any(|e| e.name == name);
-    let target = match (has("KUBECONFIG_DATA"), has("NAMESPACE")) {
+    let target = match (has("KUBECONFIG_DATA"), has(env::NAMESPACE)) {
         (true, _) => Target::Cluster,
         (false, true) => Target::Namespace,
         (false, false) => Target::Here,
@@ -79,8 +80,8 @@ fn script_template(
     let mut metadata = annotated(ctx, origin);
     if let Some(m) = metadata.as_mut() {
         m.annotations.insert(
-            super::ACTION_ANNOTATION.to_string(),
-            kind.action().to_string(),
+            annotations::ACTION.to_string(),
+            kind.action().as_str().to_string(),
         );
     }
     Template {
@@ -148,14 +149,14 @@ pub(super) fn release_tasks(
 
     let mut env = rollout_env(ctx, service, timeout);
     env.push(EnvVar::value(
-        "IMAGE",
+        env::IMAGE,
         ctx.image_spelt(&service.image, expanded_text),
     ));
     if release.is_some_and(|r| r.strategy == Strategy::Canary { isolated: true }) {
         // A canary that joined production in an earlier run must start isolated again.
         let reset = format!(
             r#"[{{"op":"add","path":"/spec/strategy/canary/canaryMetadata/labels/{}","value":"false"}}]"#,
-            SERVING_LABEL.replace('/', "~1")
+            labels::SERVING.replace('/', "~1")
         );
         env.push(EnvVar::value("EXTRA_PATCH", reset));
     }
@@ -182,7 +183,7 @@ pub(super) fn release_tasks(
             // The wait spans the pauses and analyses Argo holds before this stage.
             let wait = timeout.saturating_add(holds.get(i).copied().unwrap_or(0));
             let mut env = rollout_env(ctx, service, wait);
-            env.push(EnvVar::value("STEP", &step));
+            env.push(EnvVar::value(env::STEP, &step));
             chain.push(script_template(
                 ctx,
                 ReleaseTask::Wait(segment.pause_index).name(name),
@@ -199,7 +200,7 @@ pub(super) fn release_tasks(
                 }
             }
             let mut env = rollout_env(ctx, service, timeout);
-            env.push(EnvVar::value("STEP", &step));
+            env.push(EnvVar::value(env::STEP, &step));
             chain.push(script_template(
                 ctx,
                 ReleaseTask::Promote(segment.pause_index).name(name),
@@ -379,7 +380,7 @@ fn stage_template(
             let mut metadata = annotated(ctx, stage.span);
             if let (Some(reason), Some(m)) = (reason, metadata.as_mut()) {
                 m.annotations
-                    .insert(super::APPROVAL_ANNOTATION.to_string(), reason.clone());
+                    .insert(annotations::APPROVAL.to_string(), reason.clone());
             }
             Some(Template {
                 name: template_name,
@@ -391,7 +392,7 @@ fn stage_template(
         StageKind::Join => {
             counters.joins += 1;
             let mut env = rollout_env(ctx, service, timeout);
-            env.push(EnvVar::value("SERVING_LABEL", SERVING_LABEL));
+            env.push(EnvVar::value("SERVING_LABEL", labels::SERVING));
             Some(script_template(
                 ctx,
                 ReleaseTask::Join.name(name),

@@ -6,6 +6,7 @@
 //! With an image (an earlier run's tag: images are tagged per run) that image is redeployed
 //! and promoted at once. Either way the service's diagnostics are collected first.
 
+use pipec_argo_model::contract::{env, labels};
 use pipec_argo_model::k8s::EnvVar;
 use pipec_argo_model::workflows::{
     Arguments, DagTask, DagTemplate, Parameter, Template, Workflow, WorkflowSpec,
@@ -46,7 +47,7 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
         if let Some(script) = rollback.script.as_mut() {
             script.env.push(EnvVar::value("MANUAL", "1"));
             script.env.push(EnvVar::value(
-                "TO_IMAGE",
+                env::TO_IMAGE,
                 // The person running the rollback types it: it may hold a `$`.
                 super::text::expanded_tag(&crate::hir::Var::Param(IMAGE_PARAM.to_string()), 1),
             ));
@@ -89,10 +90,9 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
     );
     let name = template_name(&ctx.pipeline_name());
     let mut metadata = ctx.metadata(Some(name), None, pipeline.span);
-    metadata.labels.insert(
-        crate::names::ROLE_LABEL.to_string(),
-        crate::names::ROLE_ROLLBACK.to_string(),
-    );
+    metadata
+        .labels
+        .insert(labels::ROLE.to_string(), labels::ROLE_ROLLBACK.to_string());
     Some(Lowered {
         document: Document::WorkflowTemplate(Box::new(Workflow {
             api_version: ARGO_API_VERSION,

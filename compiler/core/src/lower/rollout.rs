@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use pipec_argo_model::contract::labels;
 use pipec_argo_model::k8s::{
     Container, ContainerPort, EnvVar, ExecAction, HttpGetAction, HttpIngressPath,
     HttpIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
@@ -28,18 +29,13 @@ use crate::names;
 use crate::rollout_math::{surge_pods, weight_for_replicas};
 use crate::typeck::format_duration;
 
-/// The label every pod of a service carries; Services and Rollouts select on it.
-pub const NAME_LABEL: &str = "app.kubernetes.io/name";
-/// The label an isolated canary's production Service selects: `"true"` on stable pods,
-/// `"false"` on canary pods until `join` flips it.
-pub const SERVING_LABEL: &str = "pipec.dev/serving";
 /// The name of the container port, referenced by Services and probes.
 const PORT_NAME: &str = "http";
 /// Revisions a rollback may return to without running canary steps again.
 const ROLLBACK_WINDOW: i64 = 3;
 
 pub(super) fn selector(service: &hir::Service) -> BTreeMap<String, String> {
-    BTreeMap::from([(NAME_LABEL.to_string(), service.k8s_name.clone())])
+    BTreeMap::from([(labels::NAME.to_string(), service.k8s_name.clone())])
 }
 
 /// The Services a service needs besides its own, by what its release does.
@@ -115,7 +111,7 @@ pub fn url(ctx: &Ctx<'_>, service: &hir::Service, name: &str) -> String {
 pub fn service_objects(ctx: &Ctx<'_>, service: &hir::Service) -> Vec<Lowered> {
     let mut selector = selector(service);
     if isolated(ctx, service) {
-        selector.insert(SERVING_LABEL.to_string(), "true".to_string());
+        selector.insert(labels::SERVING.to_string(), "true".to_string());
     }
     let kind = match service.expose.kind {
         ExposureKind::ClusterIp => "ClusterIP",
@@ -163,7 +159,7 @@ pub fn ingress(ctx: &Ctx<'_>, service: &hir::Service) -> Option<Lowered> {
     let mut metadata = ctx.metadata(ingress_name(service, router), None, release.span);
     metadata
         .labels
-        .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+        .insert(labels::NAME.to_string(), service.k8s_name.clone());
     ctx.place(&mut metadata, service);
     Some(Lowered {
         document: Document::Ingress(Box::new(Ingress {
@@ -205,7 +201,7 @@ pub(super) fn service_object(
     let mut metadata = ctx.metadata(Some(name.to_string()), None, service.span);
     metadata
         .labels
-        .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+        .insert(labels::NAME.to_string(), service.k8s_name.clone());
     ctx.place(&mut metadata, service);
     Lowered {
         document: Document::Service(Box::new(Service {
@@ -361,7 +357,7 @@ fn sizing_value(sizing: Sizing) -> IntOrString {
 
 fn serving(value: &str) -> Option<PodMetadata> {
     Some(PodMetadata {
-        labels: BTreeMap::from([(SERVING_LABEL.to_string(), value.to_string())]),
+        labels: BTreeMap::from([(labels::SERVING.to_string(), value.to_string())]),
     })
 }
 
@@ -370,7 +366,7 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
     let mut metadata = ctx.metadata(Some(service.k8s_name.clone()), None, service.span);
     metadata
         .labels
-        .insert(NAME_LABEL.to_string(), service.k8s_name.clone());
+        .insert(labels::NAME.to_string(), service.k8s_name.clone());
     let template = pod_template(&metadata, service);
     ctx.place(&mut metadata, service);
 

@@ -7,6 +7,8 @@
 //! promoted when `currentPodHash` equals `stableRS`, and promote and abort are merge patches
 //! on the `status` subresource.
 
+use pipec_argo_model::contract::RolloutAction;
+
 /// Reads a Rollout's status into shell variables. Shared by every script below.
 const STATUS: &str = r#"rollout_status() {
   kubectl get rollout "$ROLLOUT" -o json | jq -r '[
@@ -266,19 +268,18 @@ pub enum RolloutScript {
 }
 
 impl RolloutScript {
-    /// The value of [`super::ACTION_ANNOTATION`] on the templates running this script: what
-    /// the step does to its Rollout, for the runtime and the simulated controllers, which
-    /// must not guess it from a task's name.
-    pub fn action(self) -> &'static str {
+    /// What the step does to its Rollout, written on the templates running this script for
+    /// the runtime and the simulated controllers, which must not guess it from a task's name.
+    pub fn action(self) -> RolloutAction {
         match self {
-            RolloutScript::Deploy => "deploy",
-            RolloutScript::WaitPaused => "wait",
-            RolloutScript::CheckExec => "check",
-            RolloutScript::Promote => "promote",
-            RolloutScript::Join => "join",
-            RolloutScript::Complete => "complete",
-            RolloutScript::Diagnostics => "diagnostics",
-            RolloutScript::Rollback => "rollback",
+            RolloutScript::Deploy => RolloutAction::Deploy,
+            RolloutScript::WaitPaused => RolloutAction::Wait,
+            RolloutScript::CheckExec => RolloutAction::Check,
+            RolloutScript::Promote => RolloutAction::Promote,
+            RolloutScript::Join => RolloutAction::Join,
+            RolloutScript::Complete => RolloutAction::Complete,
+            RolloutScript::Diagnostics => RolloutAction::Diagnostics,
+            RolloutScript::Rollback => RolloutAction::Rollback,
         }
     }
 }

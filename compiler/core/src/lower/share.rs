@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use pipec_argo_model::workflows::{Arguments, DagTask, Inputs, Parameter, Template};
 
-use super::{ACTION_ANNOTATION, SOURCE_ANNOTATION};
 use crate::names;
+use pipec_argo_model::contract::{annotations, env};
 
 /// Env variables of a shared template's script whose value is the same for every task
 /// running it: they stay in the template.
@@ -26,12 +26,12 @@ const FIXED_ENV: [&str; 6] = [
     "SERVING_LABEL",
     "EXTRA_PATCH",
     "MANUAL",
-    "TO_IMAGE",
+    env::TO_IMAGE,
     "BUILDKITD_FLAGS",
 ];
 
 /// The input that carries a task's `.pipe` location into its template's
-/// [`SOURCE_ANNOTATION`]. The inputs that carry env values are named as the variables
+/// [`annotations::SOURCE`]. The inputs that carry env values are named as the variables
 /// (`ROLLOUT`, `IMAGE`), upper case: no env variable is named as these two.
 const SOURCE_INPUT: &str = "source";
 /// The input that carries a task's `timeout` (the template's, Argo's backstop).
@@ -83,7 +83,7 @@ impl Shared {
         let action = template
             .metadata
             .as_ref()
-            .and_then(|m| m.annotations.get(ACTION_ANNOTATION));
+            .and_then(|m| m.annotations.get(annotations::ACTION));
         let Some(kind) = kind
             .map(str::to_string)
             .or_else(|| action.map(|a| names::rollout_kind(a)))
@@ -133,7 +133,7 @@ fn parametrise(mut template: Template) -> (Template, Vec<Parameter>) {
     if let Some(source) = template
         .metadata
         .as_mut()
-        .and_then(|m| m.annotations.get_mut(SOURCE_ANNOTATION))
+        .and_then(|m| m.annotations.get_mut(annotations::SOURCE))
     {
         passed.push(Parameter::argument(SOURCE_INPUT, source.as_str()));
         *source = input_tag(SOURCE_INPUT);
@@ -153,6 +153,7 @@ fn parametrise(mut template: Template) -> (Template, Vec<Parameter>) {
 mod tests {
     use std::collections::BTreeMap;
 
+    use pipec_argo_model::contract::RolloutAction;
     use pipec_argo_model::k8s::EnvVar;
     use pipec_argo_model::workflows::{ScriptTemplate, TemplateMetadata};
 
@@ -168,8 +169,11 @@ mod tests {
             name: format!("{rollout}-deploy"),
             metadata: Some(TemplateMetadata {
                 annotations: BTreeMap::from([
-                    (ACTION_ANNOTATION.to_string(), "deploy".to_string()),
-                    (SOURCE_ANNOTATION.to_string(), location.to_string()),
+                    (
+                        annotations::ACTION.to_string(),
+                        RolloutAction::Deploy.as_str().to_string(),
+                    ),
+                    (annotations::SOURCE.to_string(), location.to_string()),
                 ]),
             }),
             timeout: Some("31m".to_string()),

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use pipec_argo_model::contract::generate_name;
 use pipec_argo_model::events::{
     ArgoWorkflowTrigger, ArtifactLocation, DataFilter, EventDependency, EventDependencyFilter,
     EventSource, EventSourcePort, EventSourceService, EventSourceSpec, ExprFilter, PayloadField,
@@ -160,11 +161,7 @@ fn sensor(
             enum_values: Vec::new(),
         });
     }
-    let mut run_metadata = ctx.metadata(
-        None,
-        Some(crate::names::run_prefix(&ctx.pipeline_name())),
-        origin,
-    );
+    let mut run_metadata = ctx.metadata(None, Some(generate_name(&ctx.pipeline_name())), origin);
     run_metadata.annotations.clear();
     let run = Workflow {
         api_version: ARGO_API_VERSION,

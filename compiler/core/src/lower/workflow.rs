@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use pipec_argo_model::contract::{annotations, env, generate_name};
 use pipec_argo_model::k8s::{Container, EnvVar};
 use pipec_argo_model::workflows::{
     Arguments, Artifact, ArtifactArgument, Backoff, DagTask, DagTemplate, GitArtifact, Inputs,
@@ -172,7 +173,7 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
     } else {
         ctx.metadata(
             None,
-            Some(crate::names::run_prefix(&ctx.pipeline_name())),
+            Some(generate_name(&ctx.pipeline_name())),
             pipeline.span,
         )
     };
@@ -185,7 +186,7 @@ pub fn workflow(ctx: &Ctx<'_>) -> Lowered {
     if !typed.is_empty() {
         metadata
             .annotations
-            .insert(super::PARAM_TYPES_ANNOTATION.to_string(), typed.join(","));
+            .insert(annotations::PARAM_TYPES.to_string(), typed.join(","));
     }
     let workflow = Box::new(Workflow {
         api_version: ARGO_API_VERSION,
@@ -543,7 +544,7 @@ fn build_template(
         EnvVar::value("BUILDKITD_FLAGS", "--oci-worker-no-process-sandbox"),
         EnvVar::value("CONTEXT", context_dir),
         EnvVar::value("DOCKERFILE", expanded_text(dockerfile)),
-        EnvVar::value("IMAGE", expanded_text(&target.reference())),
+        EnvVar::value(env::IMAGE, expanded_text(&target.reference())),
     ];
     let mut command = String::from(
         "buildctl-daemonless.sh build \\\n  --frontend dockerfile.v0 \\\n  --local \"context=$CONTEXT\" \\\n  --local \"dockerfile=$CONTEXT\" \\\n  --opt \"filename=$DOCKERFILE\" \\\n  --output \"type=image,name=$IMAGE,push=true\" \\\n",
