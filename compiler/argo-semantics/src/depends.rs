@@ -79,35 +79,41 @@ fn is_name_char(c: char) -> bool {
 /// task-1.Daemoned) || task-2.Succeeded)`.
 pub fn expand(depends: &str, continue_on: &dyn Fn(&str) -> ContinueOn) -> String {
     let mut out = String::with_capacity(depends.len() * 2);
-    let chars: Vec<char> = depends.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    let mut chars = depends.char_indices().peekable();
+    let mut previous = None;
+    while let Some((start, c)) = chars.next() {
         if !is_name_char(c) {
             out.push(c);
-            i += 1;
+            previous = Some(c);
             continue;
         }
-        let start = i;
-        while i < chars.len() && is_name_char(chars[i]) {
-            i += 1;
+        // Name characters are ASCII: the name ends at the first byte that is not one.
+        let mut end = start + c.len_utf8();
+        while let Some(&(at, c)) = chars.peek()
+            && is_name_char(c)
+        {
+            end = at + c.len_utf8();
+            chars.next();
         }
-        let name: String = chars[start..i].iter().collect();
+        let name = &depends[start..end];
         // `A.Succeeded`: a name with its result, or the result itself.
-        let is_result = start > 0 && chars[start - 1] == '.';
-        if is_result || chars.get(i) == Some(&'.') {
-            out.push_str(&name);
+        let is_result = previous == Some('.');
+        previous = Some('a');
+        if is_result || chars.peek().map(|&(_, c)| c) == Some('.') {
+            out.push_str(name);
             continue;
         }
-        let on = continue_on(&name);
-        out.push_str(&format!(
-            "({name}.Succeeded || {name}.Skipped || {name}.Daemoned"
-        ));
-        if on.error {
-            out.push_str(&format!(" || {name}.Errored"));
-        }
-        if on.failed {
-            out.push_str(&format!(" || {name}.Failed"));
+        let on = continue_on(name);
+        for (i, result) in ["Succeeded", "Skipped", "Daemoned"]
+            .into_iter()
+            .chain(on.error.then_some("Errored"))
+            .chain(on.failed.then_some("Failed"))
+            .enumerate()
+        {
+            out.push_str(if i == 0 { "(" } else { " || " });
+            out.push_str(name);
+            out.push('.');
+            out.push_str(result);
         }
         out.push(')');
     }
@@ -123,9 +129,10 @@ enum Expr {
     Or(Box<Expr>, Box<Expr>),
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Token {
-    Name(String),
+/// A token of a `depends`, borrowing its names from the text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Token<'t> {
+    Name(&'t str),
     Dot,
     And,
     Or,
@@ -134,40 +141,29 @@ enum Token {
     Close,
 }
 
-fn tokens(text: &str) -> Result<Vec<Token>, String> {
-    let chars: Vec<char> = text.chars().collect();
+fn tokens(text: &str) -> Result<Vec<Token<'_>>, String> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    let mut chars = text.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
         match c {
-            ' ' | '\t' | '\n' => i += 1,
-            '(' => {
-                out.push(Token::Open);
-                i += 1;
-            }
-            ')' => {
-                out.push(Token::Close);
-                i += 1;
-            }
-            '.' => {
-                out.push(Token::Dot);
-                i += 1;
-            }
-            '!' => {
-                out.push(Token::Not);
-                i += 1;
-            }
-            '&' | '|' if chars.get(i + 1) == Some(&c) => {
+            ' ' | '\t' | '\n' => {}
+            '(' => out.push(Token::Open),
+            ')' => out.push(Token::Close),
+            '.' => out.push(Token::Dot),
+            '!' => out.push(Token::Not),
+            '&' | '|' if chars.peek().map(|&(_, next)| next) == Some(c) => {
+                chars.next();
                 out.push(if c == '&' { Token::And } else { Token::Or });
-                i += 2;
             }
             c if is_name_char(c) => {
-                let start = i;
-                while i < chars.len() && is_name_char(chars[i]) {
-                    i += 1;
+                let mut end = start + c.len_utf8();
+                while let Some(&(at, c)) = chars.peek()
+                    && is_name_char(c)
+                {
+                    end = at + c.len_utf8();
+                    chars.next();
                 }
-                out.push(Token::Name(chars[start..i].iter().collect()));
+                out.push(Token::Name(&text[start..end]));
             }
             other => return Err(format!("unexpected `{other}` in depends `{text}`")),
         }
@@ -175,19 +171,19 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
-struct Parser {
-    tokens: Vec<Token>,
+struct Parser<'t> {
+    tokens: Vec<Token<'t>>,
     at: usize,
 }
 
-impl Parser {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.at)
+impl Parser<'_> {
+    fn peek(&self) -> Option<Token<'_>> {
+        self.tokens.get(self.at).copied()
     }
 
     fn or(&mut self) -> Result<Expr, String> {
         let mut left = self.and()?;
-        while self.peek() == Some(&Token::Or) {
+        while self.peek() == Some(Token::Or) {
             self.at += 1;
             left = Expr::Or(Box::new(left), Box::new(self.and()?));
         }
@@ -196,7 +192,7 @@ impl Parser {
 
     fn and(&mut self) -> Result<Expr, String> {
         let mut left = self.unary()?;
-        while self.peek() == Some(&Token::And) {
+        while self.peek() == Some(Token::And) {
             self.at += 1;
             left = Expr::And(Box::new(left), Box::new(self.unary()?));
         }
@@ -204,7 +200,7 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
-        match self.tokens.get(self.at).cloned() {
+        match self.tokens.get(self.at).copied() {
             Some(Token::Not) => {
                 self.at += 1;
                 Ok(Expr::Not(Box::new(self.unary()?)))
@@ -212,7 +208,7 @@ impl Parser {
             Some(Token::Open) => {
                 self.at += 1;
                 let inner = self.or()?;
-                if self.peek() != Some(&Token::Close) {
+                if self.peek() != Some(Token::Close) {
                     return Err("unclosed `(` in depends".to_string());
                 }
                 self.at += 1;
@@ -220,15 +216,18 @@ impl Parser {
             }
             Some(Token::Name(task)) => {
                 self.at += 1;
-                if self.peek() != Some(&Token::Dot) {
+                if self.peek() != Some(Token::Dot) {
                     return Err(format!("`{task}` is not expanded"));
                 }
                 self.at += 1;
-                let Some(Token::Name(result)) = self.tokens.get(self.at).cloned() else {
+                let Some(Token::Name(result)) = self.tokens.get(self.at).copied() else {
                     return Err(format!("`{task}.` has no result"));
                 };
                 self.at += 1;
-                Ok(Expr::Result { task, result })
+                Ok(Expr::Result {
+                    task: task.to_string(),
+                    result: result.to_string(),
+                })
             }
             other => Err(format!("unexpected {other:?} in depends")),
         }
@@ -255,7 +254,9 @@ pub fn tasks(depends: &str) -> Vec<String> {
     let mut after_dot = false;
     for token in tokens(depends).unwrap_or_default() {
         match token {
-            Token::Name(name) if !after_dot && !out.contains(&name) => out.push(name),
+            Token::Name(name) if !after_dot && !out.iter().any(|seen| seen == name) => {
+                out.push(name.to_string());
+            }
             Token::Dot => {
                 after_dot = true;
                 continue;
@@ -404,6 +405,39 @@ mod tests {
             tasks("a.Succeeded || a.Failed || a.Errored"),
             ["a"],
             "each task once"
+        );
+        assert!(
+            validate("a.Succeeded && é.Failed").is_err(),
+            "not a name character"
+        );
+    }
+
+    /// Bare names expand as `workflow/common/ancestry.go` expands them: the first case is
+    /// `TestGetTaskDependsLogic`'s (`dependencies: [task-1, task-2]`), the others follow the
+    /// same function's rule for mixed text and for `continueOn`.
+    #[test]
+    fn bare_names_expand_as_argo_expands_them() {
+        let none = |_: &str| ContinueOn::default();
+        assert_eq!(
+            expand(
+                &from_dependencies(&["task-1".into(), "task-2".into()]),
+                &none
+            ),
+            "(task-1.Succeeded || task-1.Skipped || task-1.Daemoned) && \
+             (task-2.Succeeded || task-2.Skipped || task-2.Daemoned)"
+        );
+        assert_eq!(
+            expand("(task-1 || task-2.Succeeded) && !task_3", &none),
+            "((task-1.Succeeded || task-1.Skipped || task-1.Daemoned) || task-2.Succeeded) \
+             && !(task_3.Succeeded || task_3.Skipped || task_3.Daemoned)"
+        );
+        let both = |name: &str| ContinueOn {
+            failed: name == "a",
+            error: name == "a",
+        };
+        assert_eq!(
+            expand("a && b.Failed", &both),
+            "(a.Succeeded || a.Skipped || a.Daemoned || a.Errored || a.Failed) && b.Failed"
         );
     }
 }

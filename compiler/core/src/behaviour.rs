@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use pipec_argo_model::Document;
 use pipec_argo_model::contract::{RolloutAction, annotations, env, labels};
 use pipec_argo_semantics::Phase;
-use pipec_argo_semantics::rollout::controller::{Timeline, passing_update};
+use pipec_argo_semantics::rollout::controller::{Timeline, Updates};
 use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec, analysis};
 use pipec_argo_semantics::workflow::{self, Outcomes, Run};
 use pipec_syntax::Span;
@@ -209,6 +209,7 @@ fn short_waits_of(
         .collect();
     let rollouts: BTreeMap<String, &Value> = of_kind(documents, "Rollout").collect();
     let mut progress: BTreeMap<String, Option<(Spec, Timeline)>> = BTreeMap::new();
+    let mut updates = Updates::default();
     let mut out = Vec::new();
     for task in instances {
         let template = &task.template;
@@ -226,7 +227,7 @@ fn short_waits_of(
         let entry = progress.entry(rollout.to_string()).or_insert_with(|| {
             let doc = rollouts.get(rollout)?;
             let spec = Spec::from_json(doc).ok()?;
-            Some((spec, passing_update(doc, &templates).ok()?))
+            Some((spec, updates.passing(doc, &templates).ok()?))
         });
         let Some((spec, timeline)) = entry else {
             continue;

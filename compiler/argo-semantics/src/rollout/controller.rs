@@ -14,7 +14,7 @@
 //! Between passes the model's ReplicaSet controller and kubelet make every pod of a
 //! ReplicaSet's spec exist and be available at once, and AnalysisRuns end as the script says.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ use super::{
 };
 
 /// Which AnalysisRun of a Rollout: an inline one of a step, or the background one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RunKind {
     Step(i32),
     Background,
@@ -96,7 +96,7 @@ pub struct StepDone {
 }
 
 /// `kubectl argo rollouts` verbs and other changes people make.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// A new pod template (a new revision).
     UpdateTemplate,
@@ -943,7 +943,7 @@ pub fn phase(spec: &Spec, status: &Status) -> (RolloutPhase, String) {
 }
 
 /// How one AnalysisRun ends in a [`Script`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Verdict {
     pub phase: AnalysisPhase,
     /// Seconds after the run is created.
@@ -952,7 +952,7 @@ pub struct Verdict {
 }
 
 /// The outcome script of a simulated run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Script {
     /// What people do, at which second (stable order for the same second).
     pub actions: Vec<(u64, Action)>,
@@ -1034,7 +1034,85 @@ pub fn passing_update(
     rollout: &Value,
     templates: &BTreeMap<String, Value>,
 ) -> Result<Timeline, String> {
-    update_failing(rollout, templates, &BTreeSet::new())
+    Updates::default().passing(rollout, templates)
+}
+
+/// [`passing_update`] and [`update_failing`] of many Rollouts, each distinct update simulated
+/// once. The controller acts on a Rollout's spec and on what happens to it (the [`Script`]):
+/// not on its name, its pod template or its analyses' arguments, which only decide the
+/// verdicts the script already holds. So Rollouts that share a release policy (a monorepo's
+/// services, each with the same canary) share one simulation, and checking a pipeline costs
+/// one simulation per distinct policy rather than one per service.
+#[derive(Default)]
+pub struct Updates {
+    simulated: HashMap<(Spec, Script), Timeline>,
+}
+
+impl Updates {
+    /// [`passing_update`].
+    pub fn passing(
+        &mut self,
+        rollout: &Value,
+        templates: &BTreeMap<String, Value>,
+    ) -> Result<Timeline, String> {
+        self.failing(rollout, templates, &BTreeSet::new())
+    }
+
+    /// [`update_failing`].
+    pub fn failing(
+        &mut self,
+        rollout: &Value,
+        templates: &BTreeMap<String, Value>,
+        failing: &BTreeSet<String>,
+    ) -> Result<Timeline, String> {
+        let (mut spec, script) = update_script(rollout, templates, failing)?;
+        let args = take_analysis_args(&mut spec);
+        let key = (spec, script);
+        let mut timeline = match self.simulated.get(&key) {
+            Some(timeline) => timeline.clone(),
+            None => {
+                let timeline = simulate_update(key.0.clone(), &key.1);
+                self.simulated.insert(key, timeline.clone());
+                timeline
+            }
+        };
+        // The arguments back, as read: the simulation never looked at them.
+        let spec = &mut timeline.cluster.rollout.spec;
+        for (step, args) in spec.canary.steps.iter_mut().zip(args.steps) {
+            step.analysis_args = args;
+        }
+        if let (Some(bg), Some((pre, post))) = (spec.blue_green.as_mut(), args.blue_green) {
+            bg.pre_promotion_args = pre;
+            bg.post_promotion_args = post;
+        }
+        Ok(timeline)
+    }
+}
+
+/// The arguments a spec passes its analyses (name, value), taken out of it.
+struct AnalysisArgs {
+    steps: Vec<Args>,
+    /// Blue-green: before and after the switch.
+    blue_green: Option<(Args, Args)>,
+}
+
+type Args = Vec<(String, String)>;
+
+fn take_analysis_args(spec: &mut Spec) -> AnalysisArgs {
+    AnalysisArgs {
+        steps: spec
+            .canary
+            .steps
+            .iter_mut()
+            .map(|s| std::mem::take(&mut s.analysis_args))
+            .collect(),
+        blue_green: spec.blue_green.as_mut().map(|bg| {
+            (
+                std::mem::take(&mut bg.pre_promotion_args),
+                std::mem::take(&mut bg.post_promotion_args),
+            )
+        }),
+    }
 }
 
 /// [`passing_update`], except that every AnalysisRun of a template in `failing` measures a bad
@@ -1046,6 +1124,16 @@ pub fn update_failing(
     templates: &BTreeMap<String, Value>,
     failing: &BTreeSet<String>,
 ) -> Result<Timeline, String> {
+    Updates::default().failing(rollout, templates, failing)
+}
+
+/// The spec of `rollout` and the script of its update for [`update_failing`]: pauses
+/// promoted as they hold, each AnalysisRun's verdict from its templates and arguments.
+fn update_script(
+    rollout: &Value,
+    templates: &BTreeMap<String, Value>,
+    failing: &BTreeSet<String>,
+) -> Result<(Spec, Script), String> {
     let spec = Spec::from_json(rollout)?;
     let mut script = Script {
         promote_held_pauses: true,
@@ -1124,7 +1212,7 @@ pub fn update_failing(
             }
         }
     }
-    Ok(simulate_update(spec, &script))
+    Ok((spec, script))
 }
 
 /// Runs `cluster` from its present state for `script`.

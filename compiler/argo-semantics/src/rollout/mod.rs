@@ -21,7 +21,7 @@ pub mod replicas;
 use serde_json::Value;
 
 /// An `IntOrString` count of pods: absolute, or a percentage of the Rollout's replicas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Amount {
     Pods(i32),
     Percent(i32),
@@ -58,7 +58,7 @@ impl Amount {
 }
 
 /// `setCanaryScale`: the canary's size decoupled from its traffic.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetCanaryScale {
     pub replicas: Option<i32>,
     pub weight: Option<i32>,
@@ -67,7 +67,7 @@ pub struct SetCanaryScale {
 
 /// One canary step. Upstream's `CanaryStep` is a struct of optional fields, and its own tests
 /// set two at once, so this is too.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Step {
     pub set_weight: Option<i32>,
     /// `pause`: `Some(None)` waits for a promote, `Some(Some(s))` for `s` seconds.
@@ -80,7 +80,7 @@ pub struct Step {
 }
 
 /// `spec.strategy.canary.analysis`: an AnalysisRun in the background of the steps.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BackgroundAnalysis {
     pub templates: Vec<String>,
     /// `startingStep`: the step index from which it runs (from the first when unset).
@@ -88,7 +88,7 @@ pub struct BackgroundAnalysis {
 }
 
 /// `spec.strategy.canary`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Canary {
     pub steps: Vec<Step>,
     pub max_surge: Amount,
@@ -122,7 +122,7 @@ impl Default for Canary {
 }
 
 /// `spec.strategy.blueGreen`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BlueGreen {
     /// `autoPromotionEnabled` (default true): switch without waiting for a promote.
     pub auto_promotion_enabled: bool,
@@ -160,7 +160,7 @@ impl Default for BlueGreen {
 }
 
 /// What the controller reads of a Rollout's spec.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Spec {
     /// `spec.replicas` (unset: 1).
     pub replicas: i32,
@@ -235,7 +235,7 @@ impl RolloutPhase {
 }
 
 /// `AnalysisPhase`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AnalysisPhase {
     Pending,
     Running,
