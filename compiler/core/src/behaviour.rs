@@ -185,7 +185,7 @@ pub struct ShortWait {
 /// judged.
 pub fn short_waits(workflow: &Value, documents: &[Value]) -> Vec<ShortWait> {
     short_waits_of(
-        &workflow::instance::task_templates(&workflow["spec"]),
+        &workflow::instance::task_summaries(&workflow["spec"]),
         documents,
     )
 }
@@ -313,7 +313,7 @@ pub fn check(
         return;
     };
     // The `.pipe` line a Workflow task was generated from.
-    let instances = workflow::instance::task_templates(&workflow["spec"]);
+    let instances = workflow::instance::task_summaries(&workflow["spec"]);
     let locations: BTreeMap<&str, &str> = instances
         .iter()
         .filter_map(|t| {

@@ -65,11 +65,18 @@ pub fn input_tags(text: &str) -> Vec<&str> {
 
 /// `template` with its input tags replaced by `inputs` ([`substitute_inputs`] on every string).
 pub fn instantiate(template: &Value, inputs: &BTreeMap<String, String>) -> Value {
+    let mut instance = template.clone();
+    substitute_in_place(&mut instance, inputs);
+    instance
+}
+
+/// [`instantiate`] on a copy already made: a copy changed in place where a string holds a
+/// tag is cheaper than rebuilding every map.
+fn substitute_in_place(instance: &mut Value, inputs: &BTreeMap<String, String>) {
     if inputs.is_empty() {
-        return template.clone();
+        return;
     }
     let input = |name: &str| inputs.get(name).cloned();
-    // A copy changed in place where a string holds a tag: cheaper than rebuilding every map.
     fn walk(value: &mut Value, input: &dyn Fn(&str) -> Option<String>) {
         match value {
             Value::String(s) => {
@@ -82,9 +89,7 @@ pub fn instantiate(template: &Value, inputs: &BTreeMap<String, String>) -> Value
             _ => {}
         }
     }
-    let mut instance = template.clone();
-    walk(&mut instance, &input);
-    instance
+    walk(instance, &input);
 }
 
 /// The inputs `task` gives `template`, as written: for each input the template declares, the
@@ -128,6 +133,30 @@ impl TaskTemplate<'_> {
 /// order, each with the instance of its template. A task naming no template of the spec is
 /// left out (verify reports it).
 pub fn task_templates(spec: &Value) -> Vec<TaskTemplate<'_>> {
+    instances(spec, &|template| template.clone())
+}
+
+/// [`task_templates`] with each instance holding only what says what its step is and what it
+/// acts on: the template's `metadata` and the `env` of its `script` or `container` (what
+/// [`super::template_env`] reads). For readers that need nothing else, cheaper by the size of
+/// every script.
+pub fn task_summaries(spec: &Value) -> Vec<TaskTemplate<'_>> {
+    instances(spec, &|template| {
+        let mut summary = serde_json::Map::new();
+        if let Some(metadata) = template.get("metadata") {
+            summary.insert("metadata".to_string(), metadata.clone());
+        }
+        for body in ["script", "container"] {
+            if let Some(env) = template[body].get("env") {
+                summary.insert(body.to_string(), serde_json::json!({ "env": env }));
+            }
+        }
+        Value::Object(summary)
+    })
+}
+
+/// Every task's instance of (the part `part` keeps of) its template.
+fn instances<'s>(spec: &'s Value, part: &dyn Fn(&Value) -> Value) -> Vec<TaskTemplate<'s>> {
     let templates = super::by_name(&spec["templates"]);
     let mut out = Vec::new();
     for dag in spec["templates"].as_array().into_iter().flatten() {
@@ -139,7 +168,11 @@ pub fn task_templates(spec: &Value) -> Vec<TaskTemplate<'_>> {
             out.push(TaskTemplate {
                 dag: owner,
                 task,
-                template: instantiate(template, &task_inputs(template, task)),
+                template: {
+                    let mut instance = part(template);
+                    substitute_in_place(&mut instance, &task_inputs(template, task));
+                    instance
+                },
             });
         }
     }
@@ -226,5 +259,34 @@ mod tests {
             ]
         );
         assert!(tasks.iter().all(|t| t.dag == "main"));
+    }
+
+    /// A summary is the instance with only its metadata and env: the same values there,
+    /// nothing else (no script source).
+    #[test]
+    fn a_summary_keeps_what_says_what_a_step_is() {
+        let spec = json!({"templates": [
+            {"name": "main", "dag": {"tasks": [
+                {"name": "api-check", "template": "rollout-check",
+                 "arguments": {"parameters": [{"name": "rollout", "value": "api"},
+                                              {"name": "source", "value": "p.pipe:9:5"}]}}]}},
+            {"name": "rollout-check",
+             "metadata": {"annotations": {"pipec.dev/source": "{{inputs.parameters.source}}"}},
+             "inputs": {"parameters": [{"name": "rollout"}, {"name": "source"}]},
+             "timeout": "30m",
+             "script": {"image": "kubectl", "source": "echo {{inputs.parameters.rollout}}",
+                        "env": [{"name": "ROLLOUT", "value": "{{inputs.parameters.rollout}}"}]}}
+        ]});
+        let full = &task_templates(&spec)[0].template;
+        let summary = &task_summaries(&spec)[0].template;
+        assert_eq!(summary["metadata"], full["metadata"]);
+        assert_eq!(
+            summary["metadata"]["annotations"]["pipec.dev/source"],
+            "p.pipe:9:5"
+        );
+        assert_eq!(summary["script"]["env"], full["script"]["env"]);
+        assert_eq!(super::super::template_env(summary, "ROLLOUT"), Some("api"));
+        assert_eq!(full["script"]["source"], "echo api");
+        assert!(summary["script"]["source"].is_null() && summary["timeout"].is_null());
     }
 }
