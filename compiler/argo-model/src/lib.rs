@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 pub const ARGO_API_VERSION: &str = "argoproj.io/v1alpha1";
 
 /// An integer or a string, as Kubernetes' `IntOrString`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum IntOrString {
     Int(i64),
@@ -36,7 +36,7 @@ pub enum IntOrString {
 }
 
 /// `metadata` of any object.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(skip_serializing_if = "Option::is_none")]

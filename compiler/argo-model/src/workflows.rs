@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::k8s::{Container, EnvVar, Volume, VolumeMount};
 use crate::{IntOrString, ObjectMeta};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Workflow {
     pub api_version: &'static str,
@@ -15,7 +15,7 @@ pub struct Workflow {
 }
 
 /// Also the shape of a `WorkflowTemplate` (same spec, `kind: WorkflowTemplate`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowSpec {
     /// Runs a WorkflowTemplate instead of templates of its own.
@@ -35,14 +35,14 @@ pub struct WorkflowSpec {
     pub templates: Vec<Template>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowTemplateRef {
     pub name: String,
 }
 
 /// Runs a Workflow on a schedule.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CronWorkflow {
     pub api_version: &'static str,
@@ -51,7 +51,7 @@ pub struct CronWorkflow {
     pub spec: CronWorkflowSpec,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CronWorkflowSpec {
     pub schedules: Vec<String>,
@@ -63,7 +63,7 @@ pub struct CronWorkflowSpec {
     pub workflow_spec: WorkflowSpec,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Arguments {
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -73,7 +73,7 @@ pub struct Arguments {
 }
 
 /// An input artifact of a task, taken from another task's output.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactArgument {
     pub name: String,
@@ -85,7 +85,7 @@ pub struct ArtifactArgument {
 /// passes (`arguments`). A task's argument that a template puts into an `env[].value` holds
 /// the text escaped for Kubernetes' `$(VAR)` expansion, as the `env[].value` itself would be
 /// ([`Parameter::for_env`]): Argo substitutes it into the env value, then Kubernetes expands.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Parameter {
     pub name: String,
@@ -99,7 +99,7 @@ pub struct Parameter {
 }
 
 /// A template sets exactly one of `dag`, `container`, `script`, `resource`, `suspend`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Template {
     pub name: String,
@@ -129,7 +129,7 @@ pub struct Template {
 
 /// Labels and annotations of the pods a template starts. pipec puts the `.pipe` source
 /// location here so the runtime can map a failed node back to its line.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateMetadata {
     pub annotations: std::collections::BTreeMap<String, String>,
@@ -161,7 +161,7 @@ impl Parameter {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inputs {
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -170,7 +170,7 @@ pub struct Inputs {
     pub artifacts: Vec<Artifact>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outputs {
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -179,7 +179,7 @@ pub struct Outputs {
 
 /// A file or directory at `path`: checked out from git, or (without `git`) passed in by the
 /// task's arguments or saved as an output to the artifact repository.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
     pub name: String,
@@ -188,14 +188,14 @@ pub struct Artifact {
     pub git: Option<GitArtifact>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitArtifact {
     pub repo: String,
     pub revision: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryStrategy {
     pub limit: IntOrString,
@@ -204,7 +204,7 @@ pub struct RetryStrategy {
     pub backoff: Option<Backoff>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Backoff {
     pub duration: String,
@@ -213,13 +213,13 @@ pub struct Backoff {
     pub max_duration: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DagTemplate {
     pub tasks: Vec<DagTask>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DagTask {
     pub name: String,
@@ -233,7 +233,7 @@ pub struct DagTask {
 }
 
 /// A script template: a container plus the script it runs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScriptTemplate {
     pub image: String,
@@ -248,7 +248,7 @@ pub struct ScriptTemplate {
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceTemplate {
     pub action: String,
@@ -263,7 +263,7 @@ pub struct ResourceTemplate {
     pub failure_condition: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SuspendTemplate {
     #[serde(skip_serializing_if = "Option::is_none")]

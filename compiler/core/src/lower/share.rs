@@ -45,8 +45,10 @@ fn input_tag(name: &str) -> String {
 /// The shared templates of one Workflow (or WorkflowTemplate), each stored once.
 #[derive(Default)]
 pub(super) struct Shared {
-    /// A parametrised template's JSON (without its name) → its name.
-    by_shape: HashMap<String, String>,
+    /// A parametrised template (without its name) → its name. Keyed by the template itself:
+    /// hashing its fields costs a fraction of serializing it to a JSON key, and equality is
+    /// the model's own.
+    by_shape: HashMap<Template, String>,
     /// How many variants of each kind there are so far.
     variants: HashMap<String, usize>,
 }
@@ -91,19 +93,18 @@ impl Shared {
             return (task, Some(template));
         };
         let (mut template, passed) = parametrise(template);
-        let shape = serde_json::to_string(&template).unwrap_or_default();
         if !passed.is_empty() {
             let arguments = task.arguments.get_or_insert_with(Arguments::default);
             arguments.parameters.extend(passed);
         }
-        if let Some(name) = self.by_shape.get(&shape) {
+        if let Some(name) = self.by_shape.get(&template) {
             task.template = name.clone();
             return (task, None);
         }
         let variant = self.variants.entry(kind.clone()).or_default();
         *variant += 1;
         let name = names::shared_template(&kind, *variant);
-        self.by_shape.insert(shape, name.clone());
+        self.by_shape.insert(template.clone(), name.clone());
         template.name = name.clone();
         task.template = name;
         (task, Some(template))
