@@ -1,7 +1,10 @@
 //! Strings that YAML readers like to turn into something else come back as the same strings,
 //! through serde-saphyr and, when Python's PyYAML is available, through a YAML 1.1 reader like
-//! the one kubectl and Argo use (where `on`, `yes` and `1:30` are not strings).
+//! the one kubectl and Argo use (where `on`, `yes` and `1:30` are not strings); and a file's
+//! name, which the output carries, never reads as an Argo tag.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -184,4 +187,30 @@ fn tricky_strings_round_trip_through_a_yaml_1_1_reader() {
     let back: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(back["metadata"]["annotations"], expected(), "{yaml}");
     assert_eq!(back["spec"]["selector"]["on"], "yes");
+}
+
+/// The output of a file named with an Argo tag is the output of a plain name with the name
+/// swapped for its escaped spelling: the name adds no `{{` anywhere (Argo would substitute it
+/// in a task's `source` argument and in every annotation of a template).
+#[test]
+fn a_file_name_never_becomes_an_argo_tag() {
+    let path = common::root().join("examples/addressbook.pipe");
+    let source = std::fs::read_to_string(path).unwrap();
+    let yaml = |name: &str| {
+        let compilation = common::compile_source(name, &source, &[]);
+        assert!(
+            !compilation.has_errors(),
+            "{}",
+            common::rendered(&compilation)
+        );
+        compilation.yaml()
+    };
+    let plain = yaml("addressbook.pipe");
+    let tagged = yaml("a{{workflow.name}}%.pipe");
+    assert!(!tagged.contains("{{workflow.name}}%"));
+    assert!(tagged.contains("a%7B%7Bworkflow.name}}%25.pipe:"));
+    assert_eq!(
+        tagged.replace("a%7B%7Bworkflow.name}}%25.pipe", "addressbook.pipe"),
+        plain
+    );
 }

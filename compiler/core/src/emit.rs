@@ -19,7 +19,9 @@ impl Emitted {
     /// so the `.` keeps objects of one name in two namespaces apart; the final-names pass
     /// ([`crate::names`]) has made sure no two documents share a kind, namespace and name.
     pub fn file_name(&self) -> String {
-        let name = self.name.trim_end_matches('-');
+        // A run's `generateName` (`peers-`) names its file without the dash; an object's own
+        // name never ends in one (DNS-1123).
+        let name = pipec_argo_model::contract::base_of_generate_name(&self.name);
         match &self.namespace {
             Some(ns) => format!("{}-{name}.{ns}.yaml", self.kind.to_ascii_lowercase()),
             None => format!("{}-{name}.yaml", self.kind.to_ascii_lowercase()),

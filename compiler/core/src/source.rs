@@ -107,11 +107,39 @@ impl SourceDb {
         }
     }
 
-    /// The span a `file:line:column` location (a `pipec.dev/source` annotation) points at.
+    /// [`SourceDb::location`] as the generated objects carry it (`pipec.dev/source`), with
+    /// the file name's `{` written `%7B` and its `%` written `%25`. Argo substitutes tags in
+    /// every string of a template and of a task's arguments and has no escape for `{{`
+    /// (fasttemplate's start tag, upstream `common.ProcessArgs`): a file named
+    /// `x{{workflow.name}}.pipe` would otherwise have its location replaced at run time.
+    pub fn annotation_location(&self, span: Span) -> String {
+        match self.get(span.file) {
+            Some(file) => {
+                let (line, col) = file.line_col(span.start);
+                let mut name = String::with_capacity(file.name.len());
+                for c in file.name.chars() {
+                    match c {
+                        '%' => name.push_str("%25"),
+                        '{' => name.push_str("%7B"),
+                        c => name.push(c),
+                    }
+                }
+                format!("{name}:{line}:{col}")
+            }
+            None => "<unknown>".to_string(),
+        }
+    }
+
+    /// The span a `file:line:column` location points at: a [`SourceDb::location`], or an
+    /// [`SourceDb::annotation_location`] read back from a generated object.
     pub fn resolve_location(&self, location: &str) -> Option<Span> {
         let (rest, column) = location.rsplit_once(':')?;
         let (name, line) = rest.rsplit_once(':')?;
-        let file = self.files.iter().find(|f| f.name == name)?;
+        let decoded = decode_name(name);
+        let file = self
+            .files
+            .iter()
+            .find(|f| f.name == name || f.name == decoded)?;
         file.line_span(line.parse().ok()?, column.parse().ok()?)
     }
 
@@ -120,6 +148,29 @@ impl SourceDb {
             .and_then(|f| f.text.get(span.range()))
             .unwrap_or("")
     }
+}
+
+/// An [`SourceDb::annotation_location`]'s file name as it was: `%7B` → `{`, `%25` → `%`,
+/// read left to right so each escape is undone once.
+fn decode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        if let Some(after) = escape.strip_prefix("%7B") {
+            out.push('{');
+            rest = after;
+        } else if let Some(after) = escape.strip_prefix("%25") {
+            out.push('%');
+            rest = after;
+        } else {
+            out.push('%');
+            rest = &escape[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -142,5 +193,34 @@ mod tests {
         assert!(db.resolve_location("b.pipe:1:1").is_none());
         assert!(db.resolve_location("nonsense").is_none());
         let _ = id;
+    }
+
+    #[test]
+    fn annotation_locations_hold_no_argo_tag_and_resolve_back() {
+        let mut db = SourceDb::default();
+        for name in [
+            "x{{workflow.name}}.pipe",
+            "100%7B.pipe",
+            "a%.pipe",
+            "plain.pipe",
+        ] {
+            let id = db.add(name, "one\ntwo", Origin::User);
+            let span = Span::new(id, 4..7);
+            let location = db.annotation_location(span);
+            assert!(!location.contains('{'), "{location}");
+            assert_eq!(db.resolve_location(&location), Some(span), "{location}");
+            assert_eq!(
+                db.resolve_location(&db.location(span)),
+                Some(span),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            db.annotation_location(
+                db.resolve_location("x%7B%7Bworkflow.name}}.pipe:2:1")
+                    .unwrap()
+            ),
+            "x%7B%7Bworkflow.name}}.pipe:2:1"
+        );
     }
 }

@@ -69,8 +69,9 @@ impl Ctx<'_> {
     }
 
     /// `file.pipe:12:3` of a span.
+    /// Where `span` is, as the generated objects carry it ([`SourceDb::annotation_location`]).
     pub fn location(&self, span: Span) -> String {
-        self.sources.location(span)
+        self.sources.annotation_location(span)
     }
 
     pub fn service(&self, id: hir::ServiceId) -> Option<&hir::Service> {
