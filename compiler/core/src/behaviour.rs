@@ -293,20 +293,29 @@ pub fn check(
     diags: &mut Diagnostics,
 ) {
     gates_that_cannot_fail(program, lowered, diags);
-    // Each document as JSON once, in the order lowered (Null for one that does not convert).
+    // The pipeline's run (not the rollback template a person runs), as JSON.
+    let is_run = |d: &Document| match d {
+        Document::Workflow(w) | Document::WorkflowTemplate(w) => {
+            w.metadata.labels.get(labels::ROLE).map(String::as_str) != Some(labels::ROLE_ROLLBACK)
+        }
+        _ => false,
+    };
+    // The documents the model reads, each as JSON once, in the order lowered: the run, the
+    // Rollouts and the AnalysisTemplates (Null for the others, and for one that does not
+    // convert). Services, Ingresses and the rollback template would only take memory.
     let documents: Vec<Value> = lowered
         .iter()
-        .map(|l| serde_json::to_value(&l.document).unwrap_or(Value::Null))
+        .map(|l| match &l.document {
+            d @ (Document::Rollout(_) | Document::AnalysisTemplate(_)) => {
+                serde_json::to_value(d).unwrap_or(Value::Null)
+            }
+            d if is_run(d) => serde_json::to_value(d).unwrap_or(Value::Null),
+            _ => Value::Null,
+        })
         .collect();
     let Some(workflow) = lowered
         .iter()
-        .position(|l| match &l.document {
-            Document::Workflow(w) | Document::WorkflowTemplate(w) => {
-                w.metadata.labels.get(labels::ROLE).map(String::as_str)
-                    != Some(labels::ROLE_ROLLBACK)
-            }
-            _ => false,
-        })
+        .position(|l| is_run(&l.document))
         .and_then(|i| documents.get(i))
         .filter(|w| !w.is_null())
     else {
@@ -533,12 +542,15 @@ fn producer_groups(
 /// The runs that decide whether a step can start without its image: every step succeeds; the
 /// producers of consumed images fail, a [`producer_groups`] group per run (a run whose `when`
 /// is empty answers "when its producer fails" for each consumer); the producers that have a
-/// condition are skipped (together).
+/// condition are skipped (together). Each run is given to `visit` and dropped before the next
+/// starts, so one run's nodes are in memory at a time; `false` when the model does not cover
+/// the Workflow (what was visited is then not to be judged).
 fn producer_runs(
     workflow: &Value,
     consumers: &[(String, String)],
     producers: &[String],
-) -> Vec<(String, Run)> {
+    visit: &mut dyn FnMut(&str, &Run),
+) -> bool {
     let none = BTreeSet::new;
     let mut outcomes = vec![("when every step succeeds".to_string(), none(), none())];
     if let Some(groups) = producer_groups(workflow, consumers, producers) {
@@ -581,7 +593,6 @@ fn producer_runs(
             conditional,
         ));
     }
-    let mut out = Vec::new();
     for (when, failing, skipped) in outcomes {
         let outcome = Outcomes {
             failing,
@@ -591,11 +602,11 @@ fn producer_runs(
         };
         // Only the entrypoint's nodes are looked at: the exit handler is not run.
         match workflow::run_entrypoint(workflow, &outcome) {
-            Ok(run) => out.push((when, run)),
-            Err(_) => return Vec::new(),
+            Ok(run) => visit(&when, &run),
+            Err(_) => return false,
         }
     }
-    out
+    true
 }
 
 /// The images the pipeline's steps build or push, as the Workflow spells them in a
@@ -660,7 +671,7 @@ fn images_used_unbuilt(workflow: &Value, images: &[(String, String)]) -> Vec<Ung
     producers.dedup();
     let mut out: Vec<Unguarded> = Vec::new();
     let mut reported: BTreeSet<&str> = BTreeSet::new();
-    for (when, run) in producer_runs(workflow, &consumers, &producers) {
+    let mut judge = |when: &str, run: &Run| {
         for (consumer, producer) in &consumers {
             if reported.contains(consumer.as_str()) {
                 continue;
@@ -677,12 +688,15 @@ fn images_used_unbuilt(workflow: &Value, images: &[(String, String)]) -> Vec<Ung
                     when: if when.is_empty() {
                         format!("when `{producer}` fails")
                     } else {
-                        when.clone()
+                        when.to_string()
                     },
                     phase: made.map_or("never created", |n| n.phase.name()),
                 });
             }
         }
+    };
+    if !producer_runs(workflow, &consumers, &producers, &mut judge) {
+        return Vec::new();
     }
     out
 }
