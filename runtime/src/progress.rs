@@ -2,7 +2,7 @@
 //! changed between two readings, and a Rollout's position. Pure functions over JSON, so the
 //! rules are tested without a cluster.
 
-use pipec_argo_model::contract::{annotations, env};
+use pipec_argo_model::contract::{annotations, script_env};
 use serde_json::{Value, json};
 
 /// One step of a run, as a person reads it: a task of the pipeline, not Argo's bookkeeping
@@ -132,9 +132,9 @@ pub fn template_env<'a>(template: &'a Value, name: &str) -> Option<&'a str> {
 pub fn rollouts_of(workflow: &Value) -> Vec<(Option<String>, String)> {
     let mut out: Vec<(Option<String>, String)> = Vec::new();
     for template in &task_templates(workflow) {
-        if let Some(rollout) = template_env(template, env::ROLLOUT) {
+        if let Some(rollout) = template_env(template, script_env::ROLLOUT) {
             let entry = (
-                template_env(template, env::NAMESPACE).map(str::to_string),
+                template_env(template, script_env::NAMESPACE).map(str::to_string),
                 rollout.to_string(),
             );
             if !out.contains(&entry) {

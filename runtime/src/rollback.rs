@@ -7,7 +7,7 @@
 //! revision number (the Rollout's ReplicaSets keep each revision's pod template) or from an
 //! earlier run (the image its deploy step set, with the run's own values substituted).
 
-use pipec_argo_model::contract::{self, RolloutAction, env, labels};
+use pipec_argo_model::contract::{self, RolloutAction, labels, script_env};
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
@@ -86,8 +86,8 @@ pub async fn rollback_run(
         .unwrap_or_default();
     let namespace = crate::progress::task_templates(&json!({"spec": template["spec"]}))
         .iter()
-        .find(|t| template_env(t, env::ROLLOUT) == Some(service))
-        .and_then(|t| template_env(t, env::NAMESPACE))
+        .find(|t| template_env(t, script_env::ROLLOUT) == Some(service))
+        .and_then(|t| template_env(t, script_env::NAMESPACE))
         .map(str::to_string);
     let image = match target {
         Target::Previous => String::new(),
@@ -197,9 +197,9 @@ pub fn run_image(workflow: &Value, service: &str) -> Result<String, RuntimeError
     let instances = crate::progress::task_templates(workflow);
     let deploy = instances.iter().find(|t| {
         RolloutAction::of_template(t) == Some(RolloutAction::Deploy)
-            && template_env(t, env::ROLLOUT) == Some(service)
+            && template_env(t, script_env::ROLLOUT) == Some(service)
     });
-    let Some(image) = deploy.and_then(|t| template_env(t, env::IMAGE)) else {
+    let Some(image) = deploy.and_then(|t| template_env(t, script_env::IMAGE)) else {
         return Err(RuntimeError::Invalid(format!(
             "run {run} did not deploy service {service}"
         )));

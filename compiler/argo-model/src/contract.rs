@@ -57,7 +57,7 @@ pub mod labels {
 
 /// Environment variables of the steps that run a Rollout script, which the runtime, the
 /// simulated controllers and the behavioural checks read back from the step's template.
-pub mod env {
+pub mod script_env {
     /// The Rollout the step acts on.
     pub const ROLLOUT: &str = "ROLLOUT";
     /// The Rollout's namespace, when it is not the Workflow's.

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pipec_argo_model::Document;
-use pipec_argo_model::contract::{RolloutAction, annotations, env, labels};
+use pipec_argo_model::contract::{RolloutAction, annotations, labels, script_env};
 use pipec_argo_semantics::Phase;
 use pipec_argo_semantics::rollout::controller::{Timeline, Updates};
 use pipec_argo_semantics::rollout::{AnalysisPhase, RolloutPhase, Spec, analysis};
@@ -219,8 +219,8 @@ fn short_waits_of(
         }
         let env = |name: &str| workflow::template_env(template, name);
         let (Some(rollout), Some(timeout)) = (
-            env(env::ROLLOUT),
-            env(env::TIMEOUT).and_then(|t| t.parse::<u64>().ok()),
+            env(script_env::ROLLOUT),
+            env(script_env::TIMEOUT).and_then(|t| t.parse::<u64>().ok()),
         ) else {
             continue;
         };
@@ -253,7 +253,7 @@ fn short_waits_of(
                 .find(|i| steps[*i].pause == Some(None))
                 .map_or(Some(0), done)
         };
-        let step = env(env::STEP).and_then(|s| s.parse::<usize>().ok());
+        let step = env(script_env::STEP).and_then(|s| s.parse::<usize>().ok());
         let (reached, start) = match (action, step, spec.blue_green.is_some()) {
             // Blue-green: the pause before the switch, then healthy after it.
             (Some(RolloutAction::Wait), None, true) => {

@@ -5,6 +5,8 @@
 //! functions which names a step must not take. Plain functions of names, so every phase may
 //! use them; the check of the emitted names is [`crate::final_names`].
 
+use pipec_argo_model::contract::RolloutAction;
+
 /// The Workflow's entry template: the DAG of the whole pipeline.
 pub const ENTRYPOINT: &str = "main";
 /// The Workflow's exit handler: failure handlers, rollback, teardown.
@@ -61,28 +63,37 @@ pub fn environment_down(environment: &str) -> String {
     format!("{environment}-down")
 }
 
-/// The kinds of shared templates: one per Rollout action (the `pipec.dev/action` of each,
-/// `rollout-<action>`), building an image, copying one between registries.
-pub const SHARED_KINDS: [&str; 10] = [
-    "rollout-deploy",
-    "rollout-wait",
-    "rollout-check",
-    "rollout-promote",
-    "rollout-join",
-    "rollout-complete",
-    "rollout-diagnostics",
-    "rollout-rollback",
-    BUILD_IMAGE,
-    COPY_IMAGE,
-];
+/// The kinds of shared templates: one per Rollout action ([`rollout_kind`] of each
+/// `pipec.dev/action`), building an image ([`BUILD_IMAGE`]), copying one between registries
+/// ([`COPY_IMAGE`]).
+pub fn shared_kinds() -> impl Iterator<Item = String> {
+    RolloutAction::ALL
+        .into_iter()
+        .map(|action| rollout_kind(action.as_str()))
+        .chain([BUILD_IMAGE, COPY_IMAGE].map(str::to_string))
+}
+
+/// Whether `kind` is one of [`shared_kinds`].
+fn is_shared_kind(kind: &str) -> bool {
+    kind == BUILD_IMAGE
+        || kind == COPY_IMAGE
+        || kind
+            .strip_prefix(ROLLOUT_KIND_PREFIX)
+            .and_then(RolloutAction::parse)
+            .is_some()
+}
+
 /// The shared template of the steps that build an image (BuildKit).
 pub const BUILD_IMAGE: &str = "build-image";
 /// The shared template of the steps that copy an image between registries (crane).
 pub const COPY_IMAGE: &str = "copy-image";
 
+/// What [`rollout_kind`] puts before an action.
+const ROLLOUT_KIND_PREFIX: &str = "rollout-";
+
 /// The kind of shared template of the Rollout scripts of one action.
 pub fn rollout_kind(action: &str) -> String {
-    format!("rollout-{action}")
+    format!("{ROLLOUT_KIND_PREFIX}{action}")
 }
 
 /// The template every task of one kind runs (`rollout-deploy` for each service's deploy),
@@ -106,7 +117,7 @@ pub fn is_shared_template(name: &str) -> bool {
         }
         _ => name,
     };
-    SHARED_KINDS.contains(&kind)
+    is_shared_kind(kind)
 }
 
 /// The tasks pipec generates to release a service, named `<service>-<suffix>`.
@@ -210,9 +221,14 @@ mod tests {
 
     #[test]
     fn shared_template_names_are_recognised_and_nothing_else() {
-        for kind in SHARED_KINDS {
+        let kinds: Vec<String> = shared_kinds().collect();
+        assert_eq!(kinds.len(), 10);
+        assert!(
+            kinds.iter().any(|k| k == "rollout-deploy") && kinds.iter().any(|k| k == "copy-image")
+        );
+        for kind in kinds {
             for variant in [1, 2, 17] {
-                let name = shared_template(kind, variant);
+                let name = shared_template(&kind, variant);
                 assert!(is_shared_template(&name), "{name}");
             }
         }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::names;
-use pipec_argo_model::contract::{RolloutAction, env, labels};
+use pipec_argo_model::contract::{RolloutAction, labels, script_env};
 use pipec_argo_semantics::rollout::controller::{Frame, update_failing};
 use pipec_argo_semantics::rollout::{RolloutPhase, Spec};
 
@@ -453,7 +453,8 @@ fn stage_limit(task: &Value, template: Option<&Value>) -> Limit {
         .as_str()
         .and_then(pipec_argo_semantics::go_duration::nanos)
         .and_then(|n| u64::try_from(n / 1_000_000_000).ok());
-    let script = workflow::template_env(template, env::TIMEOUT).and_then(|t| t.parse::<u64>().ok());
+    let script =
+        workflow::template_env(template, script_env::TIMEOUT).and_then(|t| t.parse::<u64>().ok());
     let once = match (timeout, script) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) | (None, Some(a)) => a,
@@ -480,7 +481,7 @@ fn release_action<'a>(
     rollout: &str,
 ) -> Option<(RolloutAction, &'a Value)> {
     let template = templates.run_by(names::ENTRYPOINT, task["name"].as_str()?)?;
-    if workflow::template_env(template, env::ROLLOUT) != Some(rollout) {
+    if workflow::template_env(template, script_env::ROLLOUT) != Some(rollout) {
         return None;
     }
     Some((RolloutAction::of_template(template)?, template))
@@ -503,22 +504,22 @@ fn first_failed_wait(
         let Some((action, template)) = release_action(templates, task, name) else {
             continue;
         };
-        let satisfied = match action {
-            RolloutAction::Wait => {
-                let step = workflow::template_env(template, env::STEP).and_then(|s| s.parse().ok());
-                update
+        let satisfied =
+            match action {
+                RolloutAction::Wait => {
+                    let step = workflow::template_env(template, script_env::STEP)
+                        .and_then(|s| s.parse().ok());
+                    update.frames.iter().filter(before).any(|f| {
+                        f.phase == RolloutPhase::Paused && (step.is_none() || f.step == step)
+                    })
+                }
+                RolloutAction::Complete => update
                     .frames
                     .iter()
                     .filter(before)
-                    .any(|f| f.phase == RolloutPhase::Paused && (step.is_none() || f.step == step))
-            }
-            RolloutAction::Complete => update
-                .frames
-                .iter()
-                .filter(before)
-                .any(|f| f.phase == RolloutPhase::Healthy),
-            _ => continue,
-        };
+                    .any(|f| f.phase == RolloutPhase::Healthy),
+                _ => continue,
+            };
         if !satisfied {
             return task["name"].as_str().map(str::to_string);
         }
@@ -582,7 +583,7 @@ fn images(
         };
         let (action, image, to) = match (
             env("BUILDKITD_FLAGS"),
-            env(env::IMAGE),
+            env(script_env::IMAGE),
             env("SOURCE"),
             env("TARGET"),
         ) {

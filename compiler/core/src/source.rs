@@ -98,13 +98,7 @@ impl SourceDb {
 
     /// `file:line:column` of a span's start.
     pub fn location(&self, span: Span) -> String {
-        match self.get(span.file) {
-            Some(file) => {
-                let (line, col) = file.line_col(span.start);
-                format!("{}:{line}:{col}", file.name)
-            }
-            None => "<unknown>".to_string(),
-        }
+        self.location_spelt(span, |name| name.to_string())
     }
 
     /// [`SourceDb::location`] as the generated objects carry it (`pipec.dev/source`), with
@@ -113,18 +107,15 @@ impl SourceDb {
     /// (fasttemplate's start tag, upstream `common.ProcessArgs`): a file named
     /// `x{{workflow.name}}.pipe` would otherwise have its location replaced at run time.
     pub fn annotation_location(&self, span: Span) -> String {
+        self.location_spelt(span, encode_name)
+    }
+
+    /// `file:line:column` with the file name as `spell` writes it.
+    fn location_spelt(&self, span: Span, spell: impl Fn(&str) -> String) -> String {
         match self.get(span.file) {
             Some(file) => {
                 let (line, col) = file.line_col(span.start);
-                let mut name = String::with_capacity(file.name.len());
-                for c in file.name.chars() {
-                    match c {
-                        '%' => name.push_str("%25"),
-                        '{' => name.push_str("%7B"),
-                        c => name.push(c),
-                    }
-                }
-                format!("{name}:{line}:{col}")
+                format!("{}:{line}:{col}", spell(&file.name))
             }
             None => "<unknown>".to_string(),
         }
@@ -148,6 +139,19 @@ impl SourceDb {
             .and_then(|f| f.text.get(span.range()))
             .unwrap_or("")
     }
+}
+
+/// A file name as [`SourceDb::annotation_location`] writes it: `%` → `%25`, `{` → `%7B`.
+fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '{' => out.push_str("%7B"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// An [`SourceDb::annotation_location`]'s file name as it was: `%7B` → `{`, `%25` → `%`,

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pipec_argo_model::Document;
-use pipec_argo_model::contract::env;
+use pipec_argo_model::contract::script_env;
 use pipec_argo_model::rollouts::{CanaryStep, Rollout, RolloutAnalysis, RolloutStrategy};
 use pipec_argo_model::workflows::{DagTask, DagTemplate, Template, Workflow};
 use pipec_syntax::Span;
@@ -482,10 +482,10 @@ impl Verifier<'_, '_> {
                     .into_owned(),
             )
         };
-        let Some(rollout) = value(env::ROLLOUT) else {
+        let Some(rollout) = value(script_env::ROLLOUT) else {
             return;
         };
-        let namespace = value(env::NAMESPACE);
+        let namespace = value(script_env::NAMESPACE);
         match self
             .index
             .rollouts

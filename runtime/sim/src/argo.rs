@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use pipec_argo_model::contract::{RolloutAction, env};
+use pipec_argo_model::contract::{RolloutAction, script_env};
 use pipec_argo_semantics::Phase;
 use pipec_argo_semantics::rollout::Spec;
 use pipec_argo_semantics::rollout::controller::{self, Action};
@@ -324,14 +324,14 @@ fn advance(
             && let Some(shared) = templates.get(record.template.as_str()).copied()
             // What the pod runs: the template with the node's inputs, as Argo gives it.
             && let template = workflow::instance::instantiate(shared, &record.inputs)
-            && let Some(rollout) = env(&template, env::ROLLOUT)
+            && let Some(rollout) = env(&template, script_env::ROLLOUT)
         {
             effects.push(Effect {
                 action: RolloutAction::of_template(&template),
-                namespace: env(&template, env::NAMESPACE).map(str::to_string),
+                namespace: env(&template, script_env::NAMESPACE).map(str::to_string),
                 rollout: rollout.to_string(),
-                image: env(&template, env::TO_IMAGE)
-                    .or(env(&template, env::IMAGE))
+                image: env(&template, script_env::TO_IMAGE)
+                    .or(env(&template, script_env::IMAGE))
                     .map(str::to_string),
                 run: name.clone(),
             });

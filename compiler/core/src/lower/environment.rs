@@ -11,7 +11,7 @@
 //! which Argo substitutes: a value is always data, never JSON or shell.
 
 use pipec_argo_model::Document;
-use pipec_argo_model::contract::{env, labels};
+use pipec_argo_model::contract::{labels, script_env};
 use pipec_argo_model::k8s::{Deployment, DeploymentSpec, EnvVar, LabelSelector};
 use pipec_argo_model::workflows::{DagTask, ScriptTemplate, Template};
 use serde_json::json;
@@ -161,11 +161,11 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
         secrets.dedup();
         let manifest = json!({"apiVersion": "v1", "kind": "List", "items": items});
         let mut env_vars = vec![
-            EnvVar::value(env::NAMESPACE, namespace(env)),
+            EnvVar::value(script_env::NAMESPACE, namespace(env)),
             EnvVar::value("RUN", tag(&hir::Var::RunName)),
             EnvVar::value("SECRETS", secrets.join(" ")),
             EnvVar::value("DEPLOYMENTS", deployments(&services)),
-            EnvVar::value(env::TIMEOUT, READY_TIMEOUT.to_string()),
+            EnvVar::value(script_env::TIMEOUT, READY_TIMEOUT.to_string()),
             // Pretty, so it reads as a block in the YAML.
             EnvVar::value(
                 "MANIFEST",
@@ -222,7 +222,7 @@ pub(super) fn down_templates(ctx: &Ctx<'_>) -> Vec<Template> {
                     image: tools::KUBECTL.to_string(),
                     command: vec!["bash".to_string()],
                     env: vec![
-                        EnvVar::value(env::NAMESPACE, namespace(env)),
+                        EnvVar::value(script_env::NAMESPACE, namespace(env)),
                         EnvVar::value("RUN", tag(&hir::Var::RunName)),
                         EnvVar::value("STATUS", "{{workflow.status}}"),
                         EnvVar::value("DEPLOYMENTS", deployments(&services)),

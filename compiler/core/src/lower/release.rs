@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use pipec_argo_model::contract::{annotations, env, labels};
+use pipec_argo_model::contract::{annotations, labels, script_env};
 use pipec_argo_model::k8s::{Container, EnvVar};
 use pipec_argo_model::workflows::{
     DagTask, ScriptTemplate, SuspendTemplate, Template, TemplateMetadata,
@@ -28,7 +28,7 @@ const DEFAULT_TIMEOUT: u64 = 30 * 60;
 pub(super) struct Task {
     pub task: DagTask,
     pub template: Template,
-    /// The kind of shared template it runs ([`crate::names::SHARED_KINDS`]) when that is not
+    /// The kind of shared template it runs ([`crate::names::shared_kinds`]) when that is not
     /// its template's `pipec.dev/action`'s (`super::share`).
     pub shared: Option<&'static str>,
 }
@@ -36,14 +36,14 @@ pub(super) struct Task {
 /// Environment every Rollout script reads.
 fn rollout_env(ctx: &Ctx<'_>, service: &hir::Service, timeout: u64) -> Vec<EnvVar> {
     let mut env = vec![
-        EnvVar::value(env::ROLLOUT, &service.k8s_name),
+        EnvVar::value(script_env::ROLLOUT, &service.k8s_name),
         EnvVar::value("SELECTOR", format!("{}={}", labels::NAME, service.k8s_name)),
         EnvVar::value("RUN", "{{workflow.name}}"),
-        EnvVar::value(env::TIMEOUT, timeout.to_string()),
+        EnvVar::value(script_env::TIMEOUT, timeout.to_string()),
     ];
     // The scripts' `kubectl` then acts in the service's namespace, and cluster.
     if let Some(namespace) = ctx.namespace_of(service) {
-        env.push(EnvVar::value(env::NAMESPACE, namespace));
+        env.push(EnvVar::value(script_env::NAMESPACE, namespace));
     }
     if let Some(kubeconfig) = ctx.kubeconfig_of(service) {
         env.push(EnvVar::secret(
@@ -72,7 +72,7 @@ fn script_template(
     deadline: Option<u64>,
 ) -> Template {
     let has = |name: &str| env.iter().any(|e| e.name == name);
-    let target = match (has("KUBECONFIG_DATA"), has(env::NAMESPACE)) {
+    let target = match (has("KUBECONFIG_DATA"), has(script_env::NAMESPACE)) {
         (true, _) => Target::Cluster,
         (false, true) => Target::Namespace,
         (false, false) => Target::Here,
@@ -149,7 +149,7 @@ pub(super) fn release_tasks(
 
     let mut env = rollout_env(ctx, service, timeout);
     env.push(EnvVar::value(
-        env::IMAGE,
+        script_env::IMAGE,
         ctx.image_spelt(&service.image, expanded_text),
     ));
     if release.is_some_and(|r| r.strategy == Strategy::Canary { isolated: true }) {
@@ -183,7 +183,7 @@ pub(super) fn release_tasks(
             // The wait spans the pauses and analyses Argo holds before this stage.
             let wait = timeout.saturating_add(holds.get(i).copied().unwrap_or(0));
             let mut env = rollout_env(ctx, service, wait);
-            env.push(EnvVar::value(env::STEP, &step));
+            env.push(EnvVar::value(script_env::STEP, &step));
             chain.push(script_template(
                 ctx,
                 ReleaseTask::Wait(segment.pause_index).name(name),
@@ -200,7 +200,7 @@ pub(super) fn release_tasks(
                 }
             }
             let mut env = rollout_env(ctx, service, timeout);
-            env.push(EnvVar::value(env::STEP, &step));
+            env.push(EnvVar::value(script_env::STEP, &step));
             chain.push(script_template(
                 ctx,
                 ReleaseTask::Promote(segment.pause_index).name(name),

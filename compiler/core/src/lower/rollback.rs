@@ -6,7 +6,7 @@
 //! With an image (an earlier run's tag: images are tagged per run) that image is redeployed
 //! and promoted at once. Either way the service's diagnostics are collected first.
 
-use pipec_argo_model::contract::{env, labels};
+use pipec_argo_model::contract::{labels, script_env};
 use pipec_argo_model::k8s::EnvVar;
 use pipec_argo_model::workflows::{
     Arguments, DagTask, DagTemplate, Parameter, Template, Workflow, WorkflowSpec,
@@ -47,7 +47,7 @@ pub(super) fn rollback_template(ctx: &Ctx<'_>) -> Option<Lowered> {
         if let Some(script) = rollback.script.as_mut() {
             script.env.push(EnvVar::value("MANUAL", "1"));
             script.env.push(EnvVar::value(
-                env::TO_IMAGE,
+                script_env::TO_IMAGE,
                 // The person running the rollback types it: it may hold a `$`.
                 super::text::expanded_tag(&crate::hir::Var::Param(IMAGE_PARAM.to_string()), 1),
             ));

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use pipec_argo_model::workflows::{Arguments, DagTask, Inputs, Parameter, Template};
 
 use crate::names;
-use pipec_argo_model::contract::{annotations, env};
+use pipec_argo_model::contract::{annotations, script_env};
 
 /// Env variables of a shared template's script whose value is the same for every task
 /// running it: they stay in the template.
@@ -26,7 +26,7 @@ const FIXED_ENV: [&str; 6] = [
     "SERVING_LABEL",
     "EXTRA_PATCH",
     "MANUAL",
-    env::TO_IMAGE,
+    script_env::TO_IMAGE,
     "BUILDKITD_FLAGS",
 ];
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use pipec_argo_model::contract::{annotations, env, generate_name};
+use pipec_argo_model::contract::{annotations, generate_name, script_env};
 use pipec_argo_model::k8s::{Container, EnvVar};
 use pipec_argo_model::workflows::{
     Arguments, Artifact, ArtifactArgument, Backoff, DagTask, DagTemplate, GitArtifact, Inputs,
@@ -544,7 +544,7 @@ fn build_template(
         EnvVar::value("BUILDKITD_FLAGS", "--oci-worker-no-process-sandbox"),
         EnvVar::value("CONTEXT", context_dir),
         EnvVar::value("DOCKERFILE", expanded_text(dockerfile)),
-        EnvVar::value(env::IMAGE, expanded_text(&target.reference())),
+        EnvVar::value(script_env::IMAGE, expanded_text(&target.reference())),
     ];
     let mut command = String::from(
         "buildctl-daemonless.sh build \\\n  --frontend dockerfile.v0 \\\n  --local \"context=$CONTEXT\" \\\n  --local \"dockerfile=$CONTEXT\" \\\n  --opt \"filename=$DOCKERFILE\" \\\n  --output \"type=image,name=$IMAGE,push=true\" \\\n",
