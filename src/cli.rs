@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use miette::{Context, IntoDiagnostic, miette};
 use pipec_argo_model::contract::labels;
 use pipec_core::render::{RenderOptions, SarifInput, render_human, render_json, render_sarif};
-use pipec_core::{Code, Compilation, FileLoader, Mode};
+use pipec_core::{Code, Compilation, Mode};
+use pipec_files::Project;
 
 use crate::cluster_cli::{self, ClusterArgs, Verb};
 
@@ -415,17 +416,6 @@ fn explain(code: &str) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads imported files relative to the entry file's directory.
-struct DiskLoader {
-    base: PathBuf,
-}
-
-impl FileLoader for DiskLoader {
-    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
-        std::fs::read(self.base.join(path)).map_err(|e| e.to_string())
-    }
-}
-
 /// Compiles the files (directories stand for the `.pipe` files under them) on every core,
 /// each file on its own: the results, in the order of the files, are the same bytes as
 /// compiling them one by one; the first unreadable file, in that order, is the error. Then
@@ -490,20 +480,18 @@ fn compile_all(paths: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilatio
     Ok(files.into_iter().zip(compilations).collect())
 }
 
-/// Compiles one file from disk, its imports relative to it; the error is an unreadable file.
+/// Compiles one file from disk, its imports relative to it and confined to its project
+/// (`pipec-files`); the error is an unreadable file.
 pub(crate) fn compile_file(file: &Path, mode: Mode) -> miette::Result<Compilation> {
-    let bytes = std::fs::read(file)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+    let cannot_read = |reason: String| miette!("cannot read {}: {reason}", file.display());
+    let bytes =
+        pipec_files::read_source(file).map_err(|e| cannot_read(pipec_files::describe(&e)))?;
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let base = file
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let loader = DiskLoader { base };
-    Ok(pipec_core::compile(&name, &bytes, &loader, mode))
+    let project = Project::of_entry(file).map_err(|e| cannot_read(e.to_string()))?;
+    Ok(pipec_core::compile(&name, &bytes, &project, mode))
 }
 
 fn borrowed(results: &[(PathBuf, Compilation)]) -> Vec<(&Path, &Compilation)> {

@@ -3,11 +3,12 @@
 //! Exit codes: 0 done (or, with `--check`, everything is formatted), 1 a file has syntax
 //! errors or `--check` found unformatted files, 2 a file or directory cannot be read.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use miette::{IntoDiagnostic, WrapErr};
+use miette::{IntoDiagnostic, WrapErr, miette};
+use pipec_core::MAX_SOURCE_BYTES;
 use pipec_syntax::format::{FormatError, format};
 
 pub fn run(paths: &[PathBuf], check: bool) -> miette::Result<ExitCode> {
@@ -18,9 +19,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> miette::Result<ExitCode> {
     let mut failed = false;
     let mut stdout = std::io::stdout().lock();
     for file in &files {
-        let text = std::fs::read_to_string(file)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+        let text = read_text(file)?;
         let formatted = match format(&text) {
             Ok(f) => f,
             Err(e) => {
@@ -46,12 +45,31 @@ pub fn run(paths: &[PathBuf], check: bool) -> miette::Result<ExitCode> {
     })
 }
 
+/// A file's text: a regular file of at most `MAX_SOURCE_BYTES`, in UTF-8 (`pipec-files`).
+fn read_text(file: &Path) -> miette::Result<String> {
+    let cannot_read = |reason: String| miette!("cannot read {}: {reason}", file.display());
+    let bytes =
+        pipec_files::read_source(file).map_err(|e| cannot_read(pipec_files::describe(&e)))?;
+    bounded_text(bytes).map_err(cannot_read)
+}
+
+/// The text of what was read, if it is UTF-8 and not over the size limit.
+fn bounded_text(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "larger than {} MiB (E0011)",
+            MAX_SOURCE_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text (E0008)".to_string())
+}
+
 fn stdin_to_stdout() -> miette::Result<ExitCode> {
-    let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
+    let bytes = pipec_files::read_stdin()
         .into_diagnostic()
         .wrap_err("cannot read standard input")?;
+    let text =
+        bounded_text(bytes).map_err(|reason| miette!("cannot read standard input: {reason}"))?;
     match format(&text) {
         Ok(formatted) => {
             let mut stdout = std::io::stdout().lock();

@@ -345,10 +345,16 @@ fn seconds(total: i64) -> String {
     }
 }
 
-/// The `.pipe` file a location names, read from `dir`.
+/// The `.pipe` file a location names, read from `dir`. The location comes from the cluster,
+/// so it is read as an import would be: only a `.pipe` file of the project (`pipec-files`).
 fn sources_from_disk(dir: &Path, location: &str) -> Option<SourceDb> {
     let name = location.rsplitn(3, ':').nth(2)?;
-    let text = std::fs::read_to_string(dir.join(name)).ok()?;
+    let project = pipec_files::Project::of_dir(dir).ok()?;
+    let bytes = pipec_core::FileLoader::load(&project, name).ok()?;
+    if bytes.len() > pipec_core::MAX_SOURCE_BYTES {
+        return None;
+    }
+    let text = String::from_utf8(bytes).ok()?;
     let mut sources = SourceDb::default();
     sources.add(name, text, pipec_core::source::Origin::User);
     Some(sources)

@@ -115,6 +115,24 @@ fn every_bad_input_is_reported_and_nothing_is_written() {
             insta::assert_snapshot!(name.clone(), stderr);
         });
     }
+    // A file over the size limit is too large to commit: made here, one byte over.
+    let too_large =
+        std::env::temp_dir().join(format!("pipec-diag-{}-large.pipe", std::process::id()));
+    std::fs::write(&too_large, vec![b'\n'; pipec_core::MAX_SOURCE_BYTES + 1]).unwrap();
+    let json = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["check", "--format", "json"])
+        .arg(&too_large)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run pipec: {e}"));
+    let _ = std::fs::remove_file(&too_large);
+    assert_eq!(json.status.code(), Some(1), "a file over the size limit");
+    let codes = json_codes(&String::from_utf8_lossy(&json.stderr));
+    assert_eq!(
+        codes,
+        BTreeSet::from(["E0011".to_string()]),
+        "a file over the size limit"
+    );
+    seen.extend(codes);
     // E04xx report inconsistencies pipec itself generated: no valid file reaches them, so
     // the unit tests of `verify.rs` produce each one from deliberately broken resources.
     let unused: Vec<&str> = Code::ALL

@@ -41,7 +41,7 @@ fn compiled(name: &str, src: &str, dir: &Path) -> String {
     let compilation = pipec_core::compile(
         name,
         src.as_bytes(),
-        &common::DirLoader(dir.to_path_buf()),
+        &common::dir_loader(dir),
         Mode::Compile,
     );
     // In YAML (`pipec.dev/source: f:1:2`), in the JSON manifests inside scripts, and in the

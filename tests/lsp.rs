@@ -406,6 +406,24 @@ fn formatting_returns_the_canonical_layout() {
 }
 
 #[test]
+fn imports_outside_the_project_are_refused_in_the_editor_too() {
+    let dir = temp_dir("confined");
+    let file = uri(&dir.join("main.pipe"));
+    let mut server = Server::start();
+    let main = "use \"../../../../../../etc/passwd\"\nuse \"/proc/self/environ\"\n\npipeline p {\n  service api { image = \"nginx:1\", port = 80 }\n}\n";
+    server.open(&file, main);
+    let diagnostics = server.diagnostics(&file, |d| !d.is_empty());
+    let codes: Vec<&str> = diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["E0111", "E0111"], "{diagnostics:#?}");
+    let everything = serde_json::to_string(&diagnostics).unwrap();
+    assert!(!everything.contains("root:"), "{everything}");
+    server.shutdown();
+}
+
+#[test]
 fn an_imported_files_errors_show_and_stdlib_definitions_open() {
     let dir = temp_dir("imports");
     std::fs::write(

@@ -28,7 +28,8 @@ use lsp_types::{
     TextDocumentSyncKind, Url,
 };
 use pipec_core::source::Origin;
-use pipec_core::{Compilation, FileLoader, Mode, Severity};
+use pipec_core::{Compilation, FileLoader, LoadError, Mode, Severity};
+use pipec_files::Project;
 use pipec_syntax::{FileId, Span};
 
 pub use position::LineIndex;
@@ -147,22 +148,27 @@ fn stdlib_url(module: &str, text: &str) -> Option<Url> {
     Url::from_file_path(path).ok()
 }
 
-/// Imports come from open documents first, then from disk.
+/// Imports come from open documents first, then from disk, confined to the project as the
+/// CLI confines them (`pipec-files`).
 struct OverlayLoader<'a> {
-    base: Option<PathBuf>,
+    /// The entry document's directory as the client names it, and its project.
+    base: Option<(PathBuf, Project)>,
     open: &'a BTreeMap<PathBuf, Arc<String>>,
 }
 
 impl FileLoader for OverlayLoader<'_> {
-    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
-        let Some(base) = &self.base else {
-            return Err("an unsaved document cannot import files".to_string());
+    fn load(&self, path: &str) -> Result<Vec<u8>, LoadError> {
+        let Some((dir, project)) = &self.base else {
+            return Err(LoadError::Unreadable(
+                "an unsaved document cannot import files".to_string(),
+            ));
         };
-        let full = base.join(path);
-        if let Some(text) = self.open.get(&full) {
+        // An open document may not be on disk yet: its path must still lie in the project.
+        project.lexical(path)?;
+        if let Some(text) = self.open.get(&dir.join(path)) {
             return Ok(text.as_bytes().to_vec());
         }
-        std::fs::read(&full).map_err(|e| e.to_string())
+        project.load(path)
     }
 }
 
@@ -180,7 +186,9 @@ fn analyze(url: &Url, text: Arc<String>, open: &BTreeMap<PathBuf, Arc<String>>) 
         .unwrap_or_else(|| "untitled.pipe".to_string());
     let dir = path.as_ref().and_then(|p| p.parent().map(PathBuf::from));
     let loader = OverlayLoader {
-        base: dir.clone(),
+        base: dir
+            .as_ref()
+            .and_then(|d| Some((d.clone(), Project::of_dir(d).ok()?))),
         open,
     };
     let compilation = pipec_core::compile(&name, text.as_bytes(), &loader, Mode::Check);

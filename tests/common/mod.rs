@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pipec_core::{Compilation, FileLoader, Mode};
+use pipec_core::{Compilation, FileLoader, LoadError, Mode};
 
 pub mod kube;
 
@@ -23,13 +23,9 @@ pub fn pipe_files(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Reads imports from the directory of the entry file, like the CLI does.
-pub struct DirLoader(pub PathBuf);
-
-impl FileLoader for DirLoader {
-    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
-        std::fs::read(self.0.join(path)).map_err(|e| e.to_string())
-    }
+/// Reads imports relative to the directory `dir`, confined to its project, as the CLI does.
+pub fn dir_loader(dir: &Path) -> pipec_files::Project {
+    pipec_files::Project::of_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 pub fn compile_file(path: &Path) -> Compilation {
@@ -39,7 +35,7 @@ pub fn compile_file(path: &Path) -> Compilation {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let loader = DirLoader(path.parent().map(Path::to_path_buf).unwrap_or_default());
+    let loader = dir_loader(path.parent().unwrap_or(Path::new(".")));
     pipec_core::compile(&name, &bytes, &loader, Mode::Compile)
 }
 
@@ -47,11 +43,11 @@ pub fn compile_file(path: &Path) -> Compilation {
 pub fn compile_source(name: &str, source: &str, imports: &[(&str, &str)]) -> Compilation {
     struct Memory(BTreeMap<String, Vec<u8>>);
     impl FileLoader for Memory {
-        fn load(&self, path: &str) -> Result<Vec<u8>, String> {
+        fn load(&self, path: &str) -> Result<Vec<u8>, LoadError> {
             self.0
                 .get(path)
                 .cloned()
-                .ok_or_else(|| "no such file".to_string())
+                .ok_or_else(|| LoadError::Unreadable("no such file".to_string()))
         }
     }
     let memory = Memory(

@@ -173,6 +173,11 @@ Fix:
 
     tag = \"v${version}\"";
 
+    E0011 => "file too large",
+"A source file is larger than 16 MiB. pipec reads no more than that of any file, so that a huge
+or endless input (a device, a runaway generator) costs bounded memory and time; no real pipeline
+comes near it. Split a pipeline this large into several files, one per group of services.";
+
     E0101 => "unknown name",
 "A name is used that no declaration in scope defines. Names in scope are the pipeline's own
 declarations (`param`, `secret`, `image`, `step`, `service`), imported definitions, and
@@ -275,6 +280,21 @@ Fix:
     E0110 => "no pipeline to compile",
 "`pipec compile` and `pipec check` need the file to declare exactly one `pipeline`. A file
 of shared definitions (analyses) is imported with `use`, not compiled on its own.";
+
+    E0111 => "import outside the project",
+"`use \"…\"` names a file outside the project, after symlinks are resolved. Imports may only
+name regular `.pipe` files inside the project root: the nearest directory, from the entry file's
+upwards, that holds a `pipec.toml` (it may be empty) or `.git`; without either, the entry file's
+own directory. pipec runs on untrusted pull requests in CI, so an import must never read, and a
+diagnostic never show, a file such as `/etc/passwd` or `/proc/self/environ`. The file is not
+opened.
+
+Example:
+
+    use \"../../../etc/passwd\"   // refused: outside the project
+
+Move shared definitions into the project (`use \"./lib/common.pipe\"`), or put an empty
+`pipec.toml` in a directory above both files.";
 
     E0201 => "type mismatch",
 "A value has a different type from the one its place requires. The diagnostic shows where

@@ -41,7 +41,7 @@ pub use codes::Code;
 pub use diagnostic::{Diagnostic, Severity};
 pub use emit::Emitted;
 pub use final_names::check_across;
-pub use modules::{FileLoader, NoImports};
+pub use modules::{FileLoader, LoadError, MAX_SOURCE_BYTES, NoImports};
 pub use source::SourceDb;
 
 use diagnostic::Diagnostics;

@@ -13,10 +13,32 @@ use crate::source::{Origin, SourceDb};
 use crate::stdlib;
 use crate::syntax_diagnostics;
 
+/// The most bytes of one source file pipec compiles (16 MiB, far above any real pipeline):
+/// a larger file is E0011, so a huge or endless input costs bounded memory. Loaders read at
+/// most one byte more than this, so the check sees that a file is larger without reading it all.
+pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Reads imported files. `path` is normalised and relative to the entry file's directory
-/// (`lib/common.pipe`); the CLI reads it from disk, tests from memory.
+/// (`lib/common.pipe`); the CLI and the language server read it from disk through
+/// `pipec-files`, which confines imports to the project; tests read from memory.
 pub trait FileLoader {
-    fn load(&self, path: &str) -> Result<Vec<u8>, String>;
+    fn load(&self, path: &str) -> Result<Vec<u8>, LoadError>;
+}
+
+/// Why an import was not loaded. The loader only classifies; the wording of the diagnostic is
+/// here, in [`Loader::load_import`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// The path, symlinks resolved, leaves the project root (E0111), which lies `levels_up`
+    /// directories above the entry file's (0: the entry file's own directory). A count, not a
+    /// path, so diagnostics name no machine path.
+    OutsideProject { levels_up: usize },
+    /// The file's name, or the name its symlink resolves to, does not end in `.pipe`.
+    NotPipeFile,
+    /// A directory, device, FIFO or socket: never opened for reading, which could block.
+    NotRegularFile,
+    /// Any other reason, in the operating system's words (`No such file or directory`).
+    Unreadable(String),
 }
 
 /// A loader for programs without local imports: every `use "./…"` fails.
@@ -24,9 +46,9 @@ pub trait FileLoader {
 pub struct NoImports;
 
 impl FileLoader for NoImports {
-    fn load(&self, path: &str) -> Result<Vec<u8>, String> {
-        Err(format!(
-            "imports are not available here (asked for `{path}`)"
+    fn load(&self, _path: &str) -> Result<Vec<u8>, LoadError> {
+        Err(LoadError::Unreadable(
+            "imports are not available here".to_string(),
         ))
     }
 }
@@ -81,6 +103,25 @@ pub fn load(
 impl Loader<'_> {
     /// Parses one file and its imports; returns its index in the graph.
     fn load_text(&mut self, key: String, name: String, bytes: &[u8], origin: Origin) -> usize {
+        if bytes.len() > MAX_SOURCE_BYTES {
+            let file = self.sources.add(name, String::new(), origin);
+            let index = self.graph.modules.len();
+            self.by_key.insert(key, index);
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0011,
+                    Span::new(file, 0..0),
+                    format!(
+                        "this file is larger than {} MiB",
+                        MAX_SOURCE_BYTES / (1024 * 1024)
+                    ),
+                )
+                .label("not read further")
+                .help("pass a `.pipe` source file; split a pipeline this large into several files"),
+            );
+            self.graph.modules.push(empty_module(file));
+            return index;
+        }
         let (text, utf8_error) = match std::str::from_utf8(bytes) {
             Ok(t) => (t.to_string(), None),
             Err(e) => (
@@ -102,15 +143,7 @@ impl Loader<'_> {
                     .label("this byte is not valid UTF-8")
                     .help("pass a `.pipe` source file; if this is one, save it as UTF-8"),
             );
-            self.graph.modules.push(LoadedModule {
-                file,
-                ast: ast::Module {
-                    items: Vec::new(),
-                    comments: Vec::new(),
-                    span: Span::new(file, 0..0),
-                },
-                imports: Vec::new(),
-            });
+            self.graph.modules.push(empty_module(file));
             return index;
         }
         let text = self
@@ -235,17 +268,62 @@ impl Loader<'_> {
                 }
                 match self.file_loader.load(&path) {
                     Ok(bytes) => Some(self.load_text(key, path, &bytes, Origin::User)),
-                    Err(reason) => {
-                        self.diagnostics.push(
-                            Diagnostic::new(Code::E0107, lit.span, format!("cannot read `{path}`"))
-                                .label(reason)
-                                .help("import paths are relative to the importing file"),
-                        );
+                    Err(error) => {
+                        self.diagnostics
+                            .push(refused_import(&path, lit.span, error));
                         None
                     }
                 }
             }
         }
+    }
+}
+
+/// The module of a file that is not compiled (not UTF-8, too large): it declares nothing.
+fn empty_module(file: FileId) -> LoadedModule {
+    LoadedModule {
+        file,
+        ast: ast::Module {
+            items: Vec::new(),
+            comments: Vec::new(),
+            span: Span::new(file, 0..0),
+        },
+        imports: Vec::new(),
+    }
+}
+
+/// The diagnostic for an import the loader did not load. It names the path as written
+/// (normalised), never anything read from the file.
+fn refused_import(path: &str, span: Span, error: LoadError) -> Diagnostic {
+    let cannot_read = format!("cannot read `{path}`");
+    match error {
+        LoadError::OutsideProject { levels_up } => {
+            let root = match levels_up {
+                0 => "the entry file's own directory".to_string(),
+                n => format!(
+                    "`{}`, the nearest directory above the entry file with `pipec.toml` or `.git`",
+                    vec![".."; n].join("/")
+                ),
+            };
+            Diagnostic::new(
+                Code::E0111,
+                span,
+                format!("`{path}` is outside the project"),
+            )
+            .label("imports stay inside the project")
+            .help(format!(
+                "the project root is {root}; move the file into it, or mark a directory above both with an empty `pipec.toml`"
+            ))
+        }
+        LoadError::NotPipeFile => Diagnostic::new(Code::E0107, span, cannot_read)
+            .label("not a `.pipe` file")
+            .help("only `.pipe` source files can be imported"),
+        LoadError::NotRegularFile => Diagnostic::new(Code::E0107, span, cannot_read)
+            .label("not a regular file")
+            .help("import a `.pipe` source file, not a directory, device or pipe"),
+        LoadError::Unreadable(reason) => Diagnostic::new(Code::E0107, span, cannot_read)
+            .label(reason)
+            .help("import paths are relative to the importing file"),
     }
 }
 

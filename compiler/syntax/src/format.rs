@@ -66,7 +66,13 @@ pub fn format(src: &str) -> Result<String, FormatError> {
     }
     let atoms = atoms(src);
     let lines = lay_out(src, &atoms);
-    Ok(render(&lines))
+    // A byte order mark stays where it was (the lexer skips it, so no atom holds it).
+    let bom = if src.starts_with(lexer::BOM) {
+        lexer::BOM
+    } else {
+        ""
+    };
+    Ok(format!("{bom}{}", render(&lines)))
 }
 
 /// The tokens and comments of a file in source order, strings merged into one atom each.

@@ -52,14 +52,26 @@ enum Raw<'src> {
 type RawSpanned<'src> = (Raw<'src>, SimpleSpan);
 type LexExtra<'src> = extra::Err<Simple<'src, char>>;
 
-/// Lexes one file. `file` is stamped into every span.
+/// The byte order mark some Windows editors write first. rustc, Go and most YAML tools accept
+/// one at the start of a file; so does pipec, there only (elsewhere it is an invisible character,
+/// E0007).
+pub const BOM: &str = "\u{feff}";
+
+/// Lexes one file. `file` is stamped into every span; a leading [`BOM`] is skipped, spans still
+/// count it.
 pub fn lex(src: &str, file: FileId) -> Lexed<'_> {
-    let (raw, errs) = lexer().parse(src).into_output_errors();
+    let (body, skipped) = match src.strip_prefix(BOM) {
+        Some(rest) => (rest, BOM.len()),
+        None => (src, 0),
+    };
+    let at =
+        |range: std::ops::Range<usize>| Span::new(file, range.start + skipped..range.end + skipped);
+    let (raw, errs) = lexer().parse(body).into_output_errors();
     let mut out = Lexed::default();
     for err in errs {
         // The lexer accepts every character, so chumsky errors are not expected; keep them
         // visible as invalid characters rather than dropping them.
-        let span = Span::new(file, err.span().into_range());
+        let span = at(err.span().into_range());
         out.errors.push(LexError {
             kind: LexErrorKind::InvalidCharacters(
                 src.get(span.range()).unwrap_or_default().to_string(),
@@ -72,7 +84,7 @@ pub fn lex(src: &str, file: FileId) -> Lexed<'_> {
     };
     let mut pending_invalid: Option<(Span, String)> = None;
     for (item, span) in raw.into_iter().flatten() {
-        let span = Span::new(file, span.into_range());
+        let span = at(span.into_range());
         if let Raw::Invalid(text) = &item {
             match &mut pending_invalid {
                 Some((pspan, ptext)) if pspan.end == span.start => {
@@ -206,11 +218,15 @@ fn unicode_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) ->
 }
 
 /// Decodes the escapes of single-quoted string text. Unknown escapes (already reported by the
-/// lexer) are kept as written.
+/// lexer) are kept as written. A source line break is `\n` whichever way the file ends its lines:
+/// the carriage return of a CRLF never reaches a script or YAML.
 pub fn unescape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices().peekable();
     while let Some((_, c)) = chars.next() {
+        if c == '\r' && chars.peek().is_some_and(|(_, next)| *next == '\n') {
+            continue;
+        }
         if c != '\\' {
             out.push(c);
             continue;
@@ -241,9 +257,10 @@ pub fn unescape(text: &str) -> String {
     out
 }
 
-/// Decodes triple-quoted string text: only `\${` is an escape there.
+/// Decodes triple-quoted string text: only `\${` is an escape there. CRLF line breaks become
+/// `\n`, as in [`unescape`].
 pub fn unescape_triple(text: &str) -> String {
-    text.replace("\\${", "${")
+    text.replace("\r\n", "\n").replace("\\${", "${")
 }
 
 /// Classifies a digit-led word.

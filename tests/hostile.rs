@@ -1,0 +1,296 @@
+//! Hostile input, as an attacker's pull request would bring it to `pipec check` in CI: imports
+//! that reach outside the project, devices, FIFOs, symlinks and files too large to read. Each
+//! must end in a clean diagnostic, quickly, without showing anything of a file it refused.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A value only this test's environment holds: it must never reach pipec's output.
+const ENV_MARKER: &str = "pipec-hostile-env-7f3a";
+
+/// Runs pipec in `dir` with `ENV_MARKER` in its environment; fails the test instead of
+/// hanging if pipec does not finish within 20 s.
+fn pipec_with_stdin(args: &[&str], dir: &Path, stdin: Option<Vec<u8>>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(args)
+        .current_dir(dir)
+        .env("PIPEC_HOSTILE_MARKER", ENV_MARKER)
+        .env("NO_COLOR", "1")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pipec runs");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // pipec may stop reading early (the size cap): a broken pipe is the point.
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("pipec {args:?} did not finish within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn pipec(args: &[&str], dir: &Path) -> Output {
+    pipec_with_stdin(args, dir, None)
+}
+
+/// A fresh directory with a `pipec.toml`: the project root.
+fn project(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pipec-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("svc")).unwrap();
+    std::fs::write(dir.join("pipec.toml"), "").unwrap();
+    dir
+}
+
+const GATE: &str = "analysis up_check(service: string) {
+  metric m {
+    prometheus = { address = \"http://prometheus:9090\", query = \"up{service=\\\"${service}\\\"}\" }
+    success = result >= 1
+  }
+}
+";
+
+fn pipeline_importing(path: &str) -> String {
+    format!(
+        "use \"{path}\"\n\npipeline p {{\n  service api {{ image = \"nginx:1.27\", port = 80 }}\n}}\n"
+    )
+}
+
+/// Checks `svc/main.pipe` importing `path`; returns (exit code, stderr).
+fn check_import(dir: &Path, path: &str) -> (Option<i32>, String) {
+    std::fs::write(dir.join("svc/main.pipe"), pipeline_importing(path)).unwrap();
+    let out = pipec(&["check", "svc/main.pipe"], dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains(ENV_MARKER) && !String::from_utf8_lossy(&out.stdout).contains(ENV_MARKER),
+        "{path}: the environment leaked:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("root:x:"),
+        "{path}: /etc/passwd leaked:\n{stderr}"
+    );
+    (out.status.code(), stderr)
+}
+
+#[test]
+fn imports_outside_the_project_are_refused_without_being_read() {
+    let dir = project("outside");
+    for path in [
+        "/etc/passwd",
+        "../../../../../../../../etc/passwd",
+        "/proc/self/environ",
+        "/dev/zero",
+        "/etc/passwd.pipe",
+        "../../outside.pipe",
+    ] {
+        let (code, stderr) = check_import(&dir, path);
+        assert_eq!(code, Some(1), "{path}:\n{stderr}");
+        assert!(stderr.contains("E0111"), "{path}:\n{stderr}");
+        assert!(stderr.contains("outside the project"), "{path}:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_symlink_is_judged_by_where_it_leads() {
+    let dir = project("symlinks");
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(dir.join("lib/gates.pipe"), GATE).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a pipeline").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("svc/passwd.pipe")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", dir.join("svc/environ.pipe")).unwrap();
+    std::os::unix::fs::symlink("../notes.txt", dir.join("svc/notes.pipe")).unwrap();
+    std::os::unix::fs::symlink("../lib/gates.pipe", dir.join("svc/gates.pipe")).unwrap();
+
+    for path in ["./passwd.pipe", "./environ.pipe"] {
+        let (code, stderr) = check_import(&dir, path);
+        assert_eq!(code, Some(1), "{path}:\n{stderr}");
+        assert!(stderr.contains("E0111"), "{path}:\n{stderr}");
+    }
+    let (code, stderr) = check_import(&dir, "./notes.pipe");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("E0107") && stderr.contains("not a `.pipe` file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not a pipeline"), "{stderr}");
+    // A link that stays in the project, to a `.pipe` file, is an ordinary import.
+    let (code, stderr) = check_import(&dir, "./gates.pipe");
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn imports_reach_the_whole_project_not_only_the_entry_directory() {
+    let dir = project("root");
+    std::fs::create_dir_all(dir.join("shared")).unwrap();
+    std::fs::write(dir.join("shared/gates.pipe"), GATE).unwrap();
+    let (code, stderr) = check_import(&dir, "../shared/gates.pipe");
+    assert_eq!(code, Some(0), "{stderr}");
+    // Without a marker the root is the entry file's directory, and `..` leaves it.
+    std::fs::remove_file(dir.join("pipec.toml")).unwrap();
+    let (code, stderr) = check_import(&dir, "../shared/gates.pipe");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("E0111"), "{stderr}");
+}
+
+#[test]
+fn fifos_directories_and_devices_are_never_opened_for_reading() {
+    let dir = project("special");
+    let fifo = dir.join("svc/fifo.pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    std::fs::create_dir_all(dir.join("svc/dir.pipe")).unwrap();
+    for path in ["./fifo.pipe", "./dir.pipe"] {
+        let (code, stderr) = check_import(&dir, path);
+        assert_eq!(code, Some(1), "{path}:\n{stderr}");
+        assert!(
+            stderr.contains("E0107") && stderr.contains("not a regular file"),
+            "{path}:\n{stderr}"
+        );
+    }
+    // As the file to check, too: a usage error, not a wait for a writer or endless zeros.
+    for entry in ["svc/fifo.pipe", "/dev/zero"] {
+        let out = pipec(&["check", entry], &dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{entry}:\n{stderr}");
+        assert!(stderr.contains("not a regular file"), "{entry}:\n{stderr}");
+        let out = pipec(&["fmt", "--check", entry], &dir);
+        assert_eq!(out.status.code(), Some(2), "fmt {entry}");
+    }
+}
+
+#[test]
+fn files_over_the_size_limit_are_refused_after_reading_no_more_than_the_limit() {
+    let dir = project("large");
+    let mut big = pipeline_importing("./gates.pipe").into_bytes();
+    big.extend(std::iter::repeat_n(b' ', pipec_core::MAX_SOURCE_BYTES));
+    std::fs::write(dir.join("svc/big.pipe"), &big).unwrap();
+    let out = pipec(&["check", "svc/big.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("E0011"), "{stderr}");
+    // Nothing of the file is compiled, so its import is not followed either.
+    assert!(!stderr.contains("E0107"), "{stderr}");
+
+    // An import over the limit is E0011 at that file.
+    std::fs::rename(dir.join("svc/big.pipe"), dir.join("svc/gates.pipe")).unwrap();
+    let (code, stderr) = check_import(&dir, "./gates.pipe");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("E0011"), "{stderr}");
+
+    // `fmt` from standard input stops at the limit too.
+    let out = pipec_with_stdin(&["fmt"], &dir, Some(big));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("E0011"), "{stderr}");
+}
+
+/// `compile`'s stdout for `name` holding `text`, in a fresh directory.
+fn compiled(dir: &Path, name: &str, text: &[u8]) -> (Option<i32>, Vec<u8>, String) {
+    std::fs::write(dir.join(name), text).unwrap();
+    let out = pipec(&["compile", name], dir);
+    (
+        out.status.code(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The examples' imported files, `convert`ed, into `dir/lib`.
+fn copy_lib(examples: &Path, dir: &Path, convert: impl Fn(&str) -> String) {
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    for entry in std::fs::read_dir(examples.join("lib")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            dir.join("lib").join(path.file_name().unwrap()),
+            convert(&text),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn crlf_line_ends_and_a_byte_order_mark_change_nothing_in_the_output() {
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "pipe") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lf = project(&format!("lf-{name}"));
+        copy_lib(&examples, &lf, |t| t.to_string());
+        let (code, expected, stderr) = compiled(&lf, &name, text.as_bytes());
+        assert_eq!(code, Some(0), "{name}:\n{stderr}");
+        let to_windows = |t: &str| format!("\u{feff}{}", t.replace('\n', "\r\n"));
+        let windows = to_windows(&text);
+        let crlf = project(&format!("crlf-{name}"));
+        copy_lib(&examples, &crlf, to_windows);
+        let (code, got, stderr) = compiled(&crlf, &name, windows.as_bytes());
+        assert_eq!(code, Some(0), "{name} with CRLF and a BOM:\n{stderr}");
+        assert!(
+            !got.contains(&b'\r'),
+            "{name}: a carriage return reached the YAML"
+        );
+        assert!(got == expected, "{name}: CRLF and a BOM changed the output");
+        seen += 1;
+    }
+    assert!(seen >= 4, "the examples were not found");
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted_only_at_the_start_and_kept_by_fmt() {
+    let dir = project("bom");
+    let source = "pipeline p {\n  service api { image = \"nginx:1.27\", port = 80 }\n}\n";
+    let (code, _, stderr) = compiled(&dir, "start.pipe", format!("\u{feff}{source}").as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    // A diagnostic on the first line still points at the right column.
+    std::fs::write(dir.join("typo.pipe"), "\u{feff}pipeline p { bogus = 1 }\n").unwrap();
+    let out = pipec(&["check", "--format", "json", "typo.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("\"line\":1,\"column\":15,\"offset\":16"),
+        "{stderr}"
+    );
+    // Elsewhere it is an invisible character, refused.
+    let (code, _, stderr) = compiled(
+        &dir,
+        "inside.pipe",
+        format!("pipeline p \u{feff}{{}}\n").as_bytes(),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("E0007"), "{stderr}");
+    // `fmt` keeps the mark where it was.
+    std::fs::write(
+        dir.join("fmt.pipe"),
+        format!("\u{feff}pipeline   p {{\n}}\n"),
+    )
+    .unwrap();
+    let out = pipec(&["fmt", "fmt.pipe"], &dir);
+    assert_eq!(out.status.code(), Some(0));
+    let formatted = std::fs::read_to_string(dir.join("fmt.pipe")).unwrap();
+    assert!(
+        formatted.starts_with("\u{feff}pipeline p {"),
+        "{formatted:?}"
+    );
+}
