@@ -273,19 +273,11 @@ fn a_byte_order_mark_is_accepted_only_at_the_start_and_kept_by_fmt() {
         "{stderr}"
     );
     // Elsewhere it is an invisible character, refused.
-    let (code, _, stderr) = compiled(
-        &dir,
-        "inside.pipe",
-        format!("pipeline p \u{feff}{{}}\n").as_bytes(),
-    );
+    let (code, _, stderr) = compiled(&dir, "inside.pipe", "pipeline p \u{feff}{}\n".as_bytes());
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("E0007"), "{stderr}");
     // `fmt` keeps the mark where it was.
-    std::fs::write(
-        dir.join("fmt.pipe"),
-        format!("\u{feff}pipeline   p {{\n}}\n"),
-    )
-    .unwrap();
+    std::fs::write(dir.join("fmt.pipe"), "\u{feff}pipeline   p {\n}\n").unwrap();
     let out = pipec(&["fmt", "fmt.pipe"], &dir);
     assert_eq!(out.status.code(), Some(0));
     let formatted = std::fs::read_to_string(dir.join("fmt.pipe")).unwrap();
