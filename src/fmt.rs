@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, WrapErr, miette};
-use pipec_core::MAX_SOURCE_BYTES;
 use pipec_syntax::format::{FormatError, format};
 
 pub fn run(paths: &[PathBuf], check: bool) -> miette::Result<ExitCode> {
@@ -50,26 +49,15 @@ fn read_text(file: &Path) -> miette::Result<String> {
     let cannot_read = |reason: String| miette!("cannot read {}: {reason}", file.display());
     let bytes =
         pipec_files::read_source(file).map_err(|e| cannot_read(pipec_files::describe(&e)))?;
-    bounded_text(bytes).map_err(cannot_read)
-}
-
-/// The text of what was read, if it is UTF-8 and not over the size limit.
-fn bounded_text(bytes: Vec<u8>) -> Result<String, String> {
-    if bytes.len() > MAX_SOURCE_BYTES {
-        return Err(format!(
-            "larger than {} MiB (E0011)",
-            MAX_SOURCE_BYTES / (1024 * 1024)
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text (E0008)".to_string())
+    pipec_files::source_text(bytes).map_err(cannot_read)
 }
 
 fn stdin_to_stdout() -> miette::Result<ExitCode> {
     let bytes = pipec_files::read_stdin()
         .into_diagnostic()
         .wrap_err("cannot read standard input")?;
-    let text =
-        bounded_text(bytes).map_err(|reason| miette!("cannot read standard input: {reason}"))?;
+    let text = pipec_files::source_text(bytes)
+        .map_err(|reason| miette!("cannot read standard input: {reason}"))?;
     match format(&text) {
         Ok(formatted) => {
             let mut stdout = std::io::stdout().lock();

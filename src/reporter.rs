@@ -351,10 +351,7 @@ fn sources_from_disk(dir: &Path, location: &str) -> Option<SourceDb> {
     let name = location.rsplitn(3, ':').nth(2)?;
     let project = pipec_files::Project::of_dir(dir).ok()?;
     let bytes = pipec_core::FileLoader::load(&project, name).ok()?;
-    if bytes.len() > pipec_core::MAX_SOURCE_BYTES {
-        return None;
-    }
-    let text = String::from_utf8(bytes).ok()?;
+    let text = pipec_files::source_text(bytes).ok()?;
     let mut sources = SourceDb::default();
     sources.add(name, text, pipec_core::source::Origin::User);
     Some(sources)

@@ -151,14 +151,20 @@ fn stdlib_url(module: &str, text: &str) -> Option<Url> {
 /// Imports come from open documents first, then from disk, confined to the project as the
 /// CLI confines them (`pipec-files`).
 struct OverlayLoader<'a> {
-    /// The entry document's directory as the client names it, and its project.
-    base: Option<(PathBuf, Project)>,
+    /// The entry document's directory as the client names it.
+    dir: Option<PathBuf>,
+    /// Its project, found at the first import: most keystrokes are in documents without any,
+    /// and finding the root touches the disk.
+    project: std::cell::OnceCell<Option<Project>>,
     open: &'a BTreeMap<PathBuf, Arc<String>>,
 }
 
 impl FileLoader for OverlayLoader<'_> {
     fn load(&self, path: &str) -> Result<Vec<u8>, LoadError> {
-        let Some((dir, project)) = &self.base else {
+        let project = self
+            .project
+            .get_or_init(|| Project::of_dir(self.dir.as_ref()?).ok());
+        let (Some(dir), Some(project)) = (&self.dir, project) else {
             return Err(LoadError::Unreadable(
                 "an unsaved document cannot import files".to_string(),
             ));
@@ -186,9 +192,8 @@ fn analyze(url: &Url, text: Arc<String>, open: &BTreeMap<PathBuf, Arc<String>>) 
         .unwrap_or_else(|| "untitled.pipe".to_string());
     let dir = path.as_ref().and_then(|p| p.parent().map(PathBuf::from));
     let loader = OverlayLoader {
-        base: dir
-            .as_ref()
-            .and_then(|d| Some((d.clone(), Project::of_dir(d).ok()?))),
+        dir: dir.clone(),
+        project: std::cell::OnceCell::new(),
         open,
     };
     let compilation = pipec_core::compile(&name, text.as_bytes(), &loader, Mode::Check);

@@ -54,10 +54,6 @@ impl Project {
         Ok(Project { root, base })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Where the file `path` (relative to the entry's directory, as the compiler asks for it)
     /// is, symlinks resolved, if the project may read it. A missing file inside the root is
     /// `Unreadable` with the operating system's reason.
@@ -123,6 +119,19 @@ pub fn read_stdin() -> std::io::Result<Vec<u8>> {
     read_bounded(std::io::stdin().lock())
 }
 
+/// The text of a source read with [`read_source`] or [`read_stdin`], for readers outside the
+/// compiler (`fmt`, the run reporter): over [`MAX_SOURCE_BYTES`] or not UTF-8 is refused with
+/// the reason, naming the code the compiler would report (E0011, E0008).
+pub fn source_text(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "larger than {} MiB (E0011)",
+            MAX_SOURCE_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text (E0008)".to_string())
+}
+
 /// How the reasons of a refused read are worded in diagnostics and errors.
 pub fn describe(error: &LoadError) -> String {
     match error {
@@ -156,7 +165,8 @@ fn is_pipe_name(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "pipe")
 }
 
-/// `a/b/../c` → `a/c`, without touching the disk (`..` above `/` stays at `/`).
+/// `a/b/../c` → `a/c`, without touching the disk (`..` above `/` stays at `/`). The same rule
+/// as `pipec_core::modules::normalize`, on an OS path (which need not be UTF-8) rather than text.
 fn lexically_normal(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
