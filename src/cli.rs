@@ -440,22 +440,24 @@ fn compile_all(paths: &[PathBuf], mode: Mode) -> Result<Vec<(PathBuf, Compilatio
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
-                        let mut compiled = compile_file(file, mode);
-                        if let Ok(compilation) = compiled.as_mut() {
-                            compilation.drop_model();
+                std::thread::Builder::new()
+                    .stack_size(pipec_core::COMPILER_STACK)
+                    .spawn_scoped(scope, || {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(file) = files.get(i) else { break };
+                            let mut compiled = compile_file(file, mode);
+                            if let Ok(compilation) = compiled.as_mut() {
+                                compilation.drop_model();
+                            }
+                            done.push((i, compiled));
                         }
-                        done.push((i, compiled));
-                    }
-                    done
-                })
+                        done
+                    })
             })
             .collect();
-        for handle in handles {
+        for handle in handles.into_iter().flatten() {
             for (i, compiled) in handle.join().unwrap_or_default() {
                 if let Some(slot) = results.get_mut(i) {
                     *slot = Some(compiled);

@@ -286,3 +286,160 @@ fn a_byte_order_mark_is_accepted_only_at_the_start_and_kept_by_fmt() {
         "{formatted:?}"
     );
 }
+
+/// `examples/addressbook.pipe` with its push condition replaced by `condition`.
+fn addressbook_when(condition: &str) -> String {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let text = std::fs::read_to_string(examples.join("addressbook.pipe")).unwrap();
+    let original = "when = unit.passed and (git.branch == \"master\" or git.tag ~ /^hotfix/)";
+    assert!(text.contains(original), "addressbook.pipe changed");
+    text.replace(original, &format!("when = {condition}"))
+}
+
+/// Expressions as deep as the parser allows go through every later phase (resolve, type check,
+/// lowering, YAML, the formatter) on pipec's own 2 MiB worker threads, in a debug build.
+#[test]
+fn expressions_at_the_depth_limits_pass_every_phase() {
+    let dir = project("deep-ok");
+    // A step result may not sit under `not` or `or` (E0305): these test the branch.
+    let branch = "git.branch == \"master\"";
+    let nots = format!("unit.passed and {}{branch}", "not not ".repeat(60));
+    let chain = format!("unit.passed{}", format!(" and {branch}").repeat(120));
+    let parens = format!("{}unit.passed{}", "(".repeat(60), ")".repeat(60));
+    let mixed = format!(
+        "unit.passed and {}{branch}{}",
+        "(git.tag ~ /^v/ or not (".repeat(20),
+        "))".repeat(20)
+    );
+    // `and` inside `or` inside `and`…: every level needs its parentheses in the emitted
+    // expression too, so Argo's expression evaluator (as modelled) nests as deep.
+    let mut alternating = branch.to_string();
+    for level in 0..60 {
+        let op = if level % 2 == 0 { "or" } else { "and" };
+        alternating = format!("(git.tag ~ /^v/ {op} {alternating})");
+    }
+    let alternating = format!("unit.passed and {alternating}");
+    let strings = format!(
+        "git.branch == {}\"main\"{}",
+        "\"\"\"${".repeat(30),
+        "}\"\"\"".repeat(30)
+    );
+    for (name, condition) in [
+        ("nots", nots),
+        ("chain", chain),
+        ("parens", parens),
+        ("mixed", mixed),
+        ("alternating", alternating),
+        ("strings", strings),
+    ] {
+        let file = format!("{name}.pipe");
+        let (code, yaml, stderr) = compiled(&dir, &file, addressbook_when(&condition).as_bytes());
+        assert_eq!(code, Some(0), "{name}:\n{stderr}");
+        assert!(!yaml.is_empty(), "{name}: no output");
+        let out = pipec(&["fmt", &file], &dir);
+        assert_eq!(out.status.code(), Some(0), "{name}: fmt failed");
+        let out = pipec(&["check", &file], &dir);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: the formatted file no longer checks"
+        );
+    }
+}
+
+/// A million levels of nesting is one E0012 at the place it starts, quickly, with exit 1.
+#[test]
+fn a_million_levels_of_nesting_is_one_clean_error() {
+    let dir = project("deep-refused");
+    for (name, condition) in [
+        ("brackets", format!("{}1", "[".repeat(1_000_000))),
+        ("nots", format!("{}unit.passed", "not ".repeat(1_000_000))),
+        ("strings", format!("{}\"x\"", "\"\"\"${".repeat(1_000_000))),
+    ] {
+        let file = format!("{name}.pipe");
+        std::fs::write(dir.join(&file), addressbook_when(&condition)).unwrap();
+        let out = pipec(&["check", &file], &dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert_eq!(stderr.matches("[E0012]").count(), 1, "{name}");
+        assert!(
+            stderr.len() < 64 * 1024,
+            "{name}: {} bytes of diagnostics",
+            stderr.len()
+        );
+    }
+}
+
+/// Many diagnostics: a person sees the first ones, errors before warnings, and a count of the
+/// rest; `--format json` still lists every one.
+#[test]
+fn a_flood_of_diagnostics_is_capped_for_people_and_complete_for_machines() {
+    let dir = project("flood");
+    // Few enough for the JSON to fit a pipe's buffer: `pipec_with_stdin` reads after the exit.
+    let params: String = (0..120)
+        .map(|i| format!("  param p{i}: string = \"x\"\n"))
+        .collect();
+    let source = format!("pipeline p {{\n{params}  bogus = 1\n}}\n");
+    std::fs::write(dir.join("flood.pipe"), source).unwrap();
+    let out = pipec(&["check", "flood.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("[E0205]").count(), 1, "the error is shown");
+    assert_eq!(stderr.matches("[W0002]").count(), 49, "{stderr}");
+    assert!(
+        stderr.contains("… and 71 more not shown (0 errors, 71 warnings)"),
+        "{stderr}"
+    );
+    let out = pipec(&["check", "--format", "json", "flood.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().count(),
+        121,
+        "every diagnostic, one per line"
+    );
+}
+
+/// A diagnostic on a very long line shows the text around the mistake, not the whole line,
+/// and still gives the true column.
+#[test]
+fn a_very_long_line_is_shown_around_the_mistake_with_its_true_column() {
+    let dir = project("long-line");
+    let padding = "a".repeat(100_000);
+    let source = format!("pipeline p {{ repo = \"{padding}\" bogus = 1 }}\n");
+    std::fs::write(dir.join("long.pipe"), source).unwrap();
+    let out = pipec(&["check", "long.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.len() < 4_000,
+        "{} bytes of diagnostics",
+        stderr.len()
+    );
+    let column = "pipeline p { repo = \"".len() + padding.len() + "\" ".len() + 1;
+    assert!(
+        stderr.contains(&format!("long.pipe:1:{column} ]")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("…aaaa"), "{stderr}");
+    assert!(stderr.contains("\" bogus = 1 }"), "{stderr}");
+}
+
+/// Control characters in a file never reach the terminal (an ESC sequence could rewrite a CI
+/// log), and characters some tools take for line breaks do not shift the line numbers.
+#[test]
+fn control_characters_are_not_printed_and_do_not_move_line_numbers() {
+    let dir = project("controls");
+    let source = "pipeline p {\n  // \u{1b}[2J\u{1b}]8;;http://x\u{7} \u{b}\u{c}\r \u{85}\u{2028}\n  bogus = 1\n}\n";
+    std::fs::write(dir.join("controls.pipe"), source).unwrap();
+    let out = pipec(&["check", "controls.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        !stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains("controls.pipe:3:3 ]"), "{stderr}");
+    let out = pipec(&["check", "--format", "json", "controls.pipe"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"line\":3,\"column\":3"), "{stderr}");
+}

@@ -576,3 +576,77 @@ fn garbage_unknown_methods_and_cancellation_do_not_break_it() {
     assert_eq!(server.response(canceled)["error"]["code"], -32800);
     server.shutdown();
 }
+
+/// The editor gets the same bounds as the command line: a document as deep as the parser
+/// allows answers every request, and one a million levels deep is one E0012, not a crash.
+#[test]
+fn deep_documents_are_answered_or_refused_never_a_crash() {
+    let dir = temp_dir("deep");
+    let file = uri(&dir.join("deep.pipe"));
+    let mut server = Server::start();
+    // An unused parameter named after the version, and the condition on line 5 + version:
+    // each check publishes something new, recognisably.
+    let document = |version: i32, condition: String| {
+        let blank = "\n".repeat(usize::try_from(version).unwrap());
+        format!(
+            "pipeline p {{\n  param unused{version}: string = \"x\"\n{blank}  step unit = run \"node:20\" {{ command = \"npm test\" }}\n  step ship = run \"alpine:3.20\" {{\n    command = \"echo ship\"\n    when = {condition}\n  }}\n}}\n"
+        )
+    };
+    let branch = "git.branch == \"main\"";
+    let at_limits = [
+        format!("unit.passed and {}{branch}", "not not ".repeat(60)),
+        format!("unit.passed{}", format!(" and {branch}").repeat(120)),
+        format!("{}unit.passed{}", "(".repeat(60), ")".repeat(60)),
+    ];
+    let too_deep = [
+        format!("{}unit.passed", "not ".repeat(1_000_000)),
+        format!("{}1", "[".repeat(1_000_000)),
+    ];
+    let mut version = 1;
+    server.open(&file, &document(version, "unit.passed".to_string()));
+    for condition in at_limits.into_iter().chain(too_deep) {
+        let deep = condition.len() > 100_000;
+        version += 1;
+        server.change(&file, version, &document(version, condition));
+        let name = format!("unused{version}");
+        let when_line = 5 + version;
+        let diagnostics = server.diagnostics(&file, |d| {
+            d.iter().any(|x| {
+                x["message"].as_str().unwrap_or("").contains(&name)
+                    || (x["code"] == "E0012" && x["range"]["start"]["line"] == when_line)
+            })
+        });
+        if deep {
+            let codes: Vec<&str> = diagnostics
+                .iter()
+                .filter_map(|d| d["code"].as_str())
+                .collect();
+            assert_eq!(
+                codes.iter().filter(|c| **c == "E0012").count(),
+                1,
+                "{codes:?}"
+            );
+        } else {
+            assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+        }
+        let text = json!({"uri": file});
+        server.request(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": text}),
+        );
+        server.request("textDocument/documentSymbol", json!({"textDocument": text}));
+        server.request(
+            "textDocument/hover",
+            json!({"textDocument": text, "position": {"line": when_line, "character": 14}}),
+        );
+        server.request(
+            "textDocument/completion",
+            json!({"textDocument": text, "position": {"line": when_line, "character": 12}}),
+        );
+        server.request(
+            "textDocument/formatting",
+            json!({"textDocument": text, "options": {"tabSize": 2, "insertSpaces": true}}),
+        );
+    }
+    server.shutdown();
+}

@@ -550,7 +550,10 @@ fn main_loop(connection: &Connection) -> Result<(), String> {
     let checker_thread = {
         let sender = connection.sender.clone();
         let shared = shared.clone();
-        std::thread::spawn(move || checker(jobs_rx, sender, shared))
+        std::thread::Builder::new()
+            .stack_size(pipec_core::COMPILER_STACK)
+            .spawn(move || checker(jobs_rx, sender, shared))
+            .map_err(|e| format!("cannot start the checker: {e}"))?
     };
     let mut server = Server {
         documents: BTreeMap::new(),

@@ -118,7 +118,11 @@ pub fn tokens(text: &str) -> Vec<SemanticToken> {
             Token::StrStart(_) | Token::StrText(_) | Token::StrEnd => Kind::String,
             Token::Op(_) => Kind::Operator,
             Token::FilePath(_) => Kind::String,
-            Token::InterpStart | Token::InterpEnd | Token::BadNumber(_) | Token::Ctrl(_) => {
+            Token::InterpStart
+            | Token::InterpEnd
+            | Token::BadNumber(_)
+            | Token::Elided
+            | Token::Ctrl(_) => {
                 continue;
             }
         };

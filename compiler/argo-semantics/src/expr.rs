@@ -191,7 +191,14 @@ struct Parser<'e> {
     tokens: Vec<Token>,
     at: usize,
     scope: &'e Value,
+    /// How many [`Parser::expression`]s are open.
+    depth: usize,
 }
+
+/// How deeply an expression may nest: a little above what pipec can emit (its source limit is
+/// 128 levels, real conditions a handful), and low enough for a 2 MiB thread even in a debug
+/// build (about 11 KB of stack per level there); this bounds the model on any text it is given.
+const MAX_DEPTH: usize = 150;
 
 /// Binary operators from loosest to tightest (expr-lang's precedence).
 const LEVELS: [&[&str]; 6] = [
@@ -303,7 +310,21 @@ impl Parser<'_> {
     }
 
     /// A full expression: a conditional, piped into functions (`x | f(y)` is `f(x, y)`).
+    /// Refused past [`MAX_DEPTH`] levels of parentheses, calls and brackets, so no text can
+    /// exhaust the stack.
     fn expression(&mut self) -> Result<Value, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "expression nested more than {MAX_DEPTH} levels deep"
+            ));
+        }
+        let value = self.piped();
+        self.depth -= 1;
+        value
+    }
+
+    fn piped(&mut self) -> Result<Value, String> {
         let mut value = self.conditional()?;
         while self.peek() == Some(&Token::Op("|")) {
             self.at += 1;
@@ -341,13 +362,16 @@ impl Parser<'_> {
         }
     }
 
-    fn binary(&mut self, level: usize) -> Result<Value, String> {
-        if level == LEVELS.len() {
-            return self.unary();
-        }
-        let mut left = self.binary(level + 1)?;
+    /// Operators of `min_level` and tighter, by precedence climbing: one loop for a run of
+    /// operators, recursion only where a tighter operator follows, so the stack grows with the
+    /// parentheses of the text and not with [`LEVELS`] for each of them.
+    fn binary(&mut self, min_level: usize) -> Result<Value, String> {
+        let mut left = self.unary()?;
         while let Some(Token::Op(op)) = self.peek().cloned() {
-            if !LEVELS[level].contains(&op) {
+            let Some(level) = LEVELS.iter().position(|ops| ops.contains(&op)) else {
+                break;
+            };
+            if level < min_level {
                 break;
             }
             self.at += 1;
@@ -357,22 +381,26 @@ impl Parser<'_> {
         Ok(left)
     }
 
+    /// `!x`, `-x`, and runs of them, applied innermost first; a loop, not recursion.
     fn unary(&mut self) -> Result<Value, String> {
-        match self.peek().cloned() {
-            Some(Token::Op("!")) => {
-                self.at += 1;
-                match self.unary()? {
-                    Value::Bool(b) => Ok(Value::Bool(!b)),
-                    other => Err(format!("invalid operation: ! {other}")),
-                }
-            }
-            Some(Token::Op("-")) => {
-                self.at += 1;
-                let v = self.unary()?;
-                arithmetic("-", &Value::from(0), &v).ok_or(format!("invalid operation: -{v}"))
-            }
-            _ => self.postfix(),
+        let mut prefixes = Vec::new();
+        while let Some(Token::Op(op @ ("!" | "-"))) = self.peek().cloned() {
+            self.at += 1;
+            prefixes.push(op);
         }
+        let mut value = self.postfix()?;
+        for op in prefixes.into_iter().rev() {
+            value = if op == "!" {
+                match value {
+                    Value::Bool(b) => Value::Bool(!b),
+                    other => return Err(format!("invalid operation: ! {other}")),
+                }
+            } else {
+                arithmetic("-", &Value::from(0), &value)
+                    .ok_or(format!("invalid operation: -{value}"))?
+            };
+        }
+        Ok(value)
     }
 
     fn postfix(&mut self) -> Result<Value, String> {
@@ -693,6 +721,7 @@ pub fn eval(text: &str, scope: &Value) -> Result<Value, String> {
         tokens: tokens(text)?,
         at: 0,
         scope,
+        depth: 0,
     };
     let v = parser.expression()?;
     if parser.at != parser.tokens.len() {
@@ -756,6 +785,32 @@ pub(crate) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Deep text is refused or evaluated, never a stack overflow, on a 2 MiB thread.
+    #[test]
+    fn nesting_is_bounded_and_runs_of_operators_cost_no_stack() {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let scope = Value::Null;
+                let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+                assert!(eval(&deep, &scope).is_err());
+                let within = format!("{}1{}", "(".repeat(140), ")".repeat(140));
+                assert_eq!(eval(&within, &scope), Ok(Value::from(1)));
+                let nots = format!("{}true", "!".repeat(100_001));
+                assert_eq!(eval(&nots, &scope), Ok(Value::Bool(false)));
+                let chain = format!("1{}", " + 1".repeat(100_000));
+                assert_eq!(
+                    eval(&chain, &scope).ok().and_then(|v| v.as_f64()),
+                    Some(100_001.0)
+                );
+                let mixed = format!("{}true{}", "!(".repeat(128), ")".repeat(128));
+                assert_eq!(eval(&mixed, &scope), Ok(Value::Bool(true)));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     /// The examples of Sprig's documentation (`docs/strings.md`, `docs/regex.md`).
     #[test]

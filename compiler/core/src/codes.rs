@@ -178,6 +178,21 @@ Fix:
 or endless input (a device, a runaway generator) costs bounded memory and time; no real pipeline
 comes near it. Split a pipeline this large into several files, one per group of services.";
 
+    E0012 => "nested too deeply",
+"Brackets, strings and interpolations nest more than 64 levels deep, or one expression is more
+than 128 levels deep (a run of `and`, `or` or `not` counts one level per operator). No real
+pipeline comes near either limit; they exist so that any input, however it was generated, is
+checked with bounded memory and stack. The part beyond the limit is not read, so nothing else is
+reported about it.
+
+Example:
+
+    when = git.branch == \"a\" or git.branch == \"b\" or … // 200 branches
+
+Fix: one regular expression instead of 200 comparisons:
+
+    when = git.branch ~ /^(a|b|c)$/";
+
     E0101 => "unknown name",
 "A name is used that no declaration in scope defines. Names in scope are the pipeline's own
 declarations (`param`, `secret`, `image`, `step`, `service`), imported definitions, and

@@ -93,6 +93,12 @@ impl Compilation {
     }
 }
 
+/// The stack size for threads that run [`compile`]. The parser's depth limits
+/// (`pipec_syntax::lexer::MAX_NESTING`, `pipec_syntax::ast::MAX_EXPR_DEPTH`) keep every phase
+/// within a 2 MiB stack; this is wider so that debug builds, whose frames are several times
+/// larger, keep the same margin. Only touched pages are ever allocated.
+pub const COMPILER_STACK: usize = 16 << 20;
+
 /// Compiles one entry file. `entry_name` is how diagnostics and source annotations name the
 /// file; pass a name independent of the working directory (its file name) for reproducible
 /// output.

@@ -14,25 +14,34 @@ pub struct RenderOptions {
     pub color: bool,
 }
 
-/// Renders diagnostics as ariadne reports, one after another.
+/// How many diagnostics a person is shown at most, errors before warnings; the rest are
+/// counted in one closing line. A million unused secrets should not print a million reports:
+/// the first ones say what is wrong, and `--format json` (never capped) lists them all.
+pub const MAX_SHOWN: usize = 50;
+
+/// Renders diagnostics as ariadne reports, one after another: at most [`MAX_SHOWN`] of them,
+/// and very long source lines only around what the labels point at (see [`Excerpts`]), so the
+/// output is bounded however large or strange the input.
 pub fn render_human(
     diagnostics: &[Diagnostic],
     sources: &SourceDb,
     options: RenderOptions,
 ) -> String {
-    let mut out = String::new();
-    let cache = ariadne::sources(
-        sources
-            .files()
+    let shown = shown(diagnostics);
+    let excerpts = Excerpts::new(
+        sources,
+        shown
             .iter()
-            .map(|f| (f.name.clone(), f.text.clone())),
+            .flat_map(|d| std::iter::once(&d.primary).chain(&d.secondary))
+            .map(|l| l.span),
     );
-    let mut cache = cache;
-    for diagnostic in diagnostics {
+    let mut cache = excerpts.cache();
+    let mut out = String::new();
+    for diagnostic in &shown {
         let mut buf = Vec::new();
-        let result = report(diagnostic, sources, options).write(&mut cache, &mut buf);
+        let result = report(diagnostic, &excerpts, options).write(&mut cache, &mut buf);
         match result {
-            Ok(()) => out.push_str(&String::from_utf8_lossy(&buf)),
+            Ok(()) => out.push_str(&excerpts.true_headers(&String::from_utf8_lossy(&buf))),
             // A report ariadne cannot draw (a span outside its file) still reaches the user.
             Err(_) => {
                 let _ = writeln!(
@@ -47,7 +56,312 @@ pub fn render_human(
             }
         }
     }
+    if shown.len() < diagnostics.len() {
+        let hidden_errors = diagnostics.iter().filter(|d| d.is_error()).count()
+            - shown.iter().filter(|d| d.is_error()).count();
+        let hidden = diagnostics.len() - shown.len();
+        let _ = writeln!(
+            out,
+            "… and {hidden} more not shown ({hidden_errors} error{}, {} warning{}); `--format json` lists every diagnostic",
+            plural(hidden_errors),
+            hidden - hidden_errors,
+            plural(hidden - hidden_errors)
+        );
+    }
     out
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+/// The diagnostics [`render_human`] draws, in their order: all if there are at most
+/// [`MAX_SHOWN`]; otherwise the first errors, then the first warnings, up to the cap.
+fn shown(diagnostics: &[Diagnostic]) -> Vec<&Diagnostic> {
+    if diagnostics.len() <= MAX_SHOWN {
+        return diagnostics.iter().collect();
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let mut warnings_left = MAX_SHOWN.saturating_sub(errors);
+    let mut errors_left = MAX_SHOWN;
+    diagnostics
+        .iter()
+        .filter(|d| {
+            let left = if d.is_error() {
+                &mut errors_left
+            } else {
+                &mut warnings_left
+            };
+            let keep = *left > 0;
+            *left = left.saturating_sub(1);
+            keep
+        })
+        .collect()
+}
+
+/// Source lines longer than this many bytes are drawn in part.
+const LONG_LINE: usize = 240;
+
+/// Bytes of context kept on each side of a labelled position on a long line.
+const CONTEXT: usize = 40;
+
+/// What stands in for the text cut out of a long line.
+const ELLIPSIS: &str = "…";
+
+/// The texts ariadne draws from. A line longer than [`LONG_LINE`] that a label points into is
+/// cut down to [`CONTEXT`] bytes around each labelled position, the cuts marked `…`; every other
+/// line is kept as written. Cuts never cross a line break, so line numbers stay true; ariadne's
+/// column in a report header is put right afterwards by [`Excerpts::true_headers`]. Without this
+/// a diagnostic on a minified 10 MB line prints the 10 MB, once per diagnostic.
+struct Excerpts<'a> {
+    sources: &'a SourceDb,
+    /// Per file (by index), the byte ranges cut out of its text, ascending; empty if none.
+    cuts: Vec<Vec<std::ops::Range<usize>>>,
+    /// Per file, its text with the cuts made.
+    texts: Vec<String>,
+}
+
+impl<'a> Excerpts<'a> {
+    fn new(sources: &'a SourceDb, spans: impl Iterator<Item = pipec_syntax::Span>) -> Self {
+        let mut points: Vec<Vec<usize>> = vec![Vec::new(); sources.files().len()];
+        for span in spans {
+            if let Some(file_points) = points.get_mut(span.file.0 as usize) {
+                file_points.extend([span.start as usize, span.end as usize]);
+            }
+        }
+        let cuts: Vec<_> = sources
+            .files()
+            .iter()
+            .zip(points)
+            .map(|(file, mut points)| {
+                points.sort_unstable();
+                points.dedup();
+                cuts_of(file, &points)
+            })
+            .collect();
+        let texts = sources
+            .files()
+            .iter()
+            .zip(&cuts)
+            .map(|(file, cuts)| cut_text(&printable(&file.text), cuts))
+            .collect();
+        Excerpts {
+            sources,
+            cuts,
+            texts,
+        }
+    }
+
+    /// The cache ariadne reads the (cut) texts from.
+    fn cache(&self) -> impl ariadne::Cache<String> + use<> {
+        ariadne::sources(
+            self.sources
+                .files()
+                .iter()
+                .zip(&self.texts)
+                .map(|(file, text)| (file.name.clone(), text.clone()))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// A span of the original text, as a byte range of its file's cut text.
+    fn range(&self, span: pipec_syntax::Span) -> std::ops::Range<usize> {
+        let range = safe_range(span, self.sources);
+        match self.cuts.get(span.file.0 as usize) {
+            Some(cuts) if !cuts.is_empty() => {
+                let start = to_cut(cuts, range.start);
+                start..to_cut(cuts, range.end).max(start)
+            }
+            _ => range,
+        }
+    }
+
+    /// `rendered` with the column of every `[ file:line:column ]` header of a cut file set back
+    /// to the column in the original line.
+    fn true_headers(&self, rendered: &str) -> String {
+        if self.cuts.iter().all(Vec::is_empty) {
+            return rendered.to_string();
+        }
+        let mut out = String::with_capacity(rendered.len());
+        for line in rendered.split_inclusive('\n') {
+            match self.true_header(line) {
+                Some(fixed) => out.push_str(&fixed),
+                None => out.push_str(line),
+            }
+        }
+        out
+    }
+
+    /// `line` fixed, if it is the header of a snippet of a cut file. Colours are stripped to
+    /// recognise it; ariadne writes the `file:line:column` part itself uncoloured.
+    fn true_header(&self, line: &str) -> Option<String> {
+        let plain = strip_ansi(line);
+        let reference = plain
+            .trim()
+            .strip_prefix("╭─[ ")
+            .or_else(|| plain.trim().strip_prefix("├─[ "))?
+            .strip_suffix(" ]")?;
+        let (rest, column) = reference.rsplit_once(':')?;
+        let (name, line_no) = rest.rsplit_once(':')?;
+        let index = self.sources.files().iter().position(|f| f.name == name)?;
+        let file = self.sources.files().get(index)?;
+        let cuts = self.cuts.get(index).filter(|c| !c.is_empty())?;
+        let cut = self.texts.get(index)?;
+        let line_start = file.line_span(line_no.parse().ok()?, 1)?.start as usize;
+        // Walk the cut line to the column ariadne counted, then map back to the original.
+        let cut_start = to_cut(cuts, line_start);
+        let cut_offset = cut
+            .get(cut_start..)?
+            .char_indices()
+            .nth(column.parse::<usize>().ok()?.checked_sub(1)?)
+            .map_or(cut.len(), |(i, _)| cut_start + i);
+        let original = from_cut(cuts, cut_offset);
+        let (_, true_column) = file.line_col(u32::try_from(original).ok()?);
+        let written = format!("{reference} ");
+        let at = line.rfind(&written)?;
+        Some(format!(
+            "{}{rest}:{true_column} {}",
+            &line[..at],
+            &line[at + written.len()..]
+        ))
+    }
+}
+
+/// `text` without ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The byte ranges to cut from `file`: on each line longer than [`LONG_LINE`] holding one of
+/// `points` (sorted), everything farther than [`CONTEXT`] from all of them.
+fn cuts_of(file: &crate::source::SourceFile, points: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let text = &file.text;
+    let mut cuts = Vec::new();
+    let mut i = 0;
+    while let Some(&point) = points.get(i) {
+        let line = file.line_range(u32::try_from(point).unwrap_or(u32::MAX));
+        let on_line = points[i..].iter().take_while(|&&p| p <= line.end).count();
+        let line_points = &points[i..i + on_line];
+        i += on_line.max(1);
+        if line.len() <= LONG_LINE {
+            continue;
+        }
+        let mut kept_to = line.start;
+        for &p in line_points {
+            let from = floor_char(text, p.saturating_sub(CONTEXT).max(line.start));
+            let to = ceil_char(text, (p + CONTEXT).min(line.end));
+            if from > kept_to + ELLIPSIS.len() {
+                cuts.push(kept_to..from);
+            }
+            kept_to = kept_to.max(to);
+        }
+        if line.end > kept_to + ELLIPSIS.len() {
+            cuts.push(kept_to..line.end);
+        }
+    }
+    cuts
+}
+
+/// `text` safe to print on a terminal and split into lines as pipec counts them: every control
+/// character but tab, line feed and the carriage return of a CRLF, and the Unicode line and
+/// paragraph separators, become a placeholder of the same UTF-8 length (`?`, `¿`, `�`), so no
+/// offset moves. Without this a file could move the cursor or recolour the terminal (ESC
+/// sequences) in a CI log, and ariadne, which also breaks lines at a lone CR, vertical tab,
+/// form feed, NEL and U+2028/9, would number lines differently from JSON, SARIF and the
+/// language server.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |(i, c): (usize, char)| {
+        let crlf = c == '\r' && text.as_bytes().get(i + 1) == Some(&b'\n');
+        (c.is_control() && c != '\t' && c != '\n' && !crlf) || matches!(c, '\u{2028}' | '\u{2029}')
+    };
+    if !text.char_indices().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        if unsafe_char((i, c)) {
+            out.push(match c.len_utf8() {
+                1 => '?',
+                2 => '¿',
+                _ => '\u{fffd}',
+            });
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `text` with each of `cuts` replaced by [`ELLIPSIS`].
+fn cut_text(text: &str, cuts: &[std::ops::Range<usize>]) -> String {
+    if cuts.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut from = 0;
+    for cut in cuts {
+        out.push_str(text.get(from..cut.start).unwrap_or(""));
+        out.push_str(ELLIPSIS);
+        from = cut.end;
+    }
+    out.push_str(text.get(from..).unwrap_or(""));
+    out
+}
+
+/// An original offset as an offset of the cut text; inside a cut, the cut's ellipsis.
+fn to_cut(cuts: &[std::ops::Range<usize>], offset: usize) -> usize {
+    let before = cuts.partition_point(|c| c.end <= offset);
+    let removed: usize = cuts[..before]
+        .iter()
+        .map(|c| c.len() - ELLIPSIS.len())
+        .sum();
+    match cuts.get(before) {
+        Some(cut) if cut.start < offset => cut.start - removed,
+        _ => offset - removed,
+    }
+}
+
+/// An offset of the cut text as an original offset; on an ellipsis, where its cut starts.
+fn from_cut(cuts: &[std::ops::Range<usize>], offset: usize) -> usize {
+    let mut shift = 0;
+    for cut in cuts {
+        let cut_start = cut.start - shift;
+        if offset < cut_start {
+            break;
+        }
+        if offset < cut_start + ELLIPSIS.len() {
+            return cut.start;
+        }
+        shift += cut.len() - ELLIPSIS.len();
+    }
+    offset + shift
+}
+
+fn floor_char(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+fn ceil_char(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset += 1;
+    }
+    offset
 }
 
 /// A failure that happened at run time, drawn against the `.pipe` line that generated the
@@ -63,7 +377,8 @@ pub fn render_at_location(
 ) -> Option<String> {
     let span = sources.resolve_location(location)?;
     let name = sources.get(span.file)?.name.clone();
-    let range = safe_range(span, sources);
+    let excerpts = Excerpts::new(sources, std::iter::once(span));
+    let range = excerpts.range(span);
     let mut builder = Report::build(ReportKind::Error, (name.clone(), range.clone()))
         .with_config(
             Config::default()
@@ -79,15 +394,9 @@ pub fn render_at_location(
     if let Some(help) = help {
         builder = builder.with_help(help);
     }
-    let mut cache = ariadne::sources(
-        sources
-            .files()
-            .iter()
-            .map(|f| (f.name.clone(), f.text.clone())),
-    );
     let mut buf = Vec::new();
-    builder.finish().write(&mut cache, &mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
+    builder.finish().write(excerpts.cache(), &mut buf).ok()?;
+    Some(excerpts.true_headers(&String::from_utf8_lossy(&buf)))
 }
 
 fn severity_word(severity: Severity) -> &'static str {
@@ -117,9 +426,10 @@ fn safe_range(span: pipec_syntax::Span, sources: &SourceDb) -> std::ops::Range<u
 
 fn report<'a>(
     diagnostic: &'a Diagnostic,
-    sources: &SourceDb,
+    excerpts: &Excerpts<'_>,
     options: RenderOptions,
 ) -> Report<'a, (String, std::ops::Range<usize>)> {
+    let sources = excerpts.sources;
     let name = |span: pipec_syntax::Span| {
         sources
             .get(span.file)
@@ -150,7 +460,7 @@ fn report<'a>(
             .unwrap_or(index);
         i32::try_from(rank).unwrap_or(i32::MAX)
     };
-    let mut builder = Report::build(kind, (name(primary), safe_range(primary, sources)))
+    let mut builder = Report::build(kind, (name(primary), excerpts.range(primary)))
         .with_config(
             Config::default()
                 .with_color(options.color)
@@ -159,14 +469,14 @@ fn report<'a>(
         .with_code(diagnostic.code)
         .with_message(&diagnostic.message)
         .with_label(
-            ALabel::new((name(primary), safe_range(primary, sources)))
+            ALabel::new((name(primary), excerpts.range(primary)))
                 .with_message(&diagnostic.primary.message)
                 .with_color(primary_color)
                 .with_order(order(0)),
         );
     for (i, label) in diagnostic.secondary.iter().enumerate() {
         builder = builder.with_label(
-            ALabel::new((name(label.span), safe_range(label.span, sources)))
+            ALabel::new((name(label.span), excerpts.range(label.span)))
                 .with_message(&label.message)
                 .with_color(secondary_color)
                 .with_order(order(i + 1)),

@@ -21,22 +21,65 @@ pub struct SourceFile {
     pub text: String,
     pub origin: Origin,
     line_starts: Vec<u32>,
+    /// `chars_at_checkpoint[k]` is the number of characters before byte `k * CHECKPOINT`: with it
+    /// a column costs at most one checkpoint's worth of counting, however long the line.
+    chars_at_checkpoint: Vec<u32>,
+}
+
+/// Bytes between two character-count checkpoints of a [`SourceFile`].
+const CHECKPOINT: usize = 1024;
+
+/// Whether a byte starts a UTF-8 character (is not a continuation byte).
+fn starts_char(byte: &u8) -> bool {
+    byte & 0xC0 != 0x80
 }
 
 impl SourceFile {
     /// 1-based line and column (in characters) of a byte offset.
+    /// Constant time per call (see `chars_at_checkpoint`), so reporting many diagnostics on one
+    /// very long line stays linear.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i.saturating_sub(1),
-        };
+        let line = self.line_index(offset);
         let start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
         let end = (offset as usize).min(self.text.len());
-        let col = self
-            .text
-            .get(start..end)
-            .map_or(end.saturating_sub(start), |s| s.chars().count());
+        let col = self.chars_before(end) - self.chars_before(start.min(end));
         (line + 1, col + 1)
+    }
+
+    /// The byte range of the line holding `offset`, without its line break.
+    pub fn line_range(&self, offset: u32) -> std::ops::Range<usize> {
+        let line = self.line_index(offset);
+        let start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |&next| (next as usize).saturating_sub(1));
+        start.min(end)..end
+    }
+
+    /// 0-based index of the line holding `offset`.
+    fn line_index(&self, offset: u32) -> usize {
+        match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    /// How many characters the text holds before byte `offset`.
+    fn chars_before(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        let checkpoint = offset / CHECKPOINT;
+        let counted = self
+            .chars_at_checkpoint
+            .get(checkpoint)
+            .copied()
+            .unwrap_or(0) as usize;
+        let rest = self
+            .text
+            .as_bytes()
+            .get(checkpoint * CHECKPOINT..offset)
+            .unwrap_or(&[]);
+        counted + rest.iter().filter(|b| starts_char(b)).count()
     }
 
     /// The span of a 1-based `line` from `column` (in characters) to its last non-blank
@@ -78,12 +121,20 @@ impl SourceDb {
                 .filter(|(_, b)| *b == b'\n')
                 .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
         );
+        let mut chars_at_checkpoint = vec![0u32];
+        let mut chars = 0u32;
+        for chunk in text.as_bytes().chunks(CHECKPOINT) {
+            let in_chunk = chunk.iter().filter(|b| starts_char(b)).count();
+            chars = chars.saturating_add(u32::try_from(in_chunk).unwrap_or(u32::MAX));
+            chars_at_checkpoint.push(chars);
+        }
         self.files.push(SourceFile {
             id,
             name: name.into(),
             text,
             origin,
             line_starts,
+            chars_at_checkpoint,
         });
         id
     }

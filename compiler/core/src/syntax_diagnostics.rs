@@ -53,6 +53,7 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
                 LexErrorKind::InvalidEscape(text) => Diagnostic::new(Code::E0005, span, format!("unknown escape `{text}`"))
                 .label("not a valid escape")
                 .help("valid escapes: \\\" \\\\ \\n \\t \\r \\0 \\$ \\u{…}; write a backslash as `\\\\`"),
+                LexErrorKind::NestedTooDeeply => nested_too_deeply(span, "nested more than 64 levels deep"),
                 LexErrorKind::InvalidNumber(text) => {
                     Diagnostic::new(Code::E0006, span, format!("`{text}` is not a valid number, percentage or duration"))
                         .label("invalid literal")
@@ -68,6 +69,12 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
                         .help(
                             "write an expression between `${` and `}`, or `\\${` for a literal `${`",
                         );
+                }
+                Some(CustomError::ExpressionTooDeep) => {
+                    return nested_too_deeply(
+                        e.span,
+                        "this expression is more than 128 levels deep",
+                    );
                 }
                 Some(CustomError::MissingRefValue) => {
                     return Diagnostic::new(Code::E0001, e.span, "the branch or tag to trigger on is missing")
@@ -190,4 +197,11 @@ fn number_help(text: &str) -> String {
     }
     "numbers are `3` or `0.95`, percentages `10%`, durations `30s`, `10m`, `1h30m`, `2d`"
         .to_string()
+}
+
+/// E0012, from the lexer (brackets, strings) or the parser (one expression's depth).
+fn nested_too_deeply(span: pipec_syntax::Span, label: &str) -> Diagnostic {
+    Diagnostic::new(Code::E0012, span, "nested too deeply")
+        .label(label)
+        .help("flatten it: fewer levels of brackets, a regular expression instead of a long `or` chain; what lies beyond the limit is not checked")
 }

@@ -329,6 +329,68 @@ pub struct Expr {
     pub span: Span,
 }
 
+/// How deep one expression may nest (operators, lists, records, strings in interpolations):
+/// far beyond any real condition, and low enough that the phases after the parser, which
+/// recurse over expressions, stay well within a 2 MiB thread stack. The parser refuses deeper
+/// expressions (E0012).
+pub const MAX_EXPR_DEPTH: usize = 128;
+
+impl Expr {
+    /// Whether the expression is more than `limit` levels deep (a leaf is one level). Walks
+    /// with its own stack, so it is safe on any depth, and stops at the first node too deep.
+    pub fn nests_deeper_than(&self, limit: usize) -> bool {
+        let mut stack = vec![(self, 1usize)];
+        while let Some((expr, depth)) = stack.pop() {
+            if depth > limit {
+                return true;
+            }
+            match &expr.kind {
+                ExprKind::Str(lit) => stack.extend(lit.parts.iter().filter_map(|p| match p {
+                    StrPart::Interp(e) => Some((e, depth + 1)),
+                    StrPart::Text(_) => None,
+                })),
+                ExprKind::Call { args, .. } => {
+                    stack.extend(args.iter().map(|a| (&a.value, depth + 1)));
+                }
+                ExprKind::List(items) => stack.extend(items.iter().map(|e| (e, depth + 1))),
+                ExprKind::Record(props) => {
+                    stack.extend(props.iter().map(|p| (&p.value, depth + 1)));
+                }
+                ExprKind::Unary { expr, .. } => stack.push((expr, depth + 1)),
+                ExprKind::Binary { lhs, rhs, .. } => {
+                    stack.push((lhs, depth + 1));
+                    stack.push((rhs, depth + 1));
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Drops the expression node by node. Rust's own drop recurses once per level, so an
+    /// expression too deep to keep is taken apart with this instead.
+    pub fn dismantle(self) {
+        let mut stack = vec![self];
+        while let Some(expr) = stack.pop() {
+            match expr.kind {
+                ExprKind::Str(lit) => stack.extend(lit.parts.into_iter().filter_map(|p| match p {
+                    StrPart::Interp(e) => Some(e),
+                    StrPart::Text(_) => None,
+                })),
+                ExprKind::Call { args, .. } => stack.extend(args.into_iter().map(|a| a.value)),
+                ExprKind::List(items) => stack.extend(items),
+                ExprKind::Record(props) => stack.extend(props.into_iter().map(|p| p.value)),
+                ExprKind::Unary { expr, .. } => stack.push(*expr),
+                ExprKind::Binary { lhs, rhs, .. } => {
+                    stack.push(*lhs);
+                    stack.push(*rhs);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Str(StrLit),

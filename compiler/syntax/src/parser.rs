@@ -117,18 +117,22 @@ pub enum CustomError {
     EmptyInterpolation,
     /// `on push branch` with no name after it.
     MissingRefValue,
+    /// An expression deeper than [`MAX_EXPR_DEPTH`], or a chain of more operators than that.
+    ExpressionTooDeep,
 }
 
 impl CustomError {
-    const ALL: [CustomError; 2] = [
+    const ALL: [CustomError; 3] = [
         CustomError::EmptyInterpolation,
         CustomError::MissingRefValue,
+        CustomError::ExpressionTooDeep,
     ];
 
     pub fn message(self) -> &'static str {
         match self {
             CustomError::EmptyInterpolation => "empty interpolation",
             CustomError::MissingRefValue => "missing branch or tag after `branch`/`tag`",
+            CustomError::ExpressionTooDeep => "expression nested too deeply",
         }
     }
 
@@ -415,6 +419,7 @@ where
             Token::Percent(s) => ExprKind::Percent(s.to_string()),
             Token::Regex(s) => ExprKind::Regex(s.to_string()),
             Token::BadNumber(_) => ExprKind::Error,
+            Token::Elided => ExprKind::Error,
             Token::Ident("true") => ExprKind::Bool(true),
             Token::Ident("false") => ExprKind::Bool(false),
         }
@@ -515,10 +520,17 @@ where
             })
             .boxed();
 
-        let not = recursive(|not| {
-            kw("not")
-                .then(not)
-                .map(|(op_span, inner): (Span, Expr)| Expr {
+        // `not not … x` and `a and b and …` are read as flat runs, so a hostile run costs no
+        // parser stack, and refused before a tree deeper than the limit is built.
+        let not = kw("not")
+            .repeated()
+            .collect::<Vec<Span>>()
+            .then(comparison)
+            .validate(|(nots, inner): (Vec<Span>, Expr), e, emitter| {
+                if nots.len() > MAX_EXPR_DEPTH {
+                    return too_deep(vec![inner], e.span(), emitter);
+                }
+                nots.into_iter().rev().fold(inner, |inner, op_span| Expr {
                     span: op_span.to(inner.span),
                     kind: ExprKind::Unary {
                         op: UnaryOp::Not,
@@ -526,30 +538,81 @@ where
                         expr: Box::new(inner),
                     },
                 })
-                .or(comparison)
-        });
+            });
 
-        let binary = |op: BinaryOp| {
-            move |lhs: Expr, (op_span, rhs): (Span, Expr)| Expr {
-                span: lhs.span.to(rhs.span),
-                kind: ExprKind::Binary {
-                    op,
-                    op_span,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
-                },
-            }
-        };
-
+        // Operands past the limit are parsed and dropped at once, not kept: a chain of a
+        // million costs the memory of [`MAX_EXPR_DEPTH`] operands.
         let and = not
             .clone()
-            .foldl(kw("and").then(not).repeated(), binary(BinaryOp::And))
+            .then(
+                kw("and")
+                    .then(not.clone())
+                    .repeated()
+                    .at_most(MAX_EXPR_DEPTH)
+                    .collect::<Vec<_>>(),
+            )
+            .then(kw("and").then(not).repeated().count())
+            .validate(|((first, rest), beyond), e, emitter| {
+                chain(first, rest, beyond, BinaryOp::And, e.span(), emitter)
+            })
             .boxed();
 
         and.clone()
-            .foldl(kw("or").then(and).repeated(), binary(BinaryOp::Or))
+            .then(
+                kw("or")
+                    .then(and.clone())
+                    .repeated()
+                    .at_most(MAX_EXPR_DEPTH)
+                    .collect::<Vec<_>>(),
+            )
+            .then(kw("or").then(and).repeated().count())
+            .validate(|((first, rest), beyond), e, emitter| {
+                chain(first, rest, beyond, BinaryOp::Or, e.span(), emitter)
+            })
             .labelled("expression")
     })
+}
+
+/// Folds `first op rest…` into a left-nested tree, unless the run is longer than
+/// [`MAX_EXPR_DEPTH`]: `beyond` counts the operands after the first [`MAX_EXPR_DEPTH`].
+fn chain<'t, 's>(
+    first: Expr,
+    rest: Vec<(Span, Expr)>,
+    beyond: usize,
+    op: BinaryOp,
+    span: Span,
+    emitter: &mut chumsky::input::Emitter<Rich<'t, Token<'s>, Span>>,
+) -> Expr {
+    if beyond > 0 {
+        let mut parts = vec![first];
+        parts.extend(rest.into_iter().map(|(_, e)| e));
+        return too_deep(parts, span, emitter);
+    }
+    rest.into_iter().fold(first, |lhs, (op_span, rhs)| Expr {
+        span: lhs.span.to(rhs.span),
+        kind: ExprKind::Binary {
+            op,
+            op_span,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        },
+    })
+}
+
+/// Reports an expression nested too deeply and stands an error expression in for it.
+fn too_deep<'t, 's>(
+    parts: Vec<Expr>,
+    span: Span,
+    emitter: &mut chumsky::input::Emitter<Rich<'t, Token<'s>, Span>>,
+) -> Expr {
+    for part in parts {
+        part.dismantle();
+    }
+    emitter.emit(Rich::custom(span, CustomError::ExpressionTooDeep.message()));
+    Expr {
+        kind: ExprKind::Error,
+        span,
+    }
 }
 
 /// A string literal, single- or triple-quoted, with interpolations parsed as expressions.
@@ -747,7 +810,8 @@ where
         | Token::Duration(_)
         | Token::Percent(_)
         | Token::Regex(_)
-        | Token::BadNumber(_) => true,
+        | Token::BadNumber(_)
+        | Token::Elided => true,
         Token::Ctrl('[') => true,
         _ => false,
     });
@@ -1137,7 +1201,16 @@ fn module_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Item>, Extra<'t, 's>
 where
     I: ValueInput<'t, Token = Token<'s>, Span = Span>,
 {
-    let expr = expr_parser().boxed();
+    // Each expression the declarations hold is checked once for depth, as a whole.
+    let expr = expr_parser()
+        .validate(|expr: Expr, e, emitter| {
+            if expr.nests_deeper_than(MAX_EXPR_DEPTH) {
+                too_deep(vec![expr], e.span(), emitter)
+            } else {
+                expr
+            }
+        })
+        .boxed();
 
     let group = name()
         .separated_by(ctrl(','))
@@ -1556,26 +1629,100 @@ mod tests {
 #[cfg(test)]
 mod depth_tests {
     use super::*;
+    use crate::lexer::MAX_NESTING;
 
-    /// Deep nesting grows the stack on demand (chumsky's `stacker`) instead of overflowing it,
-    /// and unclosed brackets are skipped once, not rescanned from every token.
+    /// One expression of each construct that nests, `levels` deep.
+    fn nested(construct: &str, levels: usize) -> String {
+        let body = match construct {
+            "paren" => format!("{}1{}", "(".repeat(levels), ")".repeat(levels)),
+            "list" => format!("{}1{}", "[".repeat(levels), "]".repeat(levels)),
+            "record" => format!("{}1{}", "{a = ".repeat(levels), "}".repeat(levels)),
+            "not" => format!("{}true", "not ".repeat(levels)),
+            "and" => format!("true{}", " and true".repeat(levels)),
+            "or" => format!("true{}", " or true".repeat(levels)),
+            "triple" => format!(
+                "{}\"x\"{}",
+                "\"\"\"${".repeat(levels),
+                "}\"\"\"".repeat(levels)
+            ),
+            "unclosed" => "[".repeat(levels),
+            "unclosed_string" => "\"\"\"${".repeat(levels),
+            other => unreachable!("no construct {other}"),
+        };
+        format!("pipeline p {{ x = {body} }}")
+    }
+
+    const CONSTRUCTS: [&str; 9] = [
+        "paren",
+        "list",
+        "record",
+        "not",
+        "and",
+        "or",
+        "triple",
+        "unclosed",
+        "unclosed_string",
+    ];
+
+    fn too_deep(parsed: &Parsed) -> bool {
+        parsed.errors.iter().any(|e| match e {
+            SyntaxError::Lex(l) => l.kind == lexer::LexErrorKind::NestedTooDeeply,
+            SyntaxError::Parse(p) => p.custom == Some(CustomError::ExpressionTooDeep),
+        })
+    }
+
+    /// A million levels of any construct is refused with one clear error, on an ordinary
+    /// 2 MiB thread: no recursion follows the input's depth, in parsing or in dropping.
     #[test]
-    fn deeply_nested_input_neither_overflows_nor_stalls() {
-        let depth = 5_000;
-        let src = format!(
-            "pipeline p {{ x = {}1{} }}",
-            "(".repeat(depth),
-            ")".repeat(depth)
-        );
-        let parsed = parse(&src, FileId(0));
-        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors.first());
-        let unclosed = format!("pipeline p {{ x = {} }}", "[".repeat(depth));
-        assert!(!parse(&unclosed, FileId(0)).errors.is_empty());
-        let strings = format!(
-            "pipeline p {{ x = {}\"{} }}",
-            "\"${".repeat(1_000),
-            "}\"".repeat(1_000)
-        );
-        let _ = parse(&strings, FileId(0));
+    fn a_million_levels_of_each_construct_is_refused_without_overflow() {
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                for construct in CONSTRUCTS {
+                    let parsed = parse(&nested(construct, 1_000_000), FileId(0));
+                    assert!(
+                        too_deep(&parsed),
+                        "{construct}: {:?}",
+                        parsed.errors.first()
+                    );
+                }
+            })
+            .unwrap();
+        handle.join().unwrap();
+    }
+
+    /// Real programs nest far less than the limits, and parse cleanly up to them.
+    #[test]
+    fn nesting_within_the_limits_parses() {
+        // Inside `pipeline p { … }`, one level in; a string with an interpolation is two.
+        for (construct, levels) in [
+            ("paren", MAX_NESTING - 1),
+            ("list", MAX_NESTING - 1),
+            ("record", MAX_NESTING - 1),
+            ("triple", MAX_NESTING / 2 - 1),
+        ] {
+            let parsed = parse(&nested(construct, levels), FileId(0));
+            assert!(
+                parsed.errors.is_empty(),
+                "{construct}: {:?}",
+                parsed.errors.first()
+            );
+            assert!(too_deep(&parse(
+                &nested(construct, MAX_NESTING + 1),
+                FileId(0)
+            )));
+        }
+        for construct in ["not", "and", "or"] {
+            let parsed = parse(&nested(construct, MAX_EXPR_DEPTH - 2), FileId(0));
+            assert!(
+                parsed.errors.is_empty(),
+                "{construct}: {:?}",
+                parsed.errors.first()
+            );
+            assert!(too_deep(&parse(
+                &nested(construct, MAX_EXPR_DEPTH + 1),
+                FileId(0)
+            )));
+        }
     }
 }

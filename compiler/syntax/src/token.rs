@@ -40,6 +40,9 @@ pub enum Token<'src> {
     /// The `}` that closes an interpolation.
     InterpEnd,
     StrEnd,
+    /// A region the lexer cut out because it nests too deeply (already reported); parsed as
+    /// an error expression so nothing else is reported about it.
+    Elided,
     /// One of `{ } ( ) [ ] , ; : . =`.
     Ctrl(char),
     /// `==`, `!=`, `~`, `!~`, `<`, `<=`, `>`, `>=`.
@@ -61,6 +64,7 @@ impl fmt::Display for Token<'_> {
             Token::InterpStart => write!(f, "`${{`"),
             Token::InterpEnd => write!(f, "`}}`"),
             Token::StrEnd => write!(f, "end of string"),
+            Token::Elided => write!(f, "a deeply nested expression"),
             Token::Ctrl(c) => write!(f, "`{c}`"),
             Token::Op(s) => write!(f, "`{s}`"),
         }
