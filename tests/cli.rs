@@ -239,6 +239,33 @@ fn sarif_output_validates_against_the_sarif_schema() {
         .unwrap()
         .remove("message");
     assert!(!validator.is_valid(&broken));
+
+    // More results than GitHub accepts in a run: the errors and the first warnings, up to the
+    // limit, and a notification saying how many were left out; still a valid log.
+    let dir = temp_dir("sarif-flood");
+    std::fs::create_dir_all(&dir).unwrap();
+    let params: String = (0..pipec_core::render::MAX_SARIF_RESULTS + 10)
+        .map(|i| format!("  param p{i}: string = \"x\"\n"))
+        .collect();
+    std::fs::write(
+        dir.join("flood.pipe"),
+        format!("pipeline p {{\n{params}  bogus = 1\n}}\n"),
+    )
+    .unwrap();
+    let out = pipec(&["check", "--format", "sarif", "flood.pipe"], &dir);
+    let log: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert!(validator.is_valid(&log));
+    let run = &log["runs"][0];
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), pipec_core::render::MAX_SARIF_RESULTS);
+    assert!(
+        results.iter().any(|r| r["ruleId"] == "E0205"),
+        "the error is kept"
+    );
+    let note = run["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(note.starts_with("11 more results not included"), "{note}");
 }
 
 /// Two files compiled together that would both emit an object: `check` and `compile` give

@@ -78,16 +78,22 @@ fn plural(count: usize) -> &'static str {
 /// The diagnostics [`render_human`] draws, in their order: all if there are at most
 /// [`MAX_SHOWN`]; otherwise the first errors, then the first warnings, up to the cap.
 fn shown(diagnostics: &[Diagnostic]) -> Vec<&Diagnostic> {
-    if diagnostics.len() <= MAX_SHOWN {
-        return diagnostics.iter().collect();
+    errors_first(diagnostics.iter().collect(), MAX_SHOWN, |d| d.is_error())
+}
+
+/// At most `cap` of `items`, in their order: the first errors, then as many of the first
+/// warnings as fit.
+fn errors_first<T>(items: Vec<T>, cap: usize, is_error: impl Fn(&T) -> bool) -> Vec<T> {
+    if items.len() <= cap {
+        return items;
     }
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let mut warnings_left = MAX_SHOWN.saturating_sub(errors);
-    let mut errors_left = MAX_SHOWN;
-    diagnostics
-        .iter()
+    let errors = items.iter().filter(|d| is_error(d)).count();
+    let mut warnings_left = cap.saturating_sub(errors);
+    let mut errors_left = cap;
+    items
+        .into_iter()
         .filter(|d| {
-            let left = if d.is_error() {
+            let left = if is_error(d) {
                 &mut errors_left
             } else {
                 &mut warnings_left
@@ -527,6 +533,11 @@ fn label_json(label: &crate::diagnostic::Label, sources: &SourceDb) -> serde_jso
     })
 }
 
+/// The most results one SARIF run holds, errors first: GitHub code scanning rejects an upload
+/// with more than 25,000 results in a run ("SARIF results exceed hard limit", docs.github.com,
+/// code-security/code-scanning/troubleshooting-sarif-uploads/results-exceed-limit).
+pub const MAX_SARIF_RESULTS: usize = 25_000;
+
 /// One file's diagnostics, for [`render_sarif`].
 pub struct SarifInput<'a> {
     pub diagnostics: &'a [Diagnostic],
@@ -548,9 +559,16 @@ pub fn render_sarif(inputs: &[SarifInput<'_>], version: &str) -> String {
             })
         })
         .collect();
+    let all: Vec<(&SourceDb, &Diagnostic)> = inputs
+        .iter()
+        .flat_map(|input| input.diagnostics.iter().map(|d| (input.sources, d)))
+        .collect();
+    let total = all.len();
+    let kept = errors_first(all, MAX_SARIF_RESULTS, |(_, d)| d.is_error());
+    let omitted = total - kept.len();
     let mut results = Vec::new();
-    for input in inputs {
-        for d in input.diagnostics {
+    {
+        for (sources, d) in kept {
             let mut message = d.message.clone();
             if !d.help.is_empty() {
                 message.push_str("\nhelp: ");
@@ -561,7 +579,7 @@ pub fn render_sarif(inputs: &[SarifInput<'_>], version: &str) -> String {
                 .iter()
                 .enumerate()
                 .map(|(i, l)| {
-                    let mut loc = sarif_location(l.span, input.sources);
+                    let mut loc = sarif_location(l.span, sources);
                     loc["id"] = serde_json::json!(i);
                     loc["message"] = serde_json::json!({"text": l.message});
                     loc
@@ -572,7 +590,7 @@ pub fn render_sarif(inputs: &[SarifInput<'_>], version: &str) -> String {
                 "ruleIndex": crate::codes::Code::ALL.iter().position(|c| *c == d.code).unwrap_or(0),
                 "level": severity_word(d.severity()),
                 "message": {"text": message},
-                "locations": [sarif_location(d.primary.span, input.sources)],
+                "locations": [sarif_location(d.primary.span, sources)],
             });
             if !related.is_empty() {
                 result["relatedLocations"] = serde_json::Value::Array(related);
@@ -580,18 +598,30 @@ pub fn render_sarif(inputs: &[SarifInput<'_>], version: &str) -> String {
             results.push(result);
         }
     }
+    let mut run = serde_json::json!({
+        "tool": {"driver": {
+            "name": "pipec",
+            "version": version,
+            "informationUri": "https://github.com/pipec/pipec",
+            "rules": rules,
+        }},
+        "results": results,
+    });
+    if omitted > 0 {
+        run["invocations"] = serde_json::json!([{
+            "executionSuccessful": true,
+            "toolExecutionNotifications": [{
+                "level": "warning",
+                "message": {"text": format!(
+                    "{omitted} more results not included: GitHub code scanning rejects a run of more than {MAX_SARIF_RESULTS}; `--format json` lists every diagnostic"
+                )},
+            }],
+        }]);
+    }
     let log = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "pipec",
-                "version": version,
-                "informationUri": "https://github.com/pipec/pipec",
-                "rules": rules,
-            }},
-            "results": results,
-        }],
+        "runs": [run],
     });
     let mut text = serde_json::to_string_pretty(&log).unwrap_or_default();
     text.push('\n');
