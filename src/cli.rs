@@ -586,47 +586,20 @@ fn write_stdout(results: &[(PathBuf, Compilation)]) -> miette::Result<()> {
         .wrap_err("cannot write to standard output")
 }
 
-/// Writes one file per document. Every file is first written to a temporary name; only when
-/// all are written are they renamed into place, so an interrupted run leaves no partial set.
+/// Writes one file per document into `dir`, all at once (`pipec_files::output`): the new set
+/// replaces what pipec wrote there before, atomically, and nothing else in `dir` is touched.
 fn write_dir(dir: &Path, results: &[(PathBuf, Compilation)]) -> miette::Result<()> {
-    std::fs::create_dir_all(dir)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-    let mut planned: Vec<(PathBuf, PathBuf, &str)> = Vec::new();
-    for (_, compilation) in results {
-        for doc in &compilation.documents {
-            let target = dir.join(doc.file_name());
-            if planned.iter().any(|(t, _, _)| *t == target) {
-                return Err(miette!(
-                    help = "compile the files into separate directories",
-                    "two documents would both be written to {}",
-                    target.display()
-                ));
-            }
-            let temp = dir.join(format!(".{}.{}.tmp", doc.file_name(), std::process::id()));
-            planned.push((target, temp, doc.yaml.as_str()));
-        }
-    }
-    let cleanup = |planned: &[(PathBuf, PathBuf, &str)]| {
-        for (_, temp, _) in planned {
-            let _ = std::fs::remove_file(temp);
-        }
-    };
-    for (_, temp, yaml) in &planned {
-        if let Err(e) = std::fs::write(temp, yaml) {
-            cleanup(&planned);
-            return Err(e)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot write {}", temp.display()));
-        }
-    }
-    for (target, temp, _) in &planned {
-        if let Err(e) = std::fs::rename(temp, target) {
-            cleanup(&planned);
-            return Err(e)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot write {}", target.display()));
-        }
-    }
-    Ok(())
+    let files: Vec<(String, Vec<u8>)> = results
+        .iter()
+        .flat_map(|(_, c)| &c.documents)
+        .map(|doc| (doc.file_name(), doc.yaml.clone().into_bytes()))
+        .collect();
+    pipec_files::output::write_dir(dir, &files).map_err(|e| match e {
+        pipec_files::output::OutputError::Duplicate(name) => miette!(
+            help = "compile the files into separate directories",
+            "two documents would both be written to {}",
+            dir.join(name).display()
+        ),
+        other => miette!("cannot write {}: {other}", dir.display()),
+    })
 }

@@ -69,6 +69,7 @@ fn output_directory_gets_one_file_per_resource_and_no_leftovers() {
     assert_eq!(
         files,
         [
+            ".pipec-files",
             "rollout-addressbook.yaml",
             "service-addressbook.yaml",
             "workflow-addressbook.yaml",

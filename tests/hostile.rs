@@ -443,3 +443,147 @@ fn control_characters_are_not_printed_and_do_not_move_line_numbers() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"line\":3,\"column\":3"), "{stderr}");
 }
+
+/// `pipeline NAME` with `count` services: a compile of many files.
+fn many_services(name: &str, count: usize) -> String {
+    let services: String = (0..count)
+        .map(|i| format!("  service {name}{i} {{ image = \"nginx:1.27\", port = 80 }}\n"))
+        .collect();
+    format!("pipeline {name} {{\n{services}}}\n")
+}
+
+/// Every file of `dir` but the one a person put there: name and contents.
+fn output_set(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "kustomization.yaml")
+        .map(|e| {
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `-o DIR` replaces pipec's earlier output whole: killed at any moment (SIGKILL, spread over a
+/// whole run), the directory holds exactly the old set or exactly the new one, never a mix and
+/// never a temporary file; a file a person put there is kept, always the same file; files the
+/// new compile no longer produces are gone.
+#[test]
+fn output_directories_change_all_at_once_even_when_killed() {
+    let dir = project("atomic");
+    std::fs::write(dir.join("a.pipe"), many_services("alpha", 200)).unwrap();
+    std::fs::write(dir.join("b.pipe"), many_services("beta", 150)).unwrap();
+    let expected = |file: &str| {
+        let out = dir.join(format!("expected-{file}"));
+        let status = pipec(&["compile", file, "-o", out.to_str().unwrap()], &dir);
+        assert_eq!(status.status.code(), Some(0));
+        output_set(&out)
+    };
+    let (a, b) = (expected("a.pipe"), expected("b.pipe"));
+    assert!(a.contains_key(".pipec-files") && a.len() > 300 && b.len() > 200);
+    assert!(a.keys().all(|k| !b.contains_key(k) || k == ".pipec-files"));
+
+    let out = dir.join("out");
+    let out_arg = out.to_str().unwrap().to_string();
+    assert_eq!(
+        pipec(&["compile", "a.pipe", "-o", &out_arg], &dir)
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::write(out.join("kustomization.yaml"), "resources: []\n").unwrap();
+    let own_file = std::fs::metadata(out.join("kustomization.yaml")).unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        pipec(&["compile", "b.pipe", "-o", &out_arg], &dir)
+            .status
+            .code(),
+        Some(0)
+    );
+    let full_run = started.elapsed();
+    assert!(
+        output_set(&out) == b,
+        "the new set, without the files only the old one had"
+    );
+
+    let kills = 40;
+    let mut outcomes = [0usize; 2];
+    for i in 0..kills {
+        let file = if i % 2 == 0 { "a.pipe" } else { "b.pipe" };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pipec"))
+            .args(["compile", file, "-o", &out_arg])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full_run.mul_f64(1.2 * f64::from(i) / f64::from(kills)));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = output_set(&out);
+        assert!(
+            now == a || now == b,
+            "killed after {i}/{kills} of a run: a mix of sets"
+        );
+        outcomes[usize::from(now == b)] += 1;
+        let kept = std::fs::metadata(out.join("kustomization.yaml")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(kept.ino(), own_file.ino(), "a person's file was replaced");
+    }
+    // A run after the kills leaves nothing of theirs behind, beside or inside the directory.
+    assert_eq!(
+        pipec(&["compile", "a.pipe", "-o", &out_arg], &dir)
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(output_set(&out) == a);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("pipec-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Both outcomes happened: the kills did land before and after the swap.
+    assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
+}
+
+/// What pipec did not write is never deleted: a directory inside the output stops the write
+/// before anything changes; an older pipec's files (no manifest, but pipec's label) are
+/// recognised and replaced, a person's YAML kept.
+#[test]
+fn output_directories_keep_what_pipec_did_not_write() {
+    let dir = project("foreign");
+    std::fs::write(dir.join("a.pipe"), many_services("alpha", 2)).unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(out.join("charts")).unwrap();
+    std::fs::write(
+        out.join("old.yaml"),
+        "metadata:\n  labels:\n    app.kubernetes.io/managed-by: pipec\n",
+    )
+    .unwrap();
+    std::fs::write(out.join("mine.yaml"), "kind: ConfigMap\n").unwrap();
+    let compile = || pipec(&["compile", "a.pipe", "-o", out.to_str().unwrap()], &dir);
+    let refused = compile();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("charts"));
+    assert!(out.join("old.yaml").exists() && !out.join(".pipec-files").exists());
+    std::fs::remove_dir(out.join("charts")).unwrap();
+    assert_eq!(compile().status.code(), Some(0));
+    assert!(
+        !out.join("old.yaml").exists(),
+        "an older pipec's file is replaced"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.yaml")).unwrap(),
+        "kind: ConfigMap\n"
+    );
+    let manifest = std::fs::read_to_string(out.join(".pipec-files")).unwrap();
+    assert!(
+        !manifest.contains("mine.yaml") && manifest.lines().count() >= 4,
+        "{manifest}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Reading `.pipe` sources from disk, for the CLI and the language server alike, so that both
-//! refuse the same imports. The compiler itself (`pipec-core`) does no I/O: it sees files only
+//! refuse the same imports; and writing `compile -o DIR` all at once ([`output`]). The compiler itself (`pipec-core`) does no I/O: it sees files only
 //! through the [`FileLoader`] this crate provides.
 //!
 //! pipec runs in CI on untrusted pull requests and in editors on every keystroke, so reading
@@ -13,6 +13,8 @@
 //! - **Every read** is opened non-blocking (a FIFO cannot hang it), must be a regular file, and
 //!   stops one byte past [`MAX_SOURCE_BYTES`] (the compiler reports E0011 beyond it), so
 //!   `/dev/zero` or a huge file costs bounded memory.
+
+pub mod output;
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
