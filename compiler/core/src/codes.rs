@@ -740,6 +740,26 @@ Example:
 Fix: tolerate fewer failures than measurements (`failure_limit = 1`), or take more
 measurements.";
 
+    W0005 => "secret written as a literal",
+"A string holds what looks like a secret: a token with a known provider's prefix (AWS, GitHub,
+GitLab, Stripe, Slack, Google, npm), a JSON Web Token, a private key, a password in a URL, or
+any value of a key named like a credential (`DB_PASSWORD`, `api_token`). Written in the
+`.pipe` file it is in the repository, every clone and CI log, and the YAML pipec emits; treat it
+as leaked and revoke it.
+
+Example:
+
+    env = { DB_PASSWORD = \"hunter2\" }
+
+Fix: keep it in a Kubernetes Secret and refer to it, so that only a `secretKeyRef` reaches the
+YAML:
+
+    secret db = \"db-credentials\" { password }
+    env = { DB_PASSWORD = db.password }
+
+A line that must keep its literal (a test fixture, a provider's documented example key) is
+exempt with a comment `pipec:allow W0005` on it or on the line above.";
+
     W0002 => "unused declaration",
 "A secret, param or image is declared but nothing in the pipeline uses it: probably a typo
 elsewhere, or a leftover. Remove it, or use it. Names starting with `_` are exempt.

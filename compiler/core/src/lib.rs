@@ -31,6 +31,7 @@ pub mod render;
 pub mod resolve;
 pub mod rollout_math;
 pub mod schema;
+pub mod secrets;
 pub mod source;
 pub mod stdlib;
 mod syntax_diagnostics;
@@ -112,6 +113,7 @@ pub fn compile(entry_name: &str, entry: &[u8], loader: &dyn FileLoader, mode: Mo
     if let Some(program) = &checked.program {
         lint::lint(program, &resolution, &checked.used, &mut diags);
     }
+    secrets::lint(&graph, &sources, &mut diags);
     let mut lowered = Vec::new();
     let mut documents = Vec::new();
     let mut internal_error = None;
