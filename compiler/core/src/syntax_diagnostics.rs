@@ -40,6 +40,9 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
                 LexErrorKind::UnterminatedString => Diagnostic::new(Code::E0002, span, "this string is never closed")
                     .label("the string ends here, without its closing quote")
                     .help("add the closing `\"`; for text over several lines use a triple-quoted string `\"\"\"…\"\"\"`"),
+                LexErrorKind::UnterminatedTripleString => Diagnostic::new(Code::E0002, span, "this string is never closed")
+                    .label("this `\"\"\"` opens a string that runs to the end of the file")
+                    .help("add the closing `\"\"\"` where the text ends"),
                 LexErrorKind::UnterminatedInterpolation => {
                     Diagnostic::new(Code::E0003, span, "`${` is never closed")
                         .label("expected `}` here")

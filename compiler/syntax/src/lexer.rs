@@ -19,6 +19,8 @@ pub enum LexErrorKind {
     /// One or more characters that start no token.
     InvalidCharacters(String),
     UnterminatedString,
+    /// A `"""` string still open at the end of the file; the span is its opening `"""`.
+    UnterminatedTripleString,
     UnterminatedInterpolation,
     UnterminatedRegex,
     /// A backslash escape that single-quoted strings do not know, e.g. `\q`.
@@ -58,6 +60,7 @@ pub fn lex(src: &str, file: FileId) -> Lexed<'_> {
         file,
         out: Lexed::default(),
         pending_invalid: None,
+        unclosed_triple_reported: false,
     };
     machine.run();
     let mut out = machine.finish();
@@ -402,7 +405,11 @@ enum Mode {
         started: bool,
     },
     Single,
-    Triple,
+    /// A triple-quoted string whose `"""` starts at `opened`: the error for one never closed
+    /// points there, not at the end of the file.
+    Triple {
+        opened: usize,
+    },
 }
 
 /// The lexer's state: a cursor over the text, the stack of open strings and interpolations,
@@ -415,6 +422,8 @@ struct Machine<'src> {
     out: Lexed<'src>,
     /// Adjacent invalid characters become one error; this is the run being collected.
     pending_invalid: Option<Span>,
+    /// Whether a triple-quoted string left open at the end was reported.
+    unclosed_triple_reported: bool,
 }
 
 impl<'src> Machine<'src> {
@@ -476,13 +485,23 @@ impl<'src> Machine<'src> {
                     Some(_) if self.at("${") => self.interpolation(&mut modes, true),
                     Some(_) => self.single_text(),
                 },
-                Some(Mode::Triple) => {
+                Some(Mode::Triple { opened }) => {
                     if self.at("\"\"\"") {
                         modes.pop();
                         self.token(Token::StrEnd, self.pos, self.pos + 3);
                     } else if self.pos >= self.bytes.len() {
                         modes.pop();
-                        self.marker(LexErrorKind::UnterminatedString, Token::StrEnd);
+                        self.flush_invalid();
+                        let opener = self.span(opened, opened + 3);
+                        // All end here; the innermost says what is missing.
+                        if !std::mem::replace(&mut self.unclosed_triple_reported, true) {
+                            self.out.errors.push(LexError {
+                                kind: LexErrorKind::UnterminatedTripleString,
+                                span: opener,
+                            });
+                        }
+                        let end = self.span(self.pos, self.pos);
+                        self.out.tokens.push((Token::StrEnd, end));
                     } else if self.at("${") {
                         self.interpolation(&mut modes, false);
                     } else {
@@ -605,7 +624,7 @@ impl<'src> Machine<'src> {
         let Some(c) = self.peek_char() else { return };
         if self.at("\"\"\"") {
             self.token(Token::StrStart(Quote::Triple), start, start + 3);
-            modes.push(Mode::Triple);
+            modes.push(Mode::Triple { opened: start });
             return;
         }
         match c {

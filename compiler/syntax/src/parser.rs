@@ -179,10 +179,16 @@ pub fn parse(src: &str, file: FileId) -> Parsed {
     }
 }
 
+/// Drops the parse errors a lexer error already explains: on the lexer error's line from its
+/// start on, or anywhere after a `"""` string left open (the rest of the file is its text).
+/// Sorted ranges with a running maximum, so linear in the errors up to the sort.
 fn dedup_errors(errors: &mut Vec<SyntaxError>, src: &str) {
-    let lex_lines: Vec<(u32, u32)> = errors
+    let mut covered: Vec<(u32, u32)> = errors
         .iter()
         .filter_map(|e| match e {
+            SyntaxError::Lex(l) if l.kind == lexer::LexErrorKind::UnterminatedTripleString => {
+                Some((l.span.start, u32::try_from(src.len()).unwrap_or(u32::MAX)))
+            }
             SyntaxError::Lex(l) => {
                 let rest = src.get(l.span.end as usize..).unwrap_or("");
                 let line_end = l.span.end as usize + rest.find('\n').unwrap_or(rest.len());
@@ -191,11 +197,24 @@ fn dedup_errors(errors: &mut Vec<SyntaxError>, src: &str) {
             SyntaxError::Parse(_) => None,
         })
         .collect();
+    covered.sort_unstable();
+    let mut reach = 0;
+    let furthest: Vec<u32> = covered
+        .iter()
+        .map(|(_, end)| {
+            reach = reach.max(*end);
+            reach
+        })
+        .collect();
     errors.retain(|e| match e {
         SyntaxError::Lex(_) => true,
-        SyntaxError::Parse(p) => !lex_lines
-            .iter()
-            .any(|(start, end)| p.span.start >= *start && p.span.start <= *end),
+        SyntaxError::Parse(p) => {
+            let before = covered.partition_point(|(start, _)| *start <= p.span.start);
+            before
+                .checked_sub(1)
+                .and_then(|i| furthest.get(i))
+                .is_none_or(|end| p.span.start > *end)
+        }
     });
     errors.sort_by_key(|e| (e.span().start, e.span().end));
     errors.dedup_by(|a, b| a.span() == b.span());
