@@ -46,7 +46,13 @@ impl Checker<'_, '_> {
                     } else if let Some(text) = self.value_as_param(&value, ty) {
                         Some(text)
                     } else {
-                        self.mismatch(&value, &format!("a `{}` (the parameter's type)", ty.name()));
+                        self.mismatch(
+                            &value,
+                            &format!(
+                                "{} (the parameter's type)",
+                                crate::diagnostic::with_article(ty.name())
+                            ),
+                        );
                         None
                     }
                 }

@@ -624,7 +624,13 @@ impl<'a> Checker<'_, 'a> {
                     return None;
                 }
                 let Some(text) = self.value_as_param(&value, ty) else {
-                    self.mismatch(&value, &format!("a `{}` (the param's type)", ty.name()));
+                    self.mismatch(
+                        &value,
+                        &format!(
+                            "{} (the param's type)",
+                            crate::diagnostic::with_article(ty.name())
+                        ),
+                    );
                     return None;
                 };
                 // The default is the Workflow parameter's value, which Argo templates.

@@ -47,12 +47,7 @@ pub enum Ty {
 impl Ty {
     /// The name with its article, for messages: "an `int`", "a `string`".
     pub fn with_article(self) -> String {
-        let article = if self.name().starts_with(['a', 'e', 'i', 'o', 'u']) {
-            "an"
-        } else {
-            "a"
-        };
-        format!("{article} `{}`", self.name())
+        crate::diagnostic::with_article(self.name())
     }
 
     pub fn name(self) -> &'static str {
