@@ -559,37 +559,35 @@ where
                 })
             });
 
-        // Operands past the limit are parsed and dropped at once, not kept: a chain of a
-        // million costs the memory of [`MAX_EXPR_DEPTH`] operands.
-        let and = not
-            .clone()
-            .then(
-                kw("and")
-                    .then(not.clone())
-                    .repeated()
-                    .at_most(MAX_EXPR_DEPTH)
-                    .collect::<Vec<_>>(),
-            )
-            .then(kw("and").then(not).repeated().count())
-            .validate(|((first, rest), beyond), e, emitter| {
-                chain(first, rest, beyond, BinaryOp::And, e.span(), emitter)
-            })
-            .boxed();
-
-        and.clone()
-            .then(
-                kw("or")
-                    .then(and.clone())
-                    .repeated()
-                    .at_most(MAX_EXPR_DEPTH)
-                    .collect::<Vec<_>>(),
-            )
-            .then(kw("or").then(and).repeated().count())
-            .validate(|((first, rest), beyond), e, emitter| {
-                chain(first, rest, beyond, BinaryOp::Or, e.span(), emitter)
-            })
-            .labelled("expression")
+        let and = chain_parser(not, "and", BinaryOp::And).boxed();
+        chain_parser(and, "or", BinaryOp::Or).labelled("expression")
     })
+}
+
+/// `operand (keyword operand)*`, read as one flat run and folded by [`chain`]. Operands past
+/// the limit are parsed and dropped at once, not kept: a chain of a million costs the memory
+/// of [`MAX_EXPR_DEPTH`] operands.
+fn chain_parser<'t, 's: 't, I>(
+    operand: impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone + 't,
+    keyword: &'static str,
+    op: BinaryOp,
+) -> impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = Span>,
+{
+    operand
+        .clone()
+        .then(
+            kw(keyword)
+                .then(operand.clone())
+                .repeated()
+                .at_most(MAX_EXPR_DEPTH)
+                .collect::<Vec<_>>(),
+        )
+        .then(kw(keyword).then(operand).repeated().count())
+        .validate(move |((first, rest), beyond), e, emitter| {
+            chain(first, rest, beyond, op, e.span(), emitter)
+        })
 }
 
 /// Folds `first op rest…` into a left-nested tree, unless the run is longer than
