@@ -35,15 +35,33 @@ fn pipec_with_stdin(args: &[&str], dir: &Path, stdin: Option<Vec<u8>>) -> Output
             let _ = pipe.write_all(&bytes);
         });
     }
+    // Read both pipes while waiting: a large output must not fill a pipe and stall pipec.
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let (stdout, stderr) = (read(Box::new(stdout)), read(Box::new(stderr)));
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if started.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
             panic!("pipec {args:?} did not finish within 20 s");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
-    child.wait_with_output().unwrap()
 }
 
 fn pipec(args: &[&str], dir: &Path) -> Output {
@@ -586,4 +604,37 @@ fn output_directories_keep_what_pipec_did_not_write() {
         !manifest.contains("mine.yaml") && manifest.lines().count() >= 4,
         "{manifest}"
     );
+}
+
+/// One broken string is one mistake: twenty thousand `"${` on a line, ten thousand `"$ "`, or a
+/// million nested `"""${` give a handful of diagnostics, small in every format.
+#[test]
+fn one_broken_string_is_a_handful_of_diagnostics_in_every_format() {
+    let dir = project("strings");
+    let cases = [
+        ("opened", format!("\"{}\"", "${".repeat(20_000))),
+        ("quotes", "\"${".repeat(20_000)),
+        ("dollars", format!("\"{}\"", "$ ".repeat(10_000))),
+        ("nested", format!("{}\"x\"", "\"\"\"${".repeat(1_000_000))),
+    ];
+    for (name, condition) in cases {
+        let file = format!("{name}.pipe");
+        std::fs::write(dir.join(&file), addressbook_when(&condition)).unwrap();
+        for format in ["human", "json", "sarif"] {
+            let out = pipec(&["check", "--format", format, &file], &dir);
+            assert_eq!(out.status.code(), Some(1), "{name} {format}");
+            // SARIF always carries every code's explanation; count its results instead.
+            if format == "sarif" {
+                let log: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+                let results = log["runs"][0]["results"].as_array().unwrap().len();
+                assert!(results < 10, "{name}: {results} results");
+            } else {
+                assert!(
+                    out.stderr.len() < 32 * 1024,
+                    "{name} {format}: {} bytes of diagnostics",
+                    out.stderr.len()
+                );
+            }
+        }
+    }
 }

@@ -70,24 +70,39 @@ pub fn lex(src: &str, file: FileId) -> Lexed<'_> {
     out
 }
 
-/// Keeps the first of the lexical errors that follow an unterminated string or interpolation
-/// on the same line: once a quote is missing, every later quote on the line flips what is text
-/// and what is code, so the rest of the line's errors are noise (`"${"${"${` is one mistake, not
-/// three of each kind). Errors on later lines are kept: a single-quoted string ends at the line
-/// break, so they are independent. `errors` must be sorted by position; linear.
+/// Drops lexical errors that only follow from an earlier one on the same line:
+///
+/// - every error after an unterminated string or interpolation: once a quote is missing, every
+///   later quote on the line flips what is text and what is code (`"${"${"${` is one mistake,
+///   not three of each kind);
+/// - every further run of invalid characters after the first: a line of garbage (`${${${…` in
+///   code, binary) is one mistake, not one per character.
+///
+/// Errors on later lines are kept: a single-quoted string ends at the line break, so they are
+/// independent. `errors` must be sorted by position; linear.
 fn drop_follow_on_errors(src: &str, errors: &mut Vec<LexError>) {
+    let line_end = |start: usize| {
+        let rest = src.get(start..).unwrap_or("");
+        start + rest.find('\n').unwrap_or(rest.len())
+    };
     let mut quiet_until = 0usize;
+    let mut invalid_until = 0usize;
     errors.retain(|error| {
         let start = error.span.start as usize;
         if start < quiet_until {
             return false;
         }
-        if matches!(
-            error.kind,
-            LexErrorKind::UnterminatedString | LexErrorKind::UnterminatedInterpolation
-        ) {
-            let rest = src.get(start..).unwrap_or("");
-            quiet_until = start + rest.find('\n').unwrap_or(rest.len());
+        match error.kind {
+            LexErrorKind::UnterminatedString | LexErrorKind::UnterminatedInterpolation => {
+                quiet_until = line_end(start);
+            }
+            LexErrorKind::InvalidCharacters(_) => {
+                if start < invalid_until {
+                    return false;
+                }
+                invalid_until = line_end(start);
+            }
+            _ => {}
         }
         true
     });
