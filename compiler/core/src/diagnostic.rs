@@ -175,6 +175,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// A type's name quoted, with its article, for messages: "an `int`", "a `string`".
+pub fn with_article(name: &str) -> String {
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} `{name}`")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,14 +199,4 @@ mod tests {
         assert_eq!(did_you_mean("zzzzzz", ["replicas", "port"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
-}
-
-/// A type's name quoted, with its article, for messages: "an `int`", "a `string`".
-pub fn with_article(name: &str) -> String {
-    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} `{name}`")
 }
