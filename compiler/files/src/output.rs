@@ -70,6 +70,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
 /// Replaces pipec's files in `dir` by `files` (name, contents), atomically (see the module
 /// documentation). `dir` and its parents are created if missing.
 pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), OutputError> {
+    // A symlink to a directory: the directory it leads to is the one swapped.
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        let target = std::fs::canonicalize(dir).map_err(io(dir))?;
+        if target.is_dir() {
+            return write_dir(&target, files);
+        }
+        return Err(OutputError::NotADirectory(dir.to_path_buf()));
+    }
     let mut names: Vec<&str> = Vec::with_capacity(files.len());
     for (name, _) in files {
         let plain = !name.is_empty()
