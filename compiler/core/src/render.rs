@@ -158,14 +158,14 @@ impl<'a> Excerpts<'a> {
         }
     }
 
-    /// The cache ariadne reads the (cut) texts from.
-    fn cache(&self) -> impl ariadne::Cache<String> + use<> {
+    /// The cache ariadne reads the (cut) texts from, borrowing them.
+    fn cache(&self) -> impl ariadne::Cache<String> + '_ {
         ariadne::sources(
             self.sources
                 .files()
                 .iter()
                 .zip(&self.texts)
-                .map(|(file, text)| (file.name.clone(), text.clone()))
+                .map(|(file, text)| (file.name.clone(), text.as_str()))
                 .collect::<Vec<_>>(),
         )
     }

@@ -527,15 +527,7 @@ where
             .then(cmp_op.then(atom).or_not())
             .map(|(lhs, rest)| match rest {
                 None => lhs,
-                Some(((op, op_span), rhs)) => Expr {
-                    span: lhs.span.to(rhs.span),
-                    kind: ExprKind::Binary {
-                        op,
-                        op_span,
-                        lhs: Box::new(lhs),
-                        rhs: Box::new(rhs),
-                    },
-                },
+                Some(((op, op_span), rhs)) => binary(lhs, op, op_span, rhs),
             })
             .boxed();
 
@@ -605,7 +597,13 @@ fn chain<'t, 's>(
         parts.extend(rest.into_iter().map(|(_, e)| e));
         return too_deep(parts, span, emitter);
     }
-    rest.into_iter().fold(first, |lhs, (op_span, rhs)| Expr {
+    rest.into_iter()
+        .fold(first, |lhs, (op_span, rhs)| binary(lhs, op, op_span, rhs))
+}
+
+/// `lhs op rhs`, spanning both operands.
+fn binary(lhs: Expr, op: BinaryOp, op_span: Span, rhs: Expr) -> Expr {
+    Expr {
         span: lhs.span.to(rhs.span),
         kind: ExprKind::Binary {
             op,
@@ -613,7 +611,7 @@ fn chain<'t, 's>(
             lhs: Box::new(lhs),
             rhs: Box::new(rhs),
         },
-    })
+    }
 }
 
 /// Reports an expression nested too deeply and stands an error expression in for it.
