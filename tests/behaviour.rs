@@ -180,6 +180,57 @@ pipeline p {
     assert_eq!(found, [("api-wait-4", 2400)], "{short:?}");
 }
 
+/// Argo Rollouts' progress deadline and pipec's waits agree: pods slower than Argo's default
+/// deadline (600 s) but within the release's `timeout` do not turn the Rollout Degraded (which
+/// fails the wait at once), pods that never start do only once the wait's own limit is up; and
+/// a check without its own `timeout` is bounded by the release's.
+#[test]
+fn slow_pods_fail_no_sooner_than_the_release_timeout() {
+    let source = r#"
+pipeline p {
+  service api { image = "nginx:1.27", port = 80, replicas = 2 }
+  release api canary {
+    timeout = 1h
+    weight 50%
+    check run "curlimages/curl:8.10.1" { command = "curl -fsS $CANARY_URL/ready" }
+  }
+}
+"#;
+    let docs = common::clean_documents("p.pipe", source);
+    let wf = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
+    assert_eq!(
+        common::env(&common::runs(wf, "api-wait-1"), "TIMEOUT"),
+        "3600"
+    );
+    assert_eq!(common::runs(wf, "api-check-1")["timeout"], "1h");
+    let rollout = docs.iter().find(|d| d["kind"] == "Rollout").unwrap();
+    assert_eq!(rollout["spec"]["progressDeadlineSeconds"], 3600);
+    let degraded_at = |rollout: &Value, pod_ready_after: u64| {
+        let script = Script {
+            pod_ready_after,
+            promote_held_pauses: true,
+            horizon: 86_400,
+            ..Script::default()
+        };
+        simulate_update(Spec::from_json(rollout).unwrap(), &script)
+            .frames
+            .iter()
+            .find(|f| f.phase == RolloutPhase::Degraded)
+            .map(|f| f.time)
+    };
+    // Pods that need 40 minutes: the pipeline waits an hour, and so does Argo Rollouts.
+    assert_eq!(degraded_at(rollout, 2400), None);
+    // Argo's default deadline (what pipec emitted before) would fail them after 10 minutes.
+    let mut defaulted = rollout.clone();
+    defaulted["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("progressDeadlineSeconds");
+    assert_eq!(degraded_at(&defaulted, 2400), Some(601));
+    // Pods that never start: Degraded just after the hour the wait allows.
+    assert_eq!(degraded_at(rollout, u64::MAX), Some(3601));
+}
+
 /// Sets the `TIMEOUT` each task of `workflow` passes its Rollout script (its `timeout`
 /// argument) to what `change` makes of it (`None`: unchanged); returns each task's earlier
 /// value.

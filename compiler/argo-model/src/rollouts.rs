@@ -21,6 +21,10 @@ pub struct RolloutSpec {
     pub revision_history_limit: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_ready_seconds: Option<i64>,
+    /// How long an update may go without progress before the controller marks the Rollout
+    /// Degraded (`ProgressDeadlineExceeded`); Argo Rollouts defaults it to 600 and refuses a
+    /// value not greater than `minReadySeconds`.
+    pub progress_deadline_seconds: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindow>,
     pub selector: LabelSelector,

@@ -78,6 +78,7 @@ fn rollout_of(r: &Value) -> Rollout {
             canary,
             blue_green: None,
             rollback_window: None,
+            ..Spec::default()
         },
         status: Status {
             current_step_index: r["status.currentStepIndex"]
@@ -329,6 +330,7 @@ fn cluster_of(initial: &Value) -> Cluster {
         canary: Canary::default(),
         blue_green: None,
         rollback_window: None,
+        ..Spec::default()
     };
     for s in initial["steps"].as_array().unwrap() {
         spec.canary.steps.push(Step::from_json(s).unwrap());
@@ -1303,6 +1305,140 @@ mod rollback_window {
             } else {
                 assert_eq!(s.phase, Some(RolloutPhase::Paused), "{s:?}");
                 assert_eq!(s.stable_rs, "rev2");
+            }
+        }
+    }
+}
+
+// ---- the progress deadline: `calculateRolloutConditions` / `RolloutTimedOut` (rollout/sync.go,
+// utils/conditions) and `ValidateRolloutSpec`; the corpus has no case for them, so these follow
+// the cited upstream rules ----
+
+mod progress_deadline {
+    use super::*;
+    use pipec_argo_semantics::rollout::RolloutPhase;
+
+    fn spec(deadline: Option<u64>, min_ready: Option<u64>, steps: Value) -> Spec {
+        let mut rollout = serde_json::json!({"spec": {"replicas": 2, "strategy": {"canary": {
+            "maxSurge": 1, "maxUnavailable": 0, "steps": steps}}}});
+        if let Some(d) = deadline {
+            rollout["spec"]["progressDeadlineSeconds"] = Value::from(d);
+        }
+        if let Some(m) = min_ready {
+            rollout["spec"]["minReadySeconds"] = Value::from(m);
+        }
+        Spec::from_json(&rollout).unwrap()
+    }
+
+    fn run(spec: Spec, pod_ready_after: u64) -> Vec<controller::Frame> {
+        let script = Script {
+            pod_ready_after,
+            horizon: 4 * 3600,
+            ..Script::default()
+        };
+        controller::simulate_update(spec, &script).frames
+    }
+
+    fn degraded(frames: &[controller::Frame]) -> Vec<(u64, String)> {
+        frames
+            .iter()
+            .filter(|f| f.phase == RolloutPhase::Degraded)
+            .map(|f| (f.time, f.message.clone()))
+            .collect()
+    }
+
+    /// Argo's default of 600 s: a pod that is never ready turns the update Degraded one
+    /// second after the deadline (`from.Add(delta).Before(now)`), and it stays so.
+    #[test]
+    fn pods_that_never_start_exceed_the_default_deadline() {
+        let frames = run(
+            spec(None, None, serde_json::json!([{"setWeight": 50}])),
+            u64::MAX,
+        );
+        let bad = degraded(&frames);
+        assert_eq!(bad.len(), 1, "{frames:?}");
+        assert_eq!(bad[0].0, 601);
+        assert_eq!(
+            bad[0].1,
+            "ProgressDeadlineExceeded: ReplicaSet \"rev2\" has timed out progressing."
+        );
+        assert_eq!(frames.last().unwrap().phase, RolloutPhase::Degraded);
+    }
+
+    /// Degraded is a state, not an end: a pod that becomes available later is progress, and
+    /// the update goes on to Healthy.
+    #[test]
+    fn a_slow_pod_recovers_once_it_is_available() {
+        let frames = run(
+            spec(None, None, serde_json::json!([{"setWeight": 50}])),
+            900,
+        );
+        assert_eq!(
+            degraded(&frames).first().map(|d| d.0),
+            Some(601),
+            "{frames:?}"
+        );
+        let healthy = frames.last().unwrap();
+        assert_eq!(healthy.phase, RolloutPhase::Healthy, "{frames:?}");
+        assert_eq!((healthy.new_pods, healthy.old_pods), (2, 0));
+        let recovered = frames.iter().find(|f| f.time == 900).unwrap();
+        assert_ne!(recovered.phase, RolloutPhase::Degraded);
+    }
+
+    /// A deadline longer than the pods need: never Degraded (what pipec emits: the release's
+    /// timeout, 30 minutes unless it says otherwise).
+    #[test]
+    fn a_longer_deadline_waits_for_slow_pods() {
+        let frames = run(
+            spec(Some(1800), None, serde_json::json!([{"setWeight": 50}])),
+            900,
+        );
+        assert!(degraded(&frames).is_empty(), "{frames:?}");
+        assert_eq!(frames.last().unwrap().phase, RolloutPhase::Healthy);
+    }
+
+    /// A pause step is indefinite (`isIndefiniteStep`): an hour's pause does not time out,
+    /// and the clock restarts when it ends (`RolloutResumed`).
+    #[test]
+    fn a_pause_step_does_not_count() {
+        let steps = serde_json::json!([{"setWeight": 50}, {"pause": {"duration": 3600}}]);
+        let frames = run(spec(None, None, steps), 0);
+        assert!(degraded(&frames).is_empty(), "{frames:?}");
+        assert_eq!(frames.last().unwrap().phase, RolloutPhase::Healthy);
+    }
+
+    /// `ValidateRolloutSpec`: `progressDeadlineSeconds` (600 unless set) must be greater than
+    /// `minReadySeconds`; otherwise the Rollout is Degraded with InvalidSpec and no pod of the
+    /// new revision is made.
+    #[test]
+    fn a_deadline_not_above_min_ready_is_an_invalid_spec() {
+        for (deadline, min_ready, invalid) in [
+            (None, 600, true),
+            (None, 599, false),
+            (Some(900), 900, true),
+            (Some(901), 900, false),
+        ] {
+            let mut c = controller::Cluster::new(spec(
+                deadline,
+                Some(min_ready),
+                serde_json::json!([{"setWeight": 50}]),
+            ));
+            controller::settle(&mut c, &Script::default());
+            let s = &c.rollout.status;
+            assert_eq!(
+                s.phase == Some(RolloutPhase::Degraded),
+                invalid,
+                "{deadline:?} {min_ready}: {s:?}"
+            );
+            if invalid {
+                assert_eq!(
+                    s.message,
+                    format!(
+                        "InvalidSpec: The Rollout is invalid: spec.progressDeadlineSeconds: Invalid value: {}: must be greater than minReadySeconds",
+                        deadline.unwrap_or(600)
+                    )
+                );
+                assert!(c.replica_sets.is_empty());
             }
         }
     }

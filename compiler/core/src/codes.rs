@@ -608,6 +608,28 @@ Example:
     release api canary { isolated = true … }
     service api_canary { … }    # Service `api-canary` again";
 
+    E0314 => "pods must be ready for less than the release timeout",
+"`min_ready` is as long as the release's `timeout` or longer. pipec sets the Rollout's
+`progressDeadlineSeconds` (how long Argo Rollouts lets an update go without progress before it
+marks the Rollout Degraded) to the release's timeout, and Argo Rollouts refuses a Rollout whose
+progress deadline is not greater than its `minReadySeconds`: the Rollout would be InvalidSpec
+and nothing would be rolled out. The release's waits could not see a pod count either.
+
+Example:
+
+    release api canary {
+      min_ready = 45m
+      weight 20%
+    }
+
+Fix:
+
+    release api canary {
+      min_ready = 45m
+      timeout   = 1h
+      weight 20%
+    }";
+
     E0401 => "generated resource refers to one that is not generated",
 "After lowering, pipec checks the resources against each other before writing any. A Rollout
 names its Services and AnalysisTemplates, a Sensor or CronWorkflow the WorkflowTemplate it
@@ -693,6 +715,16 @@ limit is reached at about 230 services of a canary with an analysis and an appro
 pipeline. Split such a pipeline into several
 (one `.pipe` file per team or group of services); pipec does not split one pipeline's objects
 itself yet.";
+
+    E0410 => "a generated Rollout breaks a rule of Argo Rollouts' validation",
+"Argo Rollouts checks every Rollout before acting on it (`ValidateRolloutSpec`) and refuses
+one that breaks its rules: the Rollout is marked InvalidSpec and Degraded, and nothing is
+rolled out. One such rule is that `progressDeadlineSeconds` must be greater than
+`minReadySeconds`. pipec checks the Rollouts it generates against these rules before writing
+them; the `.pipe` errors before lowering (E0314, for example) should already have refused the
+file.
+
+This is a bug in pipec. Nothing is written. Please report it with the `.pipe` file.";
 
     W0001 => "irreversible step is not undone by rollback",
 "A step is marked `irreversible` (a database migration, say). If the release fails after it

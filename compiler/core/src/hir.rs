@@ -527,7 +527,10 @@ pub struct Release {
     pub max_unavailable: Sizing,
     /// Seconds a new pod must be ready before it counts as available.
     pub min_ready: Option<u64>,
-    /// How long the workflow waits for the Rollout to reach each state.
+    /// How long the workflow waits for the Rollout to reach each state, beyond the pauses and
+    /// analyses Argo Rollouts holds it for ([`DEFAULT_RELEASE_TIMEOUT`] when unset). It is
+    /// also the Rollout's `progressDeadlineSeconds`, so Argo Rollouts gives up on a stalled
+    /// update no sooner than the pipeline does.
     pub timeout: u64,
     pub stages: Vec<Stage>,
     /// `background_analysis = NAME(args)`: runs through the whole update.
@@ -535,6 +538,10 @@ pub struct Release {
     /// `traffic = nginx(…)`: exact traffic weights through a router instead of pod counts.
     pub traffic: Option<TrafficRouter>,
 }
+
+/// How long the workflow waits for a Rollout to reach a stage when its release does not say,
+/// or when the service has no release block.
+pub const DEFAULT_RELEASE_TIMEOUT: u64 = 30 * 60;
 
 /// Where a canary's traffic share is set.
 #[derive(Clone, Debug, PartialEq)]

@@ -254,6 +254,19 @@ impl Verifier<'_, '_> {
                 ),
             );
         }
+        // Argo Rollouts' `ValidateRolloutSpec`: the controller refuses (InvalidSpec) a progress
+        // deadline not greater than `minReadySeconds`. Typeck's E0314 keeps users from it.
+        let min_ready = rollout.spec.min_ready_seconds.unwrap_or(0);
+        if rollout.spec.progress_deadline_seconds <= min_ready {
+            self.report(
+                Code::E0410,
+                span,
+                format!(
+                    "Rollout `{name}` has progressDeadlineSeconds {} but minReadySeconds {min_ready}; Argo Rollouts requires the deadline to be greater",
+                    rollout.spec.progress_deadline_seconds
+                ),
+            );
+        }
         let mut services: Vec<&str> = Vec::new();
         let mut analyses: Vec<RolloutAnalysis> = Vec::new();
         match &rollout.spec.strategy {
@@ -1131,6 +1144,24 @@ pipeline p {
         ];
         for (i, mutate) in cases.into_iter().enumerate() {
             assert!(codes_after(mutate).contains(&Code::E0403), "case {i}");
+        }
+    }
+
+    /// `ValidateRolloutSpec`: the deadline must be greater than `minReadySeconds`, so equal
+    /// is refused and one second more is not.
+    #[test]
+    fn a_progress_deadline_not_above_min_ready_is_e0410() {
+        for (min_ready, refused) in [(1800, true), (1799, false), (4000, true)] {
+            let codes = codes_after(|d| {
+                let spec = &mut rollout(d).spec;
+                spec.progress_deadline_seconds = 1800;
+                spec.min_ready_seconds = Some(min_ready);
+            });
+            assert_eq!(
+                codes.contains(&Code::E0410),
+                refused,
+                "{min_ready}: {codes:?}"
+            );
         }
     }
 

@@ -304,6 +304,15 @@ impl Cluster {
 
     /// One reconcile of the Rollout (`rolloutCanary`, or `rolloutBlueGreen`).
     pub fn reconcile(&mut self) {
+        // `rolloutReconcile`: a spec `ValidateRolloutSpec` refuses gets the `InvalidSpec`
+        // condition and nothing else is done. (Upstream's message names the Rollout, which
+        // the model does not know.)
+        if let Some(error) = self.rollout.spec.invalid() {
+            let status = &mut self.rollout.status;
+            status.phase = Some(RolloutPhase::Degraded);
+            status.message = format!("InvalidSpec: The Rollout is invalid: {error}");
+            return;
+        }
         if self.rollout.spec.blue_green.is_some() {
             self.reconcile_blue_green();
             return;
@@ -886,10 +895,74 @@ impl Cluster {
         {
             status.available_replicas = self.replica_sets[i].available;
         }
+        self.progress_deadline(&mut status, aborted.is_some());
         let (phase, message) = phase(&self.rollout.spec, &status);
         status.phase = Some(phase);
         status.message = message;
         self.rollout.status = status;
+    }
+
+    /// The progress deadline of `calculateRolloutConditions` (`rollout/sync.go`): progress
+    /// (`RolloutProgressing`: pods updated, ready or available, old pods gone, the stable or
+    /// the step changed, a blue-green selector moved) and every pause or resume
+    /// (`checkPausedConditions`) restart the clock; an update that is not healthy, not
+    /// aborted and not at a pause, analysis or experiment step (`isIndefiniteStep`) that goes
+    /// longer than `progressDeadlineSeconds` without either is timed out, and Degraded until
+    /// it progresses again (`progressDeadlineAbort`, which pipec never sets, is not modelled).
+    ///
+    /// One divergence, on purpose: upstream also times out a Rollout held by a pause
+    /// condition outside a step (a blue-green Rollout waiting for its promote), and the next
+    /// reconcile's `checkPausedConditions` sets it back to Paused, so its phase flaps
+    /// (argoproj/argo-rollouts#3534). The model settles each instant to a fixpoint, where the
+    /// flap would last no time, and its docs say progress is not estimated while paused; so a
+    /// paused Rollout is not timed out here.
+    fn progress_deadline(&self, status: &mut Status, aborted: bool) {
+        let old = &self.rollout.status;
+        let paused = |s: &Status| !s.pause_conditions.is_empty() || self.rollout.spec.paused;
+        status.progress_at = old.progress_at;
+        if aborted {
+            return;
+        }
+        let progressed = status.updated_replicas != old.updated_replicas
+            || status.replicas - status.updated_replicas < old.replicas - old.updated_replicas
+            || status.available_replicas > old.available_replicas
+            || status.stable_rs != old.stable_rs
+            || status.current_step_index != old.current_step_index
+            || status.active_selector != old.active_selector
+            || status.preview_selector != old.preview_selector
+            || paused(status) != paused(old)
+            || matches!(status.progress, Some(Progress::Retry))
+                && !matches!(old.progress, Some(Progress::Retry));
+        if progressed {
+            status.progress_at = self.now;
+            if matches!(status.progress, Some(Progress::TimedOut(_))) {
+                status.progress = Some(Progress::Other);
+            }
+            return;
+        }
+        if self.deadline_counts(status)
+            && self.now > status.progress_at + self.rollout.spec.progress_deadline_seconds
+            && !matches!(status.progress, Some(Progress::TimedOut(_)))
+        {
+            status.progress = Some(Progress::TimedOut(format!(
+                "ReplicaSet \"{}\" has timed out progressing.",
+                self.template.0
+            )));
+        }
+    }
+
+    /// Whether the progress deadline runs now ([`Cluster::progress_deadline`]): an update
+    /// under way, not paused and not at an indefinite step.
+    fn deadline_counts(&self, status: &Status) -> bool {
+        let healthy = phase(&self.rollout.spec, status).0 == RolloutPhase::Healthy;
+        let indefinite = current_step(&self.rollout)
+            .0
+            .is_some_and(|s| s.pause.is_some() || s.analysis.is_some());
+        !healthy
+            && !indefinite
+            && status.pause_conditions.is_empty()
+            && !self.rollout.spec.paused
+            && !matches!(status.progress, Some(Progress::Aborted(_)))
     }
 }
 
@@ -899,8 +972,17 @@ fn has_pause(status: &Status, reason: PauseReason) -> bool {
 
 /// `CalculateRolloutPhase` (`utils/rollout/rolloututil.go`).
 pub fn phase(spec: &Spec, status: &Status) -> (RolloutPhase, String) {
-    if let Some(Progress::Aborted(message)) = &status.progress {
-        return (RolloutPhase::Degraded, format!("RolloutAborted: {message}"));
+    match &status.progress {
+        Some(Progress::Aborted(message)) => {
+            return (RolloutPhase::Degraded, format!("RolloutAborted: {message}"));
+        }
+        Some(Progress::TimedOut(message)) => {
+            return (
+                RolloutPhase::Degraded,
+                format!("ProgressDeadlineExceeded: {message}"),
+            );
+        }
+        _ => {}
     }
     if spec.paused {
         return (RolloutPhase::Paused, "manually paused".to_string());
@@ -1335,6 +1417,13 @@ impl Cluster {
             {
                 due.push(run.created_at + v.after);
             }
+        }
+        if self.deadline_counts(&self.rollout.status)
+            && !matches!(self.rollout.status.progress, Some(Progress::TimedOut(_)))
+        {
+            due.push(
+                self.rollout.status.progress_at + self.rollout.spec.progress_deadline_seconds + 1,
+            );
         }
         for rs in &self.replica_sets {
             due.extend(rs.scale_down_deadline);

@@ -173,7 +173,16 @@ pub struct Spec {
     /// `spec.rollbackWindow.revisions`: a return to one of that many earlier revisions skips
     /// the steps and analyses ([`controller::Cluster::rollback_within_window`]).
     pub rollback_window: Option<i32>,
+    /// `spec.minReadySeconds` (unset: 0).
+    pub min_ready_seconds: u64,
+    /// `spec.progressDeadlineSeconds` (unset: 600, `GetProgressDeadlineSecondsOrDefault`): how
+    /// long an update may go without progress before the Rollout is Degraded
+    /// (`ProgressDeadlineExceeded`).
+    pub progress_deadline_seconds: u64,
 }
+
+/// `DefaultProgressDeadlineSeconds` (`utils/defaults`).
+pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: u64 = 600;
 
 impl Default for Spec {
     fn default() -> Spec {
@@ -183,7 +192,24 @@ impl Default for Spec {
             canary: Canary::default(),
             blue_green: None,
             rollback_window: None,
+            min_ready_seconds: 0,
+            progress_deadline_seconds: DEFAULT_PROGRESS_DEADLINE_SECONDS,
         }
+    }
+}
+
+impl Spec {
+    /// What `ValidateRolloutSpec` (`pkg/apis/rollouts/validation`) refuses of the fields the
+    /// model reads, as its `field.Invalid` error reads; the controller then only records the
+    /// `InvalidSpec` condition and the Rollout is Degraded. Today: a progress deadline not
+    /// greater than `minReadySeconds`.
+    pub fn invalid(&self) -> Option<String> {
+        (self.progress_deadline_seconds <= self.min_ready_seconds).then(|| {
+            format!(
+                "spec.progressDeadlineSeconds: Invalid value: {}: must be greater than minReadySeconds",
+                self.progress_deadline_seconds
+            )
+        })
     }
 }
 
@@ -282,6 +308,9 @@ pub enum Progress {
     Aborted(String),
     /// `RolloutRetry`: the abort was taken back.
     Retry,
+    /// `ProgressDeadlineExceeded` (`TimedOutReason`): no progress for the progress deadline,
+    /// with the condition's message.
+    TimedOut(String),
     Other,
 }
 
@@ -307,6 +336,9 @@ pub struct Status {
     /// `status.canary.weights` with a router: (canary, stable) traffic weights.
     pub weights: Option<(i32, i32)>,
     pub progress: Option<Progress>,
+    /// The `Progressing` condition's `lastUpdateTime`: the last progress, pause or resume, from
+    /// which the progress deadline counts (`RolloutTimedOut`).
+    pub progress_at: u64,
     /// `status.blueGreen.activeSelector`: the pod hash the active Service selects.
     pub active_selector: String,
     /// `status.blueGreen.previewSelector`.
@@ -400,6 +432,10 @@ impl Spec {
             .and_then(|n| i32::try_from(n).ok())
             .unwrap_or(1);
         let paused = spec["paused"].as_bool().unwrap_or(false);
+        let min_ready_seconds = spec["minReadySeconds"].as_u64().unwrap_or(0);
+        let progress_deadline_seconds = spec["progressDeadlineSeconds"]
+            .as_u64()
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
         let rollback_window = spec["rollbackWindow"]["revisions"]
             .as_i64()
             .and_then(|n| i32::try_from(n).ok());
@@ -426,6 +462,8 @@ impl Spec {
                     post_promotion_args: name_values(&bg["postPromotionAnalysis"]["args"]),
                 }),
                 rollback_window,
+                min_ready_seconds,
+                progress_deadline_seconds,
             });
         }
         let canary_json = strategy
@@ -466,6 +504,8 @@ impl Spec {
             canary,
             blue_green: None,
             rollback_window,
+            min_ready_seconds,
+            progress_deadline_seconds,
         })
     }
 }

@@ -21,9 +21,6 @@ use crate::hir::{self, ImageRef, StageKind, Strategy};
 use crate::names::ReleaseTask;
 use crate::typeck::format_duration;
 
-/// Default time the workflow waits for a Rollout without a release block.
-const DEFAULT_TIMEOUT: u64 = 30 * 60;
-
 /// A task of a Workflow DAG and the template it runs.
 pub(super) struct Task {
     pub task: DagTask,
@@ -139,7 +136,7 @@ pub(super) fn release_tasks(
     first_depends: Option<String>,
 ) -> Vec<Task> {
     let release = ctx.release_of(service.id);
-    let timeout = release.map_or(DEFAULT_TIMEOUT, |r| r.timeout);
+    let timeout = release.map_or(hir::DEFAULT_RELEASE_TIMEOUT, |r| r.timeout);
     let name = &service.k8s_name;
     let origin = release_origin(ctx, service);
     let mut chain = Chain {
@@ -324,7 +321,9 @@ fn held_seconds(ctx: &Ctx<'_>, stage: &hir::Stage) -> u64 {
     }
 }
 
-/// The template of a stage the Workflow runs.
+/// The template of a stage the Workflow runs. A check without a `timeout` of its own gets the
+/// release's: the release's `timeout` is how long the pipeline waits for each stage, and a
+/// check that hangs must fail the release rather than hold it forever.
 fn stage_template(
     ctx: &Ctx<'_>,
     service: &hir::Service,
@@ -349,7 +348,7 @@ fn stage_template(
                 command,
                 stage.span,
             );
-            template.timeout = check_timeout.map(format_duration);
+            template.timeout = Some(format_duration(check_timeout.unwrap_or(timeout)));
             template.retry_strategy = retries.map(super::workflow::retry_strategy);
             Some(template)
         }
@@ -370,7 +369,7 @@ fn stage_template(
                 env,
                 stage.span,
             );
-            template.timeout = check_timeout.map(format_duration);
+            template.timeout = Some(format_duration(check_timeout.unwrap_or(timeout)));
             template.retry_strategy = retries.map(super::workflow::retry_strategy);
             Some(template)
         }
@@ -507,7 +506,7 @@ pub(super) fn handler_template(
 ) -> Template {
     let timeout = ctx
         .release_of(service.id)
-        .map_or(DEFAULT_TIMEOUT, |r| r.timeout);
+        .map_or(hir::DEFAULT_RELEASE_TIMEOUT, |r| r.timeout);
     let task = match kind {
         RolloutScript::Rollback => ReleaseTask::Rollback,
         _ => ReleaseTask::Diagnostics,

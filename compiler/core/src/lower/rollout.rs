@@ -438,6 +438,12 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
                 replicas: i64::from(service.replicas),
                 revision_history_limit: 10,
                 min_ready_seconds: release.and_then(|r| r.min_ready).map(secs),
+                // The pipeline's patience for each stage: with Argo's default of 600 s a pod
+                // that needs longer to start would turn the Rollout Degraded, and fail the
+                // release, long before the `timeout` the release asks for.
+                progress_deadline_seconds: secs(
+                    release.map_or(hir::DEFAULT_RELEASE_TIMEOUT, |r| r.timeout),
+                ),
                 rollback_window: Some(RollbackWindow {
                     revisions: ROLLBACK_WINDOW,
                 }),

@@ -12,9 +12,6 @@ use crate::schema;
 /// The release strategies pipec knows.
 pub const STRATEGIES: &[&str] = &["canary", "rolling", "bluegreen"];
 
-/// Default time the workflow waits for the Rollout to reach a stage.
-const DEFAULT_RELEASE_TIMEOUT: u64 = 30 * 60;
-
 impl Checker<'_, '_> {
     pub(super) fn check_release(
         &mut self,
@@ -114,8 +111,38 @@ impl Checker<'_, '_> {
                 .map(Some),
             None => Some(None),
         };
-        let timeout = duration(self, "timeout").map(|t| t.unwrap_or(DEFAULT_RELEASE_TIMEOUT));
+        let timeout = duration(self, "timeout").map(|t| t.unwrap_or(hir::DEFAULT_RELEASE_TIMEOUT));
         let min_ready = duration(self, "min_ready");
+        // Argo Rollouts' `ValidateRolloutSpec` refuses a Rollout whose `progressDeadlineSeconds`
+        // is not greater than its `minReadySeconds` (InvalidSpec, nothing is rolled out); pipec
+        // sets that deadline to the release's timeout.
+        if let (Some(Some(ready)), Some(limit), Some(p)) =
+            (min_ready, timeout, fields.get("min_ready"))
+            && ready >= limit
+        {
+            let mut diag = Diagnostic::new(
+                Code::E0314,
+                p.value.span,
+                format!(
+                    "`min_ready` ({}) is not shorter than the release's `timeout` ({})",
+                    crate::typeck::format_duration(ready),
+                    crate::typeck::format_duration(limit)
+                ),
+            )
+            .label("a new pod counts only once it has been ready this long")
+            .help(format!(
+                "set `timeout` above {} (the release waits that long for each stage), or shorten `min_ready`",
+                crate::typeck::format_duration(ready)
+            ));
+            diag = match fields.get("timeout") {
+                Some(t) => diag.with_secondary(t.value.span, "the release's timeout"),
+                None => diag.note(format!(
+                    "a release's `timeout` is {} unless it sets one",
+                    crate::typeck::format_duration(hir::DEFAULT_RELEASE_TIMEOUT)
+                )),
+            };
+            self.diags.push(diag);
+        }
         let (after, after_releases) = match fields.get("after") {
             Some(p) => {
                 let (steps, services) = self.expect_after(&p.value, &scope);
