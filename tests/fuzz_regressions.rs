@@ -67,3 +67,105 @@ fn compiled_yaml_parses_and_round_trips_on_saved_inputs() {
 fn formatting_is_idempotent_and_keeps_tokens_on_saved_inputs() {
     holds("format", properties::format);
 }
+
+#[test]
+fn the_parser_keeps_its_spans_and_errors_on_saved_inputs() {
+    holds("parse", properties::parse);
+}
+
+#[test]
+fn the_language_server_answers_every_request_on_saved_inputs() {
+    holds("lsp", properties::lsp);
+}
+
+/// Token soups — the language's own words, punctuation, strings, numbers and comments in any
+/// order, from a fixed seed — hold every fuzz property: no input panics the parser, `check`,
+/// `compile` or `fmt`, whatever its shape. A failure is shrunk to a short soup.
+#[test]
+fn token_soups_hold_every_property() {
+    use proptest::prelude::*;
+    let token = prop_oneof![
+        prop::sample::select(vec![
+            "pipeline",
+            "service",
+            "release",
+            "step",
+            "image",
+            "build",
+            "push",
+            "run",
+            "use",
+            "analysis",
+            "metric",
+            "environment",
+            "secret",
+            "param",
+            "on",
+            "failure",
+            "canary",
+            "bluegreen",
+            "rolling",
+            "weight",
+            "replicas",
+            "of",
+            "pause",
+            "check",
+            "exec",
+            "analyze",
+            "approve",
+            "join",
+            "switch",
+            "when",
+            "after",
+            "and",
+            "or",
+            "not",
+            "true",
+            "false",
+            "git",
+            "run.id",
+            "result",
+            "p",
+            "api",
+            "x",
+        ])
+        .prop_map(String::from),
+        prop::sample::select(vec![
+            "{", "}", "(", ")", "[", "]", "=", "==", "!=", ",", ".", ":", "~", "<", ">=", "%",
+            "/^a+$/", "\"${", "}\"", "\"\"\"", "//c\n", "///d\n", "\n",
+        ])
+        .prop_map(String::from),
+        "\"[a-z${} .]{0,12}\"",
+        "[0-9]{1,4}(%|m|s|h)?",
+    ];
+    let soup = prop::collection::vec(token, 0..120).prop_map(|tokens| tokens.join(" "));
+    let config = ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new_with_rng(
+        config,
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let result = std::thread::Builder::new()
+        .stack_size(pipec_core::COMPILER_STACK)
+        .spawn(move || {
+            runner.run(&soup, |text| {
+                let data = text.as_bytes();
+                properties::parse(data);
+                properties::check(data);
+                properties::compile_and_emit(data);
+                properties::format(data);
+                Ok(())
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}

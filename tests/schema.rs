@@ -391,6 +391,28 @@ fn every_emitted_document_validates() {
     assert!(checked > 0, "nothing was validated");
 }
 
+/// Generated well-formed programs (`common::programs`, a fixed seed, shrunk on failure)
+/// compile without errors to documents the schemas accept, each object once.
+#[test]
+fn generated_programs_compile_to_schema_valid_output() {
+    let Some(schemas) = schemas() else { return };
+    common::programs::check_programs(64, |source| {
+        let compilation = common::compile_source("gen.pipe", source, &[]);
+        proptest::prop_assert!(
+            !compilation.has_errors(),
+            "{source}\n{}",
+            common::rendered(&compilation)
+        );
+        let docs = common::parsed_documents(&compilation);
+        let mut errors = duplicates(&docs);
+        for doc in &docs {
+            errors.extend(validate(schemas, doc));
+        }
+        proptest::prop_assert!(errors.is_empty(), "{source}\n{}", errors.join("\n"));
+        Ok(())
+    });
+}
+
 /// The first document of `kind`: from the addressbook, or for trigger kinds from the
 /// triggers case.
 fn sample_document(kind: &str) -> Value {

@@ -47,6 +47,48 @@ pub fn run_stdio() -> Result<(), String> {
     result
 }
 
+/// The server over an in-memory connection: `messages` (JSON-RPC messages as JSON) are sent
+/// as a client sends them, then `shutdown` and `exit`, and everything the server sent is
+/// returned in order. The whole message handling runs, the checker thread included, so the
+/// fuzz target (`fuzz/fuzz_targets/lsp.rs`) and the tests hold it to its promises without a
+/// process. A value that is no JSON-RPC message is an `Err`, as is a server error.
+pub fn serve_in_memory(messages: Vec<serde_json::Value>) -> Result<Vec<serde_json::Value>, String> {
+    let messages: Vec<Message> = messages
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not a JSON-RPC message: {e}"))?;
+    let (server, client) = Connection::memory();
+    let running = std::thread::Builder::new()
+        .spawn(move || main_loop(&server))
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let Connection { sender, receiver } = client;
+    let shutdown = Request::new(
+        RequestId::from("pipec-shutdown".to_string()),
+        "shutdown".to_string(),
+        (),
+    );
+    let exit = Notification::new("exit".to_string(), ());
+    for message in messages
+        .into_iter()
+        .chain([Message::Request(shutdown), Message::Notification(exit)])
+    {
+        // A server that stopped early (an `exit` among the messages) takes no more.
+        if sender.send(message).is_err() {
+            break;
+        }
+    }
+    drop(sender);
+    let result = running
+        .join()
+        .map_err(|_| "the server panicked".to_string())?;
+    let sent = receiver
+        .try_iter()
+        .map(|m| serde_json::to_value(m).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    result.map(|()| sent)
+}
+
 fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
@@ -562,6 +604,9 @@ fn main_loop(connection: &Connection) -> Result<(), String> {
     };
     let mut queue: VecDeque<Message> = VecDeque::new();
     let mut cancelled: HashSet<RequestId> = HashSet::new();
+    // `shutdown` was answered: only `exit` is expected now. (lsp-server's `handle_shutdown`
+    // would wait on the connection for `exit`, which this loop may already have queued.)
+    let mut shut_down = false;
     loop {
         if queue.is_empty() {
             match connection.receiver.recv() {
@@ -593,13 +638,17 @@ fn main_loop(connection: &Connection) -> Result<(), String> {
         };
         match message {
             Message::Request(request) => {
-                if connection
-                    .handle_shutdown(&request)
-                    .map_err(|e| e.to_string())?
-                {
-                    break;
-                }
-                let response = if cancelled.remove(&request.id) {
+                let response = if shut_down {
+                    // The protocol: after `shutdown`, every request is an error.
+                    Response::new_err(
+                        request.id,
+                        ErrorCode::InvalidRequest as i32,
+                        "the server is shutting down".to_string(),
+                    )
+                } else if request.method == "shutdown" {
+                    shut_down = true;
+                    Response::new_ok(request.id, ())
+                } else if cancelled.remove(&request.id) {
                     Response::new_err(
                         request.id,
                         ErrorCode::RequestCanceled as i32,
@@ -612,6 +661,16 @@ fn main_loop(connection: &Connection) -> Result<(), String> {
                     .sender
                     .send(Message::Response(response))
                     .map_err(|e| e.to_string())?;
+            }
+            Message::Notification(note) if note.method == "exit" => {
+                drop(server);
+                let _ = checker_thread.join();
+                // The protocol: exit code 1 when `exit` came without `shutdown` first.
+                return if shut_down {
+                    Ok(())
+                } else {
+                    Err("the client sent `exit` before `shutdown`".to_string())
+                };
             }
             Message::Notification(note) => server.notification(note),
             Message::Response(_) => {}
@@ -636,6 +695,66 @@ fn answer(server: &Server, request: Request) -> Response {
 mod tests {
     use super::*;
     use lsp_types::{Position, Range, TextDocumentContentChangeEvent};
+    use serde_json::{Value, json};
+
+    fn open(text: &str) -> Value {
+        json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument":
+            {"uri": "untitled:a.pipe", "languageId": "pipe", "version": 1, "text": text}}})
+    }
+
+    fn response<'a>(sent: &'a [Value], id: &Value) -> &'a Value {
+        sent.iter()
+            .find(|m| m.get("method").is_none() && m["id"] == *id)
+            .unwrap_or_else(|| panic!("no response to {id}: {sent:?}"))
+    }
+
+    /// A client may send `shutdown` and `exit` without waiting in between; the server used
+    /// to wait for `exit` on the connection after this loop had already queued it.
+    #[test]
+    fn pipelined_shutdown_and_exit_end_the_server() {
+        let hover = json!({"jsonrpc": "2.0", "id": 1, "method": "textDocument/hover", "params":
+            {"textDocument": {"uri": "untitled:a.pipe"}, "position": {"line": 0, "character": 1}}});
+        let sent = serve_in_memory(vec![open("pipeline p {}\n"), hover]).unwrap();
+        assert!(
+            response(&sent, &json!(1)).get("error").is_none(),
+            "{sent:?}"
+        );
+        assert_eq!(
+            response(&sent, &json!("pipec-shutdown"))["result"],
+            Value::Null
+        );
+        assert!(
+            sent.iter()
+                .any(|m| m["method"] == "textDocument/publishDiagnostics"),
+            "{sent:?}"
+        );
+    }
+
+    #[test]
+    fn requests_after_shutdown_are_refused() {
+        let shutdown = json!({"jsonrpc": "2.0", "id": 7, "method": "shutdown"});
+        let symbols = json!({"jsonrpc": "2.0", "id": 8, "method": "textDocument/documentSymbol",
+            "params": {"textDocument": {"uri": "untitled:a.pipe"}}});
+        let sent = serve_in_memory(vec![open("pipeline p {}\n"), shutdown, symbols]).unwrap();
+        assert_eq!(response(&sent, &json!(7))["result"], Value::Null);
+        for id in [json!(8), json!("pipec-shutdown")] {
+            assert_eq!(
+                response(&sent, &id)["error"]["code"],
+                ErrorCode::InvalidRequest as i32,
+                "{sent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn exit_before_shutdown_is_an_error() {
+        let exit = json!({"jsonrpc": "2.0", "method": "exit"});
+        let ended = serve_in_memory(vec![open("pipeline p {}\n"), exit]);
+        assert_eq!(
+            ended.unwrap_err(),
+            "the client sent `exit` before `shutdown`"
+        );
+    }
 
     #[test]
     fn incremental_changes_apply_in_order() {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use pipec_core::{Compilation, FileLoader, LoadError, Mode};
 
 pub mod kube;
+pub mod programs;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

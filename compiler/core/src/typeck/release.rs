@@ -187,7 +187,8 @@ impl Checker<'_, '_> {
         }
         if let (Some(service), Some(surge), Some(strategy)) = (service, max_surge, &strategy) {
             let routed = fields.contains_key("traffic");
-            self.check_stage_order(&stages, service, surge, strategy, routed);
+            let rolling = strategy_name == "rolling";
+            self.check_stage_order(&stages, service, surge, strategy, routed, rolling);
         }
         if let Some(id) = service_id
             && self.remote_env_of(id).is_some()
@@ -422,6 +423,7 @@ impl Checker<'_, '_> {
         surge: Sizing,
         strategy: &hir::Strategy,
         routed: bool,
+        rolling: bool,
     ) {
         let surge_pods = match surge {
             Sizing::Count(c) => c,
@@ -468,6 +470,17 @@ impl Checker<'_, '_> {
                             .help("without a traffic router Argo Rollouts sets whole-percent weights by pod count: choose a larger canary, or fewer replicas"),
                         );
                     }
+                }
+                // A rolling update holds only before its last batch (`rolling_batches`).
+                StageKind::Exec { .. } | StageKind::Test { .. } if !new_pods && rolling => {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0306, stage.span, "this check has no pod of the new version to run against")
+                            .label("a rolling update holds only before its last batch, and this one has a single batch")
+                            .help(format!(
+                                "set `batch` below the service's {} replicas (`batch = 1`): the update then holds before its last batch, and the check runs there",
+                                service.replicas
+                            )),
+                    );
                 }
                 StageKind::Exec { .. } | StageKind::Test { .. } if !new_pods => {
                     self.diags.push(
