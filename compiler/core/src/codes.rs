@@ -193,6 +193,18 @@ Fix: one regular expression instead of 200 comparisons:
 
     when = git.branch ~ /^(a|b|c)$/";
 
+    E0013 => "bidirectional control character in the text",
+"A string or comment holds an invisible character that changes the direction text is shown in
+(U+202E RIGHT-TO-LEFT OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE and the others of Unicode's
+bidirectional algorithm). An editor or a code review then shows the line in another order than
+pipec reads it: a comment can seem to end before code that is really inside it, or a branch
+name in a condition can read differently from the one compared (\"Trojan Source\",
+CVE-2021-42574). rustc refuses them the same way. pipec reports the first such character of
+each line.
+
+Fix: delete the character. If a string really needs it (right-to-left text in a message), write
+it as an escape in a `\"…\"` string, where it is visible: `\\u{202E}`.";
+
     E0101 => "unknown name",
 "A name is used that no declaration in scope defines. Names in scope are the pipeline's own
 declarations (`param`, `secret`, `image`, `step`, `service`), imported definitions, and

@@ -283,15 +283,17 @@ fn cuts_of(file: &crate::source::SourceFile, points: &[usize]) -> Vec<std::ops::
 
 /// `text` safe to print on a terminal and split into lines as pipec counts them: every control
 /// character but tab, line feed and the carriage return of a CRLF, and the Unicode line and
-/// paragraph separators, become a placeholder of the same UTF-8 length (`?`, `¿`, `�`), so no
-/// offset moves. Without this a file could move the cursor or recolour the terminal (ESC
-/// sequences) in a CI log, and ariadne, which also breaks lines at a lone CR, vertical tab,
+/// paragraph separators and the bidirectional controls (E0013), become a placeholder of the same
+/// UTF-8 length (`?`, `¿`, `�`), so no offset moves. Without this a file could move the cursor
+/// or recolour the terminal (ESC sequences), or reorder the quoted line (U+202E), in a CI log, and ariadne, which also breaks lines at a lone CR, vertical tab,
 /// form feed, NEL and U+2028/9, would number lines differently from JSON, SARIF and the
 /// language server.
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |(i, c): (usize, char)| {
         let crlf = c == '\r' && text.as_bytes().get(i + 1) == Some(&b'\n');
-        (c.is_control() && c != '\t' && c != '\n' && !crlf) || matches!(c, '\u{2028}' | '\u{2029}')
+        (c.is_control() && c != '\t' && c != '\n' && !crlf)
+            || matches!(c, '\u{2028}' | '\u{2029}')
+            || pipec_syntax::lexer::is_bidi_control(c)
     };
     if !text.char_indices().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);

@@ -57,6 +57,17 @@ pub fn to_diagnostic(error: &SyntaxError) -> Diagnostic {
                 .label("not a valid escape")
                 .help("valid escapes: \\\" \\\\ \\n \\t \\r \\0 \\$ \\u{…}; write a backslash as `\\\\`"),
                 LexErrorKind::NestedTooDeeply => nested_too_deeply(span, "nested more than 64 levels deep"),
+                LexErrorKind::BidiControl(c) => {
+                    let c = *c;
+                    let name = pipec_syntax::lexer::BIDI_CONTROLS
+                        .iter()
+                        .find(|(b, _)| *b == c)
+                        .map_or("bidirectional control", |(_, n)| n);
+                    let code = format!("\\u{{{:04X}}}", u32::from(c));
+                    Diagnostic::new(Code::E0013, span, format!("invisible U+{:04X} {name} in the text", u32::from(c)))
+                        .label("an editor shows the text around it in another order than pipec reads it")
+                        .help(format!("delete it; if a string needs it, write it as the escape `{code}` in a `\"…\"` string"))
+                }
                 LexErrorKind::InvalidNumber(text) => {
                     Diagnostic::new(Code::E0006, span, format!("`{text}` is not a valid number, percentage or duration"))
                         .label("invalid literal")

@@ -30,6 +30,34 @@ pub enum LexErrorKind {
     /// An opening bracket, quote or `${` more than [`MAX_NESTING`] levels deep; what it opens
     /// was cut out of the token stream.
     NestedTooDeeply,
+    /// A bidirectional text control character (U+202E RIGHT-TO-LEFT OVERRIDE, …) in a string
+    /// or comment, the first of its line: it makes an editor show the text in another order
+    /// than pipec reads it ("Trojan Source", CVE-2021-42574).
+    BidiControl(char),
+}
+
+/// The characters that reorder how text is displayed, as rustc's
+/// `text_direction_codepoint_in_literal` lint lists them: the embeddings, overrides and
+/// isolates of Unicode's bidirectional algorithm (UAX #9), the left-to-right and right-to-left
+/// marks and the Arabic letter mark.
+pub const BIDI_CONTROLS: [(char, &str); 12] = [
+    ('\u{202A}', "LEFT-TO-RIGHT EMBEDDING"),
+    ('\u{202B}', "RIGHT-TO-LEFT EMBEDDING"),
+    ('\u{202C}', "POP DIRECTIONAL FORMATTING"),
+    ('\u{202D}', "LEFT-TO-RIGHT OVERRIDE"),
+    ('\u{202E}', "RIGHT-TO-LEFT OVERRIDE"),
+    ('\u{2066}', "LEFT-TO-RIGHT ISOLATE"),
+    ('\u{2067}', "RIGHT-TO-LEFT ISOLATE"),
+    ('\u{2068}', "FIRST STRONG ISOLATE"),
+    ('\u{2069}', "POP DIRECTIONAL ISOLATE"),
+    ('\u{200E}', "LEFT-TO-RIGHT MARK"),
+    ('\u{200F}', "RIGHT-TO-LEFT MARK"),
+    ('\u{061C}', "ARABIC LETTER MARK"),
+];
+
+/// Whether `c` is one of [`BIDI_CONTROLS`].
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// Everything the lexer produces for one file.
@@ -66,8 +94,48 @@ pub fn lex(src: &str, file: FileId) -> Lexed<'_> {
     let mut out = machine.finish();
     bound_nesting(&mut out);
     out.errors.sort_by_key(|e| (e.span.start, e.span.end));
+    report_bidi_controls(src, file, &mut out.errors);
     drop_follow_on_errors(src, &mut out.errors);
     out
+}
+
+/// Reports the first bidirectional control character ([`BIDI_CONTROLS`]) of each line that
+/// holds one outside the characters already refused as invalid (where it is code, not text, and
+/// E0007 reports it): inside strings and comments it would be accepted, and shown reordered.
+/// `errors` is sorted by position before and after; linear.
+fn report_bidi_controls(src: &str, file: FileId, errors: &mut Vec<LexError>) {
+    if !src.chars().any(is_bidi_control) {
+        return;
+    }
+    let mut found = Vec::new();
+    let mut invalid = errors
+        .iter()
+        .filter(|e| matches!(e.kind, LexErrorKind::InvalidCharacters(_)))
+        .map(|e| e.span.start as usize..e.span.end as usize)
+        .peekable();
+    let mut line_reported = false;
+    for (at, c) in src.char_indices() {
+        if c == '\n' {
+            line_reported = false;
+            continue;
+        }
+        if line_reported || !is_bidi_control(c) {
+            continue;
+        }
+        while invalid.peek().is_some_and(|r| r.end <= at) {
+            invalid.next();
+        }
+        if invalid.peek().is_some_and(|r| r.start <= at) {
+            continue;
+        }
+        line_reported = true;
+        found.push(LexError {
+            kind: LexErrorKind::BidiControl(c),
+            span: Span::new(file, at..at + c.len_utf8()),
+        });
+    }
+    errors.extend(found);
+    errors.sort_by_key(|e| (e.span.start, e.span.end));
 }
 
 /// Drops lexical errors that only follow from an earlier one on the same line:
@@ -928,6 +996,40 @@ mod tests {
             LexErrorKind::InvalidEscape("\\q".into())
         );
         assert_eq!(lexed.errors[0].span.range(), 2..4);
+    }
+
+    /// In strings and comments a bidirectional control is E0013's, the first of each line
+    /// only; in code it is an invalid character and reported as that alone; every one of
+    /// [`BIDI_CONTROLS`] counts, and an escape of one does not.
+    #[test]
+    fn bidirectional_controls_in_text_are_reported_once_per_line() {
+        let kinds = |src: &str| -> Vec<(LexErrorKind, std::ops::Range<usize>)> {
+            lex(src, FileId(0))
+                .errors
+                .into_iter()
+                .map(|e| (e.kind, e.span.range()))
+                .collect()
+        };
+        assert_eq!(
+            kinds("x = \"a\u{202E}b\u{2066}\" // c\u{202E}\ny = 1 // \u{2069}"),
+            [
+                (LexErrorKind::BidiControl('\u{202E}'), 6..9),
+                (LexErrorKind::BidiControl('\u{2069}'), 32..35),
+            ]
+        );
+        let code = kinds("x = \u{202E}1");
+        assert_eq!(code.len(), 1);
+        assert!(
+            matches!(code[0].0, LexErrorKind::InvalidCharacters(_)),
+            "{code:?}"
+        );
+        for (c, _) in BIDI_CONTROLS {
+            assert!(is_bidi_control(c));
+            let found = kinds(&format!("// {c}"));
+            assert_eq!(found, [(LexErrorKind::BidiControl(c), 3..3 + c.len_utf8())]);
+        }
+        assert!(kinds(r#"x = "\u{202E}""#).is_empty());
+        assert!(kinds("// \u{200D} and \u{2070} are not controls").is_empty());
     }
 
     #[test]
