@@ -185,7 +185,8 @@ impl<'a> Excerpts<'a> {
     /// `rendered` with the column of every `[ file:line:column ]` header of a cut file set back
     /// to the column in the original line.
     fn true_headers(&self, rendered: &str) -> String {
-        if self.cuts.iter().all(Vec::is_empty) {
+        let bom = |f: &crate::source::SourceFile| f.text.starts_with(pipec_syntax::lexer::BOM);
+        if self.cuts.iter().all(Vec::is_empty) && !self.sources.files().iter().any(bom) {
             return rendered.to_string();
         }
         let mut out = String::with_capacity(rendered.len());
@@ -198,8 +199,9 @@ impl<'a> Excerpts<'a> {
         out
     }
 
-    /// `line` fixed, if it is the header of a snippet of a cut file. Colours are stripped to
-    /// recognise it; ariadne writes the `file:line:column` part itself uncoloured.
+    /// `line` fixed, if it is the header of a snippet of a cut file, or of line 1 of a file
+    /// that opens with a byte order mark. Colours are stripped to recognise it; ariadne writes
+    /// the `file:line:column` part itself uncoloured.
     fn true_header(&self, line: &str) -> Option<String> {
         let plain = strip_ansi(line);
         let reference = plain
@@ -211,9 +213,16 @@ impl<'a> Excerpts<'a> {
         let (name, line_no) = rest.rsplit_once(':')?;
         let index = self.sources.files().iter().position(|f| f.name == name)?;
         let file = self.sources.files().get(index)?;
-        let cuts = self.cuts.get(index).filter(|c| !c.is_empty())?;
+        // ariadne counts a leading byte order mark as a column of line 1; pipec does not.
+        let line_no: usize = line_no.parse().ok()?;
+        let bom = line_no == 1 && file.text.starts_with(pipec_syntax::lexer::BOM);
+        let cuts = self.cuts.get(index).filter(|c| !c.is_empty() || bom)?;
         let cut = self.texts.get(index)?;
-        let line_start = file.line_span(line_no.parse().ok()?, 1)?.start as usize;
+        let line_start = if bom {
+            0
+        } else {
+            file.line_span(line_no, 1)?.start as usize
+        };
         // Walk the cut line to the column ariadne counted, then map back to the original.
         let cut_start = to_cut(cuts, line_start);
         let cut_offset = cut

@@ -37,13 +37,25 @@ fn starts_char(byte: &u8) -> bool {
 impl SourceFile {
     /// 1-based line and column (in characters) of a byte offset.
     /// Constant time per call (see `chars_at_checkpoint`), so reporting many diagnostics on one
-    /// very long line stays linear.
+    /// very long line stays linear. A leading byte order mark is no column: editors do not
+    /// show it, and the lexer skips it.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let line = self.line_index(offset);
         let start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
+        let start = start.max(self.bom_len(line));
         let end = (offset as usize).min(self.text.len());
         let col = self.chars_before(end) - self.chars_before(start.min(end));
         (line + 1, col + 1)
+    }
+
+    /// The length of the byte order mark that opens the file, on its first line (0-based `line`
+    /// 0); 0 elsewhere and without one.
+    fn bom_len(&self, line: usize) -> usize {
+        if line == 0 && self.text.starts_with(pipec_syntax::lexer::BOM) {
+            pipec_syntax::lexer::BOM.len()
+        } else {
+            0
+        }
     }
 
     /// The byte range of the line holding `offset`, without its line break.
@@ -87,6 +99,7 @@ impl SourceFile {
     /// generated objects.
     pub fn line_span(&self, line: usize, column: usize) -> Option<Span> {
         let start = *self.line_starts.get(line.checked_sub(1)?)? as usize;
+        let start = start.max(self.bom_len(line - 1));
         let end = self
             .line_starts
             .get(line)
