@@ -348,18 +348,42 @@ fn seconds(total: i64) -> String {
 /// The `.pipe` file a location names, read from `dir`. The location comes from the cluster,
 /// so it is read as an import would be: only a `.pipe` file of the project (`pipec-files`).
 fn sources_from_disk(dir: &Path, location: &str) -> Option<SourceDb> {
-    let name = location.rsplitn(3, ':').nth(2)?;
+    let name = SourceDb::location_file(location)?;
     let project = pipec_files::Project::of_dir(dir).ok()?;
-    let bytes = pipec_core::FileLoader::load(&project, name).ok()?;
+    let bytes = pipec_core::FileLoader::load(&project, &name).ok()?;
     let text = pipec_files::source_text(bytes).ok()?;
     let mut sources = SourceDb::default();
-    sources.add(name, text, pipec_core::source::Origin::User);
+    sources.add(&name, text, pipec_core::source::Origin::User);
     Some(sources)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file named with `{` is written `%7B` in annotations (Argo would substitute `{{`);
+    /// the reporter reads the file by its real name.
+    #[test]
+    fn a_location_names_its_file_as_it_is_on_disk() {
+        let dir = std::env::temp_dir().join(format!("pipec-reporter-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pipec.toml"), "").unwrap();
+        std::fs::write(
+            dir.join("x{{y}}.pipe"),
+            "pipeline p {\n  step a = run \"b\" { command = \"c\" }\n}\n",
+        )
+        .unwrap();
+        let sources = sources_from_disk(&dir, "x%7B%7By}}.pipe:2:3").unwrap();
+        let span = sources.resolve_location("x%7B%7By}}.pipe:2:3").unwrap();
+        assert!(
+            sources.slice(span).starts_with("step a"),
+            "{}",
+            sources.slice(span)
+        );
+        assert!(sources_from_disk(&dir, "../x.pipe:1:1").is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn durations_read_well() {

@@ -198,6 +198,14 @@ impl SourceDb {
         file.line_span(line.parse().ok()?, column.parse().ok()?)
     }
 
+    /// The file a `file:line:column` location names, with an
+    /// [`SourceDb::annotation_location`]'s escapes undone (`x%7Bb%7D.pipe` → `x{b}.pipe`): the
+    /// name to read it by.
+    pub fn location_file(location: &str) -> Option<String> {
+        let name = location.rsplitn(3, ':').nth(2)?;
+        Some(decode_name(name))
+    }
+
     pub fn slice(&self, span: Span) -> &str {
         self.get(span.file)
             .and_then(|f| f.text.get(span.range()))
