@@ -65,6 +65,8 @@ pipeline p {
     image = "nginx:1.27"
     port  = 80
     env   = { PASSWORD = "pa$$word", WEBHOOK = hook.url, GREETING = "$(WEBHOOK) $$" }
+    command = ["/srv/$(WEBHOOK)"]
+    args  = ["--greeting=$(WEBHOOK) $$", "--password=pa$$word", "$(PASSWORD)", "ünï$çødé"]
   }
   step say = run "alpine:3.20" { command = "echo $$ $(date) ${git.branch} ${note}" }
 }
@@ -78,6 +80,24 @@ pipeline p {
         .collect();
     assert_eq!(env["PASSWORD"], "pa$$word");
     assert_eq!(env["GREETING"], "$(WEBHOOK) $$");
+    // `command` and `args` reach the process word for word: no `$(NAME)` reads a variable.
+    assert_eq!(
+        common::kube::container_args(container, &params),
+        [
+            "--greeting=$(WEBHOOK) $$",
+            "--password=pa$$word",
+            "$(PASSWORD)",
+            "ünï$çødé"
+        ]
+    );
+    let command = container["command"][0].as_str().unwrap();
+    let all_env: BTreeMap<String, String> = common::kube::container_env(container, &params)
+        .into_iter()
+        .collect();
+    assert_eq!(
+        common::kube::kubernetes_expand(command, &all_env),
+        "/srv/$(WEBHOOK)"
+    );
     let workflow = docs.iter().find(|d| d["kind"] == "Workflow").unwrap();
     let say = common::template(workflow, "say");
     let args = common::kube::container_args(&say["container"], &params);

@@ -1,4 +1,5 @@
-//! Proptest strategies for well-formed `.pipe` programs: a pipeline of one to three services,
+//! Proptest strategies for well-formed `.pipe` programs: a pipeline of one to three services
+//! (some starting their own `command` with `args`),
 //! each maybe released (a canary of weights, pauses, checks, analyses and approvals, with or
 //! without a traffic router; a blue-green with analyses around its switch; a rolling update),
 //! steps with `after` edges and conditions, a built image some services run, an `on failure`
@@ -43,6 +44,8 @@ pub struct Service {
     /// Runs the pipeline's built image instead of a public one.
     pub built: bool,
     pub ready: bool,
+    /// Starts its own program with arguments (`command`, `args`).
+    pub program: bool,
     pub release: Option<Release>,
 }
 
@@ -82,13 +85,18 @@ fn release() -> impl Strategy<Value = Release> {
 }
 
 fn service() -> impl Strategy<Value = Service> {
-    (any::<bool>(), any::<bool>(), prop::option::of(release())).prop_map(
-        |(built, ready, release)| Service {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(release()),
+    )
+        .prop_map(|(built, ready, program, release)| Service {
             built,
             ready,
+            program,
             release,
-        },
-    )
+        })
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -170,6 +178,11 @@ impl Program {
             ));
             if service.ready {
                 out.push_str("    ready    = http_get(\"/healthz\")\n");
+            }
+            if service.program {
+                out.push_str(
+                    "    command  = [\"/app/server\"]\n    args     = [\"--port\", 8080, \"--banner=$(HOME) $$\"]\n",
+                );
             }
             out.push_str("  }\n");
             if let Some(release) = &service.release {

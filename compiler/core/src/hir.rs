@@ -439,6 +439,10 @@ pub struct Service {
     pub ready: Option<Probe>,
     pub live: Option<Probe>,
     pub env: Vec<EnvVar>,
+    /// The container's `command` (its entrypoint) and `args`, each word as the process sees
+    /// it; empty: the image's own.
+    pub command: Vec<String>,
+    pub args: Vec<String>,
     pub expose: Exposure,
     pub resources: Resources,
     /// Where the service runs; `None`: the namespace the resources are applied to.

@@ -201,6 +201,16 @@ pub const SERVICE: &[Field] = &[
         "Environment variables; secret keys are passed by reference.",
     ),
     opt(
+        "command",
+        "list<string>",
+        "The program to start instead of the image's entrypoint, one word per item: `[\"/app/server\"]`.",
+    ),
+    opt(
+        "args",
+        "list<string>",
+        "Arguments to the program, one word per item: `[\"--db-host\", \"db\"]`; no shell reads them.",
+    ),
+    opt(
         "expose",
         "exposure",
         "How the Service is reached: `cluster_ip(port)`, `load_balancer(port)`, `node_port(port)`.",

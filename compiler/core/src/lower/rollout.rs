@@ -481,6 +481,8 @@ pub(super) fn pod_template_with_image(
             container_port: i64::from(service.port),
             protocol: "TCP".to_string(),
         }],
+        command: service.command.clone(),
+        args: service.args.clone(),
         env: service.env.iter().map(env_var).collect(),
         resources: resources(&service.resources),
         readiness_probe: service.ready.as_ref().map(probe),

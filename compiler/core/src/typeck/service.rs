@@ -104,6 +104,14 @@ impl Checker<'_, '_> {
             Some(p) => self.env_record(&p.value, ephemeral).unwrap_or_default(),
             None => Vec::new(),
         };
+        let command = fields
+            .get("command")
+            .map(|p| self.words(&p.value, "`command`"))
+            .unwrap_or_default();
+        let args = fields
+            .get("args")
+            .map(|p| self.words(&p.value, "`args`"))
+            .unwrap_or_default();
         self.current_env = None;
         let expose = match (fields.get("expose"), port) {
             (Some(p), _) => {
@@ -139,10 +147,75 @@ impl Checker<'_, '_> {
             ready,
             live,
             env,
+            command,
+            args,
             expose: expose?,
             resources,
             environment,
         })
+    }
+
+    /// A container's `command` or `args`: a list of words, each known when the pipeline is
+    /// compiled (they land in a Rollout or a manifest, which Argo does not template) and free of
+    /// `{{`. Kubernetes would expand `$(NAME)` in them; the model escapes every `$` so each
+    /// word reaches the process as written, and a secret goes in `env`, which the program
+    /// reads.
+    fn words(&mut self, expr: &ast::Expr, what: &str) -> Vec<String> {
+        let value = self.eval(expr, &Scope::Pipeline);
+        let items = match value.val {
+            Val::List(items) => items,
+            Val::Error => return Vec::new(),
+            // A command line in one string: no shell splits it, so show it split.
+            Val::Str(ref text) if text.as_static().is_some() => {
+                let line = text.as_static().unwrap_or_default();
+                let words: Vec<String> =
+                    line.split_whitespace().map(|w| format!("{w:?}")).collect();
+                self.diags.push(
+                    Diagnostic::new(Code::E0201, value.span, format!("{what} is a list of words, not one string"))
+                        .label("no shell splits this: the container would look for a program named after all of it")
+                        .help(format!("write each word as an item: `[{}]`", words.join(", "))),
+                );
+                return Vec::new();
+            }
+            _ => {
+                self.mismatch(
+                    &value,
+                    &format!("a list of words for {what}, such as `[\"--port\", \"8080\"]`"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut words = Vec::new();
+        for item in items {
+            match &item.val {
+                Val::Error => {}
+                Val::SecretKey(_) => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::E0201,
+                            item.span,
+                            format!("a secret cannot be written into {what}"),
+                        )
+                        .label("the value would be in the YAML, readable by anyone who can read the Rollout")
+                        .help("pass it in `env` (`env = { DB_PASSWORD = db.DB_PASSWORD }`) and let the program read the variable"),
+                    );
+                }
+                _ if item.is_runtime() => self.needs_static(&item, &format!("a word of {what}")),
+                _ => {
+                    // `as_text` reports what cannot be text.
+                    let Some(text) = self.as_text(&item) else {
+                        continue;
+                    };
+                    if !self.check_no_template_tags(&text, item.span) {
+                        continue;
+                    }
+                    if let Some(word) = text.as_static() {
+                        words.push(word);
+                    }
+                }
+            }
+        }
+        words
     }
 
     /// A probe. In an ephemeral environment the probe lands in a manifest the Workflow
