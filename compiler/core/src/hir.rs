@@ -443,6 +443,10 @@ pub struct Service {
     /// it; empty: the image's own.
     pub command: Vec<String>,
     pub args: Vec<String>,
+    /// The ServiceAccount its pods run as; `None`: the namespace's default.
+    pub service_account: Option<String>,
+    /// The Kubernetes Secrets its image is pulled with, by name.
+    pub pull_secrets: Vec<String>,
     pub expose: Exposure,
     pub resources: Resources,
     /// Where the service runs; `None`: the namespace the resources are applied to.

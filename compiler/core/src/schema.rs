@@ -211,6 +211,16 @@ pub const SERVICE: &[Field] = &[
         "Arguments to the program, one word per item: `[\"--db-host\", \"db\"]`; no shell reads them.",
     ),
     opt(
+        "service_account",
+        "string",
+        "The ServiceAccount its pods run as; the namespace's `default` when unset.",
+    ),
+    opt(
+        "pull_secrets",
+        "list<secret>",
+        "Declared secrets (registry credentials) the image is pulled with: `[regcred]`.",
+    ),
+    opt(
         "expose",
         "exposure",
         "How the Service is reached: `cluster_ip(port)`, `load_balancer(port)`, `node_port(port)`.",

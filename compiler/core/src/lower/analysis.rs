@@ -91,6 +91,7 @@ fn provider(provider: &hir::Provider) -> MetricProvider {
                                 ..Container::default()
                             }],
                             restart_policy: Some("Never".to_string()),
+                            ..PodSpec::default()
                         },
                     },
                 },

@@ -120,6 +120,8 @@ pub(super) fn up_tasks(ctx: &Ctx<'_>) -> Vec<Task> {
                 .labels
                 .insert(labels::NAME.to_string(), service.k8s_name.clone());
             let mut template = pod_template_with_image(&metadata, service, Some(image));
+            // The namespace is new: the pull secrets are copied into it like the env's.
+            secrets.extend(service.pull_secrets.iter().map(String::as_str));
             for container in &mut template.spec.containers {
                 container.env = service
                     .env

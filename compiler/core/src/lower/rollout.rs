@@ -11,8 +11,8 @@ use pipec_argo_model::contract::labels;
 use pipec_argo_model::k8s::{
     Container, ContainerPort, EnvVar, ExecAction, HttpGetAction, HttpIngressPath,
     HttpIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
-    LabelSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service,
-    ServiceBackendPort, ServicePort, ServiceSpec, TcpSocketAction,
+    LabelSelector, LocalObjectReference, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    Service, ServiceBackendPort, ServicePort, ServiceSpec, TcpSocketAction,
 };
 use pipec_argo_model::rollouts::{
     AnalysisRunArgument, AnalysisTemplateRef, BackgroundAnalysis, BlueGreenStrategy, CanaryStep,
@@ -497,6 +497,12 @@ pub(super) fn pod_template_with_image(
         spec: PodSpec {
             containers: vec![container],
             restart_policy: None,
+            service_account_name: service.service_account.clone(),
+            image_pull_secrets: service
+                .pull_secrets
+                .iter()
+                .map(|name| LocalObjectReference { name: name.clone() })
+                .collect(),
         },
     }
 }

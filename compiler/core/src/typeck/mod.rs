@@ -293,7 +293,7 @@ impl<'a> Checker<'_, 'a> {
             if k8s_rules::dns1123_subdomain(&name) {
                 pipeline.service_account = Some(name);
             } else {
-                self.invalid_name(prop.value.span, &name, "a ServiceAccount name");
+                self.invalid_name(prop.value.span, &name, "a ServiceAccount");
             }
         }
 
@@ -676,7 +676,7 @@ impl<'a> Checker<'_, 'a> {
     fn secret_name(&mut self, s: &ast::SecretDecl) -> Option<String> {
         let name = self.expect_static_text(&s.secret_name, &Scope::Pipeline, "a secret's name")?;
         if !k8s_rules::dns1123_subdomain(&name) {
-            self.invalid_name(s.secret_name.span, &name, "a Kubernetes Secret name");
+            self.invalid_name(s.secret_name.span, &name, "a Kubernetes Secret");
             return None;
         }
         Some(name)

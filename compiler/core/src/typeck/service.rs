@@ -10,7 +10,7 @@ use super::{Checker, Scope};
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::hir::{self, Exposure, ExposureKind, Probe, ProbeKind};
-use crate::schema;
+use crate::{k8s_rules, schema};
 
 impl Checker<'_, '_> {
     /// Checks a service; one expanded from a `service` definition has its arguments checked
@@ -112,6 +112,31 @@ impl Checker<'_, '_> {
             .get("args")
             .map(|p| self.words(&p.value, "`args`"))
             .unwrap_or_default();
+        let service_account = fields.get("service_account").and_then(|p| {
+            let name =
+                self.expect_static_text(&p.value, &Scope::Pipeline, "the service account")?;
+            if !k8s_rules::dns1123_subdomain(&name) {
+                self.invalid_name(p.value.span, &name, "a ServiceAccount");
+                return None;
+            }
+            if ephemeral {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::E0212,
+                        p.value.span,
+                        "a service of an ephemeral environment cannot choose its ServiceAccount",
+                    )
+                    .label("the run's namespace is new: it holds only the `default` ServiceAccount")
+                    .help("remove `service_account`, or run the service in a named environment where the ServiceAccount exists"),
+                );
+                return None;
+            }
+            Some(name)
+        });
+        let pull_secrets = fields
+            .get("pull_secrets")
+            .map(|p| self.pull_secrets(&p.value))
+            .unwrap_or_default();
         self.current_env = None;
         let expose = match (fields.get("expose"), port) {
             (Some(p), _) => {
@@ -149,10 +174,36 @@ impl Checker<'_, '_> {
             env,
             command,
             args,
+            service_account,
+            pull_secrets,
             expose: expose?,
             resources,
             environment,
         })
+    }
+
+    /// `pull_secrets`: declared secrets (one, or a list), by their Kubernetes names. The
+    /// kubelet reads them as registry credentials (`kubernetes.io/dockerconfigjson`), which
+    /// pipec cannot see; it only names them.
+    fn pull_secrets(&mut self, expr: &ast::Expr) -> Vec<String> {
+        let value = self.eval(expr, &Scope::Pipeline);
+        let items = match value.val {
+            Val::List(items) => items,
+            _ => vec![value],
+        };
+        let mut names = Vec::new();
+        for item in items {
+            match &item.val {
+                Val::Secret { secret_name, .. } => {
+                    if !names.contains(secret_name) {
+                        names.push(secret_name.clone());
+                    }
+                }
+                Val::Error => {}
+                _ => self.mismatch(&item, "a declared `secret` (registry credentials)"),
+            }
+        }
+        names
     }
 
     /// A container's `command` or `args`: a list of words, each known when the pipeline is
