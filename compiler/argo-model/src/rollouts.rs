@@ -71,6 +71,9 @@ pub struct CanaryStrategy {
     /// Exact weights through a router instead of pod counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic_routing: Option<TrafficRouting>,
+    /// With a router: how long the old stable ReplicaSet stays after the update (30 s unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i64>,
 }
 
 /// Exactly one router is set.

@@ -1407,6 +1407,54 @@ mod progress_deadline {
         assert_eq!(frames.last().unwrap().phase, RolloutPhase::Healthy);
     }
 
+    /// `ValidateRolloutStrategyCanary`'s rules the model reads: a scale-down delay or a
+    /// dynamic stable scale only with a router, a surge or an unavailable pod allowed; several
+    /// broken rules are listed together, as `ToAggregate` prints them.
+    #[test]
+    fn canary_rules_of_the_validation() {
+        let invalid = |canary: Value| {
+            Spec::from_json(
+                &serde_json::json!({"spec": {"replicas": 2, "strategy": {"canary": canary}}}),
+            )
+            .unwrap()
+            .invalid()
+        };
+        assert_eq!(
+            invalid(serde_json::json!({"scaleDownDelaySeconds": 60})).as_deref(),
+            Some(
+                "spec.strategy.scaleDownDelaySeconds: Invalid value: 60: Canary scaleDownDelaySeconds can only be used with traffic routing"
+            )
+        );
+        assert_eq!(
+            invalid(
+                serde_json::json!({"scaleDownDelaySeconds": 60, "trafficRouting": {"smi": {}}})
+            ),
+            None
+        );
+        assert_eq!(
+            invalid(serde_json::json!({"maxSurge": 0, "maxUnavailable": "0%"})).as_deref(),
+            Some(
+                "spec.strategy.maxSurge: Invalid value: 0: MaxSurge and MaxUnavailable both can not be zero"
+            )
+        );
+        assert_eq!(
+            invalid(serde_json::json!({"maxSurge": 0, "maxUnavailable": 1})),
+            None
+        );
+        let both = invalid(
+            serde_json::json!({"maxSurge": "0%", "maxUnavailable": 0, "dynamicStableScale": true}),
+        )
+        .unwrap();
+        assert!(
+            both.starts_with("[spec.strategy.maxSurge: Invalid value: \"0%\""),
+            "{both}"
+        );
+        assert!(
+            both.ends_with("dynamicStableScale can only be used with traffic routing]"),
+            "{both}"
+        );
+    }
+
     /// `ValidateRolloutSpec`: `progressDeadlineSeconds` (600 unless set) must be greater than
     /// `minReadySeconds`; otherwise the Rollout is Degraded with InvalidSpec and no pod of the
     /// new revision is made.

@@ -545,6 +545,9 @@ pub struct Release {
     pub background: Option<AnalysisUse>,
     /// `traffic = nginx(…)`: exact traffic weights through a router instead of pod counts.
     pub traffic: Option<TrafficRouter>,
+    /// A routed canary's `scale_down_delay`: how long the old stable pods stay after the
+    /// update (Argo's default 30 s). A blue-green release keeps its own in [`Strategy`].
+    pub scale_down_delay: Option<u64>,
 }
 
 /// How long the workflow waits for a Rollout to reach a stage when its release does not say,

@@ -306,6 +306,11 @@ pub const CANARY: &[Field] = &[
         "traffic router",
         "Exact weights through `nginx(host = …)`, `nginx(ingress = …)`, `istio(virtual_service = …)` or `smi()`.",
     ),
+    opt(
+        "scale_down_delay",
+        "duration",
+        "With a traffic router: how long the old pods stay up after the update, as an instant rollback target; defaults to 30s.",
+    ),
 ];
 
 /// `release X rolling { … }` settings.

@@ -254,17 +254,17 @@ impl Verifier<'_, '_> {
                 ),
             );
         }
-        // Argo Rollouts' `ValidateRolloutSpec`: the controller refuses (InvalidSpec) a progress
-        // deadline not greater than `minReadySeconds`. Typeck's E0314 keeps users from it.
-        let min_ready = rollout.spec.min_ready_seconds.unwrap_or(0);
-        if rollout.spec.progress_deadline_seconds <= min_ready {
+        // Argo Rollouts' `ValidateRolloutSpec`, as the model of its controller holds it
+        // (`Spec::invalid`): a Rollout it refuses is InvalidSpec and never rolled out. The
+        // type checker's errors (E0310, E0314, E0212) keep users from these.
+        if let Ok(json) = serde_json::to_value(rollout)
+            && let Ok(spec) = pipec_argo_semantics::rollout::Spec::from_json(&json)
+            && let Some(error) = spec.invalid()
+        {
             self.report(
                 Code::E0410,
                 span,
-                format!(
-                    "Rollout `{name}` has progressDeadlineSeconds {} but minReadySeconds {min_ready}; Argo Rollouts requires the deadline to be greater",
-                    rollout.spec.progress_deadline_seconds
-                ),
+                format!("Argo Rollouts would refuse Rollout `{name}`: {error}"),
             );
         }
         let mut services: Vec<&str> = Vec::new();
@@ -1148,9 +1148,16 @@ pipeline p {
     }
 
     /// `ValidateRolloutSpec`: the deadline must be greater than `minReadySeconds`, so equal
-    /// is refused and one second more is not.
+    /// is refused and one second more is not; a canary's scale-down delay needs a router.
     #[test]
-    fn a_progress_deadline_not_above_min_ready_is_e0410() {
+    fn a_rollout_argo_rollouts_would_refuse_is_e0410() {
+        let codes = codes_after(|d| {
+            if let RolloutStrategy::Canary(c) = &mut rollout(d).spec.strategy {
+                c.traffic_routing = None;
+                c.scale_down_delay_seconds = Some(60);
+            }
+        });
+        assert!(codes.contains(&Code::E0410), "{codes:?}");
         for (min_ready, refused) in [(1800, true), (1799, false), (4000, true)] {
             let codes = codes_after(|d| {
                 let spec = &mut rollout(d).spec;

@@ -200,16 +200,50 @@ impl Default for Spec {
 
 impl Spec {
     /// What `ValidateRolloutSpec` (`pkg/apis/rollouts/validation`) refuses of the fields the
-    /// model reads, as its `field.Invalid` error reads; the controller then only records the
-    /// `InvalidSpec` condition and the Rollout is Degraded. Today: a progress deadline not
-    /// greater than `minReadySeconds`.
+    /// model reads, as its `field.Invalid` errors read, aggregated as `ToAggregate` prints them
+    /// (one alone, several in brackets); the controller then only records the `InvalidSpec`
+    /// condition and the Rollout is Degraded. The rules: a progress deadline greater than
+    /// `minReadySeconds`; a canary's `maxSurge` and `maxUnavailable` not both zero;
+    /// `scaleDownDelaySeconds` and `dynamicStableScale` only with a traffic router.
     pub fn invalid(&self) -> Option<String> {
-        (self.progress_deadline_seconds <= self.min_ready_seconds).then(|| {
-            format!(
+        let mut errors = Vec::new();
+        if self.progress_deadline_seconds <= self.min_ready_seconds {
+            errors.push(format!(
                 "spec.progressDeadlineSeconds: Invalid value: {}: must be greater than minReadySeconds",
                 self.progress_deadline_seconds
-            )
-        })
+            ));
+        }
+        if self.blue_green.is_none() {
+            let canary = &self.canary;
+            let zero = |a: &Amount| matches!(a, Amount::Pods(0) | Amount::Percent(0));
+            if zero(&canary.max_surge) && zero(&canary.max_unavailable) {
+                // apimachinery's `field.Error` prints the value as JSON.
+                let value = match canary.max_surge {
+                    Amount::Pods(n) => n.to_string(),
+                    Amount::Percent(p) => format!("\"{p}%\""),
+                };
+                errors.push(format!(
+                    "spec.strategy.maxSurge: Invalid value: {value}: MaxSurge and MaxUnavailable both can not be zero"
+                ));
+            }
+            if !canary.traffic_routing {
+                if let Some(delay) = canary.scale_down_delay_seconds {
+                    errors.push(format!(
+                        "spec.strategy.scaleDownDelaySeconds: Invalid value: {delay}: Canary scaleDownDelaySeconds can only be used with traffic routing"
+                    ));
+                }
+                if canary.dynamic_stable_scale {
+                    errors.push(
+                        "spec.strategy.dynamicStableScale: Invalid value: true: Canary dynamicStableScale can only be used with traffic routing".to_string(),
+                    );
+                }
+            }
+        }
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(format!("[{}]", errors.join(", "))),
+        }
     }
 }
 

@@ -415,6 +415,7 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
                 stable_metadata: if isolated { serving("true") } else { None },
                 steps,
                 analysis,
+                scale_down_delay_seconds: r.scale_down_delay.map(secs),
             })
         }
         None => RolloutStrategy::Canary(CanaryStrategy {
@@ -427,6 +428,7 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
             stable_metadata: None,
             steps: Vec::new(),
             analysis: None,
+            scale_down_delay_seconds: None,
         }),
     };
     Lowered {

@@ -221,6 +221,25 @@ impl Checker<'_, '_> {
             }
             None => None,
         };
+        // Argo Rollouts' `ValidateRolloutStrategyCanary`: `scaleDownDelaySeconds` "can only be
+        // used with traffic routing" (without a router the old pods carry the traffic, and go
+        // as the new ones come).
+        let scale_down_delay = match (strategy_name, fields.get("scale_down_delay")) {
+            ("canary", Some(p)) => {
+                let delay = duration(self, "scale_down_delay").flatten();
+                if traffic.is_none() {
+                    self.diags.push(
+                        Diagnostic::new(Code::E0212, p.value.span, "`scale_down_delay` needs a traffic router")
+                            .label("without a router the old pods carry the canary's share and go as new ones come")
+                            .help("set `traffic = nginx(…)`, `istio(…)` or `smi()`, or remove `scale_down_delay`"),
+                    );
+                    None
+                } else {
+                    delay
+                }
+            }
+            _ => None,
+        };
         if let (Some(_), Some(p)) = (&traffic, fields.get("traffic")) {
             if matches!(strategy, Some(hir::Strategy::Canary { isolated: true })) {
                 self.diags.push(
@@ -277,6 +296,7 @@ impl Checker<'_, '_> {
             stages,
             background,
             traffic,
+            scale_down_delay,
         })
     }
 
