@@ -401,6 +401,9 @@ fn random_release(rng: &mut common::Rng) -> String {
     if rng.next().is_multiple_of(3) {
         out.push_str("  release api bluegreen {\n");
         if rng.next().is_multiple_of(2) {
+            out.push_str(&format!("    preview_replicas = {}\n", 1 + rng.next() % 4));
+        }
+        if rng.next().is_multiple_of(2) {
             out.push_str(&analyze(rng));
         }
         if rng.next().is_multiple_of(2) {

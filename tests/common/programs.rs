@@ -32,6 +32,8 @@ pub enum Release {
         before: bool,
         approve: bool,
         after: bool,
+        /// One pod of the new version before the switch.
+        preview: bool,
     },
     Rolling {
         batch: bool,
@@ -78,8 +80,8 @@ fn release() -> impl Strategy<Value = Release> {
     prop_oneof![
         3 => (any::<bool>(), prop::collection::vec(stage(), 0..7))
             .prop_map(|(router, stages)| Release::Canary { router, stages }),
-        1 => (any::<bool>(), any::<bool>(), any::<bool>())
-            .prop_map(|(before, approve, after)| Release::BlueGreen { before, approve, after }),
+        1 => (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(before, approve, after, preview)| Release::BlueGreen { before, approve, after, preview }),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(batch, check)| Release::Rolling { batch, check }),
     ]
 }
@@ -243,8 +245,12 @@ fn release_source(i: usize, release: &Release) -> String {
             before,
             approve,
             after,
+            preview,
         } => {
             out.push_str(&format!("  release svc{i} bluegreen {{\n"));
+            if *preview {
+                out.push_str("    preview_replicas = 1\n");
+            }
             if *before {
                 out.push_str(&analyze(1, 2));
             }

@@ -122,6 +122,9 @@ pub struct BlueGreenStrategy {
     pub auto_promotion_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_seconds: Option<i64>,
+    /// Pods of the new version before the switch (all of them unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_replica_count: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis: Option<RolloutAnalysis>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -601,6 +601,9 @@ pub enum Strategy {
     BlueGreen {
         /// How long the old version stays up after the switch, as an instant rollback target.
         scale_down_delay: Option<u64>,
+        /// How many pods the new version runs before the switch (`previewReplicaCount`); all of
+        /// them when unset. It is scaled to full size just before the switch.
+        preview_replicas: Option<u32>,
     },
 }
 

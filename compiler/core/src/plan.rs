@@ -760,7 +760,10 @@ fn blue_green(
         });
     };
     stage(
-        format!("preview of {preview} pods"),
+        format!(
+            "preview of {preview} pod{}",
+            if preview == 1 { "" } else { "s" }
+        ),
         0,
         preview,
         replicas,

@@ -324,11 +324,18 @@ pub const ROLLING: &[Field] = &[
 ];
 
 /// `release X bluegreen { … }` settings.
-pub const BLUEGREEN: &[Field] = &[opt(
-    "scale_down_delay",
-    "duration",
-    "How long the old version stays up after the switch, as an instant rollback target; defaults to 30s.",
-)];
+pub const BLUEGREEN: &[Field] = &[
+    opt(
+        "scale_down_delay",
+        "duration",
+        "How long the old version stays up after the switch, as an instant rollback target; defaults to 30s.",
+    ),
+    opt(
+        "preview_replicas",
+        "int",
+        "Pods of the new version before the switch, for its checks and analyses; all of them by default. Scaled to full size just before the switch.",
+    ),
+];
 
 /// The stages each strategy accepts, for messages.
 pub const CANARY_STAGES: &[&str] = &[

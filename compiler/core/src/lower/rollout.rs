@@ -373,7 +373,11 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
     let strategy = match release {
         Some(
             r @ hir::Release {
-                strategy: Strategy::BlueGreen { scale_down_delay },
+                strategy:
+                    Strategy::BlueGreen {
+                        scale_down_delay,
+                        preview_replicas,
+                    },
                 ..
             },
         ) => {
@@ -384,6 +388,7 @@ pub fn rollout(ctx: &Ctx<'_>, service: &hir::Service) -> Lowered {
                 // The Workflow promotes after its stages; with none, Argo switches by itself.
                 auto_promotion_enabled: plan.segments.is_empty(),
                 scale_down_delay_seconds: scale_down_delay.map(secs),
+                preview_replica_count: preview_replicas.map(i64::from),
                 pre_promotion_analysis: plan.pre_switch_analysis,
                 post_promotion_analysis: plan.post_switch_analysis,
             })

@@ -157,8 +157,31 @@ impl Checker<'_, '_> {
             None => (Vec::new(), Vec::new()),
         };
         let strategy = match strategy_name {
-            "bluegreen" => duration(self, "scale_down_delay")
-                .map(|scale_down_delay| hir::Strategy::BlueGreen { scale_down_delay }),
+            "bluegreen" => {
+                let replicas = service.map_or(1, |s| s.replicas);
+                let preview_replicas = match fields.get("preview_replicas") {
+                    // At least one pod: a preview of none has nothing to check or analyse.
+                    Some(p) => self
+                        .expect_int(
+                            &p.value,
+                            &scope,
+                            1,
+                            i64::from(replicas),
+                            "`preview_replicas`",
+                        )
+                        .map(|n| u32::try_from(n).ok()),
+                    None => Some(None),
+                };
+                match (duration(self, "scale_down_delay"), preview_replicas) {
+                    (Some(scale_down_delay), Some(preview_replicas)) => {
+                        Some(hir::Strategy::BlueGreen {
+                            scale_down_delay,
+                            preview_replicas,
+                        })
+                    }
+                    _ => None,
+                }
+            }
             _ => {
                 let isolated = match fields.get("isolated") {
                     Some(p) => self.expect_bool(&p.value, &scope),
