@@ -558,16 +558,21 @@ Example:
     }";
 
     E0309 => "registry credentials lack keys",
-"A secret used as registry credentials (`auth = …`) must hold the keys `username` and
-`password`. The secret's declared key list does not include both.
+"Registry credentials (`auth = …`, `from_auth = …`) are a user name and a password. A secret
+given as a whole must hold the keys `username` and `password`; a secret whose keys are named
+otherwise (or two secrets) is given as a record of the two keys. The secret's declared key
+list does not include both, or the record lacks one.
 
 Example:
 
     secret dockerhub = \"dockerhub\" { user, token }
+    image pushed = push app { to = \"docker.io/acme/app\", auth = dockerhub }
 
-Fix:
+Fix: name the keys,
 
-    secret dockerhub = \"dockerhub\" { username, password }";
+    auth = { username = dockerhub.user, password = dockerhub.token }
+
+or declare the secret with `{ username, password }` if those are its keys.";
 
     E0310 => "rollout sizing allows no progress",
 "`max_surge` and `max_unavailable` are both zero, so Argo Rollouts could neither add a pod

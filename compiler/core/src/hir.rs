@@ -229,10 +229,12 @@ pub struct SecretKeyRef {
     pub key: String,
 }
 
-/// Registry credentials: a Secret holding `username` and `password`.
+/// Registry credentials: the Secret keys holding the login's user name and password (a
+/// secret's `username` and `password`, or any two keys named in a record).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RegistryAuth {
-    pub secret_name: String,
+    pub username: SecretKeyRef,
+    pub password: SecretKeyRef,
 }
 
 /// An image reference: a fixed name, or the image a node produces.

@@ -394,25 +394,25 @@ fn node_template(ctx: &Ctx<'_>, node: &hir::Node) -> Template {
             if let Some(a) = source_auth {
                 env.push(EnvVar::secret(
                     "SOURCE_USERNAME",
-                    &a.secret_name,
-                    "username",
+                    &a.username.secret_name,
+                    &a.username.key,
                 ));
                 env.push(EnvVar::secret(
                     "SOURCE_PASSWORD",
-                    &a.secret_name,
-                    "password",
+                    &a.password.secret_name,
+                    &a.password.key,
                 ));
             }
             if let Some(a) = auth {
                 env.push(EnvVar::secret(
                     "TARGET_USERNAME",
-                    &a.secret_name,
-                    "username",
+                    &a.username.secret_name,
+                    &a.username.key,
                 ));
                 env.push(EnvVar::secret(
                     "TARGET_PASSWORD",
-                    &a.secret_name,
-                    "password",
+                    &a.password.secret_name,
+                    &a.password.key,
                 ));
             }
             Template {
@@ -564,13 +564,13 @@ fn build_template(
     if let Some(a) = auth {
         env.push(EnvVar::secret(
             "REGISTRY_USERNAME",
-            &a.secret_name,
-            "username",
+            &a.username.secret_name,
+            &a.username.key,
         ));
         env.push(EnvVar::secret(
             "REGISTRY_PASSWORD",
-            &a.secret_name,
-            "password",
+            &a.password.secret_name,
+            &a.password.key,
         ));
     }
     Template {

@@ -1136,13 +1136,80 @@ impl Checker<'_, '_> {
                         return None;
                     }
                 }
-                Some(crate::hir::RegistryAuth {
+                let key = |key: &str| crate::hir::SecretKeyRef {
                     secret_name: secret_name.clone(),
+                    key: key.to_string(),
+                };
+                Some(crate::hir::RegistryAuth {
+                    username: key("username"),
+                    password: key("password"),
                 })
+            }
+            // `{ username = hub.DOCKER_USER, password = hub.DOCKER_TOKEN }`: a Secret whose
+            // keys are named otherwise, or two Secrets.
+            Val::Record(fields) => {
+                let mut username = None;
+                let mut password = None;
+                let mut misspelt = false;
+                for (name, field) in fields {
+                    let slot = match name.name.as_str() {
+                        "username" => &mut username,
+                        "password" => &mut password,
+                        other => {
+                            let suggestion =
+                                did_you_mean(other, ["username", "password"].into_iter());
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::E0205,
+                                    name.span,
+                                    format!("registry credentials have no field `{other}`"),
+                                )
+                                .label("unknown field")
+                                .help(suggestion.map_or_else(
+                                    || "the fields are `username` and `password`".to_string(),
+                                    |s| format!("did you mean `{s}`?"),
+                                )),
+                            );
+                            misspelt = true;
+                            continue;
+                        }
+                    };
+                    match &field.val {
+                        Val::SecretKey(key) => *slot = Some(key.clone()),
+                        Val::Error => return None,
+                        _ => {
+                            self.mismatch(field, "a secret key, such as `hub.DOCKER_TOKEN`");
+                            return None;
+                        }
+                    }
+                }
+                match (username, password) {
+                    (Some(username), Some(password)) => {
+                        Some(crate::hir::RegistryAuth { username, password })
+                    }
+                    // The misspelt field was reported; what it lacks follows from it.
+                    _ if misspelt => None,
+                    (u, _) => {
+                        let missing = if u.is_none() { "username" } else { "password" };
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::E0309,
+                                value.span,
+                                format!("registry credentials need `{missing}`"),
+                            )
+                            .label("the login is incomplete")
+                            .help("give both: `{ username = hub.USER, password = hub.TOKEN }`"),
+                        );
+                        None
+                    }
+                }
             }
             Val::Error => None,
             _ => {
-                self.mismatch(&value, "a `secret`");
+                self.mismatch(
+                    &value,
+                    "a `secret` with `username` and `password`, or `{ username = s.KEY, password = s.KEY }`",
+                );
                 None
             }
         }
