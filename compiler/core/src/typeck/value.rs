@@ -1156,8 +1156,7 @@ impl Checker<'_, '_> {
                         "username" => &mut username,
                         "password" => &mut password,
                         other => {
-                            let suggestion =
-                                did_you_mean(other, ["username", "password"].into_iter());
+                            let suggestion = did_you_mean(other, ["username", "password"]);
                             self.diags.push(
                                 Diagnostic::new(
                                     Code::E0205,
