@@ -3,6 +3,7 @@
 //! `.pipe` files, the fuzzers' seeds. `cargo fuzz run` explores; this keeps what it found fixed.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
 
+mod common;
 #[path = "../fuzz/properties.rs"]
 mod properties;
 
@@ -139,17 +140,7 @@ fn token_soups_hold_every_property() {
         "[0-9]{1,4}(%|m|s|h)?",
     ];
     let soup = prop::collection::vec(token, 0..120).prop_map(|tokens| tokens.join(" "));
-    let config = ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    let mut runner = proptest::test_runner::TestRunner::new_with_rng(
-        config,
-        proptest::test_runner::TestRng::deterministic_rng(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-        ),
-    );
+    let mut runner = common::programs::deterministic_runner(256);
     let result = std::thread::Builder::new()
         .stack_size(pipec_core::COMPILER_STACK)
         .spawn(move || {

@@ -277,20 +277,26 @@ fn release_source(i: usize, release: &Release) -> String {
     out
 }
 
-/// Runs `test` on `cases` programs from a fixed seed (the same programs on every run, so a
-/// failure reproduces), shrinking a failure to a small program before it is reported.
-pub fn check_programs(cases: u32, test: impl Fn(&str) -> Result<(), TestCaseError>) {
+/// A proptest runner of `cases` cases from a fixed seed: the same inputs on every run, so a
+/// failure reproduces; none saved to disk.
+pub fn deterministic_runner(cases: u32) -> proptest::test_runner::TestRunner {
     let config = ProptestConfig {
         cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
-    let mut runner = proptest::test_runner::TestRunner::new_with_rng(
+    proptest::test_runner::TestRunner::new_with_rng(
         config,
         proptest::test_runner::TestRng::deterministic_rng(
             proptest::test_runner::RngAlgorithm::ChaCha,
         ),
-    );
+    )
+}
+
+/// Runs `test` on `cases` programs ([`deterministic_runner`]), shrinking a failure to a small
+/// program before it is reported.
+pub fn check_programs(cases: u32, test: impl Fn(&str) -> Result<(), TestCaseError>) {
+    let mut runner = deterministic_runner(cases);
     if let Err(e) = runner.run(&program(), |p| test(&p.source())) {
         panic!("{e}");
     }
