@@ -113,6 +113,13 @@ pub fn lsp(data: &[u8]) {
         .map(|m| m["id"].clone())
         .collect();
     answered.sort_by_key(|id| id.to_string());
+    // The server survives a panic in a feature by answering JSON-RPC's `InternalError`
+    // (-32603): still a bug.
+    let internal = -32603;
+    assert!(
+        !sent.iter().any(|m| m["error"]["code"] == internal),
+        "a request failed inside the server"
+    );
     let mut expected = requests;
     expected.push(serde_json::json!("pipec-shutdown"));
     expected.sort_by_key(|id| id.to_string());

@@ -682,12 +682,23 @@ fn main_loop(connection: &Connection) -> Result<(), String> {
 }
 
 /// Answers one request; a request the server does not know, or with parameters it cannot
-/// read, gets an error response, never a crash.
+/// read, gets an error response, never a crash. A bug that panics while answering costs that
+/// one answer (an `InternalError`), not the server and every open document with it; the panic
+/// is still printed (and aborts a fuzz run, whose hook sees it first).
 fn answer(server: &Server, request: Request) -> Response {
     let id = request.id.clone();
-    match features::answer(server, request) {
-        Ok(value) => Response::new_ok(id, value),
-        Err((code, message)) => Response::new_err(id, code as i32, message),
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        features::answer(server, request)
+    }));
+    match answered {
+        Ok(Ok(value)) => Response::new_ok(id, value),
+        Ok(Err((code, message))) => Response::new_err(id, code as i32, message),
+        Err(_) => Response::new_err(
+            id,
+            ErrorCode::InternalError as i32,
+            "pipec failed to answer this request: a bug, please report it with the file"
+                .to_string(),
+        ),
     }
 }
 

@@ -720,9 +720,13 @@ fn open_call(head: &str) -> Option<&str> {
             '(' | '[' | '{' if depth > 0 => depth -= 1,
             '(' => {
                 let before = head[..i].trim_end();
+                // The name starts after the last character that is not part of one, which may
+                // be several bytes long (`é(`).
                 let start = before
-                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .map_or(0, |j| j + 1);
+                    .char_indices()
+                    .rev()
+                    .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+                    .map_or(0, |(j, c)| j + c.len_utf8());
                 let name = &before[start..];
                 return (!name.is_empty()).then_some(name);
             }
@@ -817,5 +821,10 @@ mod tests {
         assert_eq!(open_call("analyze analysis.rate(min = 5%, "), Some("rate"));
         assert_eq!(open_call("x = f(a, [b, "), None);
         assert_eq!(open_call("x = f(g(1), "), Some("f"));
+        // A multi-byte character before the name (found by the `lsp` fuzz target: the server
+        // panicked slicing inside it).
+        assert_eq!(open_call("ser\u{fffd}ice: f("), Some("f"));
+        assert_eq!(open_call("é("), None);
+        assert_eq!(open_call("éa_1("), Some("a_1"));
     }
 }
