@@ -66,7 +66,8 @@ enum Command {
     },
     /// Run the language server on standard input and output (LSP 3.17), for editors.
     Lsp,
-    /// Explain a diagnostic code, e.g. `pipec explain E0101`.
+    /// Explain a diagnostic code, e.g. `pipec explain E0101`, or the standard library:
+    /// `pipec explain std`, `std.analysis`, `std.analysis.success_rate`.
     Explain {
         /// The code, such as E0101 or W0001.
         code: String,
@@ -398,6 +399,23 @@ fn plan(
 }
 
 fn explain(code: &str) -> Result<ExitCode, Failure> {
+    if code == "std" || code.starts_with("std.") {
+        let Some(text) = pipec_core::stdlib_docs::reference(code) else {
+            let modules: Vec<String> = pipec_core::stdlib::MODULES
+                .iter()
+                .map(|(m, _)| format!("std.{m}"))
+                .collect();
+            return Err(Failure::Usage(miette!(
+                help = format!(
+                    "modules: {}; `pipec explain std` lists everything",
+                    modules.join(", ")
+                ),
+                "the standard library has no `{code}`"
+            )));
+        };
+        let _ = write!(std::io::stdout().lock(), "{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(code) = Code::parse(code) else {
         let known: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         return Err(Failure::Usage(miette!(

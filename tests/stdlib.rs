@@ -235,3 +235,33 @@ fn email_headers_cannot_be_injected() {
     assert!(args.lines().any(|a| a == "smtps://smtp.example.com:465"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `docs/stdlib.md` is what `pipec explain std` prints, made from the `///` comments of
+/// `stdlib/`: the reference users read cannot drift from the sources. `PIPEC_UPDATE_DOCS=1`
+/// rewrites it.
+#[test]
+fn the_stdlib_reference_is_made_from_the_sources() {
+    let made = pipec_core::stdlib_docs::reference("std").unwrap();
+    let path = common::root().join("docs/stdlib.md");
+    if std::env::var("PIPEC_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &made).unwrap();
+    }
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        written == made,
+        "docs/stdlib.md is out of date: run `PIPEC_UPDATE_DOCS=1 cargo test --test stdlib`"
+    );
+    // Every exported definition is in it, with its doc comment.
+    for (module, _) in pipec_core::stdlib::MODULES {
+        for name in pipec_core::stdlib::definitions(module) {
+            let one = pipec_core::stdlib_docs::reference(&format!("std.{module}.{name}"))
+                .unwrap_or_else(|| panic!("std.{module}.{name} has no reference"));
+            assert!(made.contains(&one), "std.{module}.{name}");
+            assert!(
+                one.lines().count() > 5,
+                "std.{module}.{name} has no doc comment:\n{one}"
+            );
+        }
+    }
+    assert!(pipec_core::stdlib_docs::reference("std.nothing").is_none());
+}

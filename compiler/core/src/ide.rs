@@ -99,7 +99,8 @@ pub(crate) fn index(graph: &ModuleGraph, resolution: &Resolution<'_>, sources: &
         by_span: BTreeMap::new(),
     };
     for module in &graph.modules {
-        builder.docs = DocComments::new(&module.ast);
+        let text = sources.get(module.file).map_or("", |f| f.text.as_str());
+        builder.docs = DocComments::new(&module.ast, text);
         for item in &module.ast.items {
             builder.item(item);
         }
@@ -149,7 +150,10 @@ impl Builder<'_> {
             name_span: name.span,
             span,
             signature: signature(self.sources.slice(span)),
-            doc: self.docs.before(span.start),
+            doc: self.docs.before(
+                span.start,
+                self.sources.get(span.file).map_or("", |f| f.text.as_str()),
+            ),
             becomes,
             parent,
         });
@@ -283,12 +287,16 @@ struct DocComments {
 }
 
 impl DocComments {
-    fn new(module: &ast::Module) -> DocComments {
+    fn new(module: &ast::Module, text: &str) -> DocComments {
         let mut runs: Vec<(u32, u32, String)> = Vec::new();
+        let blank = |from: u32, to: u32| {
+            text.get(from as usize..to as usize)
+                .is_some_and(|t| t.chars().all(char::is_whitespace))
+        };
         for c in module.comments.iter().filter(|c| c.doc) {
             match runs.last_mut() {
-                // Consecutive lines: one run.
-                Some(last) if c.span.start <= last.1 + 1 + 64 && c.span.start > last.1 => {
+                // Consecutive lines, nothing but indentation between: one run.
+                Some(last) if c.span.start > last.1 && blank(last.1, c.span.start) => {
                     last.1 = c.span.end;
                     last.2.push('\n');
                     last.2.push_str(c.text.trim());
@@ -299,13 +307,16 @@ impl DocComments {
         DocComments { runs }
     }
 
-    /// The doc comment run that ends right before `offset` (only whitespace between).
-    fn before(&self, offset: u32) -> Option<String> {
-        self.runs
-            .iter()
-            .rev()
-            .find(|(_, end, _)| *end <= offset && offset - end <= 64)
-            .map(|(_, _, text)| text.clone())
+    /// The doc comment run that ends right before `offset` in `text`, only whitespace between:
+    /// a parameter on the line after its definition's head does not take the definition's
+    /// comment.
+    fn before(&self, offset: u32, text: &str) -> Option<String> {
+        let run = self.runs.iter().rev().find(|(_, end, _)| *end <= offset)?;
+        let between = text.get(run.1 as usize..offset as usize)?;
+        between
+            .chars()
+            .all(char::is_whitespace)
+            .then(|| run.2.clone())
     }
 }
 
@@ -751,6 +762,26 @@ mod tests {
     use crate::{Mode, NoImports, compile};
 
     const SRC: &str = "pipeline p {\n  /// The registry login.\n  secret hub = \"hub\" { username, password }\n  image app = build \".\" { repo = \"r/app\", tag = run.id }\n  step unit = run app { command = \"npm test\" }\n  service api {\n    image = app\n    port  = 80\n  }\n}\n";
+
+    /// A `///` comment documents what follows it directly: the parameters on the lines after
+    /// a definition's head do not take the definition's comment, and one of their own is theirs.
+    #[test]
+    fn a_doc_comment_belongs_to_what_follows_it() {
+        let src = "/// Checks it.\nanalysis up(\n  service: string,\n  /// How often.\n  every: duration = 1m,\n) {\n  metric m {\n    every = every\n    prometheus = { address = \"http://p:9090\", query = \"up\" }\n    success = result >= 1\n  }\n}\n";
+        let c = compile("a.pipe", src.as_bytes(), &NoImports, Mode::Check);
+        let doc = |name: &str| {
+            c.index
+                .definitions
+                .iter()
+                .find(|d| d.name == name)
+                .unwrap_or_else(|| panic!("no {name}"))
+                .doc
+                .clone()
+        };
+        assert_eq!(doc("up").as_deref(), Some("Checks it."));
+        assert_eq!(doc("service"), None);
+        assert_eq!(doc("every").as_deref(), Some("How often."));
+    }
 
     #[test]
     fn definitions_uses_and_docs() {

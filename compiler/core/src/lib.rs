@@ -34,6 +34,7 @@ pub mod schema;
 pub mod secrets;
 pub mod source;
 pub mod stdlib;
+pub mod stdlib_docs;
 mod syntax_diagnostics;
 pub mod typeck;
 pub mod verify;
