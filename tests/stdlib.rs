@@ -261,6 +261,12 @@ fn the_stdlib_reference_is_made_from_the_sources() {
                 one.lines().count() > 5,
                 "std.{module}.{name} has no doc comment:\n{one}"
             );
+            // Every parameter has its own `///` comment, in the table.
+            assert!(
+                one.contains("| parameter | meaning |")
+                    && !one.lines().any(|l| l.ends_with("|  |")),
+                "a parameter of std.{module}.{name} has no `///` comment:\n{one}"
+            );
         }
     }
     assert!(pipec_core::stdlib_docs::reference("std.nothing").is_none());
