@@ -231,6 +231,47 @@ pipeline p {
     assert_eq!(degraded_at(rollout, u64::MAX), Some(3601));
 }
 
+/// A routed canary's `scale_down_delay` keeps the old pods up that long after the update, as
+/// Argo Rollouts runs it: the Rollout is Healthy at once (the Workflow's wait for it does not
+/// wait the delay), and the old ReplicaSet goes when the delay is over.
+#[test]
+fn a_routed_canary_keeps_its_old_pods_for_the_scale_down_delay() {
+    let source = r#"
+pipeline p {
+  service api { image = "nginx:1.27", port = 80, replicas = 2 }
+  release api canary {
+    traffic = smi()
+    scale_down_delay = 10m
+    weight 50%
+  }
+}
+"#;
+    let docs = common::clean_documents("p.pipe", source);
+    let rollout = docs.iter().find(|d| d["kind"] == "Rollout").unwrap();
+    assert_eq!(
+        rollout["spec"]["strategy"]["canary"]["scaleDownDelaySeconds"],
+        600
+    );
+    let script = Script {
+        horizon: 86_400,
+        ..Script::default()
+    };
+    let frames = simulate_update(Spec::from_json(rollout).unwrap(), &script).frames;
+    let healthy = frames
+        .iter()
+        .find(|f| f.phase == RolloutPhase::Healthy)
+        .unwrap();
+    assert!(
+        healthy.old_pods > 0,
+        "healthy with the old pods still up: {frames:?}"
+    );
+    let gone = frames
+        .iter()
+        .find(|f| f.time > 0 && f.old_pods == 0)
+        .unwrap();
+    assert_eq!(gone.time, healthy.time + 600, "{frames:?}");
+}
+
 /// Sets the `TIMEOUT` each task of `workflow` passes its Rollout script (its `timeout`
 /// argument) to what `change` makes of it (`None`: unchanged); returns each task's earlier
 /// value.
