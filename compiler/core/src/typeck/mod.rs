@@ -286,15 +286,8 @@ impl<'a> Checker<'_, 'a> {
             self.check_no_template_tags(&t, prop.value.span);
             pipeline.revision = Some(t);
         }
-        if let Some(prop) = fields.get("service_account")
-            && let Some(name) =
-                self.expect_static_text(&prop.value, &Scope::Pipeline, "the service account")
-        {
-            if k8s_rules::dns1123_subdomain(&name) {
-                pipeline.service_account = Some(name);
-            } else {
-                self.invalid_name(prop.value.span, &name, "a ServiceAccount");
-            }
+        if let Some(prop) = fields.get("service_account") {
+            pipeline.service_account = self.service_account(&prop.value);
         }
 
         let webhook_token = fields.get("webhook_token");
@@ -750,6 +743,18 @@ impl<'a> Checker<'_, 'a> {
             );
         }
         name
+    }
+
+    /// A `service_account`, of the pipeline's pods or a service's: known at compile time and a
+    /// DNS-1123 subdomain, as the API server requires of a ServiceAccount's name.
+    pub(super) fn service_account(&mut self, expr: &ast::Expr) -> Option<String> {
+        let name = self.expect_static_text(expr, &Scope::Pipeline, "the service account")?;
+        if k8s_rules::dns1123_subdomain(&name) {
+            Some(name)
+        } else {
+            self.invalid_name(expr.span, &name, "a ServiceAccount");
+            None
+        }
     }
 
     fn invalid_name(&mut self, span: Span, name: &str, what: &str) {

@@ -10,7 +10,7 @@ use super::{Checker, Scope};
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::hir::{self, Exposure, ExposureKind, Probe, ProbeKind};
-use crate::{k8s_rules, schema};
+use crate::schema;
 
 impl Checker<'_, '_> {
     /// Checks a service; one expanded from a `service` definition has its arguments checked
@@ -113,12 +113,7 @@ impl Checker<'_, '_> {
             .map(|p| self.words(&p.value, "`args`"))
             .unwrap_or_default();
         let service_account = fields.get("service_account").and_then(|p| {
-            let name =
-                self.expect_static_text(&p.value, &Scope::Pipeline, "the service account")?;
-            if !k8s_rules::dns1123_subdomain(&name) {
-                self.invalid_name(p.value.span, &name, "a ServiceAccount");
-                return None;
-            }
+            let name = self.service_account(&p.value)?;
             if ephemeral {
                 self.diags.push(
                     Diagnostic::new(
